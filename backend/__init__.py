@@ -1,0 +1,3 @@
+"""Beckon: proactive, human help on websites."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,115 @@
+"""The web application: collector, snippet, site API (and, as they land, push and console)."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+from typing import AsyncIterator
+
+import redis.exceptions
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend import api, store
+from backend.collector.routes import Collector
+from backend.config import Settings
+from backend.http import HTTPError
+from backend.sites import Sites
+from backend.store.scripts import Scripts
+
+ROOT = Path(__file__).resolve().parent.parent
+SNIPPET_DIR = ROOT / "snippet"
+
+
+class StaticScript:
+    """Serves one JavaScript file from memory, pre-gzipped, with an ETag: the snippet is
+    fetched by every page view of every site, so it must cost next to nothing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.body = path.read_bytes() if path.exists() else b"/* missing */"
+        self.gz = gzip.compress(self.body, 9)
+        self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
+
+    async def __call__(self, request: Request) -> Response:
+        headers = {
+            "Cache-Control": "public, max-age=300",
+            "ETag": self.etag,
+            "Access-Control-Allow-Origin": "*",
+            "Vary": "Accept-Encoding",
+        }
+        if request.headers.get("if-none-match") == self.etag:
+            return Response(status_code=304, headers=headers)
+        body = self.body
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            body = self.gz
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
+
+
+async def health(request: Request) -> Response:
+    await request.app.state.redis.ping()
+    return JSONResponse({"ok": True})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPError)
+    return exc.response()
+
+
+async def starlette_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def storage_down(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {"error": "storage is unavailable; retry shortly"}, status_code=503, headers={"Retry-After": "5"}
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    state = SimpleNamespace(settings=settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.redis = store.connect(settings)
+        state.sites = Sites(state.redis, settings)
+        state.scripts = Scripts(state.redis)
+        for name, value in vars(state).items():
+            setattr(app.state, name, value)
+        try:
+            yield
+        finally:
+            await state.redis.aclose()
+
+    collector = Collector(state)
+    script = StaticScript(SNIPPET_DIR / "b.js")
+    routes = [
+        Route("/healthz", health),
+        *api.routes,
+    ]
+    for path in {"/b.js", settings.script_path}:
+        routes.append(Route(path, script, methods=["GET", "HEAD"]))
+    for path in {"/v1/events", settings.collect_path}:
+        routes.append(Route(path, collector.ingest, methods=["POST"]))
+        routes.append(Route(path, collector.preflight, methods=["OPTIONS"]))
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            HTTPError: http_error,
+            HTTPException: starlette_error,
+            redis.exceptions.ConnectionError: storage_down,
+            redis.exceptions.TimeoutError: storage_down,
+        },
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,115 @@
+"""The ``beckon`` command: serve, worker, and site administration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any, Sequence
+
+from backend import store
+from backend.config import Settings
+from backend.sites import SiteError, Sites, validate_site
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from backend.jobs import run_worker
+
+    run_worker(Settings.from_env(), burst=args.burst)
+    return 0
+
+
+async def _with_sites(fn: Any) -> Any:
+    settings = Settings.from_env()
+    redis = store.connect(settings)
+    try:
+        return await fn(Sites(redis, settings), settings)
+    finally:
+        await redis.aclose()
+
+
+def cmd_site_create(args: argparse.Namespace) -> int:
+    try:
+        name, origins, consent = validate_site(
+            {"name": args.name, "origins": args.origin, "consent_required": args.consent_required}
+        )
+    except SiteError as exc:
+        for path, message in exc.errors:
+            print(f"error: {path}: {message}", file=sys.stderr)
+        return 2
+
+    async def run(sites: Sites, settings: Settings) -> dict[str, Any]:
+        if args.key:
+            existing = await sites.get(args.key, fresh=True)
+            if existing:
+                site = await sites.update(args.key, name, origins, consent)
+                return site.as_json(settings)
+        return (await sites.create(name, origins, consent, key=args.key)).as_json(settings)
+
+    print(json.dumps(asyncio.run(_with_sites(run)), indent=2))
+    return 0
+
+
+def cmd_site_list(args: argparse.Namespace) -> int:
+    async def run(sites: Sites, settings: Settings) -> list[dict[str, Any]]:
+        out = []
+        for key in await sites.all():
+            site = await sites.get(key)
+            if site:
+                out.append(site.as_json(settings))
+        return out
+
+    print(json.dumps(asyncio.run(_with_sites(run)), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="beckon", description="Proactive, human help on websites.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web server (collector, API, console)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="web worker processes")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(fn=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the background job worker (mail, ranking, reports)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.set_defaults(fn=cmd_worker)
+
+    site = sub.add_parser("site", help="manage sites").add_subparsers(dest="site_command", required=True)
+    create = site.add_parser("create", help="create a site; prints its key and script tag as JSON")
+    create.add_argument("--name", required=True)
+    create.add_argument("--origin", action="append", required=True, help="allowed origin (repeatable)")
+    create.add_argument("--consent-required", action="store_true")
+    create.add_argument("--key", help="use this key (creates or updates); default: a new random key")
+    create.set_defaults(fn=cmd_site_create)
+    lst = site.add_parser("list", help="list sites as JSON")
+    lst.set_defaults(fn=cmd_site_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

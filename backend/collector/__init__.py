@@ -1,0 +1,1 @@
+"""The event collector: the wire protocol (``protocol``) and the ingest route (``routes``)."""

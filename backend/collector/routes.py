@@ -1,0 +1,128 @@
+"""``POST /v1/events``: validate a batch, then fold and score it in one Redis round trip."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from backend import scoring
+from backend.collector.protocol import ProtocolError, parse_batch
+from backend.http import HTTPError, read_body
+from backend.store import keys
+
+ACCEPTED_TYPES = ("text/plain", "application/json")
+DEFAULT_RULES_JSON = json.dumps(scoring.DEFAULT_RULES)
+
+
+def cors_headers(origin: str) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": "Retry-After",
+        "Vary": "Origin",
+    }
+
+
+def expand_service_points(rules: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A page view whose path matches one of the site's URL patterns is a service point."""
+    if not rules.get("rules", {}).get("service_point", {}).get("url_patterns"):
+        return events
+    out = []
+    for ev in events:
+        out.append(ev)
+        if ev["t"] == "pv":
+            path = urlsplit(ev["url"]).path or "/"
+            out.extend({"t": "svc", "point": p} for p in scoring.service_points_for(rules, path))
+    return out
+
+
+class Collector:
+    def __init__(self, state: Any) -> None:
+        # ``state`` is filled in by the app's lifespan (redis, sites, scripts, settings).
+        self.state = state
+
+    async def preflight(self, request: Request) -> Response:
+        origin = request.headers.get("origin", "")
+        if not origin or not await self.state.sites.origin_known(origin):
+            return JSONResponse({"error": "this origin is not allowed to send events"}, status_code=403)
+        return Response(
+            status_code=204,
+            headers={
+                **cors_headers(origin),
+                "Access-Control-Allow-Methods": "POST",
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": "86400",
+            },
+        )
+
+    async def ingest(self, request: Request) -> Response:
+        origin = request.headers.get("origin", "")
+        cors: dict[str, str] = {}
+        try:
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype not in ACCEPTED_TYPES:
+                raise HTTPError(415, "send the batch as text/plain or application/json")
+            settings = self.state.settings
+            body = await read_body(request, settings.max_body_bytes)
+            try:
+                data = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                raise HTTPError(400, "the body is not valid JSON") from None
+            batch = parse_batch(data, settings.max_events)
+            site = await self.state.sites.get(batch.site)
+            if site is None:
+                raise HTTPError(403, "unknown site key", field="site")
+            if origin not in site.origins:
+                raise HTTPError(403, f"origin {origin[:100]!r} is not allowed for this site")
+            cors = cors_headers(origin)
+            if site.consent_required and not batch.consent:
+                raise HTTPError(403, "this site requires the visitor's consent before sending", field="consent")
+            result = await self._run(site, batch, request.client.host if request.client else "unknown")
+            if "limited" in result:
+                retry = str(result["limited"])
+                raise HTTPError(429, "too many requests; retry later", headers={"Retry-After": retry})
+        except ProtocolError as exc:
+            return JSONResponse(exc.as_json(), status_code=exc.status, headers=cors)
+        except HTTPError as exc:
+            return exc.response(cors)
+        return JSONResponse({"ok": True, "hb": settings.heartbeat_s, "cmd": None}, headers=cors)
+
+    async def _run(self, site: Any, batch: Any, ip: str) -> dict[str, Any]:
+        settings = self.state.settings
+        now_ms = int(time.time() * 1000)
+        minute = now_ms // 60_000
+        events = expand_service_points(site.rules, batch.events)
+        s, v = site.key, batch.vid
+        raw = await self.state.scripts.ingest(
+            keys=[
+                keys.visitor(s, v),
+                keys.trail(s, v),
+                keys.field_dwell(s, v),
+                keys.errors(s, v),
+                keys.page_dwell(s, v),
+                keys.active(s),
+                keys.rules(s),
+                keys.flagged(s),
+                keys.rate_visitor(s, v, minute),
+                keys.rate_ip(s, ip, minute),
+                keys.needy(s),
+                keys.profile(s, v),
+            ],
+            args=[
+                now_ms,
+                settings.visitor_ttl_s,
+                settings.rate_visitor_per_min,
+                settings.rate_ip_per_min,
+                json.dumps(events),
+                DEFAULT_RULES_JSON,
+                scoring.TRAIL_MAX,
+                scoring.ERRORS_MAX,
+                scoring.FIELDS_MAX,
+                v,
+            ],
+        )
+        return json.loads(raw)

@@ -1,0 +1,62 @@
+"""Settings from ``BECKON_*`` environment variables, with defaults that work on a laptop."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _str(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    admin_token: str = "change-me"
+    secret_key: str = "dev-secret-change-me"
+    public_url: str = "http://127.0.0.1:8000"
+    # Site owners may serve the script and the collector under paths of their choosing,
+    # so that ad-blockers' lists of well-known paths do not match them.
+    script_path: str = "/b.js"
+    collect_path: str = "/v1/events"
+    max_body_bytes: int = 64 * 1024
+    max_events: int = 50
+    visitor_ttl_s: int = 30 * 60
+    heartbeat_s: int = 15
+    rate_visitor_per_min: int = 120
+    rate_ip_per_min: int = 1200
+    site_cache_s: float = 2.0
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_from: str = "beckon@localhost"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            redis_url=_str("BECKON_REDIS_URL", cls.redis_url),
+            admin_token=_str("BECKON_ADMIN_TOKEN", cls.admin_token),
+            secret_key=_str("BECKON_SECRET_KEY", cls.secret_key),
+            public_url=_str("BECKON_PUBLIC_URL", cls.public_url).rstrip("/"),
+            script_path=_str("BECKON_SCRIPT_PATH", cls.script_path),
+            collect_path=_str("BECKON_COLLECT_PATH", cls.collect_path),
+            max_body_bytes=_int("BECKON_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_events=_int("BECKON_MAX_EVENTS", cls.max_events),
+            visitor_ttl_s=_int("BECKON_VISITOR_TTL", cls.visitor_ttl_s),
+            heartbeat_s=_int("BECKON_HEARTBEAT", cls.heartbeat_s),
+            rate_visitor_per_min=_int("BECKON_RATE_VISITOR_PER_MIN", cls.rate_visitor_per_min),
+            rate_ip_per_min=_int("BECKON_RATE_IP_PER_MIN", cls.rate_ip_per_min),
+            smtp_host=_str("BECKON_SMTP_HOST", cls.smtp_host),
+            smtp_port=_int("BECKON_SMTP_PORT", cls.smtp_port),
+            mail_from=_str("BECKON_MAIL_FROM", cls.mail_from),
+        )

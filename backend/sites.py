@@ -1,0 +1,208 @@
+"""Sites: who may send events (key, allowed origins), their rule sets and flagged customers.
+
+Site configuration is read on every ingest, so it is cached in-process for a couple of
+seconds; the rule set proper is read inside the ingest script, so scoring always uses the
+current rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+
+from backend import scoring
+from backend.config import Settings
+from backend.store import keys
+
+NAME_MAX = 100
+ORIGINS_MAX = 20
+
+
+class SiteError(ValueError):
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{p}: {m}" for p, m in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Site:
+    key: str
+    name: str
+    origins: frozenset[str]
+    consent_required: bool
+    rules: dict[str, Any]
+
+    def as_json(self, settings: Settings) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "origins": sorted(self.origins),
+            "consent_required": self.consent_required,
+            "script_tag": script_tag(settings, self.key, self.consent_required),
+        }
+
+
+def script_tag(settings: Settings, key: str, consent_required: bool = False) -> str:
+    attrs = f'src="{settings.public_url}{settings.script_path}" data-site="{key}"'
+    if settings.collect_path != Settings.collect_path:
+        attrs += f' data-endpoint="{settings.public_url}{settings.collect_path}"'
+    if consent_required:
+        attrs += ' data-consent="required"'
+    return f"<script {attrs} async></script>"
+
+
+def normalise_origin(raw: Any) -> str:
+    """'https://Shop.example.com:443/' -> 'https://shop.example.com'. Raises ValueError."""
+    if not isinstance(raw, str) or len(raw) > 200:
+        raise ValueError("an origin must be a string like https://shop.example.com")
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{raw!r} is not an origin like https://shop.example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"{raw!r} has a path, query or user; an origin is scheme://host[:port]")
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        if not re.fullmatch(r"[0-9a-f:.]+", host):
+            raise ValueError(f"{raw!r} has an invalid host")
+        host = f"[{host}]"
+    elif not re.fullmatch(r"[a-z0-9.-]+", host):
+        raise ValueError(f"{raw!r} has an invalid host")
+    port = parts.port
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def validate_site(data: Any) -> tuple[str, list[str], bool]:
+    errors: list[tuple[str, str]] = []
+    if not isinstance(data, dict):
+        raise SiteError([("", "the body must be a JSON object")])
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
+        errors.append(("name", f"must be 1-{NAME_MAX} characters"))
+    raw_origins = data.get("origins")
+    origins: list[str] = []
+    if not isinstance(raw_origins, list) or not raw_origins or len(raw_origins) > ORIGINS_MAX:
+        errors.append(("origins", f"must be a list of 1-{ORIGINS_MAX} origins like https://shop.example.com"))
+    else:
+        for i, raw in enumerate(raw_origins):
+            try:
+                origins.append(normalise_origin(raw))
+            except ValueError as exc:
+                errors.append((f"origins[{i}]", str(exc)))
+    consent = data.get("consent_required", False)
+    if not isinstance(consent, bool):
+        errors.append(("consent_required", "must be true or false"))
+    if errors:
+        raise SiteError(errors)
+    return name.strip(), sorted(set(origins)), consent
+
+
+class Sites:
+    """Reads and writes site configuration; caches lookups for the collector."""
+
+    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self._cache: dict[str, tuple[float, Site | None]] = {}
+
+    async def create(self, name: str, origins: list[str], consent_required: bool = False,
+                     key: str | None = None) -> Site:
+        key = key or secrets.token_urlsafe(12)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                keys.site(key),
+                mapping={
+                    "name": name,
+                    "origins": json.dumps(origins),
+                    "consent_required": int(consent_required),
+                    "created": int(time.time()),
+                },
+            )
+            pipe.sadd(keys.SITES, key)
+            if origins:
+                pipe.sadd(keys.ORIGINS, *origins)
+            await pipe.execute()
+        self._cache.pop(key, None)
+        site = await self.get(key)
+        assert site is not None
+        return site
+
+    async def update(self, key: str, name: str, origins: list[str], consent_required: bool) -> Site:
+        """Replace name, origins and consent setting; the global origin index is rebuilt
+        from every site so an origin another site still uses stays allowed."""
+        await self.create(name, origins, consent_required, key=key)
+        await self.rebuild_origin_index()
+        site = await self.get(key, fresh=True)
+        assert site is not None
+        return site
+
+    async def rebuild_origin_index(self) -> None:
+        all_origins: set[str] = set()
+        for key in await self.redis.smembers(keys.SITES):
+            raw = await self.redis.hget(keys.site(key), "origins")
+            all_origins.update(json.loads(raw or "[]"))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.ORIGINS)
+            if all_origins:
+                pipe.sadd(keys.ORIGINS, *all_origins)
+            await pipe.execute()
+
+    async def get(self, key: str, fresh: bool = False) -> Site | None:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit and hit[0] > now and not fresh:
+            return hit[1]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.site(key))
+            pipe.get(keys.rules(key))
+            raw, rules_raw = await pipe.execute()
+        site = None
+        if raw:
+            site = Site(
+                key=key,
+                name=raw.get("name", ""),
+                origins=frozenset(json.loads(raw.get("origins", "[]"))),
+                consent_required=raw.get("consent_required") == "1",
+                rules=json.loads(rules_raw) if rules_raw else scoring.DEFAULT_RULES,
+            )
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (now + self.settings.site_cache_s, site)
+        return site
+
+    async def origin_known(self, origin: str) -> bool:
+        return bool(await self.redis.sismember(keys.ORIGINS, origin))
+
+    async def all(self) -> list[str]:
+        return sorted(await self.redis.smembers(keys.SITES))
+
+    async def set_rules(self, key: str, data: Any) -> dict[str, Any]:
+        rules = scoring.validate_rules(data)
+        await self.redis.set(keys.rules(key), json.dumps(rules))
+        self._cache.pop(key, None)
+        return rules
+
+    async def get_rules(self, key: str) -> dict[str, Any]:
+        raw = await self.redis.get(keys.rules(key))
+        return json.loads(raw) if raw else scoring.DEFAULT_RULES
+
+    async def flag_customers(self, key: str, customers: list[str], flag: bool = True) -> list[str]:
+        """Flag (or unflag) customer ids or e-mails; e-mails are compared lower-cased."""
+        clean = [c.strip().lower() if "@" in c else c.strip() for c in customers]
+        clean = [c for c in clean if c]
+        if clean:
+            if flag:
+                await self.redis.sadd(keys.flagged(key), *clean)
+            else:
+                await self.redis.srem(keys.flagged(key), *clean)
+        return sorted(await self.redis.smembers(keys.flagged(key)))
+
+    async def flagged_customers(self, key: str) -> list[str]:
+        return sorted(await self.redis.smembers(keys.flagged(key)))

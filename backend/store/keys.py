@@ -1,0 +1,95 @@
+"""Every Redis key Beckon uses, in one place.
+
+Layout: ``bk:{<site>}:<what>[:<id>]``. The braces are a Redis Cluster hash tag, so all of one
+site's keys live in one slot and a Lua script may touch any of them. Nothing outside this
+module builds a key string.
+"""
+
+from __future__ import annotations
+
+PREFIX = "bk"
+
+# Global (not per site): the set of every allowed origin, for answering CORS preflights that
+# carry no site key.
+ORIGINS = f"{PREFIX}:origins"
+SITES = f"{PREFIX}:sites"
+
+
+def _k(site: str, what: str, ident: str | None = None) -> str:
+    base = f"{PREFIX}:{{{site}}}:{what}"
+    return base if ident is None else f"{base}:{ident}"
+
+
+def site(site_key: str) -> str:
+    """Hash: name, origins (JSON list), created, consent_required."""
+    return _k(site_key, "site")
+
+
+def rules(site_key: str) -> str:
+    """String: the site's rule set as JSON (absent: defaults)."""
+    return _k(site_key, "rules")
+
+
+def flagged(site_key: str) -> str:
+    """Set: customer ids and lower-cased e-mails the site flagged for assistance."""
+    return _k(site_key, "flagged")
+
+
+def active(site_key: str) -> str:
+    """Sorted set: visitor id -> last seen (ms). Pruned to the visitor TTL on every batch."""
+    return _k(site_key, "active")
+
+
+def needy(site_key: str) -> str:
+    """Sorted set: visitor id -> score, for visitors whose score reached the threshold."""
+    return _k(site_key, "needy")
+
+
+def visitor(site_key: str, vid: str) -> str:
+    """Hash: the folded visitor state and the last decision. TTL: visitor inactivity."""
+    return _k(site_key, "v", vid)
+
+
+def trail(site_key: str, vid: str) -> str:
+    """List of JSON page views (newest last, capped). TTL: visitor inactivity."""
+    return _k(site_key, "trail", vid)
+
+
+def field_dwell(site_key: str, vid: str) -> str:
+    """Hash: field name -> ms focused. TTL: visitor inactivity."""
+    return _k(site_key, "fd", vid)
+
+
+def errors(site_key: str, vid: str) -> str:
+    """List of JSON form errors (capped). TTL: visitor inactivity."""
+    return _k(site_key, "err", vid)
+
+
+def page_dwell(site_key: str, vid: str) -> str:
+    """Hash: page number in the trail -> visible ms. TTL: visitor inactivity."""
+    return _k(site_key, "pd", vid)
+
+
+def profile(site_key: str, vid: str) -> str:
+    """Hash: id, email, name given by Beckon.identify(). TTL: visitor inactivity."""
+    return _k(site_key, "prof", vid)
+
+
+def rate_visitor(site_key: str, vid: str, minute: int) -> str:
+    return _k(site_key, "rl:v", f"{vid}:{minute}")
+
+
+def rate_ip(site_key: str, ip: str, minute: int) -> str:
+    return _k(site_key, "rl:ip", f"{ip}:{minute}")
+
+
+def visitor_keys(site_key: str, vid: str) -> list[str]:
+    """Every per-visitor key, for reads and deletion."""
+    return [
+        visitor(site_key, vid),
+        trail(site_key, vid),
+        field_dwell(site_key, vid),
+        errors(site_key, vid),
+        page_dwell(site_key, vid),
+        profile(site_key, vid),
+    ]

@@ -1,0 +1,148 @@
+-- One atomic round trip per batch: rate limits, fold the events into visitor state, score.
+-- The pure-Python twin is backend/scoring.py (fold + decide); keep the two in step.
+--
+-- KEYS: 1 visitor hash, 2 trail list, 3 field-dwell hash, 4 errors list, 5 page-dwell hash,
+--       6 active zset, 7 rules string, 8 flagged set, 9 visitor rate key, 10 ip rate key,
+--       11 needy zset, 12 profile hash
+-- ARGV: 1 now (ms), 2 ttl (s), 3 visitor limit/min, 4 ip limit/min, 5 events (JSON),
+--       6 default rules (JSON), 7 trail max, 8 errors max, 9 fields max, 10 visitor id
+
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+
+-- Rate limits (fixed one-minute windows). A refused batch changes nothing else.
+local retry = 60 - math.floor(now / 1000) % 60
+local nv = redis.call('INCR', KEYS[9])
+if nv == 1 then redis.call('EXPIRE', KEYS[9], 61) end
+local ni = redis.call('INCR', KEYS[10])
+if ni == 1 then redis.call('EXPIRE', KEYS[10], 61) end
+if nv > tonumber(ARGV[3]) or ni > tonumber(ARGV[4]) then
+  return cjson.encode({limited = retry})
+end
+
+local rules_raw = redis.call('GET', KEYS[7])
+local rules = cjson.decode(rules_raw or ARGV[6])
+local events = cjson.decode(ARGV[5])
+local trail_max = tonumber(ARGV[7])
+local errors_max = tonumber(ARGV[8])
+local fields_max = tonumber(ARGV[9])
+
+local v = KEYS[1]
+local function num(field)
+  return tonumber(redis.call('HGET', v, field) or '0') or 0
+end
+
+local page_n = num('page_n')
+local page_ms = num('page_ms')
+local field_max = num('field_max')
+local errors = num('errors')
+local visits = num('visits')
+local cart = num('cart')
+local svc = redis.call('HGET', v, 'svc') or ''
+local flagged = num('flagged')
+local first = redis.call('HGET', v, 'first')
+
+for _, ev in ipairs(events) do
+  local t = ev.t
+  if t == 'pv' then
+    page_n = page_n + 1
+    page_ms = 0
+    svc = ''
+    redis.call('HSET', KEYS[5], page_n, 0)
+    redis.call('HDEL', KEYS[5], page_n - trail_max)
+    if ev.visits and ev.visits > visits then visits = ev.visits end
+    redis.call('RPUSH', KEYS[2], cjson.encode({n = page_n, url = ev.url, title = ev.title or '',
+      ref = ev.ref or '', ts = now}))
+    redis.call('LTRIM', KEYS[2], -trail_max, -1)
+    redis.call('HSET', v, 'url', ev.url, 'title', ev.title or '')
+  elseif t == 'dwell' then
+    page_ms = page_ms + ev.ms
+    if page_n > 0 then redis.call('HINCRBY', KEYS[5], page_n, ev.ms) end
+  elseif t == 'field' then
+    local known = redis.call('HEXISTS', KEYS[3], ev.name) == 1
+    if known or redis.call('HLEN', KEYS[3]) < fields_max then
+      local total = redis.call('HINCRBY', KEYS[3], ev.name, ev.ms)
+      if total > field_max then field_max = total end
+    end
+  elseif t == 'err' then
+    errors = errors + 1
+    redis.call('RPUSH', KEYS[4], cjson.encode({field = ev.field, kind = ev.kind, msg = ev.msg or '',
+      n = page_n, ts = now}))
+    redis.call('LTRIM', KEYS[4], -errors_max, -1)
+  elseif t == 'svc' then
+    svc = ev.point
+  elseif t == 'cart' then
+    cart = ev.value
+    redis.call('HSET', v, 'currency', ev.currency)
+  elseif t == 'id' then
+    for _, k in ipairs({'id', 'email', 'name'}) do
+      if ev[k] and ev[k] ~= '' then redis.call('HSET', KEYS[12], k, ev[k]) end
+    end
+    if (ev.id and ev.id ~= '' and redis.call('SISMEMBER', KEYS[8], ev.id) == 1)
+      or (ev.email and ev.email ~= '' and redis.call('SISMEMBER', KEYS[8], ev.email) == 1) then
+      flagged = 1
+    end
+  end
+end
+
+-- Decide: the same arithmetic, in the same order, as scoring.decide().
+local function round6(x) return math.floor(x * 1e6 + 0.5) / 1e6 end
+local values = {
+  page_dwell = page_ms / 1000, field_dwell = field_max / 1000, form_errors = errors,
+  return_visits = visits, cart_value = cart,
+}
+local order = {'page_dwell', 'field_dwell', 'form_errors', 'return_visits', 'service_point',
+  'cart_value', 'flagged_customer'}
+local total = 0
+local reasons = {}
+for _, name in ipairs(order) do
+  local rule = rules.rules[name]
+  if rule then
+    local value, rs
+    if values[name] ~= nil then
+      value = values[name]
+      if value > 0 then rs = math.min(1, value / rule.threshold) else rs = 0 end
+    elseif name == 'service_point' then
+      value = svc
+      rs = 0
+      if svc ~= '' then
+        local points = rule.points
+        if type(points) ~= 'table' or #points == 0 then
+          rs = 1
+        else
+          for _, p in ipairs(points) do if p == svc then rs = 1 end end
+        end
+      end
+    else
+      value = (flagged == 1)
+      if flagged == 1 then rs = 1 else rs = 0 end
+    end
+    if rs > 0 then
+      local contribution = rule.weight * rs
+      total = total + contribution
+      if type(value) == 'number' then value = round6(value) end
+      reasons[#reasons + 1] = {rule = name, value = value, threshold = rule.threshold,
+        score = round6(rs), contribution = round6(contribution), fired = rs >= 1}
+    end
+  end
+end
+local score = round6(total)
+local needs = score >= rules.threshold
+local reasons_json = '[]'
+if #reasons > 0 then reasons_json = cjson.encode(reasons) end
+
+redis.call('HSET', v, 'page_n', page_n, 'page_ms', page_ms, 'field_max', field_max,
+  'errors', errors, 'visits', visits, 'cart', cart, 'svc', svc, 'flagged', flagged,
+  'score', score, 'needs', needs and 1 or 0, 'reasons', reasons_json, 'last', now)
+if not first then redis.call('HSET', v, 'first', now) end
+for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ttl) end
+redis.call('EXPIRE', KEYS[12], ttl)
+redis.call('ZADD', KEYS[6], now, ARGV[10])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - ttl * 1000)
+if needs then
+  redis.call('ZADD', KEYS[11], score, ARGV[10])
+else
+  redis.call('ZREM', KEYS[11], ARGV[10])
+end
+return '{"score":' .. string.format('%.17g', score) .. ',"needs":' .. tostring(needs) ..
+  ',"reasons":' .. reasons_json .. '}'
