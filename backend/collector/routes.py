@@ -92,37 +92,25 @@ class Collector:
         return JSONResponse({"ok": True, "hb": settings.heartbeat_s, "cmd": None}, headers=cors)
 
     async def _run(self, site: Any, batch: Any, ip: str) -> dict[str, Any]:
-        settings = self.state.settings
-        now_ms = int(time.time() * 1000)
-        minute = now_ms // 60_000
         events = expand_service_points(site.rules, batch.events)
-        s, v = site.key, batch.vid
-        raw = await self.state.scripts.ingest(
-            keys=[
-                keys.visitor(s, v),
-                keys.trail(s, v),
-                keys.field_dwell(s, v),
-                keys.errors(s, v),
-                keys.page_dwell(s, v),
-                keys.active(s),
-                keys.rules(s),
-                keys.flagged(s),
-                keys.rate_visitor(s, v, minute),
-                keys.rate_ip(s, ip, minute),
-                keys.needy(s),
-                keys.profile(s, v),
-            ],
-            args=[
-                now_ms,
-                settings.visitor_ttl_s,
-                settings.rate_visitor_per_min,
-                settings.rate_ip_per_min,
-                json.dumps(events),
-                DEFAULT_RULES_JSON,
-                scoring.TRAIL_MAX,
-                scoring.ERRORS_MAX,
-                scoring.FIELDS_MAX,
-                v,
-            ],
-        )
-        return json.loads(raw)
+        call_keys, args = ingest_call(self.state.settings, site.key, batch.vid, ip, events, int(time.time() * 1000))
+        return json.loads(await self.state.scripts.ingest(keys=call_keys, args=args))
+
+
+def ingest_call(
+    settings: Any, site: str, vid: str, ip: str, events: list[dict[str, Any]], now_ms: int
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV for ``ingest.lua`` (shared with the test that holds Lua to its twin)."""
+    args = [
+        now_ms,
+        settings.visitor_ttl_s,
+        settings.rate_visitor_per_min,
+        settings.rate_ip_per_min,
+        json.dumps(events),
+        DEFAULT_RULES_JSON,
+        scoring.TRAIL_MAX,
+        scoring.ERRORS_MAX,
+        scoring.FIELDS_MAX,
+        vid,
+    ]
+    return keys.ingest(site, vid, ip, now_ms // 60_000), args

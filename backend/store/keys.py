@@ -93,3 +93,21 @@ def visitor_keys(site_key: str, vid: str) -> list[str]:
         page_dwell(site_key, vid),
         profile(site_key, vid),
     ]
+
+
+def ingest(site_key: str, vid: str, ip: str, minute: int) -> list[str]:
+    """KEYS for ``lua/ingest.lua``, in the order the script expects."""
+    return [
+        visitor(site_key, vid),
+        trail(site_key, vid),
+        field_dwell(site_key, vid),
+        errors(site_key, vid),
+        page_dwell(site_key, vid),
+        active(site_key),
+        rules(site_key),
+        flagged(site_key),
+        rate_visitor(site_key, vid, minute),
+        rate_ip(site_key, ip, minute),
+        needy(site_key),
+        profile(site_key, vid),
+    ]
