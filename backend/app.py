@@ -37,7 +37,7 @@ class StaticScript:
         self.gz = gzip.compress(self.body, 9)
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
 
-    async def __call__(self, request: Request) -> Response:
+    async def serve(self, request: Request) -> Response:
         headers = {
             "Cache-Control": "public, max-age=300",
             "ETag": self.etag,
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *api.routes,
     ]
     for path in {"/b.js", settings.script_path}:
-        routes.append(Route(path, script, methods=["GET", "HEAD"]))
+        routes.append(Route(path, script.serve, methods=["GET", "HEAD"]))
     for path in {"/v1/events", settings.collect_path}:
         routes.append(Route(path, collector.ingest, methods=["POST"]))
         routes.append(Route(path, collector.preflight, methods=["OPTIONS"]))

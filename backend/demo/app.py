@@ -1,0 +1,96 @@
+"""The demo shop: products, a quote form with validation, a cart and a checkout page.
+
+It runs on its own origin, as a customer's site would, and sends a strict
+Content-Security-Policy so that the snippet is shown to work without inline scripts or styles.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+HERE = Path(__file__).parent
+PRODUCTS = [
+    {"id": "kayak", "name": "Touring kayak", "price": 1299.0, "blurb": "Stable, fast, 5.2 m."},
+    {"id": "paddle", "name": "Carbon paddle", "price": 249.0, "blurb": "Light and stiff."},
+    {"id": "drysuit", "name": "Dry suit", "price": 899.0, "blurb": "Breathable, taped seams."},
+]
+env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+
+
+def page(request: Request, template: str, status: int = 200, **ctx: object) -> Response:
+    beckon = os.environ.get("BECKON_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    ws = beckon.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+    html = env.get_template(template).render(
+        site_key=os.environ.get("BECKON_DEMO_SITE_KEY", "demo-site-key"),
+        beckon_url=beckon,
+        products=PRODUCTS,
+        request=request,
+        **ctx,
+    )
+    csp = (
+        f"default-src 'self'; script-src 'self' {beckon}; connect-src 'self' {beckon} {ws}; "
+        f"style-src 'self'; img-src 'self' data: {beckon}; media-src 'self' {beckon}; object-src 'none'"
+    )
+    return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": csp})
+
+
+async def home(request: Request) -> Response:
+    return page(request, "home.html")
+
+
+async def product(request: Request) -> Response:
+    item = next((p for p in PRODUCTS if p["id"] == request.path_params["pid"]), None)
+    if item is None:
+        return page(request, "notfound.html", status=404)
+    return page(request, "product.html", product=item)
+
+
+async def quote(request: Request) -> Response:
+    errors: dict[str, str] = {}
+    sent = False
+    values = {"name": "", "email": "", "postcode": "", "boats": ""}
+    if request.method == "POST":
+        form = await request.form()
+        values = {k: str(form.get(k, ""))[:200] for k in values}
+        if not values["name"].strip():
+            errors["name"] = "Please tell us your name."
+        if "@" not in values["email"]:
+            errors["email"] = "That does not look like an e-mail address."
+        if not (values["postcode"].isdigit() and len(values["postcode"]) == 5):
+            errors["postcode"] = "A postcode has five digits."
+        sent = not errors
+    return page(request, "quote.html", errors=errors, values=values, sent=sent, status=400 if errors else 200)
+
+
+async def cart(request: Request) -> Response:
+    return page(request, "cart.html")
+
+
+async def checkout(request: Request) -> Response:
+    return page(request, "checkout.html")
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+def create_app() -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route("/product/{pid}", product),
+            Route("/quote", quote, methods=["GET", "POST"]),
+            Route("/cart", cart),
+            Route("/checkout", checkout),
+            Route("/healthz", health),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+    )
