@@ -49,3 +49,78 @@ def site(client: TestClient) -> dict:
     r = client.post("/v1/sites", json={"name": "Shop", "origins": [ORIGIN]}, headers=admin())
     assert r.status_code == 201, r.text
     return r.json()
+
+
+# --- Real servers and a real browser, for tests of what a person sees ------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Live:
+    """The web server and the demo shop, each in its own uvicorn process."""
+
+    def __init__(self, redis_url: str, workers: int = 1, env: dict[str, str] | None = None) -> None:
+        import httpx
+
+        from tests.servers import WebServer, free_port
+
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        base = {"BECKON_REDIS_URL": redis_url, "BECKON_ADMIN_TOKEN": ADMIN, "BECKON_PUBLIC_URL": self.url,
+                **(env or {})}
+        self.web = WebServer("backend.app:create_app", base, workers=workers, port=port)
+        self.api = httpx.Client(base_url=self.url, headers=admin(), timeout=10)
+        demo_port = free_port()
+        self.demo_url = f"http://127.0.0.1:{demo_port}"
+        r = self.api.post("/v1/sites", json={"name": "Demo", "origins": [self.demo_url]})
+        r.raise_for_status()
+        self.site = r.json()
+        self.demo = WebServer("backend.demo.app:create_app",
+                              {**base, "BECKON_DEMO_SITE_KEY": self.site["key"]}, port=demo_port)
+
+    def visitor(self, vid: str) -> dict | None:
+        r = self.api.get(f"/v1/sites/{self.site['key']}/visitors/{vid}")
+        return r.json() if r.status_code == 200 else None
+
+    def stop(self) -> None:
+        self.api.close()
+        self.demo.stop()
+        self.web.stop()
+
+
+@pytest.fixture()
+def live(redis_server: RedisServer, redis_client) -> Iterator[Live]:
+    server = Live(redis_server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def page_errors():
+    """Collects console errors and uncaught exceptions from pages it is attached to."""
+    found: list[str] = []
+
+    def attach(page) -> list[str]:
+        page.on("console", lambda m: found.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: found.append(f"uncaught: {e}"))
+        return found
+
+    return attach
