@@ -15,6 +15,7 @@ from starlette.routing import Route
 from backend import visitors
 from backend.collector.protocol import ID_RE
 from backend.http import HTTPError, parse_int, read_json
+from backend.reps import RepError
 from backend.scoring import RulesError
 from backend.sites import Site, SiteError, validate_site
 
@@ -125,4 +126,62 @@ routes = [
     Route("/v1/sites/{key}/flagged", flagged, methods=["GET", "POST", "DELETE"]),
     Route("/v1/sites/{key}/visitors", visitor_list, methods=["GET"]),
     Route("/v1/sites/{key}/visitors/{vid}", visitor_detail, methods=["GET"]),
+]
+
+
+# --- Representatives -------------------------------------------------------------------
+
+
+async def reps_collection(request: Request) -> Response:
+    site = await site_or_404(request)
+    reps = request.app.state.reps
+    if request.method == "POST":
+        try:
+            rep = await reps.create(site.key, await read_json(request))
+        except RepError as exc:
+            raise HTTPError(400, "the representative is not valid", errors=errors_json(exc.errors)) from None
+        return JSONResponse(rep.as_json(), status_code=201)
+    return JSONResponse({"reps": [r.as_json() for r in await reps.list(site.key)]})
+
+
+async def rep_detail(request: Request) -> Response:
+    site = await site_or_404(request)
+    reps = request.app.state.reps
+    rid = request.path_params["rid"]
+    try:
+        rep = await reps.update(site.key, rid, await read_json(request)) if request.method == "PUT" \
+            else await reps.get(site.key, rid)
+    except RepError as exc:
+        raise HTTPError(400, "the change is not valid", errors=errors_json(exc.errors)) from None
+    if rep is None:
+        raise HTTPError(404, "no such representative")
+    return JSONResponse(rep.as_json())
+
+
+async def rep_presence(request: Request) -> Response:
+    """Presence heartbeat on a representative's behalf (the console sends the same)."""
+    site = await site_or_404(request)
+    state = request.app.state
+    rid = request.path_params["rid"]
+    rep = await state.reps.get(site.key, rid)
+    if rep is None or not rep.active:
+        raise HTTPError(404, "no such active representative")
+    data = await read_json(request)
+    status = data.get("status") if isinstance(data, dict) else None
+    if status == "offline":
+        await state.reps.sign_off(site.key, rid)
+    else:
+        try:
+            if await state.reps.heartbeat(site.key, rid, status):  # type: ignore[arg-type]
+                await state.broker.run(site.key)
+        except RepError as exc:
+            raise HTTPError(400, "status must be available, away or offline", errors=errors_json(exc.errors)) \
+                from None
+    return JSONResponse((await state.reps.get(site.key, rid)).as_json())  # type: ignore[union-attr]
+
+
+routes += [
+    Route("/v1/sites/{key}/reps", reps_collection, methods=["GET", "POST"]),
+    Route("/v1/sites/{key}/reps/{rid}", rep_detail, methods=["GET", "PUT"]),
+    Route("/v1/sites/{key}/reps/{rid}/presence", rep_presence, methods=["PUT", "POST"]),
 ]

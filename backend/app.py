@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import hashlib
 from pathlib import Path
 from types import SimpleNamespace
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Coroutine
 
 import redis.exceptions
 from starlette.applications import Starlette
@@ -17,6 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backend import api, store
+from backend.offers import routes as offer_routes
+from backend.offers.broker import Broker, Ticker
+from backend.push.hub import Hub
+from backend.reps import Reps
 from backend.collector.routes import Collector
 from backend.config import Settings
 from backend.http import HTTPError
@@ -82,19 +87,41 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.redis = store.connect(settings)
         state.sites = Sites(state.redis, settings)
+        state.reps = Reps(state.redis)
         state.scripts = Scripts(state.redis)
+        state.hub = Hub(state.redis)
+        state.broker = Broker(state.redis, state.scripts, state.hub.publish, state.sites.offer_settings)
+        state.ticker = Ticker(state.broker, state.redis, cooldown_for)
+        state.background = background
         for name, value in vars(state).items():
             setattr(app.state, name, value)
+        state.hub.start()
+        state.ticker.start()
         try:
             yield
         finally:
+            await state.ticker.stop()
+            await state.hub.stop()
             await state.redis.aclose()
+
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def background(coro: Coroutine[Any, Any, Any]) -> None:
+        """Run work the answer need not wait for, keeping a reference until it is done."""
+        task = asyncio.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def cooldown_for(site: str) -> float:
+        cfg = await state.sites.offer_settings(site)
+        return cfg.cooldown_s if cfg else 0.0
 
     collector = Collector(state)
     script = StaticScript(SNIPPET_DIR / "b.js")
     routes = [
         Route("/healthz", health),
         *api.routes,
+        *offer_routes.routes,
     ]
     for path in {"/b.js", settings.script_path}:
         routes.append(Route(path, script.serve, methods=["GET", "HEAD"]))

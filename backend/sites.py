@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 
 from backend import scoring
+from backend.offers.policy import OfferSettings, validate_settings
 from backend.config import Settings
 from backend.store import keys
 
@@ -38,6 +39,7 @@ class Site:
     origins: frozenset[str]
     consent_required: bool
     rules: dict[str, Any]
+    offer: OfferSettings
 
     def as_json(self, settings: Settings) -> dict[str, Any]:
         return {
@@ -162,7 +164,8 @@ class Sites:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.site(key))
             pipe.get(keys.rules(key))
-            raw, rules_raw = await pipe.execute()
+            pipe.get(keys.offer_settings(key))
+            raw, rules_raw, offer_raw = await pipe.execute()
         site = None
         if raw:
             site = Site(
@@ -171,6 +174,7 @@ class Sites:
                 origins=frozenset(json.loads(raw.get("origins", "[]"))),
                 consent_required=raw.get("consent_required") == "1",
                 rules=json.loads(rules_raw) if rules_raw else scoring.DEFAULT_RULES,
+                offer=OfferSettings(**json.loads(offer_raw)) if offer_raw else OfferSettings(),
             )
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -192,6 +196,16 @@ class Sites:
     async def get_rules(self, key: str) -> dict[str, Any]:
         raw = await self.redis.get(keys.rules(key))
         return json.loads(raw) if raw else scoring.DEFAULT_RULES
+
+    async def set_offer_settings(self, key: str, data: Any, current: OfferSettings) -> OfferSettings:
+        cfg = validate_settings(data, current)
+        await self.redis.set(keys.offer_settings(key), json.dumps(cfg.as_json()))
+        self._cache.pop(key, None)
+        return cfg
+
+    async def offer_settings(self, key: str) -> OfferSettings | None:
+        site = await self.get(key)
+        return site.offer if site else None
 
     async def flag_customers(self, key: str, customers: list[str], flag: bool = True) -> list[str]:
         """Flag (or unflag) customer ids or e-mails; e-mails are compared lower-cased."""

@@ -36,7 +36,9 @@ def visitor_keys(r: redis.Redis) -> list[str]:
 def test_a_good_batch_is_accepted_with_cors_and_heartbeat(client: TestClient, site: dict) -> None:
     r = post(client, batch(site["key"]))
     assert r.status_code == 200
-    assert r.json() == {"ok": True, "hb": 15, "cmd": None}
+    body = r.json()
+    assert {k: body[k] for k in ("ok", "hb", "cmd", "watch")} == {"ok": True, "hb": 15, "cmd": None, "watch": False}
+    assert len(body["tok"]) >= 20
     assert r.headers["access-control-allow-origin"] == ORIGIN
     v = client.get(f"/v1/sites/{site['key']}/visitors/visitor-0001", headers=admin()).json()
     assert v["pages"][0]["title"] == "Home"

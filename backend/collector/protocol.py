@@ -138,6 +138,13 @@ def _id(ev: dict[str, Any], path: str) -> dict[str, Any]:
     return out
 
 
+def _code(ev: dict[str, Any], path: str) -> dict[str, Any]:
+    code = _str(ev, "code", path, 64)
+    if not code:
+        raise ProtocolError("'code' must not be empty", f"{path}.code")
+    return {"t": "code", "code": code}
+
+
 VALIDATORS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "pv": _pv,
     "hb": _hb,
@@ -147,6 +154,7 @@ VALIDATORS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "svc": _svc,
     "cart": _cart,
     "id": _id,
+    "code": _code,
 }
 
 

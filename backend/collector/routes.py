@@ -14,6 +14,7 @@ from backend import scoring
 from backend.collector.protocol import ProtocolError, parse_batch
 from backend.http import HTTPError, read_body
 from backend.store import keys
+from backend.tokens import visitor_token
 
 ACCEPTED_TYPES = ("text/plain", "application/json")
 DEFAULT_RULES_JSON = json.dumps(scoring.DEFAULT_RULES)
@@ -27,16 +28,20 @@ def cors_headers(origin: str) -> dict[str, str]:
     }
 
 
-def expand_service_points(rules: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A page view whose path matches one of the site's URL patterns is a service point."""
-    if not rules.get("rules", {}).get("service_point", {}).get("url_patterns"):
-        return events
+def prepare_events(site: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What only Python knows: a page view whose path matches one of the site's URL patterns
+    is a service point, and an access code is checked against the site's codes (the codes
+    themselves never reach visitor state)."""
+    patterns = site.rules.get("rules", {}).get("service_point", {}).get("url_patterns")
     out = []
     for ev in events:
+        if ev["t"] == "code":
+            out.append({"t": "code", "ok": ev["code"] in site.offer.access_codes})
+            continue
         out.append(ev)
-        if ev["t"] == "pv":
+        if ev["t"] == "pv" and patterns:
             path = urlsplit(ev["url"]).path or "/"
-            out.extend({"t": "svc", "point": p} for p in scoring.service_points_for(rules, path))
+            out.extend({"t": "svc", "point": p} for p in scoring.service_points_for(site.rules, path))
     return out
 
 
@@ -89,10 +94,21 @@ class Collector:
             return JSONResponse(exc.as_json(), status_code=exc.status, headers=cors)
         except HTTPError as exc:
             return exc.response(cors)
-        return JSONResponse({"ok": True, "hb": settings.heartbeat_s, "cmd": None}, headers=cors)
+        if result["needs"] and result["offer"] is None:
+            self.state.background(self.state.broker.run(site.key))
+        return JSONResponse(
+            {
+                "ok": True,
+                "hb": settings.heartbeat_s,
+                "cmd": result["offer"],
+                "watch": result["watch"],
+                "tok": visitor_token(settings.secret_key, site.key, batch.vid),
+            },
+            headers=cors,
+        )
 
     async def _run(self, site: Any, batch: Any, ip: str) -> dict[str, Any]:
-        events = expand_service_points(site.rules, batch.events)
+        events = prepare_events(site, batch.events)
         call_keys, args = ingest_call(self.state.settings, site.key, batch.vid, ip, events, int(time.time() * 1000))
         return json.loads(await self.state.scripts.ingest(keys=call_keys, args=args))
 

@@ -110,4 +110,102 @@ def ingest(site_key: str, vid: str, ip: str, minute: int) -> list[str]:
         rate_ip(site_key, ip, minute),
         needy(site_key),
         profile(site_key, vid),
+        offer(site_key, vid),
     ]
+
+
+# --- Representatives -------------------------------------------------------------------
+
+REP_LOGINS = f"{PREFIX}:rep-logins"  # global hash: lower-cased e-mail -> "site rid", for the console login
+
+
+def reps(site_key: str) -> str:
+    """Set of representative ids."""
+    return _k(site_key, "reps")
+
+
+def rep(site_key: str, rid: str) -> str:
+    """Hash: name, email, password (scrypt), capacity, skills (JSON), area, active."""
+    return _k(site_key, "rep", rid)
+
+
+def presence(site_key: str) -> str:
+    """Sorted set: rep id -> last console heartbeat (ms). Older than the presence timeout
+    means offline, whatever the status says."""
+    return _k(site_key, "presence")
+
+
+def rep_status(site_key: str) -> str:
+    """Hash: rep id -> 'available' | 'away'."""
+    return _k(site_key, "rep-status")
+
+
+def capacity(site_key: str) -> str:
+    """Hash: rep id -> chats the rep can hold at once (active reps only)."""
+    return _k(site_key, "capacity")
+
+
+def load(site_key: str) -> str:
+    """Hash: rep id -> chats the rep holds now."""
+    return _k(site_key, "load")
+
+
+# --- Offers ----------------------------------------------------------------------------
+
+DEADLINES = f"{PREFIX}:offer-deadlines"  # global zset: "site vid" -> withdraw-at (ms), for the sweeper
+
+
+def offer_settings(site_key: str) -> str:
+    """String: the site's offer settings as JSON (absent: defaults)."""
+    return _k(site_key, "offer-settings")
+
+
+def offers(site_key: str) -> str:
+    """Sorted set: visitor id -> deadline (ms) of the outstanding offer that holds a slot."""
+    return _k(site_key, "offers")
+
+
+def offer(site_key: str, vid: str) -> str:
+    """Hash: the visitor's current offer (id, variant, kind, short, created, deadline)."""
+    return _k(site_key, "offer", vid)
+
+
+def cooldown(site_key: str, vid: str) -> str:
+    """String with a TTL: the visitor is not offered again until it expires."""
+    return _k(site_key, "cool", vid)
+
+
+def requests(site_key: str) -> str:
+    """Sorted set: chat request id -> created (ms), for requests not yet accepted."""
+    return _k(site_key, "requests")
+
+
+def request(site_key: str, req_id: str) -> str:
+    """Hash: a chat request (visitor, offer, created, status, reasons)."""
+    return _k(site_key, "req", req_id)
+
+
+def response_times(site_key: str) -> str:
+    """List of ms between an offer reaching the page and the customer responding (capped)."""
+    return _k(site_key, "resp-times")
+
+
+def accepted_waits(site_key: str) -> str:
+    """List of ms customers waited for a representative and stayed (capped)."""
+    return _k(site_key, "waits")
+
+
+def handle_times(site_key: str) -> str:
+    """List of chat durations in ms (capped), for the average handle time."""
+    return _k(site_key, "handle-times")
+
+
+def push_channel(site_key: str, vid: str) -> str:
+    """Pub/sub channel of one visitor's pages."""
+    return _k(site_key, "push", vid)
+
+
+def site_prefix(site_key: str) -> str:
+    """The prefix Lua scripts append ids to for per-visitor keys they discover while
+    running (same hash slot as every key of the site)."""
+    return _k(site_key, "")

@@ -20,3 +20,6 @@ class Scripts:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.ingest = client.register_script(source("ingest"))
+        self.broker = client.register_script(source("broker"))
+        self.withdraw = client.register_script(source("withdraw"))
+        self.respond = client.register_script(source("respond"))

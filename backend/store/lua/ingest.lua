@@ -3,7 +3,7 @@
 --
 -- KEYS: 1 visitor hash, 2 trail list, 3 field-dwell hash, 4 errors list, 5 page-dwell hash,
 --       6 active zset, 7 rules string, 8 flagged set, 9 visitor rate key, 10 ip rate key,
---       11 needy zset, 12 profile hash
+--       11 needy zset, 12 profile hash, 13 offer hash
 -- ARGV: 1 now (ms), 2 ttl (s), 3 visitor limit/min, 4 ip limit/min, 5 events (JSON),
 --       6 default rules (JSON), 7 trail max, 8 errors max, 9 fields max, 10 visitor id
 
@@ -74,6 +74,8 @@ for _, ev in ipairs(events) do
   elseif t == 'cart' then
     cart = ev.value
     redis.call('HSET', v, 'currency', ev.currency)
+  elseif t == 'code' then
+    if ev.ok then redis.call('HSET', v, 'code_ok', 1) end
   elseif t == 'id' then
     for _, k in ipairs({'id', 'email', 'name'}) do
       if ev[k] and ev[k] ~= '' then redis.call('HSET', KEYS[12], k, ev[k]) end
@@ -141,8 +143,19 @@ redis.call('ZADD', KEYS[6], now, ARGV[10])
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - ttl * 1000)
 if needs then
   redis.call('ZADD', KEYS[11], score, ARGV[10])
+  if not redis.call('HGET', v, 'needy_at') then redis.call('HSET', v, 'needy_at', now) end
 else
   redis.call('ZREM', KEYS[11], ARGV[10])
+  redis.call('HDEL', v, 'needy_at')
 end
+-- What the page needs back: a pending offer (the heartbeat is the push fallback), and
+-- whether the visitor is worth a live connection (half-way to needing help, or more).
+local offer = redis.call('HMGET', KEYS[13], 'id', 'kind', 'variant', 'short', 'deadline')
+local offer_json = 'null'
+if offer[1] then
+  offer_json = cjson.encode({type = 'offer', id = offer[1], kind = offer[2], variant = offer[3],
+    short = offer[4] == '1', ttl_ms = tonumber(offer[5]) - now})
+end
+local watch = score >= rules.threshold / 2 or offer[1] ~= false
 return '{"score":' .. string.format('%.17g', score) .. ',"needs":' .. tostring(needs) ..
-  ',"reasons":' .. reasons_json .. '}'
+  ',"watch":' .. tostring(watch) .. ',"offer":' .. offer_json .. ',"reasons":' .. reasons_json .. '}'

@@ -1,0 +1,33 @@
+"""Outgoing mail: messages rendered from jinja2 templates (autoescaped), sent with aiosmtplib."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from backend.config import Settings
+
+env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                  autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def render(template: str, to: str, subject: str, settings: Settings, reply_to: str = "",
+           **context: Any) -> EmailMessage:
+    """A text + HTML message from ``<template>.txt`` and ``<template>.html``."""
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    msg["Subject"] = subject.replace("\r", " ").replace("\n", " ")[:200]
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    msg.set_content(env.get_template(f"{template}.txt").render(**context))
+    msg.add_alternative(env.get_template(f"{template}.html").render(**context), subtype="html")
+    return msg
+
+
+async def send(settings: Settings, msg: EmailMessage) -> None:
+    await aiosmtplib.send(msg, hostname=settings.smtp_host, port=settings.smtp_port, timeout=20)

@@ -1,0 +1,145 @@
+"""Pure decisions about offers: estimated wait, learned timeouts, per-site offer settings.
+
+``estimate_wait`` has a Lua twin in ``store/lua/broker.lua``; keep them in step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+VARIANTS = ("button", "panel", "audio", "video")
+DEFAULT_AHT_S = 180.0  # average handle time of a chat until real chats teach us better
+
+
+def estimate_wait(capacity: int, in_use: int, aht_s: float) -> float | None:
+    """Seconds until a newly offered customer would reach a representative.
+
+    ``capacity`` is the number of chat slots of available representatives and ``in_use``
+    the slots taken by chats, pending requests and outstanding offers. With a free slot the
+    wait is 0. Otherwise the customer is at queue position ``p = in_use - capacity`` and,
+    with ``capacity`` chats each lasting ``aht_s`` on average, a slot frees every
+    ``aht_s / capacity`` seconds, so the wait is ``(p + 1) * aht_s / capacity``. Nobody on
+    duty: None (infinite).
+    """
+    if capacity <= 0:
+        return None
+    if in_use < capacity:
+        return 0.0
+    return (in_use - capacity + 1) * aht_s / capacity
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def learned_seconds(
+    samples_ms: list[float], default_s: float, low_s: float, high_s: float, min_samples: int = 10, q: float = 90
+) -> float:
+    """The q-th percentile of recent samples, clamped; the default until enough exist.
+
+    Used for the offer's response time (how long customers take to respond to an offer
+    they will respond to) and, where a site opts in, the acceptable wait.
+    """
+    if len(samples_ms) < min_samples:
+        return default_s
+    return min(high_s, max(low_s, percentile(samples_ms, q) / 1000))
+
+
+class SettingsError(ValueError):
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{p}: {m}" for p, m in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class OfferSettings:
+    variant: str = "button"
+    acceptable_wait_s: float = 60.0
+    learn_acceptable_wait: bool = False
+    response_timeout_s: float = 30.0  # until learned
+    timeout_min_s: float = 10.0
+    timeout_max_s: float = 120.0
+    cooldown_s: float = 600.0
+    min_cart_value: float = 0.0
+    require_access_code: bool = False
+    access_codes: list[str] = field(default_factory=list)
+    short_for_first_visit: bool = True
+    leave_message: bool = True
+    sales_email: str = ""
+    headline: str = "Can we help?"
+    message: str = "A real person is here to answer your questions."
+    audio_url: str = ""
+    video_url: str = ""
+    captions_url: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_LIMITS: dict[str, tuple[float, float]] = {
+    "acceptable_wait_s": (0, 3600),
+    "response_timeout_s": (3, 600),
+    "timeout_min_s": (3, 600),
+    "timeout_max_s": (3, 3600),
+    "cooldown_s": (0, 86400 * 7),
+    "min_cart_value": (0, 1e9),
+}
+_TEXT_LIMITS = {"headline": 80, "message": 300, "audio_url": 500, "video_url": 500, "captions_url": 500,
+                "sales_email": 254}
+
+
+def validate_settings(data: Any, base: OfferSettings | None = None) -> OfferSettings:
+    """Merge ``data`` over ``base`` (default: defaults); list every problem."""
+    base = base or OfferSettings()
+    if not isinstance(data, dict):
+        raise SettingsError([("", "the settings must be a JSON object")])
+    known = {f.name for f in fields(OfferSettings)}
+    errors: list[tuple[str, str]] = []
+    merged = base.as_json()
+    for key, value in data.items():
+        if key not in known:
+            errors.append((key, "unknown setting"))
+            continue
+        default = merged[key]
+        if key in _LIMITS:
+            low, high = _LIMITS[key]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+                errors.append((key, f"must be a number from {low:g} to {high:g}"))
+                continue
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                errors.append((key, "must be true or false"))
+                continue
+        elif key == "variant":
+            if value not in VARIANTS:
+                errors.append((key, f"must be one of {', '.join(VARIANTS)}"))
+                continue
+        elif key == "access_codes":
+            if not isinstance(value, list) or len(value) > 1000 or not all(
+                isinstance(c, str) and 3 <= len(c) <= 64 for c in value
+            ):
+                errors.append((key, "must be a list of up to 1000 codes of 3-64 characters"))
+                continue
+        elif key in _TEXT_LIMITS:
+            if not isinstance(value, str) or len(value) > _TEXT_LIMITS[key]:
+                errors.append((key, f"must be text of at most {_TEXT_LIMITS[key]} characters"))
+                continue
+            if key.endswith("_url") and value and not value.startswith(("https://", "http://", "/")):
+                errors.append((key, "must be an http(s) URL"))
+                continue
+            if key == "sales_email" and value and "@" not in value:
+                errors.append((key, "must be an e-mail address"))
+                continue
+        merged[key] = value
+    if merged["timeout_min_s"] > merged["timeout_max_s"]:
+        errors.append(("timeout_min_s", "must not be above timeout_max_s"))
+    if merged["leave_message"] and data.get("leave_message") and not merged["sales_email"]:
+        errors.append(("sales_email", "is needed for 'leave a message'"))
+    if errors:
+        raise SettingsError(errors)
+    return OfferSettings(**merged)

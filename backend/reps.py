@@ -1,0 +1,234 @@
+"""Representatives: accounts (scrypt-hashed passwords), capacity, skills, area, presence.
+
+A rep counts as available only while the console keeps sending presence heartbeats: one
+older than ``PRESENCE_TIMEOUT_S`` means offline, whatever the last status was.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from backend.store import keys
+
+PRESENCE_TIMEOUT_S = 30
+STATUSES = ("available", "away")
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **SCRYPT)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), dklen=32, **SCRYPT)
+    return hmac.compare_digest(got, base64.b64decode(digest))
+
+
+class RepError(ValueError):
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{p}: {m}" for p, m in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Rep:
+    id: str
+    site: str
+    name: str
+    email: str
+    capacity: int
+    skills: list[str]
+    area: str
+    active: bool
+    status: str  # available | away | offline
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "email": self.email, "capacity": self.capacity,
+            "skills": self.skills, "area": self.area, "active": self.active, "status": self.status,
+        }
+
+
+def validate_rep(data: Any, creating: bool = True) -> dict[str, Any]:
+    errors: list[tuple[str, str]] = []
+    if not isinstance(data, dict):
+        raise RepError([("", "the body must be a JSON object")])
+    out: dict[str, Any] = {}
+    allowed = {"name", "email", "password", "capacity", "skills", "area", "active"}
+    for key in data:
+        if key not in allowed:
+            errors.append((key, f"unknown field; allowed: {', '.join(sorted(allowed))}"))
+    if creating or "name" in data:
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            errors.append(("name", "must be 1-100 characters"))
+        else:
+            out["name"] = name.strip()
+    if creating or "email" in data:
+        email = data.get("email")
+        if not isinstance(email, str) or not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,189}", email.strip()):
+            errors.append(("email", "must be an e-mail address"))
+        else:
+            out["email"] = email.strip().lower()
+    if creating or "password" in data:
+        password = data.get("password")
+        if not isinstance(password, str) or not 10 <= len(password) <= 200:
+            errors.append(("password", "must be 10-200 characters"))
+        else:
+            out["password"] = password
+    if "capacity" in data or creating:
+        cap = data.get("capacity", 3)
+        if not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= 20:
+            errors.append(("capacity", "must be a whole number from 1 to 20"))
+        else:
+            out["capacity"] = cap
+    if "skills" in data or creating:
+        skills = data.get("skills", [])
+        if not isinstance(skills, list) or len(skills) > 50 or not all(
+            isinstance(s, str) and 0 < len(s) <= 64 for s in skills
+        ):
+            errors.append(("skills", "must be a list of up to 50 names"))
+        else:
+            out["skills"] = sorted({s.strip().lower() for s in skills})
+    if "area" in data or creating:
+        area = data.get("area", "")
+        if not isinstance(area, str) or len(area) > 64:
+            errors.append(("area", "must be at most 64 characters"))
+        else:
+            out["area"] = area.strip()
+    if "active" in data:
+        if not isinstance(data["active"], bool):
+            errors.append(("active", "must be true or false"))
+        else:
+            out["active"] = data["active"]
+    if errors:
+        raise RepError(errors)
+    return out
+
+
+class Reps:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+
+    async def create(self, site: str, data: dict[str, Any]) -> Rep:
+        clean = validate_rep(data)
+        rid = secrets.token_urlsafe(9)
+        login = f"{site} {rid}"
+        if not await self.redis.hsetnx(keys.REP_LOGINS, clean["email"], login):
+            raise RepError([("email", "a representative with this e-mail already exists")])
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.rep(site, rid), mapping={
+                "name": clean["name"], "email": clean["email"], "password": hash_password(clean["password"]),
+                "capacity": clean["capacity"], "skills": json.dumps(clean["skills"]), "area": clean["area"],
+                "active": 1,
+            })
+            pipe.sadd(keys.reps(site), rid)
+            pipe.hset(keys.capacity(site), rid, clean["capacity"])
+            await pipe.execute()
+        rep = await self.get(site, rid)
+        assert rep is not None
+        return rep
+
+    async def update(self, site: str, rid: str, data: dict[str, Any]) -> Rep | None:
+        current = await self.get(site, rid)
+        if current is None:
+            return None
+        clean = validate_rep(data, creating=False)
+        if "email" in clean and clean["email"] != current.email:
+            if not await self.redis.hsetnx(keys.REP_LOGINS, clean["email"], f"{site} {rid}"):
+                raise RepError([("email", "a representative with this e-mail already exists")])
+            await self.redis.hdel(keys.REP_LOGINS, current.email)
+        mapping: dict[str, Any] = {}
+        for k, v in clean.items():
+            if k == "password":
+                mapping["password"] = hash_password(v)
+            elif k == "skills":
+                mapping["skills"] = json.dumps(v)
+            elif k == "active":
+                mapping["active"] = int(v)
+            else:
+                mapping[k] = v
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.rep(site, rid), mapping=mapping)
+            active = clean.get("active", current.active)
+            if active:
+                pipe.hset(keys.capacity(site), rid, clean.get("capacity", current.capacity))
+            else:  # a deactivated rep stops counting at once
+                pipe.hdel(keys.capacity(site), rid)
+                pipe.zrem(keys.presence(site), rid)
+            await pipe.execute()
+        return await self.get(site, rid)
+
+    async def get(self, site: str, rid: str) -> Rep | None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.rep(site, rid))
+            pipe.zscore(keys.presence(site), rid)
+            pipe.hget(keys.rep_status(site), rid)
+            raw, seen, status = await pipe.execute()
+        if not raw:
+            return None
+        return self._rep(site, rid, raw, seen, status)
+
+    def _rep(self, site: str, rid: str, raw: dict[str, str], seen: float | None, status: str | None) -> Rep:
+        online = seen is not None and seen >= (time.time() - PRESENCE_TIMEOUT_S) * 1000
+        active = raw.get("active") == "1"
+        return Rep(
+            id=rid, site=site, name=raw.get("name", ""), email=raw.get("email", ""),
+            capacity=int(raw.get("capacity", 1)), skills=json.loads(raw.get("skills", "[]")),
+            area=raw.get("area", ""), active=active,
+            status=(status or "away") if online and active else "offline",
+        )
+
+    async def list(self, site: str) -> list[Rep]:
+        rids = sorted(await self.redis.smembers(keys.reps(site)))
+        return [r for r in [await self.get(site, rid) for rid in rids] if r]
+
+    async def login(self, email: str, password: str) -> Rep | None:
+        """The rep with this e-mail and password, or None (same cost either way)."""
+        found = await self.redis.hget(keys.REP_LOGINS, email.strip().lower())
+        site, rid = found.split(" ") if found else ("", "")
+        raw = await self.redis.hgetall(keys.rep(site, rid)) if found else {}
+        stored = raw.get("password", "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAA")
+        ok = check_password(password, stored)
+        if not ok or not raw or raw.get("active") != "1":
+            return None
+        return await self.get(site, rid)
+
+    async def heartbeat(self, site: str, rid: str, status: str) -> bool:
+        """Record the console's presence; True when this made the rep newly available
+        (the caller then lets the offer broker use the new capacity at once)."""
+        if status not in STATUSES:
+            raise RepError([("status", f"must be one of {', '.join(STATUSES)}")])
+        now = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zscore(keys.presence(site), rid)
+            pipe.hget(keys.rep_status(site), rid)
+            pipe.zadd(keys.presence(site), {rid: now})
+            pipe.hset(keys.rep_status(site), rid, status)
+            seen, previous, _, _ = await pipe.execute()
+        was_available = previous == "available" and seen is not None and seen >= now - PRESENCE_TIMEOUT_S * 1000
+        return status == "available" and not was_available
+
+    async def sign_off(self, site: str, rid: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.presence(site), rid)
+            pipe.hdel(keys.rep_status(site), rid)
+            await pipe.execute()
