@@ -124,3 +124,46 @@ def page_errors():
         return found
 
     return attach
+
+
+class Smtp:
+    """A real SMTP server (aiosmtpd) on a free port that keeps what it receives."""
+
+    def __init__(self) -> None:
+        import email
+        import email.policy
+
+        from aiosmtpd.controller import Controller
+
+        from tests.servers import free_port
+
+        self.messages: list = []
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+                outer.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def wait_for_message(self, timeout: float = 10.0):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.messages, "no mail arrived"
+        return self.messages.pop(0)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture()
+def smtp() -> Iterator[Smtp]:
+    server = Smtp()
+    yield server
+    server.stop()

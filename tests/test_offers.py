@@ -1,0 +1,221 @@
+"""Offers over HTTP against real Redis: availability, one slot one offer, withdrawal,
+answers, and the leave-a-message mail through a real SMTP server."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from backend.offers.policy import estimate_wait, learned_seconds, validate_settings, SettingsError
+from tests.conftest import ORIGIN, admin
+from tests.test_collector import TEXT, batch
+
+NEEDY = [{"t": "pv", "url": "https://shop.example/quote", "title": "Quote", "visits": 1},
+         {"t": "err", "field": "zip", "kind": "invalid"}, {"t": "err", "field": "zip", "kind": "submit"},
+         {"t": "field", "name": "zip", "ms": 25_000}]
+
+
+# --- pure decisions --------------------------------------------------------------------
+
+def test_wait_estimate() -> None:
+    assert estimate_wait(0, 0, 180) is None            # nobody on duty
+    assert estimate_wait(3, 2, 180) == 0               # a free slot
+    assert estimate_wait(3, 3, 180) == 60              # first in queue: a slot frees every 180/3 s
+    assert estimate_wait(3, 5, 180) == 180             # third in queue
+    assert estimate_wait(1, 1, 120) == 120
+
+
+def test_learned_timeout_is_the_clamped_90th_percentile() -> None:
+    assert learned_seconds([5000] * 9, 30, 10, 120) == 30          # too few samples: the default
+    samples = [1000 * s for s in range(1, 21)]                      # 1..20 s
+    assert learned_seconds(samples, 30, 10, 120) == 18              # nearest-rank p90 of 20 samples
+    assert learned_seconds([1000] * 20, 30, 10, 120) == 10          # clamped up
+    assert learned_seconds([900_000] * 20, 30, 10, 120) == 120      # clamped down
+
+
+def test_settings_validation_lists_problems() -> None:
+    with pytest.raises(SettingsError) as info:
+        validate_settings({"variant": "hologram", "cooldown_s": -1, "leave_message": True, "colour": 1})
+    assert {p for p, _ in info.value.errors} == {"variant", "cooldown_s", "colour", "sales_email"}
+
+
+# --- over HTTP --------------------------------------------------------------------------
+
+def ingest(client: TestClient, key: str, vid: str, events=NEEDY) -> dict:
+    r = client.post("/v1/events", content=json.dumps(batch(key, events, vid=vid)), headers=TEXT)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def make_rep(client: TestClient, key: str, capacity: int = 1, email: str = "ria@example.com") -> str:
+    r = client.post(f"/v1/sites/{key}/reps", json={"name": "Ria", "email": email,
+                                                   "password": "a long password", "capacity": capacity},
+                    headers=admin())
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def presence(client: TestClient, key: str, rid: str, status: str) -> None:
+    r = client.put(f"/v1/sites/{key}/reps/{rid}/presence", json={"status": status}, headers=admin())
+    assert r.status_code == 200, r.text
+
+
+def wait_for(fn, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.05)
+    return fn()
+
+
+def test_no_offer_without_a_representative_then_one_when_available(client: TestClient, site: dict) -> None:
+    key = site["key"]
+    assert ingest(client, key, "visitor-0001")["cmd"] is None
+    rid = make_rep(client, key)
+    time.sleep(0.7)
+    assert ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"] is None  # rep not on duty yet
+    presence(client, key, rid, "available")
+    cmd = ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"]
+    assert cmd["type"] == "offer" and cmd["kind"] == "help" and cmd["variant"] == "button"
+    assert 0 < cmd["ttl_ms"] <= 30_000
+
+
+def test_two_needy_visitors_and_one_free_slot_get_exactly_one_offer(client: TestClient, site: dict) -> None:
+    key = site["key"]
+    client.put(f"/v1/sites/{key}/offer-settings", json={"acceptable_wait_s": 0}, headers=admin())
+    presence(client, key, make_rep(client, key, capacity=1), "available")
+    ingest(client, key, "visitor-aaaa")
+    ingest(client, key, "visitor-bbbb")
+    time.sleep(1.2)  # several broker ticks in between
+    cmds = [ingest(client, key, v, [{"t": "hb"}])["cmd"] for v in ("visitor-aaaa", "visitor-bbbb")]
+    assert sum(c is not None for c in cmds) == 1
+    avail = client.get(f"/v1/sites/{key}/availability", headers=admin()).json()
+    assert avail["capacity"] == 1 and avail["offers"] == 1 and avail["estimated_wait_s"] == 180
+
+
+def test_acceptable_wait_allows_queued_offers(client: TestClient, site: dict) -> None:
+    key = site["key"]
+    # one rep with two slots, 180 s average chat: queue positions wait 90, 180, ... s
+    client.put(f"/v1/sites/{key}/offer-settings", json={"acceptable_wait_s": 100}, headers=admin())
+    presence(client, key, make_rep(client, key, capacity=2), "available")
+    for i in range(5):
+        ingest(client, key, f"visitor-{i:04d}")
+    time.sleep(1.2)
+    offered = [ingest(client, key, f"visitor-{i:04d}", [{"t": "hb"}])["cmd"] for i in range(5)]
+    assert sum(c is not None for c in offered) == 3  # two free slots + one whose wait (90 s) is acceptable
+
+
+def test_ignored_offer_is_withdrawn_and_the_visitor_cools_down(client: TestClient, site: dict) -> None:
+    key = site["key"]
+    client.put(f"/v1/sites/{key}/offer-settings",
+               json={"response_timeout_s": 3, "timeout_min_s": 3, "cooldown_s": 60}, headers=admin())
+    presence(client, key, make_rep(client, key), "available")
+    ingest(client, key, "visitor-0001")
+    first = wait_for(lambda: ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"])
+    assert first and first["ttl_ms"] <= 3000
+    time.sleep(3.6)
+    assert ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"] is None
+    time.sleep(0.6)
+    assert ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"] is None  # cooling down
+    assert client.get(f"/v1/sites/{key}/availability", headers=admin()).json()["offers"] == 0
+
+
+def respond(client: TestClient, key: str, vid: str, tok: str, offer: str, action: str, **extra):
+    return client.post(f"/v1/offers/{offer}/{action}",
+                       content=json.dumps({"site": key, "vid": vid, "tok": tok, **extra}), headers=TEXT)
+
+
+def test_accepting_an_offer_creates_a_chat_request_and_records_the_response_time(
+        client: TestClient, site: dict, redis_client) -> None:
+    key = site["key"]
+    presence(client, key, make_rep(client, key), "available")
+    ingest(client, key, "visitor-0001")
+    answer = wait_for(lambda: (a := ingest(client, key, "visitor-0001", [{"t": "hb"}]))["cmd"] and a)
+    offer, tok = answer["cmd"]["id"], answer["tok"]
+    # someone else's token is refused
+    assert respond(client, key, "visitor-0001", "x" * 24, offer, "accept").status_code == 403
+    r = respond(client, key, "visitor-0001", tok, offer, "accept")
+    assert r.status_code == 200 and r.json()["request"]
+    reqs = client.get(f"/v1/sites/{key}/requests", headers=admin()).json()["requests"]
+    assert [q["visitor"] for q in reqs] == ["visitor-0001"]
+    assert {x["rule"] for x in reqs[0]["reasons"]} >= {"form_errors", "field_dwell"}
+    assert respond(client, key, "visitor-0001", tok, offer, "accept").status_code == 410
+    assert redis_client.llen(f"bk:{{{key}}}:resp-times") == 1
+
+
+def test_dismissing_frees_the_slot_for_the_next_visitor(client: TestClient, site: dict) -> None:
+    key = site["key"]
+    client.put(f"/v1/sites/{key}/offer-settings", json={"acceptable_wait_s": 0}, headers=admin())
+    presence(client, key, make_rep(client, key), "available")
+    ingest(client, key, "visitor-aaaa", NEEDY + [{"t": "cart", "value": 900, "currency": "EUR"}])  # most needed
+    ingest(client, key, "visitor-bbbb")
+    a = wait_for(lambda: (x := ingest(client, key, "visitor-aaaa", [{"t": "hb"}]))["cmd"] and x)
+    assert ingest(client, key, "visitor-bbbb", [{"t": "hb"}])["cmd"] is None
+    assert respond(client, key, "visitor-aaaa", a["tok"], a["cmd"]["id"], "dismiss").status_code == 200
+    assert wait_for(lambda: ingest(client, key, "visitor-bbbb", [{"t": "hb"}])["cmd"])
+
+
+def test_gating_by_cart_value_and_access_code(client: TestClient, site: dict) -> None:
+    key = site["key"]
+    client.put(f"/v1/sites/{key}/offer-settings",
+               json={"min_cart_value": 500, "require_access_code": True, "access_codes": ["GOLD-2026"]},
+               headers=admin())
+    presence(client, key, make_rep(client, key, capacity=5), "available")
+    ingest(client, key, "visitor-0001", NEEDY + [{"t": "cart", "value": 100, "currency": "EUR"}])
+    ingest(client, key, "visitor-0002", NEEDY + [{"t": "cart", "value": 900, "currency": "EUR"},
+                                                 {"t": "code", "code": "WRONG"}])
+    ingest(client, key, "visitor-0003", NEEDY + [{"t": "cart", "value": 900, "currency": "EUR"},
+                                                 {"t": "code", "code": "GOLD-2026"}])
+    time.sleep(1.2)
+    got = {v: ingest(client, key, v, [{"t": "hb"}])["cmd"] for v in ("visitor-0001", "visitor-0002", "visitor-0003")}
+    assert got["visitor-0001"] is None and got["visitor-0002"] is None and got["visitor-0003"] is not None
+
+
+def test_first_visit_gets_the_short_offer(client: TestClient, site: dict) -> None:
+    key = site["key"]
+    presence(client, key, make_rep(client, key, capacity=5), "available")
+    first = [{"t": "pv", "url": "https://shop.example/quote", "visits": 0}] + NEEDY[1:]
+    ingest(client, key, "visitor-0001", first)
+    cmd = wait_for(lambda: ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"])
+    assert cmd["short"] is True
+
+
+def test_leave_a_message_is_mailed_with_details_escaped(client: TestClient, site: dict, smtp, monkeypatch,
+                                                        settings) -> None:
+    key = site["key"]
+    r = client.put(f"/v1/sites/{key}/offer-settings",
+                   json={"leave_message": True, "sales_email": "sales@shop.example"}, headers=admin())
+    assert r.status_code == 200, r.text
+    ingest(client, key, "visitor-0001", NEEDY + [{"t": "id", "name": "<script>alert(1)</script>"}])
+    answer = wait_for(lambda: (x := ingest(client, key, "visitor-0001", [{"t": "hb"}]))["cmd"] and x)
+    assert answer["cmd"]["kind"] == "message"  # nobody on duty
+    bad = respond(client, key, "visitor-0001", answer["tok"], answer["cmd"]["id"], "message",
+                  name="Ann", email="not an address", message="")
+    assert bad.status_code == 400 and {e["field"] for e in bad.json()["errors"]} == {"message"}
+    bad = respond(client, key, "visitor-0001", answer["tok"], answer["cmd"]["id"], "message",
+                  name="Ann", email="not an address", message="hi")
+    assert bad.status_code == 400 and {e["field"] for e in bad.json()["errors"]} == {"email"}
+    ok = respond(client, key, "visitor-0001", answer["tok"], answer["cmd"]["id"], "message",
+                 name="<b>Ann</b>", email="ann@example.com", message="Call me <img src=x onerror=alert(1)>")
+    assert ok.status_code == 200, ok.text
+    monkeypatch.setenv("BECKON_SMTP_PORT", str(smtp.port))
+    monkeypatch.setenv("BECKON_REDIS_URL", settings.redis_url)
+    from rq import SimpleWorker
+
+    from backend.jobs import queue
+
+    q = queue(settings)
+    SimpleWorker([q], connection=q.connection).work(burst=True)
+    msg = smtp.wait_for_message()
+    assert msg["To"] == "sales@shop.example"
+    assert msg["Reply-To"] == "ann@example.com"
+    html = msg.get_body(("html",)).get_content()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img" not in html
+    assert "&lt;b&gt;Ann&lt;/b&gt;" in html
+    text = msg.get_body(("plain",)).get_content()
+    assert "Quote (https://shop.example/quote)" in text
