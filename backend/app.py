@@ -118,8 +118,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     collector = Collector(state)
     script = StaticScript(SNIPPET_DIR / "b.js")
+    offer_module = StaticScript(SNIPPET_DIR / "o.js")
     routes = [
         Route("/healthz", health),
+        Route("/o.js", offer_module.serve, methods=["GET", "HEAD"]),
         *api.routes,
         *offer_routes.routes,
     ]

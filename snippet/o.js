@@ -1,0 +1,181 @@
+/* Beckon offer module: loaded by b.js only when the visitor is worth a live connection or an
+ * offer arrives, so the first load stays small. Opens the push WebSocket, mounts offers from
+ * widget_templates/ inside a Shadow DOM, and sends the customer's answer. Never throws into
+ * the host page; adds no globals (it hangs off window.Beckon). */
+(function () {
+  'use strict';
+  var B = window.Beckon;
+  if (!B || B._offers) return;
+  B._offers = true;
+
+  var api = '';
+  try { api = new URL(B.endpoint, location.href).origin; } catch (e) { return; }
+  var current = null;      // {id, host, root}
+  var gone = {};           // offer ids answered or withdrawn: never shown again
+  var ws = null;
+  var wsDelay = 1000;
+
+  function guard(fn) {
+    return function () {
+      try { return fn.apply(this, arguments); } catch (e) { /* never into the host page */ }
+    };
+  }
+
+  function ids() {
+    return 'site=' + encodeURIComponent(B.site) + '&vid=' + encodeURIComponent(B.vid) +
+      '&tok=' + encodeURIComponent(B.tok || '');
+  }
+
+  function post(path, extra) {
+    var body = { site: B.site, vid: B.vid, tok: B.tok };
+    for (var k in extra) body[k] = extra[k];
+    return fetch(api + path, {
+      method: 'POST', body: JSON.stringify(body), credentials: 'omit', keepalive: true,
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8' }
+    });
+  }
+
+  function remove() {
+    if (current && current.host.parentNode) current.host.parentNode.removeChild(current.host);
+    current = null;
+  }
+
+  function mount(id, ui) {
+    var host = document.createElement('div');
+    host.setAttribute('data-beckon', 'offer');
+    var root = host.attachShadow({ mode: 'open' });
+    if (root.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(ui.css);          // constructable sheet: no inline style, CSP-safe
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      var style = document.createElement('style');
+      style.textContent = ui.css;
+      root.appendChild(style);
+    }
+    var box = document.createElement('div');
+    box.innerHTML = ui.html;              // server-rendered by jinja2 with autoescape
+    root.appendChild(box);
+    root.addEventListener('click', guard(onClick));
+    root.addEventListener('submit', guard(onSubmit));
+    root.addEventListener('keydown', guard(function (e) { if (e.key === 'Escape') answer('dismiss'); }));
+    document.body.appendChild(host);
+    current = { id: id, host: host, root: root };
+    emit('offer', id);
+  }
+
+  function emit(name, arg) {
+    if (typeof B._emit === 'function') guard(B._emit)(name, arg);
+  }
+
+  function show(cmd) {
+    if (gone[cmd.id] || (current && current.id === cmd.id)) return;
+    remove();
+    var pending = { id: cmd.id };
+    current = null;
+    fetch(api + '/v1/offers/' + encodeURIComponent(cmd.id) + '/ui?' + ids(), { credentials: 'omit' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(guard(function (ui) {
+        if (ui && !gone[pending.id] && !current && document.body) mount(pending.id, ui);
+      }))
+      .catch(function () {});
+  }
+
+  function status(text, cls) {
+    if (!current) return;
+    var card = current.root.querySelector('.bk-card, .bk-root');
+    if (!card) return;
+    var p = document.createElement('p');
+    p.className = cls || 'bk-done';
+    p.setAttribute('role', 'status');
+    p.textContent = text;
+    var form = card.querySelector('form, .bk-actions');
+    if (form) form.parentNode.replaceChild(p, form); else card.appendChild(p);
+  }
+
+  function answer(action) {
+    if (!current) return;
+    var id = current.id;
+    gone[id] = true;
+    if (action === 'dismiss') remove();
+    post('/v1/offers/' + encodeURIComponent(id) + '/' + action, {})
+      .then(function (r) { return r.json().catch(function () { return {}; }).then(function (j) { return [r, j]; }); })
+      .then(guard(function (rj) {
+        if (action !== 'accept') return;
+        if (rj[0].ok && rj[1].request) {
+          B.request = rj[1].request;
+          status('Connecting you to a representative…');
+          emit('request', rj[1].request);
+        } else {
+          status('Sorry, this offer has expired.', 'bk-error');
+        }
+      }))
+      .catch(function () { if (action === 'accept') status('Could not reach us; please try again.', 'bk-error'); });
+  }
+
+  function onClick(e) {
+    var el = e.target && e.target.closest && e.target.closest('[data-beckon-action]');
+    if (!el || el.tagName === 'FORM') return;
+    answer(el.getAttribute('data-beckon-action'));
+  }
+
+  function onSubmit(e) {
+    e.preventDefault();
+    var form = e.target;
+    if (!current || form.getAttribute('data-beckon-action') !== 'message') return;
+    var id = current.id;
+    var fields = {};
+    ['name', 'email', 'message'].forEach(function (n) {
+      var input = form.elements[n];
+      fields[n] = input ? String(input.value).slice(0, 4000) : '';
+      var err = form.querySelector('[data-beckon-error-for="' + n + '"]');
+      if (err) err.textContent = '';
+    });
+    post('/v1/offers/' + encodeURIComponent(id) + '/message', fields)
+      .then(function (r) { return r.json().then(function (j) { return [r, j]; }); })
+      .then(guard(function (rj) {
+        if (rj[0].ok) {
+          gone[id] = true;
+          status('Thank you. We will answer by e-mail.');
+          setTimeout(guard(remove), 4000);
+          return;
+        }
+        (rj[1].errors || []).forEach(function (x) {
+          var err = form.querySelector('[data-beckon-error-for="' + x.field + '"]');
+          if (err) err.textContent = x.message;
+        });
+        if (!rj[1].errors) status(rj[1].error || 'Sorry, that did not work.', 'bk-error');
+      }))
+      .catch(function () { status('Could not reach us; please try again.', 'bk-error'); });
+  }
+
+  function command(cmd) {
+    if (!cmd || typeof cmd !== 'object') return;
+    if (cmd.type === 'offer') show(cmd);
+    else if (cmd.type === 'withdraw') {
+      gone[cmd.id] = true;
+      if (current && current.id === cmd.id) remove();
+    }
+    emit('cmd', cmd);
+  }
+
+  function connect() {
+    if (ws || !window.WebSocket || !B.tok) return;
+    try {
+      ws = new WebSocket(api.replace(/^http/, 'ws') + '/v1/push?' + ids());
+    } catch (e) { ws = null; return; }
+    ws.onopen = function () { wsDelay = 1000; };
+    ws.onmessage = guard(function (e) { command(JSON.parse(e.data)); });
+    ws.onclose = function () {
+      ws = null;
+      setTimeout(guard(connect), wsDelay);   // the heartbeat answer covers the gap
+      wsDelay = Math.min(wsDelay * 2, 60000);
+    };
+    ws.onerror = function () {};
+  }
+
+  B._command = guard(command);
+  B._watch = guard(connect);
+  B._socket = function () { return ws; };
+  connect();
+})();
