@@ -114,6 +114,14 @@ def live(redis_server: RedisServer, redis_client) -> Iterator[Live]:
 
 
 @pytest.fixture()
+def live2(redis_server: RedisServer, redis_client) -> Iterator[Live]:
+    """The web server with two worker processes: pushes must cross between them."""
+    server = Live(redis_server.url, workers=2)
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
 def page_errors():
     """Collects console errors and uncaught exceptions from pages it is attached to."""
     found: list[str] = []

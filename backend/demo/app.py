@@ -67,7 +67,7 @@ async def quote(request: Request) -> Response:
         if not (values["postcode"].isdigit() and len(values["postcode"]) == 5):
             errors["postcode"] = "A postcode has five digits."
         sent = not errors
-    return page(request, "quote.html", errors=errors, values=values, sent=sent, status=400 if errors else 200)
+    return page(request, "quote.html", errors=errors, values=values, sent=sent)
 
 
 async def cart(request: Request) -> Response:
