@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backend import api, store
+from backend.chat.service import Chats
 from backend.offers import routes as offer_routes
 from backend.offers.broker import Broker, Ticker
 from backend.push.hub import Hub
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.hub = Hub(state.redis)
         state.broker = Broker(state.redis, state.scripts, state.hub.publish, state.sites.offer_settings)
         state.ticker = Ticker(state.broker, state.redis, cooldown_for)
+        state.chats = Chats(state.redis, state.scripts, state.hub, state.reps, settings.visitor_ttl_s)
         state.background = background
         for name, value in vars(state).items():
             setattr(app.state, name, value)

@@ -44,3 +44,15 @@ def send_visitor_message(site_name: str, to: str, fields: dict[str, str], visito
 def enqueue_visitor_message(settings: Settings, site_name: str, to: str, fields: dict[str, str],
                             visitor: dict[str, Any]) -> None:
     queue(settings).enqueue(send_visitor_message, site_name, to, fields, visitor, retry=MAIL_RETRY)
+
+
+def send_transcript(site_name: str, to: str, messages: list[dict[str, Any]]) -> None:
+    """Mail a chat transcript to the customer who asked for it (retried by rq)."""
+    settings = Settings.from_env()
+    msg = mail.render("transcript", to, f"Your chat with {site_name}", settings, site_name=site_name,
+                      messages=messages)
+    asyncio.run(mail.send(settings, msg))
+
+
+def enqueue_transcript(settings: Settings, site_name: str, to: str, messages: list[dict[str, Any]]) -> None:
+    queue(settings).enqueue(send_transcript, site_name, to, messages, retry=MAIL_RETRY)

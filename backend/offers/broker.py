@@ -106,7 +106,7 @@ class Broker:
         raw = await self.scripts.respond(
             keys=[keys.offer(site, vid), keys.offers(site), keys.cooldown(site, vid), keys.DEADLINES,
                   keys.requests(site), keys.request(site, req_id), keys.response_times(site),
-                  keys.visitor(site, vid)],
+                  keys.visitor(site, vid), keys.visitor_chats(site, vid)],
             args=[vid, offer_id, action, int(time.time() * 1000), int(cfg.cooldown_s), req_id,
                   f"{site} {vid}", SAMPLES_KEPT, visitor_ttl_s],
         )

@@ -20,6 +20,7 @@ from backend.api import errors_json, site_or_404
 from backend.collector.protocol import ID_RE
 from backend.collector.routes import cors_headers
 from backend import visitors
+from backend.chat import customer
 from backend.http import HTTPError, read_body, read_json
 from backend.jobs import enqueue_visitor_message
 from backend.offers.policy import SettingsError, estimate_wait
@@ -111,6 +112,8 @@ async def respond(request: Request) -> Response:
     result = await state.broker.respond(site.key, data["vid"], oid, action, site.offer, state.settings.visitor_ttl_s)
     if "error" in result:
         raise HTTPError(410, "this offer is no longer open", headers=cors)
+    if action == "accept":
+        await state.chats.announce(site.key)
     if action == "message":
         detail = await visitors.detail(state.redis, site.key, data["vid"])
         await asyncio.to_thread(enqueue_visitor_message, state.settings, site.name, site.offer.sales_email,
@@ -122,7 +125,8 @@ async def respond(request: Request) -> Response:
 
 
 async def push(ws: WebSocket) -> None:
-    """The page's live connection: commands flow to it; it sends nothing we need yet."""
+    """The page's live connection: offers and chat messages flow to it; the customer's chat
+    messages flow back."""
     q = ws.query_params
     state = ws.app.state
     try:
@@ -132,19 +136,27 @@ async def push(ws: WebSocket) -> None:
         return
     vid = q["vid"]
     await ws.accept()
-    await state.hub.attach(site.key, vid, ws)
+    channel = keys.push_channel(site.key, vid)
+    await state.hub.attach(channel, ws)
     try:
         current = await state.broker.current(site.key, vid)
         if current:
             await ws.send_text(json.dumps(current))
+        await customer.send_state(state, ws, site.key, vid)
         while True:
             message = await ws.receive_text()
-            if len(message) > 4096:
+            if len(message) > 8192:
+                await ws.close(code=1009, reason="message too large")
                 break
+            try:
+                data = json.loads(message)
+            except ValueError:
+                continue
+            await customer.handle(state, ws, site, vid, data)
     except WebSocketDisconnect:
         pass
     finally:
-        await state.hub.detach(site.key, vid, ws)
+        await state.hub.detach(channel, ws)
 
 
 async def offer_settings(request: Request) -> Response:

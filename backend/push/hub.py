@@ -1,5 +1,6 @@
-"""One pub/sub connection per web worker; one channel per visitor, subscribed while that
-visitor has a page connected to this worker."""
+"""One pub/sub connection per web worker. A channel (one per visitor, one per
+representative, one per site's console) is subscribed while a connection on this worker
+listens to it."""
 
 from __future__ import annotations
 
@@ -22,19 +23,23 @@ class Hub:
         self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
         self.sockets: dict[str, set[WebSocket]] = {}
         self.task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()  # set once anything is subscribed: the reader waits for it
 
     async def publish(self, site: str, vid: str, message: dict[str, Any]) -> None:
+        """To every page of one visitor."""
         await self.redis.publish(keys.push_channel(site, vid), json.dumps(message))
 
-    async def attach(self, site: str, vid: str, ws: WebSocket) -> None:
-        channel = keys.push_channel(site, vid)
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        await self.redis.publish(channel, json.dumps(message))
+
+    async def attach(self, channel: str, ws: WebSocket) -> None:
         sockets = self.sockets.setdefault(channel, set())
         sockets.add(ws)
         if len(sockets) == 1:
             await self.pubsub.subscribe(channel)
+            self.ready.set()
 
-    async def detach(self, site: str, vid: str, ws: WebSocket) -> None:
-        channel = keys.push_channel(site, vid)
+    async def detach(self, channel: str, ws: WebSocket) -> None:
         sockets = self.sockets.get(channel)
         if sockets is None:
             return
@@ -58,7 +63,8 @@ class Hub:
         while True:
             try:
                 if not self.pubsub.subscribed:
-                    await asyncio.sleep(0.02)
+                    self.ready.clear()
+                    await self.ready.wait()
                     continue
                 message = await self.pubsub.get_message(timeout=1.0)
                 if message and message["type"] == "message":

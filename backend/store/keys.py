@@ -209,3 +209,37 @@ def site_prefix(site_key: str) -> str:
     """The prefix Lua scripts append ids to for per-visitor keys they discover while
     running (same hash slot as every key of the site)."""
     return _k(site_key, "")
+
+
+# --- Chats ------------------------------------------------------------------------------
+# A chat is the request the customer made by clicking HELP (keys.request): the same hash
+# moves from 'waiting' to 'active' (a representative accepted) to 'ended'.
+
+def messages(site_key: str, chat_id: str) -> str:
+    """Stream of the chat's messages; stream ids are the message ids pages resume from."""
+    return _k(site_key, "msgs", chat_id)
+
+
+def client_ids(site_key: str, chat_id: str) -> str:
+    """Hash: client-side message id -> stored id, so a resend is not a duplicate."""
+    return _k(site_key, "cids", chat_id)
+
+
+def visitor_chats(site_key: str, vid: str) -> str:
+    """List of a visitor's chat ids, newest first (kept for the transcript search)."""
+    return _k(site_key, "vchats", vid)
+
+
+def rep_chats(site_key: str, rid: str) -> str:
+    """Set of the chats a representative holds now."""
+    return _k(site_key, "rchats", rid)
+
+
+def console_channel(site_key: str) -> str:
+    """Pub/sub channel to every console of the site (queue changes)."""
+    return _k(site_key, "console")
+
+
+def rep_channel(site_key: str, rid: str) -> str:
+    """Pub/sub channel to one representative's consoles (their chats)."""
+    return _k(site_key, "console", rid)

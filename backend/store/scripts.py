@@ -23,3 +23,7 @@ class Scripts:
         self.broker = client.register_script(source("broker"))
         self.withdraw = client.register_script(source("withdraw"))
         self.respond = client.register_script(source("respond"))
+        self.claim = client.register_script(source("claim"))
+        self.end_chat = client.register_script(source("end_chat"))
+        self.transfer = client.register_script(source("transfer"))
+        self.say = client.register_script(source("say"))

@@ -1,7 +1,7 @@
 -- The customer answered an offer: 'accept' turns its reserved slot into a chat request,
 -- 'dismiss' (or 'message', after leaving a message) frees it and starts the cool-down.
 -- KEYS: 1 offer hash, 2 offers zset, 3 cooldown key, 4 global deadlines zset, 5 requests zset,
---       6 request hash, 7 response-times list, 8 visitor hash
+--       6 request hash, 7 response-times list, 8 visitor hash, 9 visitor chats list
 -- ARGV: 1 vid, 2 offer id, 3 action, 4 now (ms), 5 cool-down (s), 6 request id,
 --       7 deadline member, 8 samples kept, 9 visitor ttl (s)
 local offer = redis.call('HMGET', KEYS[1], 'id', 'kind', 'created')
@@ -20,9 +20,12 @@ if action ~= 'accept' then
 end
 local v = redis.call('HMGET', KEYS[8], 'score', 'reasons', 'url')
 redis.call('HSET', KEYS[6], 'vid', ARGV[1], 'offer', ARGV[2], 'created', now, 'status', 'waiting',
-  'score', v[1] or '0', 'reasons', v[2] or '[]', 'url', v[3] or '')
+  'score', v[1] or '0', 'reasons', v[2] or '[]', 'url', v[3] or '', 'targets', '*')
 redis.call('EXPIRE', KEYS[6], 86400)
 redis.call('ZADD', KEYS[5], now, ARGV[6])
 redis.call('HSET', KEYS[8], 'req', ARGV[6])
+redis.call('LPUSH', KEYS[9], ARGV[6])
+redis.call('LTRIM', KEYS[9], 0, 99)
+redis.call('EXPIRE', KEYS[9], 86400 * 30)
 redis.call('EXPIRE', KEYS[8], tonumber(ARGV[9]))
 return cjson.encode({ok = 'accept', request = ARGV[6]})

@@ -1,0 +1,14 @@
+-- Store a chat message once: a resend with the same client id returns the stored id.
+-- KEYS: 1 messages stream, 2 client ids hash (client id -> stream id), 3 request hash
+-- ARGV: 1 client id, 2 max messages kept, then field/value pairs of the message
+local status = redis.call('HGET', KEYS[3], 'status')
+if status ~= 'active' and status ~= 'waiting' then return cjson.encode({error = 'ended'}) end
+if ARGV[1] ~= '' then
+  local seen = redis.call('HGET', KEYS[2], ARGV[1])
+  if seen then return cjson.encode({id = seen, dup = true}) end
+end
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], id) end
+return cjson.encode({id = id})
