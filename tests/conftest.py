@@ -175,3 +175,15 @@ def smtp() -> Iterator[Smtp]:
     server = Smtp()
     yield server
     server.stop()
+
+
+def run_worker(settings: Settings, smtp: Smtp) -> None:
+    """The real job worker, as its own process, until the queue is empty."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BECKON_REDIS_URL": settings.redis_url, "BECKON_SMTP_PORT": str(smtp.port)}
+    done = subprocess.run([sys.executable, "-m", "backend.cli", "worker", "--burst"], env=env, timeout=60,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

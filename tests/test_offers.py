@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from backend.offers.policy import estimate_wait, learned_seconds, validate_settings, SettingsError
-from tests.conftest import ORIGIN, admin
+from tests.conftest import admin, run_worker
 from tests.test_collector import TEXT, batch
 
 NEEDY = [{"t": "pv", "url": "https://shop.example/quote", "title": "Quote", "visits": 1},
@@ -185,8 +185,7 @@ def test_first_visit_gets_the_short_offer(client: TestClient, site: dict) -> Non
     assert cmd["short"] is True
 
 
-def test_leave_a_message_is_mailed_with_details_escaped(client: TestClient, site: dict, smtp, monkeypatch,
-                                                        settings) -> None:
+def test_leave_a_message_is_mailed_with_details_escaped(client: TestClient, site: dict, smtp, settings) -> None:
     key = site["key"]
     r = client.put(f"/v1/sites/{key}/offer-settings",
                    json={"leave_message": True, "sales_email": "sales@shop.example"}, headers=admin())
@@ -203,14 +202,7 @@ def test_leave_a_message_is_mailed_with_details_escaped(client: TestClient, site
     ok = respond(client, key, "visitor-0001", answer["tok"], answer["cmd"]["id"], "message",
                  name="<b>Ann</b>", email="ann@example.com", message="Call me <img src=x onerror=alert(1)>")
     assert ok.status_code == 200, ok.text
-    monkeypatch.setenv("BECKON_SMTP_PORT", str(smtp.port))
-    monkeypatch.setenv("BECKON_REDIS_URL", settings.redis_url)
-    from rq import SimpleWorker
-
-    from backend.jobs import queue
-
-    q = queue(settings)
-    SimpleWorker([q], connection=q.connection).work(burst=True)
+    run_worker(settings, smtp)
     msg = smtp.wait_for_message()
     assert msg["To"] == "sales@shop.example"
     assert msg["Reply-To"] == "ann@example.com"
