@@ -1,0 +1,1045 @@
+"""Offer-push benchmark: idle push connections per web worker, and slot-free to HELP-in-DOM.
+
+Two measurements, each against real processes on 127.0.0.1 (a private redis-server and
+uvicorn, started here and stopped here, also on error or Ctrl-C):
+
+1. Idle connections. One uvicorn worker (``backend.app:create_app``, ``--workers 1``, so the
+   worker is uvicorn's own process) and a site. The file-descriptor limit is raised first so
+   the server inherits it. An asyncio client (the ``websockets`` package) opens N push
+   WebSockets ``/v1/push?site=&vid=&tok=`` with distinct visitor ids, valid visitor tokens
+   (``backend.tokens.visitor_token`` with the secret the server was started with) and the
+   site's Origin. By default this is done twice, each time with a fresh server: offering
+   permessage-deflate exactly as Chromium does (the server accepts it and keeps a zlib
+   context per connection), and offering none (what a server with per-message deflate
+   switched off would hold); ``--deflate browser|off`` runs one of them. The worker's VmRSS
+   (/proc/PID/status) is sampled throughout; the run checks in Redis that the worker
+   subscribed one channel per visitor. Then one offer command is published to one visitor
+   among them, exactly as the backend does it (``backend.push.hub.Hub.publish``: PUBLISH on
+   ``keys.push_channel(site, vid)``), and the time until that client has the frame is taken;
+   repeated for p50/p95 (the client's garbage collector is paused meanwhile, so that its
+   passes over 5,000 connections are not what is timed).
+   Goal: 5,000 idle connections on one worker at under 30 KB each.
+
+2. Slot-free to HELP-in-DOM, in headless Chromium (Playwright, /usr/bin/chromium). The web
+   server with 2 workers and the demo shop, one flagged visitor's product page, one
+   representative with capacity 1, the site's cool-down set to 0. Each trial: the rep is
+   away and no offer is open (page and Redis) -> Python takes time.time() -> PUT presence
+   "available" -> wait for ``[data-beckon=offer]``; the page itself stamps, with
+   performance.timeOrigin + performance.now(), when the push frame arrived (a listener on
+   the page's WebSocket, installed by an init script) and when the offer element entered
+   the DOM (a MutationObserver) -> the rep is set away -> the offer is dismissed through
+   the page (its ``[data-beckon-action=dismiss]`` button) and the benchmark waits until
+   Redis no longer holds it. (Away before dismiss: with a cool-down of 0, a dismissal
+   while the rep is available frees the slot and the broker offers it straight back to
+   the same visitor.) Goal: p95 under 300 ms.
+
+Ends with a markdown table, ASCII charts and the goals met or not.
+
+    .venv/bin/python scripts/bench_push.py [--connections 5000] [--deliveries 50] [--trials 100]
+                                            [--deflate both|browser|off] [--skip-idle] [--skip-browser]
+                                            [--max-seconds 600] [--check]
+
+Exit status: 0 measured (goals met or not; 3 with --check when one is missed), 1 failed,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import random
+import resource
+import secrets
+import signal
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from backend.store import keys  # noqa: E402
+from backend.tokens import visitor_token  # noqa: E402
+from tests.servers import RedisServer, WebServer, free_port  # noqa: E402
+
+APP = "backend.app:create_app"
+DEMO_APP = "backend.demo.app:create_app"
+ORIGIN = "https://shop.example"
+ADMIN = "bench-admin-token"
+GOAL_KB_PER_CONN = 30.0
+GOAL_CONNECTIONS = 5000
+GOAL_P95_MS = 300.0
+OFFER = "[data-beckon=offer]"
+DISMISS = f"{OFFER} [data-beckon-action=dismiss]"
+VIP = "vip@example.com"
+CHROMIUM = "/usr/bin/chromium"
+
+
+class BenchError(Exception):
+    pass
+
+
+class OutOfTime(BaseException):
+    """The whole run took longer than --max-seconds (raised from SIGALRM)."""
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st:
+                children.setdefault(int(st[1]), []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS, RssAnon, RssFile, VmHWM in KB, from /proc/PID/status."""
+    out: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+                out[name] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds used on the whole machine (all cores), plus time a hypervisor took away."""
+    try:
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
+            int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+        )
+    except (OSError, ValueError):
+        return 0.0
+    return (user + nice + system + steal) / CLK_TCK
+
+
+def our_cpu() -> float:
+    """CPU seconds of this process and everything it started (servers, Redis, Chromium),
+    the exited ones included through their parents' cutime/cstime."""
+    total = 0
+    for pid in [os.getpid(), *descendants(os.getpid())]:
+        st = _stat(pid)
+        if st:
+            total += sum(int(x) for x in st[11:15])  # utime, stime, cutime, cstime
+    return total / CLK_TCK
+
+
+class CpuWatch:
+    """How much CPU processes this benchmark did not start used meanwhile (% of one core):
+    other work on this 2-core machine disturbs the measurement."""
+
+    def __enter__(self) -> "CpuWatch":
+        self.t0, self.b0, self.o0 = time.monotonic(), machine_busy(), our_cpu()
+        self.other_pct = self.ours_pct = 0.0
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        wall = max(time.monotonic() - self.t0, 1e-9)
+        ours = our_cpu() - self.o0
+        self.ours_pct = 100 * ours / wall
+        self.other_pct = max(0.0, 100 * (machine_busy() - self.b0 - ours) / wall)
+
+    def line(self) -> str:
+        return (f"cpu (% of one core, {os.cpu_count()} cores): this benchmark and its servers "
+                f"{self.ours_pct:.0f}%, other processes {self.other_pct:.0f}%")
+
+
+def open_fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+class PrivateRedis(RedisServer):
+    """RedisServer that does not leave its process behind when it fails to come up."""
+
+    def __init__(self) -> None:
+        try:
+            super().__init__()
+        except BaseException:
+            if getattr(self, "proc", None):
+                self.proc.kill()
+                self.proc.wait()
+            raise
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        except Exception:  # noqa: BLE001 - it must end, whatever state it is in
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Server(WebServer):
+    """WebServer that stops its whole process tree (uvicorn --workers N forks) and its log."""
+
+    def __init__(self, factory: str, env: dict[str, str], workers: int, port: int | None = None) -> None:
+        self.stopped = False
+        try:
+            super().__init__(factory, env, workers=workers, port=port)
+        except BaseException:
+            if getattr(self, "proc", None):
+                print(self.output()[-3000:], file=sys.stderr)
+                self.stop()
+            raise
+
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: uvicorn's children, or uvicorn itself."""
+        kids = [p for p in descendants(self.proc.pid) if (_stat(p) or ["", ""])[1] == str(self.proc.pid)]
+        return kids or [self.proc.pid]
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        tree = descendants(self.proc.pid)
+        try:
+            super().stop()
+        finally:
+            for pid in tree:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.unlink(self.log.name)
+
+
+def raise_fd_limit(needed: int) -> tuple[int, int]:
+    """Raise RLIMIT_NOFILE (before the servers start, so they inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return soft, hard
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return needed, needed
+        except (ValueError, OSError):
+            raise BenchError(
+                f"need {needed} file descriptors, the hard limit is {hard} (raise it with ulimit -Hn as root)"
+            ) from None
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return needed, hard
+
+
+def server_env(redis_url: str, secret: str, public_url: str) -> dict[str, str]:
+    return {
+        "BECKON_REDIS_URL": redis_url,
+        "BECKON_ADMIN_TOKEN": ADMIN,
+        "BECKON_SECRET_KEY": secret,
+        "BECKON_PUBLIC_URL": public_url,
+        # nothing here may be throttled by the benchmark's own traffic
+        "BECKON_RATE_VISITOR_PER_MIN": "100000",
+        "BECKON_RATE_IP_PER_MIN": "1000000",
+    }
+
+
+# --------------------------------------------------------------------------- statistics, charts
+
+
+def pct(values: list[float], p: float) -> float:
+    """Percentile with linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def chart(title: str, rows: list[tuple[str, float]], unit: str, width: int = 50,
+          goal: float | None = None, fmt: str = "{:,.1f}") -> str:
+    """Horizontal ASCII bars on one scale; a goal is drawn as its own row and as ':' marks."""
+    values = [v for _, v in rows if v == v] + ([goal] if goal else [])
+    top = max(values + [1e-9])
+    label_w = max(len(label) for label, _ in rows + ([("goal", 0.0)] if goal else []))
+    goal_col = round(goal / top * width) if goal else None
+    lines = [title]
+    for label, value in rows + ([("goal", goal)] if goal else []):
+        n = 0 if value != value else round(value / top * width)
+        bar = ("=" if label == "goal" else "#") * n
+        if goal_col is not None and label != "goal":
+            bar = bar.ljust(width)
+            if goal_col < width and bar[goal_col] == " ":
+                bar = bar[:goal_col] + ":" + bar[goal_col + 1 :]
+            bar = bar.rstrip()
+        shown = "n/a" if value != value else fmt.format(value)
+        lines.append(f"  {label.ljust(label_w)} |{bar.ljust(width)}| {shown} {unit}")
+    return "\n".join(lines)
+
+
+def histogram(values: list[float]) -> list[tuple[str, float]]:
+    """Counts per bucket of a round width, for a chart of a distribution."""
+    if not values:
+        return []
+    top = max(values)
+    width = next((w for w in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if top / w <= 12), 2000)
+    counts: dict[int, int] = {}
+    for v in values:
+        counts[int(v // width)] = counts.get(int(v // width), 0) + 1
+    return [(f"{b * width:>4g}-{(b + 1) * width:<4g} ms", float(counts.get(b, 0)))
+            for b in range(int(top // width) + 1)]
+
+
+def ms(x: float) -> str:
+    return "n/a" if x != x else f"{x:,.1f}"
+
+
+# --------------------------------------------------------------------------- 1. idle connections
+
+
+@dataclass
+class IdleResult:
+    wanted: int
+    deflate: bool
+    held: int = 0
+    failed: int = 0
+    subscribed: int = 0
+    worker_pid: int = 0
+    rss_before_kb: int = 0
+    rss_after_kb: int = 0
+    rss_peak_kb: int = 0
+    anon_before_kb: int = 0
+    anon_after_kb: int = 0
+    rss_closed_kb: int = 0
+    fds_after: int = 0
+    open_s: float = 0.0
+    handshake_ms: list[float] = field(default_factory=list)
+    curve: list[tuple[int, int]] = field(default_factory=list)  # (connections, RSS KB)
+    publish_ms: list[float] = field(default_factory=list)
+    deliver_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    other_cpu_pct: float = 0.0
+
+    @property
+    def kb_per_conn(self) -> float:
+        return (self.rss_after_kb - self.rss_before_kb) / max(self.held, 1)
+
+    @property
+    def slope_kb(self) -> float:
+        """Least-squares slope of RSS over connections while they were opened."""
+        pts = [(n, r) for n, r in self.curve if n > 0]
+        if len(pts) < 2:
+            return float("nan")
+        mx = statistics.fmean(n for n, _ in pts)
+        my = statistics.fmean(r for _, r in pts)
+        den = sum((n - mx) ** 2 for n, _ in pts)
+        return sum((n - mx) * (r - my) for n, r in pts) / den if den else float("nan")
+
+
+class RssSampler:
+    """Samples a process's VmRSS every `every` seconds in a thread."""
+
+    def __init__(self, pid: int, every: float = 0.05) -> None:
+        self.pid = pid
+        self.every = every
+        self.peak = 0
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss = proc_status(self.pid).get("VmRSS", 0)
+            self.samples.append((time.monotonic(), rss))
+            self.peak = max(self.peak, rss)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+def push_url(port: int, site: str, vid: str, secret: str) -> str:
+    q = urllib.parse.urlencode({"site": site, "vid": vid, "tok": visitor_token(secret, site, vid)})
+    return f"ws://127.0.0.1:{port}/v1/push?{q}"
+
+
+def offer_command(n: int) -> dict[str, Any]:
+    """The command the broker publishes for an offer (backend.offers.broker.offer_command)."""
+    return {"type": "offer", "id": f"bench-{n:04d}-{secrets.token_urlsafe(6)}", "kind": "help",
+            "variant": "panel", "short": False, "ttl_ms": 30000}
+
+
+async def settle(pid: int, seconds: float = 1.0) -> dict[str, int]:
+    """Let the worker finish what it was doing, then read its memory."""
+    await asyncio.sleep(seconds)
+    return proc_status(pid)
+
+
+async def idle_bench(args: argparse.Namespace, port: int, site: str, secret: str, redis_url: str,
+                     pid: int, deflate: bool) -> IdleResult:
+    import redis.asyncio as aioredis
+    from websockets.asyncio.client import connect
+
+    from backend.push.hub import Hub
+
+    res = IdleResult(wanted=args.connections, deflate=deflate, worker_pid=pid)
+    rcli = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    hub = Hub(rcli)  # only its publish() is used: the backend's own way to send a command
+    compression = "deflate" if deflate else None
+    run_tag = secrets.token_hex(3)
+
+    async def open_one(vid: str) -> Any:
+        return await connect(push_url(port, site, vid, secret), origin=ORIGIN, compression=compression,
+                             open_timeout=20, ping_interval=None, close_timeout=2, max_queue=4)
+
+    async def subscribed_count() -> int:
+        return len(await rcli.pubsub_channels(keys.push_channel(site, "*")))
+
+    conns: list[tuple[str, Any]] = []
+
+    def quiet_cancel(loop: asyncio.AbstractEventLoop, ctx: dict[str, Any]) -> None:
+        if not isinstance(ctx.get("exception"), asyncio.CancelledError):  # Ctrl-C while opening
+            loop.default_exception_handler(ctx)
+
+    asyncio.get_running_loop().set_exception_handler(quiet_cancel)
+    try:
+        # warm-up: the worker's first connections and first delivery load code lazily; that
+        # is not what one more connection costs
+        warm = [await open_one(f"warm-{run_tag}-{i:04d}") for i in range(20)]
+        cmd = offer_command(0)
+        await hub.publish(site, f"warm-{run_tag}-0000", cmd)
+        got = await asyncio.wait_for(warm[0].recv(), 5)
+        if json.loads(got) != cmd:
+            raise BenchError(f"warm-up connection received {got!r}, not the published command")
+        await asyncio.gather(*(w.close() for w in warm))
+        deadline = time.monotonic() + 5
+        while await subscribed_count() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+        before = await settle(pid)
+        res.rss_before_kb, res.anon_before_kb = before.get("VmRSS", 0), before.get("RssAnon", 0)
+        res.curve.append((0, res.rss_before_kb))
+        say(f"  worker VmRSS {res.rss_before_kb / 1024:,.1f} MB before, "
+            f"{open_fds(pid)} fds open; opening {args.connections:,} connections "
+            f"({args.open_concurrency} at a time, permessage-deflate "
+            f"{'offered' if res.deflate else 'not offered'})")
+
+        sem = asyncio.Semaphore(args.open_concurrency)
+        step = max(args.connections // 10, 1)
+        next_mark = step
+
+        async def worker(i: int) -> None:
+            nonlocal next_mark
+            vid = f"bench-{run_tag}-{i:06d}"
+            async with sem:
+                t = time.perf_counter()
+                try:
+                    ws = await open_one(vid)
+                except Exception as exc:  # noqa: BLE001 - counted and reported
+                    res.failed += 1
+                    if len(res.errors) < 5:
+                        res.errors.append(f"{vid}: {type(exc).__name__}: {exc}")
+                    return
+                res.handshake_ms.append((time.perf_counter() - t) * 1000)
+                conns.append((vid, ws))
+                if len(conns) >= next_mark:
+                    next_mark += step
+                    rss = proc_status(pid).get("VmRSS", 0)
+                    res.curve.append((len(conns), rss))
+                    say(f"  {len(conns):>7,} open  {time.perf_counter() - started:6.1f} s  "
+                        f"worker VmRSS {rss / 1024:8,.1f} MB")
+
+        with RssSampler(pid) as sampler:
+            started = time.perf_counter()
+            await asyncio.wait_for(asyncio.gather(*(worker(i) for i in range(args.connections))),
+                                   args.open_timeout)
+            res.open_s = time.perf_counter() - started
+            res.held = len(conns)
+            deadline = time.monotonic() + 15
+            res.subscribed = await subscribed_count()
+            while res.subscribed < res.held and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                res.subscribed = await subscribed_count()
+            after = await settle(pid)
+        res.rss_after_kb, res.anon_after_kb = after.get("VmRSS", 0), after.get("RssAnon", 0)
+        res.rss_peak_kb = sampler.peak
+        res.fds_after = open_fds(pid)
+        closed_early = sum(1 for _, ws in conns if ws.close_code is not None)
+        if closed_early:
+            res.errors.append(f"{closed_early} connections were closed by the server while idle")
+        say(f"  held {res.held:,} (failed {res.failed}), {res.subscribed:,} channels subscribed in Redis, "
+            f"opened in {res.open_s:.1f} s; worker VmRSS {res.rss_after_kb / 1024:,.1f} MB "
+            f"(+{(res.rss_after_kb - res.rss_before_kb) / 1024:,.1f} MB, "
+            f"{res.kb_per_conn:.1f} KB per connection), "
+            f"{res.fds_after:,} fds")
+        if res.held == 0:
+            raise BenchError(f"no connection could be opened: {res.errors}")
+
+        # deliveries: one command to one idle visitor among all of them
+        say(f"  delivering {args.deliveries} offers, one at a time, to random visitors among {res.held:,}")
+        rng = random.Random(args.seed)
+        # the client's own garbage collector must not be what is timed: 5,000 connections are
+        # a lot of objects to traverse
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        for n in range(1, args.deliveries + 1):
+            vid, ws = conns[rng.randrange(len(conns))]
+            cmd = offer_command(n)
+            t0 = time.perf_counter()
+            await hub.publish(site, vid, cmd)
+            t1 = time.perf_counter()
+            try:
+                got = await asyncio.wait_for(ws.recv(), 5)
+            except asyncio.TimeoutError:
+                raise BenchError(f"offer {n} to {vid} did not arrive within 5 s") from None
+            t2 = time.perf_counter()
+            if json.loads(got) != cmd:
+                raise BenchError(f"{vid} received {got!r}, not the command published")
+            res.publish_ms.append((t1 - t0) * 1000)
+            res.deliver_ms.append((t2 - t0) * 1000)
+            await asyncio.sleep(0.02)
+        say(f"  delivery p50 {ms(pct(res.deliver_ms, 50))} ms, p95 {ms(pct(res.deliver_ms, 95))} ms, "
+            f"max {ms(max(res.deliver_ms))} ms (PUBLISH answered after p50 {ms(pct(res.publish_ms, 50))} ms)")
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        if conns:
+            t = time.perf_counter()
+            sem = asyncio.Semaphore(500)
+
+            async def close(ws: Any) -> None:
+                async with sem:
+                    with contextlib.suppress(Exception):
+                        await ws.close()
+
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*(close(ws) for _, ws in conns)), 60)
+            for _, ws in conns:  # whatever did not close in time
+                with contextlib.suppress(Exception):
+                    ws.transport.abort()
+            if res.held:
+                res.rss_closed_kb = (await settle(pid, 1.5)).get("VmRSS", 0)
+                say(f"  closed them in {time.perf_counter() - t:.1f} s; worker VmRSS "
+                    f"{res.rss_closed_kb / 1024:,.1f} MB after closing")
+        with contextlib.suppress(Exception):
+            await hub.stop()
+        with contextlib.suppress(Exception):
+            await rcli.aclose()
+    return res
+
+
+def run_idle(args: argparse.Namespace, redis: PrivateRedis, stack: contextlib.ExitStack,
+             deflate: bool) -> IdleResult:
+    import httpx
+
+    secret = secrets.token_urlsafe(24)
+    port = free_port()
+    say(f"\n## 1{'a' if deflate else 'b'}. idle push connections on one worker, "
+        f"permessage-deflate {'offered, as browsers do' if deflate else 'not offered'}")
+    say("  starting uvicorn (1 worker)")
+    server = Server(APP, server_env(redis.url, secret, f"http://127.0.0.1:{port}"), workers=1, port=port)
+    stack.callback(server.stop)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10) as api:
+        r = api.post("/v1/sites", json={"name": "Bench", "origins": [ORIGIN]})
+        r.raise_for_status()
+        site = r.json()["key"]
+    pids = server.worker_pids()
+    if len(pids) != 1:
+        raise BenchError(f"expected one worker process, found {pids}")
+    limit = next((line.split()[3] for line in Path(f"/proc/{pids[0]}/limits").read_text().splitlines()
+                  if line.startswith("Max open files")), "?")
+    if limit.isdigit() and int(limit) < args.connections + 100:
+        raise BenchError(f"the worker may open only {limit} files, fewer than --connections")
+    say(f"  worker: uvicorn's own process, pid {pids[0]}; it may open {limit} files")
+    try:
+        with CpuWatch() as cpu:
+            res = asyncio.run(idle_bench(args, server.port, site, secret, redis.url, pids[0], deflate))
+        res.other_cpu_pct = cpu.other_pct
+        say(f"  {cpu.line()}")
+    finally:
+        server.stop()
+    return res
+
+
+# --------------------------------------------------------------------------- 2. browser
+
+
+INIT_SCRIPT = r"""
+(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  const bk = window.__bkBench = {host: null, frames: [], sockets: []};
+  new MutationObserver(() => {
+    if (bk.host === null && document.querySelector('[data-beckon=offer]')) bk.host = now();
+  }).observe(document, {childList: true, subtree: true});
+  const Native = window.WebSocket;
+  function Instrumented(url, protocols) {
+    const s = protocols === undefined ? new Native(url) : new Native(url, protocols);
+    bk.sockets.push(s);
+    s.addEventListener('message', (e) => {
+      let m = null;
+      try { m = JSON.parse(e.data); } catch (_) {}
+      bk.frames.push({t: now(), type: m && m.type, id: m && m.id});
+    });
+    return s;
+  }
+  Instrumented.prototype = Native.prototype;
+  for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Instrumented[k] = Native[k];
+  window.WebSocket = Instrumented;
+})();
+"""
+
+SOCKET_STATE_JS = """() => ({
+  tok: !!(window.Beckon && Beckon.tok), offerModule: !!(window.Beckon && Beckon._watch),
+  sockets: window.__bkBench.sockets.map(s => s.url.split('?')[0] + ' readyState ' + s.readyState)})"""
+MARKS_JS = """() => {
+  const bk = window.__bkBench;
+  const ui = performance.getEntriesByType('resource').filter(e => /\\/v1\\/offers\\/[^/]+\\/ui/.test(e.name));
+  const last = ui[ui.length - 1];
+  return {host: bk.host, frames: bk.frames,
+          ui: last ? {start: performance.timeOrigin + last.startTime,
+                      end: performance.timeOrigin + last.responseEnd} : null};
+}"""
+PUSH_OPEN_JS = "window.__bkBench.sockets.some(s => s.url.includes('/v1/push') && s.readyState === 1)"
+
+
+@dataclass
+class BrowserResult:
+    wanted: int
+    dom_ms: list[float] = field(default_factory=list)     # PUT sent -> offer element in the DOM
+    frame_ms: list[float] = field(default_factory=list)   # PUT sent -> push frame in the page
+    put_ms: list[float] = field(default_factory=list)     # PUT sent -> its answer in Python
+    offset_ms: list[float] = field(default_factory=list)  # page clock - Python clock
+    rtt_ms: list[float] = field(default_factory=list)     # of the evaluate() used to compare them
+    failures: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    not_run: str = ""
+    other_cpu_pct: float = 0.0
+    before_fetch_ms: list[float] = field(default_factory=list)  # frame -> GET /v1/offers/ID/ui sent
+    fetch_ms: list[float] = field(default_factory=list)         # that request, start to response end
+    mount_ms: list[float] = field(default_factory=list)         # response end -> element in the DOM
+
+    @property
+    def render_ms(self) -> list[float]:  # push frame -> element in the DOM
+        return [d - f for d, f in zip(self.dom_ms, self.frame_ms)]
+
+
+def poll(fn: Callable[[], Any], timeout: float, every: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    value = fn()
+    while not value and time.monotonic() < deadline:
+        time.sleep(every)
+        value = fn()
+    return value
+
+
+def run_browser(args: argparse.Namespace, redis_srv: PrivateRedis, stack: contextlib.ExitStack,
+                deadline: float) -> BrowserResult:
+    import httpx
+    import redis as redis_sync
+    from playwright.sync_api import sync_playwright
+
+    with warnings.catch_warnings():  # conftest imports starlette's TestClient, which warns about httpx
+        warnings.simplefilter("ignore")
+        from tests.conftest import CHROMIUM_ARGS
+
+    res = BrowserResult(wanted=args.trials)
+    say("\n## 2. slot free -> HELP in the DOM, headless Chromium")
+    secret = secrets.token_urlsafe(24)
+    port, demo_port = free_port(), free_port()
+    env = server_env(redis_srv.url, secret, f"http://127.0.0.1:{port}")
+    say("  starting uvicorn (2 workers) and the demo shop")
+    web = Server(APP, env, workers=2, port=port)
+    stack.callback(web.stop)
+    api = httpx.Client(base_url=web.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    stack.callback(api.close)
+    demo_url = f"http://127.0.0.1:{demo_port}"
+    r = api.post("/v1/sites", json={"name": "Demo", "origins": [demo_url]})
+    r.raise_for_status()
+    key = r.json()["key"]
+    demo = Server(DEMO_APP, {**env, "BECKON_DEMO_SITE_KEY": key}, workers=1, port=demo_port)
+    stack.callback(demo.stop)
+    rdb = redis_sync.Redis.from_url(redis_srv.url, decode_responses=True)
+    stack.callback(rdb.close)
+
+    api.put(f"/v1/sites/{key}/rules",
+            json={"threshold": 0.5, "rules": {"flagged_customer": {"weight": 1}}}).raise_for_status()
+    api.post(f"/v1/sites/{key}/flagged", json={"customers": [VIP]}).raise_for_status()
+    api.put(f"/v1/sites/{key}/offer-settings", json={"cooldown_s": 0}).raise_for_status()
+    r = api.post(f"/v1/sites/{key}/reps", json={"name": "Ria", "email": "ria@shop.example",
+                                               "password": "a long password", "capacity": 1})
+    r.raise_for_status()
+    rid = r.json()["id"]
+    presence_url = f"/v1/sites/{key}/reps/{rid}/presence"
+
+    def presence(status: str) -> None:
+        api.put(presence_url, json={"status": status}).raise_for_status()
+
+    presence("away")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.add_init_script(INIT_SCRIPT)
+            page = context.new_page()
+            page.on("pageerror", lambda e: res.page_errors.append(f"uncaught: {e}"))
+            page.on("console", lambda m: res.page_errors.append(f"console.{m.type}: {m.text}")
+                    if m.type == "error" else None)
+            page.goto(demo_url + "/product/kayak")
+            page.wait_for_function("window.Beckon && window.Beckon.vid", timeout=10000)
+            page.evaluate(f"Beckon.identify({{email: '{VIP}'}}); Beckon.flush()")
+            vid = page.evaluate("Beckon.vid")
+
+            def flagged() -> bool:
+                r = api.get(f"/v1/sites/{key}/visitors/{vid}")
+                return r.status_code == 200 and bool(r.json().get("needs_assistance"))
+
+            if not poll(flagged, 10, 0.1):
+                raise BenchError(f"visitor {vid} was never flagged as needing assistance")
+            try:  # the collector's answer says "watch"; b.js then loads o.js, which connects
+                page.wait_for_function(PUSH_OPEN_JS, timeout=args.socket_timeout * 1000)
+            except Exception:  # noqa: BLE001 - explained below
+                state = page.evaluate(SOCKET_STATE_JS)
+                res.not_run = (f"the page did not open the push WebSocket /v1/push within "
+                               f"{args.socket_timeout} s "
+                               f"(does snippet/b.js load o.js for a watched visitor? page state: {state})")
+                say(f"  NOT RUN: {res.not_run}")
+                return res
+            offer_key = keys.offer(key, vid)
+            say(f"  visitor {vid} flagged, push socket open; rep {rid} (capacity 1); {args.trials} trials")
+
+            started = time.monotonic()
+            cpu = CpuWatch().__enter__()
+            failures_in_a_row = 0
+            for n in range(1, args.trials + 1):
+                if time.monotonic() > deadline:
+                    res.failures.append(f"stopped after {n - 1} trials: out of time (--max-seconds)")
+                    break
+                # the rep is away; no offer open, neither in the page nor in Redis
+                if page.locator(OFFER).count() or rdb.exists(offer_key):
+                    raise BenchError(f"trial {n}: an offer is still open before the rep is available")
+                page.evaluate("window.__bkBench.host = null; window.__bkBench.frames = []; "
+                              "performance.clearResourceTimings()")
+                a = time.time()
+                page_now = page.evaluate("performance.timeOrigin + performance.now()")
+                b = time.time()
+                res.offset_ms.append(page_now - (a + b) / 2 * 1000)
+                res.rtt_ms.append((b - a) * 1000)
+
+                t0 = time.time()
+                presence("available")
+                t_put = time.time()
+                try:
+                    page.wait_for_selector(DISMISS, timeout=args.trial_timeout * 1000)
+                except Exception:  # noqa: BLE001 - a trial without an offer is recorded, then cleaned up
+                    res.failures.append(f"trial {n}: no offer in the page within {args.trial_timeout} s "
+                                        f"(offer in Redis: {bool(rdb.exists(offer_key))})")
+                    failures_in_a_row += 1
+                    presence("away")
+                    if page.locator(DISMISS).count():
+                        page.locator(DISMISS).first.click()
+                    if failures_in_a_row >= 3:
+                        raise BenchError("three trials in a row without an offer: "
+                                         + "; ".join(res.failures[-3:]))
+                    if not poll(lambda: not rdb.exists(offer_key), 40, 0.1):  # withdrawn after its timeout
+                        raise BenchError(f"trial {n}: the stuck offer was never withdrawn")
+                    page.wait_for_selector(OFFER, state="detached", timeout=10000)
+                    continue
+                failures_in_a_row = 0
+                marks = page.evaluate(MARKS_JS)
+                offers = [f["t"] for f in marks["frames"] if f["type"] == "offer"]
+                if marks["host"] is None or not offers:
+                    raise BenchError(f"trial {n}: the page did not stamp the offer ({marks})")
+                res.dom_ms.append(marks["host"] - t0 * 1000)
+                res.frame_ms.append(offers[0] - t0 * 1000)
+                if marks["ui"]:  # the offer's UI request, from the page's resource timing
+                    start, end = marks["ui"]["start"], marks["ui"]["end"]
+                    res.before_fetch_ms.append(start - offers[0])
+                    res.fetch_ms.append(end - start)
+                    res.mount_ms.append(marks["host"] - end)
+                res.put_ms.append((t_put - t0) * 1000)
+
+                presence("away")
+                page.locator(DISMISS).first.click()
+                page.wait_for_selector(OFFER, state="detached", timeout=5000)
+                if not poll(lambda: not rdb.exists(offer_key), 5):
+                    raise BenchError(f"trial {n}: the dismissed offer is still open in Redis")
+                if n % 10 == 0 or n == args.trials:
+                    say(f"  {n:>4} trials  {time.monotonic() - started:5.1f} s  "
+                        f"p50 {ms(pct(res.dom_ms, 50))} ms  p95 {ms(pct(res.dom_ms, 95))} ms  "
+                        f"max {ms(max(res.dom_ms))} ms")
+            res.seconds = time.monotonic() - started
+            cpu.__exit__()
+            res.other_cpu_pct = cpu.other_pct
+            say(f"  {cpu.line()}")
+            context.close()
+        finally:
+            browser.close()
+    return res
+
+
+# --------------------------------------------------------------------------- report
+
+
+def deflate_label(r: IdleResult) -> str:
+    return "deflate offered" if r.deflate else "no deflate"
+
+
+def verdict(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def report(idle: list[IdleResult], br: BrowserResult | None) -> bool:
+    ok = True
+    say("\n## Results\n")
+    if idle:
+        main_run = idle[0]  # the browser-like run when it was made: that is what pages open
+        say("| idle push connections, one worker | " + " | ".join(
+            "deflate offered (as browsers)" if r.deflate else "no deflate" for r in idle) + " | goal | |")
+        say("|---|" + "---|" * len(idle) + "---|---|")
+        held_ok = main_run.held >= min(main_run.wanted, GOAL_CONNECTIONS) and main_run.failed == 0 \
+            and main_run.subscribed >= main_run.held and not main_run.errors
+        kb_ok = main_run.kb_per_conn < GOAL_KB_PER_CONN
+        ok &= held_ok and kb_ok
+        kind = "deflate offered" if main_run.deflate else "no deflate"
+
+        def row(label: str, cell: Callable[[IdleResult], str], goal: str = "", met: str = "") -> None:
+            say(f"| {label} | " + " | ".join(cell(r) for r in idle) + f" | {goal} | {met} |")
+
+        row("connections held (failed; channels subscribed in Redis)",
+            lambda r: f"{r.held:,} of {r.wanted:,} ({r.failed}; {r.subscribed:,})",
+            f"{GOAL_CONNECTIONS:,}", f"{verdict(held_ok)} ({kind})")
+        row("worker VmRSS before -> after",
+            lambda r: f"{r.rss_before_kb / 1024:,.1f} -> {r.rss_after_kb / 1024:,.1f} MB")
+        row("**memory per connection** ((after - before) / held)", lambda r: f"**{r.kb_per_conn:,.1f} KB**",
+            f"< {GOAL_KB_PER_CONN:.0f} KB", f"{verdict(kb_ok)} ({kind})")
+        row("- of it anonymous memory (RssAnon)",
+            lambda r: f"{(r.anon_after_kb - r.anon_before_kb) / max(r.held, 1):,.1f} KB")
+        row("- slope of VmRSS while opening", lambda r: f"{r.slope_kb:,.1f} KB")
+        row("worker VmRSS after closing them all", lambda r: f"{r.rss_closed_kb / 1024:,.1f} MB")
+        row("time to open them", lambda r: f"{r.open_s:,.1f} s ({r.held / max(r.open_s, 1e-9):,.0f}/s)")
+        row("- handshake p50 / p95",
+            lambda r: f"{ms(pct(r.handshake_ms, 50))} / {ms(pct(r.handshake_ms, 95))} ms")
+        row("offer delivery: PUBLISH -> frame at the client, p50 / p95 / max",
+            lambda r: f"{ms(pct(r.deliver_ms, 50))} / {ms(pct(r.deliver_ms, 95))} / "
+                      f"{ms(max(r.deliver_ms or [float('nan')]))} ms ({len(r.deliver_ms)} offers)")
+        row("- of it PUBLISH answered by Redis, p50 / p95",
+            lambda r: f"{ms(pct(r.publish_ms, 50))} / {ms(pct(r.publish_ms, 95))} ms")
+        row("CPU used by other processes meanwhile (% of one core)", lambda r: f"{r.other_cpu_pct:.0f}%")
+        say("")
+    if br:
+        say("| slot free -> HELP in the DOM (Chromium, 2 workers) | value | goal | |")
+        say("|---|---|---|---|")
+        if br.not_run:
+            ok = False
+            say(f"| slot free -> HELP in the DOM | not run: {br.not_run} | p95 < {GOAL_P95_MS:.0f} ms | "
+                f"{verdict(False)} |")
+        else:
+            p95 = pct(br.dom_ms, 95)
+            b_ok = bool(br.dom_ms) and p95 < GOAL_P95_MS and not br.failures
+            ok &= b_ok
+            say(f"| **PUT presence sent -> offer element in the DOM**, "
+                f"{len(br.dom_ms)} of {br.wanted} trials "
+                f"| p50 {ms(pct(br.dom_ms, 50))} ms, **p95 {ms(p95)} ms**, "
+                f"max {ms(max(br.dom_ms or [float('nan')]))} ms | p95 < {GOAL_P95_MS:.0f} ms "
+                f"| {verdict(b_ok)} |")
+            say(f"| - PUT presence answered (broker ran, offer published) | p50 {ms(pct(br.put_ms, 50))} ms, "
+                f"p95 {ms(pct(br.put_ms, 95))} ms | | |")
+            say(f"| - push frame in the page | p50 {ms(pct(br.frame_ms, 50))} ms, "
+                f"p95 {ms(pct(br.frame_ms, 95))} ms | | |")
+            say(f"| - frame -> element in the DOM (GET /ui, mount) | p50 {ms(pct(br.render_ms, 50))} ms, "
+                f"p95 {ms(pct(br.render_ms, 95))} ms | | |")
+            if br.fetch_ms:
+                say(f"| -- frame -> GET /v1/offers/ID/ui sent | p50 {ms(pct(br.before_fetch_ms, 50))} ms, "
+                    f"p95 {ms(pct(br.before_fetch_ms, 95))} ms | | |")
+                say(f"| -- GET /v1/offers/ID/ui (resource timing) | p50 {ms(pct(br.fetch_ms, 50))} ms, "
+                    f"p95 {ms(pct(br.fetch_ms, 95))} ms | | |")
+                say(f"| -- its response -> element in the DOM (parse, mount) | "
+                    f"p50 {ms(pct(br.mount_ms, 50))} ms, "
+                    f"p95 {ms(pct(br.mount_ms, 95))} ms | | |")
+            say(f"| page clock - Python clock (sanity check) | median "
+                f"{ms(statistics.median(br.offset_ms or [float('nan')]))} ms, measured with a "
+                f"{ms(statistics.median(br.rtt_ms or [float('nan')]))} ms round trip | | |")
+            say(f"| failed trials; page errors | {len(br.failures)}; {len(br.page_errors)} | 0; 0 | |")
+            say(f"| trials took; CPU used by other processes meanwhile | {br.seconds:,.1f} s; "
+                f"{br.other_cpu_pct:.0f}% of one core | | |")
+        say("")
+    if idle:
+        say("```")
+        for r in idle:
+            say(chart(f"worker VmRSS while opening connections ({deflate_label(r)})",
+                      [(f"{n:>6,} conns", v / 1024) for n, v in r.curve], "MB"))
+            say("")
+        say(chart("memory per idle connection", [(deflate_label(r), r.kb_per_conn) for r in idle], "KB",
+                  goal=GOAL_KB_PER_CONN))
+        for r in idle:
+            if r.deliver_ms:
+                say("")
+                say(chart(f"offer delivery to one of {r.held:,} idle connections ({deflate_label(r)})",
+                          [("PUBLISH ack p50", pct(r.publish_ms, 50)),
+                           ("PUBLISH ack p95", pct(r.publish_ms, 95)),
+                           ("delivered p50", pct(r.deliver_ms, 50)), ("delivered p95", pct(r.deliver_ms, 95)),
+                           ("delivered max", max(r.deliver_ms))], "ms", fmt="{:,.2f}"))
+        say("```")
+    if br and br.dom_ms:
+        say("```")
+        say(chart("slot free -> HELP in the DOM (time since the PUT was sent)",
+                  [("PUT answered p50", pct(br.put_ms, 50)), ("PUT answered p95", pct(br.put_ms, 95)),
+                   ("frame in page p50", pct(br.frame_ms, 50)), ("frame in page p95", pct(br.frame_ms, 95)),
+                   ("in the DOM p50", pct(br.dom_ms, 50)), ("in the DOM p95", pct(br.dom_ms, 95)),
+                   ("in the DOM max", max(br.dom_ms))], "ms", goal=GOAL_P95_MS))
+        if br.fetch_ms:
+            say("")
+            say(chart("push frame -> element in the DOM, in parts",
+                      [("o.js: frame -> GET /ui p50", pct(br.before_fetch_ms, 50)),
+                       ("o.js: frame -> GET /ui p95", pct(br.before_fetch_ms, 95)),
+                       ("GET /ui p50", pct(br.fetch_ms, 50)), ("GET /ui p95", pct(br.fetch_ms, 95)),
+                       ("parse + mount p50", pct(br.mount_ms, 50)),
+                       ("parse + mount p95", pct(br.mount_ms, 95))],
+                      "ms"))
+        say("")
+        say(chart(f"slot free -> HELP in the DOM: trials per bucket ({len(br.dom_ms)} trials)",
+                  histogram(br.dom_ms), "trials", width=40, fmt="{:,.0f}"))
+        say("```")
+    if br:
+        for f in br.failures[:10]:
+            say(f"- {f}")
+        for e in br.page_errors[:10]:
+            say(f"- page: {e}")
+    for r in idle:
+        for e in r.errors:
+            say(f"- idle ({'deflate' if r.deflate else 'no deflate'}): {e}")
+    busy = max([r.other_cpu_pct for r in idle] + ([br.other_cpu_pct] if br else []))
+    if busy > 25:
+        say(f"\nNote: other processes used up to {busy:.0f}% of a core during a measurement on this "
+            f"{os.cpu_count()}-core machine; the timings are disturbed by them. Run again when it is quiet.")
+    say(f"\nGoals {'all met' if ok else 'NOT all met'}.")
+    return ok
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--connections", type=int, default=5000, help="idle push WebSockets to open")
+    p.add_argument("--open-concurrency", type=int, default=50, help="handshakes in flight while opening")
+    p.add_argument("--open-timeout", type=float, default=180, help="seconds allowed to open them all")
+    p.add_argument("--deliveries", type=int, default=50,
+                   help="offers delivered to idle connections, one by one")
+    p.add_argument("--deflate", choices=["both", "browser", "off"], default="both",
+                   help="idle connections offer permessage-deflate as browsers do, offer none, or both runs")
+    p.add_argument("--trials", type=int, default=100, help="browser trials: rep available -> HELP in the DOM")
+    p.add_argument("--trial-timeout", type=float, default=5, help="seconds a trial waits for the offer")
+    p.add_argument("--socket-timeout", type=float, default=25,
+                   help="seconds the flagged page has to open its push WebSocket (a heartbeat is 15 s)")
+    p.add_argument("--skip-idle", action="store_true", help="skip measurement 1")
+    p.add_argument("--skip-browser", action="store_true", help="skip measurement 2")
+    p.add_argument("--max-seconds", type=int, default=600, help="stop (and clean up) after this long")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--check", action="store_true", help="exit 3 when a goal is missed")
+    args = p.parse_args(argv)
+    if args.connections < 1 or args.deliveries < 1 or args.trials < 1 or args.open_concurrency < 1:
+        p.error("--connections, --deliveries, --trials and --open-concurrency must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    interrupted: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        interrupted.append(signum)
+        if len(interrupted) == 1:  # once: let the clean-up run to its end
+            raise KeyboardInterrupt
+
+    def out_of_time(signum: int, frame: Any) -> None:
+        raise OutOfTime
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    signal.signal(signal.SIGALRM, out_of_time)
+    started = time.monotonic()
+    deadline = started + args.max_seconds - 30  # trials stop early, leaving time to clean up
+    signal.alarm(args.max_seconds)
+
+    idle: list[IdleResult] = []
+    br: BrowserResult | None = None
+    failed = False
+    say(f"bench_push: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"{args.connections:,} idle connections, {args.deliveries} deliveries, {args.trials} browser trials")
+    try:
+        with contextlib.ExitStack() as stack:
+            if not args.skip_idle:
+                soft, hard = raise_fd_limit(2 * args.connections + 1024)
+                say(f"  file-descriptor limit {soft:,} (hard {hard:,}), inherited by the servers "
+                    f"started below")
+            redis = PrivateRedis()
+            stack.callback(redis.stop)
+            if not args.skip_idle:
+                for deflate in {"both": (True, False), "browser": (True,), "off": (False,)}[args.deflate]:
+                    idle.append(run_idle(args, redis, stack, deflate))
+            if not args.skip_browser:
+                br = run_browser(args, redis, stack, deadline)
+    except (BenchError, RuntimeError, OSError) as exc:
+        if not interrupted:
+            print(f"\nbench_push: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed = True
+    except OutOfTime:
+        print(f"\nbench_push: out of time after {args.max_seconds} s; servers stopped", file=sys.stderr)
+        failed = True
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.alarm(0)
+    if interrupted:
+        print("\nbench_push: interrupted; servers stopped", file=sys.stderr)
+        return 128 + interrupted[0]
+    if not idle and br is None:
+        return 1
+    ok = report(idle, br)
+    say(f"\n(whole run {time.monotonic() - started:.0f} s)")
+    if failed:
+        return 1
+    return 3 if args.check and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
