@@ -1,0 +1,168 @@
+"""The chat service against real Redis: first-come accept under a race, messages stored once
+and resumable, transfer, targeting, end."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from starlette.testclient import TestClient
+
+from backend import store
+from backend.chat.service import ChatError, Chats, check_link
+from backend.push.hub import Hub
+from backend.reps import Reps
+from backend.store import keys
+from backend.store.scripts import Scripts
+from tests.conftest import admin
+from tests.test_offers import NEEDY, ingest, make_rep, presence, respond, wait_for
+
+
+def open_request(client: TestClient, key: str, vid: str = "visitor-0001") -> str:
+    answer = wait_for(lambda: (x := ingest(client, key, vid, NEEDY + [{"t": "hb"}]))["cmd"] and x)
+    r = respond(client, key, vid, answer["tok"], answer["cmd"]["id"], "accept")
+    assert r.status_code == 200, r.text
+    return r.json()["request"]
+
+
+def run(settings, fn):
+    """Run ``fn(chats)`` on a fresh connection, as another web worker would."""
+    async def main():
+        redis = store.connect(settings)
+        try:
+            reps = Reps(redis)
+            return await fn(Chats(redis, Scripts(redis), Hub(redis), reps, 1800), redis)
+        finally:
+            await redis.aclose()
+    return asyncio.run(main())
+
+
+@pytest.fixture()
+def two_reps(client: TestClient, site: dict) -> tuple[str, str]:
+    key = site["key"]
+    a = make_rep(client, key, capacity=2, email="a@shop.example")
+    b = make_rep(client, key, capacity=2, email="b@shop.example")
+    presence(client, key, a, "available")
+    presence(client, key, b, "available")
+    return a, b
+
+
+def test_only_one_of_many_simultaneous_accepts_wins(client, site, settings, two_reps) -> None:
+    key = site["key"]
+    cid = open_request(client, key)
+
+    async def race(chats: Chats, redis):
+        async def attempt(rid):
+            try:
+                await chats.accept(key, cid, rid)
+                return rid
+            except ChatError as exc:
+                return str(exc)
+        return await asyncio.gather(*(attempt(two_reps[i % 2]) for i in range(20)))
+
+    results = run(settings, race)
+    winners = [r for r in results if r in two_reps]
+    assert len(winners) == 1
+    assert results.count("another representative already took this request") == 19
+    chat = run(settings, lambda chats, r: chats.get(key, cid))
+    assert chat["status"] == "active" and chat["rep"] == winners[0]
+    assert client.get(f"/v1/sites/{key}/requests", headers=admin()).json()["requests"] == []
+
+
+def test_messages_are_stored_once_and_resume_from_the_last_seen(client, site, settings, two_reps) -> None:
+    key = site["key"]
+    cid = open_request(client, key)
+
+    async def talk(chats: Chats, redis):
+        await chats.accept(key, cid, two_reps[0])
+        first = await chats.say(key, cid, "visitor", "", "hello", client_id="c-1")
+        again = await chats.say(key, cid, "visitor", "", "hello", client_id="c-1")  # a resend after reconnect
+        second = await chats.say(key, cid, "rep", "Ria", "<b>hi</b>", client_id="r-1")
+        return first, again, second, await chats.history(key, cid), await chats.history(key, cid, first["id"])
+
+    first, again, second, everything, after_first = run(settings, talk)
+    assert again["id"] == first["id"]
+    texts = [m["text"] for m in everything]
+    assert texts.count("hello") == 1
+    assert texts[-1] == "<b>hi</b>"  # stored as typed; every page shows it as text
+    assert [m["id"] for m in after_first] == [second["id"]]
+
+
+def test_end_frees_the_slot_and_records_the_handle_time(client, site, settings, two_reps, redis_client) -> None:
+    key = site["key"]
+    cid = open_request(client, key)
+
+    async def chat_then_end(chats: Chats, redis):
+        await chats.accept(key, cid, two_reps[0])
+        assert await redis.hget(keys.load(key), two_reps[0]) == "1"
+        await chats.end(key, cid, "rep", 0)
+        with pytest.raises(ChatError):
+            await chats.say(key, cid, "visitor", "", "still there?")
+        return await chats.get(key, cid)
+
+    chat = run(settings, chat_then_end)
+    assert chat["status"] == "ended"
+    assert redis_client.hget(keys.load(key), two_reps[0]) == "0"
+    assert redis_client.llen(keys.handle_times(key)) == 1
+    assert redis_client.ttl(keys.messages(key, cid)) > 86400  # the transcript is kept
+    history = run(settings, lambda chats, r: chats.of_visitor(key, "visitor-0001", "joined"))
+    assert [c["id"] for c in history] == [cid]
+    assert run(settings, lambda chats, r: chats.of_visitor(key, "visitor-0001", "no such words")) == []
+
+
+def test_transfer_moves_the_chat_and_the_load(client, site, settings, two_reps, redis_client) -> None:
+    key = site["key"]
+    cid = open_request(client, key)
+    a, b = two_reps
+
+    async def hand_over(chats: Chats, redis):
+        await chats.accept(key, cid, a)
+        with pytest.raises(ChatError, match="not yours"):
+            await chats.transfer(key, cid, b, a)
+        await chats.transfer(key, cid, a, b)
+        return await chats.get(key, cid)
+
+    chat = run(settings, hand_over)
+    assert chat["rep"] == b
+    assert redis_client.hget(keys.load(key), a) == "0" and redis_client.hget(keys.load(key), b) == "1"
+
+
+def test_a_targeted_request_can_only_be_taken_by_its_targets(client, site, settings, two_reps) -> None:
+    key = site["key"]
+    cid = open_request(client, key)
+    a, b = two_reps
+
+    async def targeted(chats: Chats, redis):
+        await chats.target(key, cid, [b], must_contact=True)
+        assert [c["id"] for c in await chats.queue(key, a)] == []
+        queued = await chats.queue(key, b)
+        assert queued[0]["must_contact"] and queued[0]["visitor_detail"]["form_errors"]
+        with pytest.raises(ChatError, match="someone else"):
+            await chats.accept(key, cid, a)
+        return await chats.accept(key, cid, b)
+
+    assert run(settings, targeted)["rep"] == b
+
+
+def test_a_full_representative_cannot_accept_more(client, site, settings) -> None:
+    key = site["key"]
+    rid = make_rep(client, key, capacity=1)
+    presence(client, key, rid, "available")
+    first = open_request(client, key, "visitor-0001")
+    client.put(f"/v1/sites/{key}/offer-settings", json={"acceptable_wait_s": 600}, headers=admin())
+    second = open_request(client, key, "visitor-0002")
+
+    async def both(chats: Chats, redis):
+        await chats.accept(key, first, rid)
+        with pytest.raises(ChatError, match="capacity"):
+            await chats.accept(key, second, rid)
+
+    run(settings, both)
+
+
+def test_only_the_sites_own_pages_can_be_pushed() -> None:
+    origins = frozenset({"https://shop.example"})
+    assert check_link("https://shop.example/p/1", origins) == "https://shop.example/p/1"
+    for bad in ("https://evil.example/", "javascript:alert(1)", "//shop.example/x", 42):
+        with pytest.raises(ChatError):
+            check_link(bad, origins)
