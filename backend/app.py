@@ -13,11 +13,13 @@ from typing import Any, AsyncIterator, Coroutine
 import redis.exceptions
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend import api, store
+from backend import api, console, store
 from backend.chat.service import Chats
 from backend.offers import routes as offer_routes
 from backend.offers.broker import Broker, Ticker
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/o.js", offer_module.serve, methods=["GET", "HEAD"]),
         *api.routes,
         *offer_routes.routes,
+        *console.routes,
     ]
     for path in {"/b.js", settings.script_path}:
         routes.append(Route(path, script.serve, methods=["GET", "HEAD"]))
@@ -135,6 +138,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        # The console's login; the cookie's path is /console, so the collector never carries it.
+        middleware=[Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie=console.COOKIE,
+                               max_age=console.SESSION_MAX_AGE_S, same_site="lax", path="/console",
+                               https_only=settings.public_url.startswith("https:"))],
         exception_handlers={
             HTTPError: http_error,
             HTTPException: starlette_error,

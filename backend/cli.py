@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from backend import store
 from backend.config import Settings
+from backend.reps import RepError, Reps
 from backend.sites import SiteError, Sites, validate_site
 
 
@@ -79,6 +80,37 @@ def cmd_site_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rep_create(args: argparse.Namespace) -> int:
+    """Create a representative (with --admin: one who also runs the site's admin pages);
+    this is how a site gets its first console login."""
+    password = args.password
+    if password is None:
+        import getpass
+
+        password = getpass.getpass("password (10-200 characters): ")
+    data: dict[str, Any] = {
+        "name": args.name, "email": args.email, "password": password, "capacity": args.capacity,
+        "skills": [s.strip() for s in (args.skills or "").split(",") if s.strip()], "area": args.area,
+        "role": "admin" if args.admin else "rep",
+    }
+
+    async def run(sites: Sites, settings: Settings) -> dict[str, Any] | str:
+        if await sites.get(args.site, fresh=True) is None:
+            return f"no site with key {args.site!r} (see: beckon site list)"
+        try:
+            return (await Reps(sites.redis).create(args.site, data)).as_json()
+        except RepError as exc:
+            return "\n".join(f"{path}: {message}" for path, message in exc.errors)
+
+    result = asyncio.run(_with_sites(run))
+    if isinstance(result, str):
+        for line in result.splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beckon", description="Proactive, human help on websites.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(fn=cmd_site_create)
     lst = site.add_parser("list", help="list sites as JSON")
     lst.set_defaults(fn=cmd_site_list)
+
+    rep = sub.add_parser("rep", help="manage representatives").add_subparsers(dest="rep_command", required=True)
+    rc = rep.add_parser("create", help="create a representative who logs in at /console/")
+    rc.add_argument("--site", required=True, help="the site key")
+    rc.add_argument("--name", required=True)
+    rc.add_argument("--email", required=True)
+    rc.add_argument("--password", help="10-200 characters; asked for when left out")
+    rc.add_argument("--capacity", type=int, default=3, help="chats held at once (1-20)")
+    rc.add_argument("--skills", default="", help="comma-separated, e.g. billing,french")
+    rc.add_argument("--area", default="")
+    rc.add_argument("--admin", action="store_true", help="may also edit the site's settings and representatives")
+    rc.set_defaults(fn=cmd_rep_create)
     return parser
 
 

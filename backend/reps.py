@@ -6,6 +6,7 @@ older than ``PRESENCE_TIMEOUT_S`` means offline, whatever the last status was.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -23,6 +24,7 @@ from backend.store import keys
 PRESENCE_TIMEOUT_S = 30
 STATUSES = ("available", "away")
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+ROLES = ("rep", "admin")  # an admin also edits the site's settings and representatives
 
 
 def hash_password(password: str) -> str:
@@ -59,11 +61,17 @@ class Rep:
     area: str
     active: bool
     status: str  # available | away | offline
+    role: str = "rep"  # rep | admin
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "name": self.name, "email": self.email, "capacity": self.capacity,
             "skills": self.skills, "area": self.area, "active": self.active, "status": self.status,
+            "role": self.role,
         }
 
 
@@ -72,7 +80,7 @@ def validate_rep(data: Any, creating: bool = True) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RepError([("", "the body must be a JSON object")])
     out: dict[str, Any] = {}
-    allowed = {"name", "email", "password", "capacity", "skills", "area", "active"}
+    allowed = {"name", "email", "password", "capacity", "skills", "area", "active", "role"}
     for key in data:
         if key not in allowed:
             errors.append((key, f"unknown field; allowed: {', '.join(sorted(allowed))}"))
@@ -114,6 +122,12 @@ def validate_rep(data: Any, creating: bool = True) -> dict[str, Any]:
             errors.append(("area", "must be at most 64 characters"))
         else:
             out["area"] = area.strip()
+    if "role" in data or creating:
+        role = data.get("role", "rep")
+        if role not in ROLES:
+            errors.append(("role", f"must be one of {', '.join(ROLES)}"))
+        else:
+            out["role"] = role
     if "active" in data:
         if not isinstance(data["active"], bool):
             errors.append(("active", "must be true or false"))
@@ -138,7 +152,7 @@ class Reps:
             pipe.hset(keys.rep(site, rid), mapping={
                 "name": clean["name"], "email": clean["email"], "password": hash_password(clean["password"]),
                 "capacity": clean["capacity"], "skills": json.dumps(clean["skills"]), "area": clean["area"],
-                "active": 1,
+                "role": clean["role"], "active": 1,
             })
             pipe.sadd(keys.reps(site), rid)
             pipe.hset(keys.capacity(site), rid, clean["capacity"])
@@ -195,6 +209,7 @@ class Reps:
             capacity=int(raw.get("capacity", 1)), skills=json.loads(raw.get("skills", "[]")),
             area=raw.get("area", ""), active=active,
             status=(status or "away") if online and active else "offline",
+            role=raw.get("role", "rep") if raw.get("role") in ROLES else "rep",
         )
 
     async def list(self, site: str) -> list[Rep]:
@@ -207,7 +222,8 @@ class Reps:
         site, rid = found.split(" ") if found else ("", "")
         raw = await self.redis.hgetall(keys.rep(site, rid)) if found else {}
         stored = raw.get("password", "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAA")
-        ok = check_password(password, stored)
+        # scrypt takes tens of milliseconds of CPU: off the event loop, so chats keep flowing
+        ok = await asyncio.to_thread(check_password, password, stored)
         if not ok or not raw or raw.get("active") != "1":
             return None
         return await self.get(site, rid)

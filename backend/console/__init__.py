@@ -1,0 +1,41 @@
+"""The representative console and the site owner's admin pages, under ``/console``.
+
+Pages are jinja2 (autoescaped) with small static scripts; every page sends a strict
+Content-Security-Policy, so there is no inline script or style anywhere.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from backend.console import admin
+from backend.console.routes import login, login_form, logout, visitor_history, workspace
+from backend.console.web import STATIC
+from backend.console.ws import console_ws
+
+COOKIE = "beckon_session"
+SESSION_MAX_AGE_S = 12 * 3600  # one long shift; then log in again
+
+routes = [
+    Mount("/console", routes=[
+        Route("/", workspace, methods=["GET"]),
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/visitors/{vid}", visitor_history, methods=["GET"]),
+        WebSocketRoute("/ws", console_ws),
+        Route("/admin/", admin.admin_index, methods=["GET"]),
+        Route("/admin/site", admin.site_settings, methods=["GET"]),
+        Route("/admin/site", admin.save_site, methods=["POST"]),
+        Route("/admin/rules", admin.save_rules, methods=["POST"]),
+        Route("/admin/offer", admin.save_offer, methods=["POST"]),
+        Route("/admin/reps", admin.reps_list, methods=["GET"]),
+        Route("/admin/reps", admin.rep_create, methods=["POST"]),
+        Route("/admin/reps/{rid}", admin.rep_update, methods=["POST"]),
+        Route("/admin/reps/{rid}/active", admin.rep_active, methods=["POST"]),
+        Route("/admin/visitors", admin.visitors_page, methods=["GET"]),
+        Route("/admin/visitors.json", admin.visitors_json, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
+    ]),
+]

@@ -1,0 +1,266 @@
+"""The site owner's pages (role admin): site settings, rule set, offer settings,
+representatives, and a live view of current visitors. Every validation message is shown
+next to what it is about; the site is always the admin's own (from the session)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from backend import scoring, visitors
+from backend.console.web import Ctx, Form, error_page, page, redirect, render, security_headers
+from backend.offers.policy import VARIANTS, SettingsError, validate_settings
+from backend.reps import ROLES, Rep, RepError
+from backend.scoring import RulesError
+from backend.sites import SiteError, script_tag, validate_site
+
+Errors = dict[str, list[str]]
+
+# (field, label, kind, help) of the offer settings form, in the order shown.
+OFFER_FIELDS: list[tuple[str, str, str, str]] = [
+    ("variant", "HELP variant", "variant", "how the offer appears in the page"),
+    ("headline", "Headline", "text", "at most 80 characters"),
+    ("message", "Message", "textarea", "at most 300 characters"),
+    ("acceptable_wait_s", "Acceptable wait (s)", "number", "offer help while the estimated wait is at most this"),
+    ("learn_acceptable_wait", "Learn the acceptable wait from real waits", "bool", ""),
+    ("response_timeout_s", "Response timeout (s)", "number", "how long an offer stays until learned from customers"),
+    ("timeout_min_s", "Learned timeout: at least (s)", "number", ""),
+    ("timeout_max_s", "Learned timeout: at most (s)", "number", ""),
+    ("cooldown_s", "Cool-down (s)", "number", "no new offer to a visitor for this long after one"),
+    ("min_cart_value", "Minimum cart value", "number", "offer only above this cart value (0: any)"),
+    ("require_access_code", "Require an access code", "bool", ""),
+    ("access_codes", "Access codes", "lines", "one per line, 3-64 characters each"),
+    ("short_for_first_visit", "Short offer for first visits", "bool", ""),
+    ("leave_message", "Leave a message when nobody is free", "bool", ""),
+    ("sales_email", "Sales e-mail", "text", "where left messages go"),
+    ("audio_url", "Audio message URL", "text", "for the audio variant"),
+    ("video_url", "Video message URL", "text", "for the video variant"),
+    ("captions_url", "Video captions URL (WebVTT)", "text", ""),
+]
+OFFER_KINDS = {name: kind for name, _, kind, _ in OFFER_FIELDS}
+
+
+def collect(errors: list[tuple[str, str]], alias: dict[str, str] | None = None) -> Errors:
+    """(path, message) pairs grouped by the form field they belong to."""
+    out: Errors = {}
+    for path, message in errors:
+        field = path.split("[")[0].split(".")[0] if path else ""
+        field = (alias or {}).get(field, field)
+        out.setdefault(field, []).append(f"{path}: {message}" if path and path != field else message)
+    return out
+
+
+def site_values(ctx: Ctx) -> dict[str, Any]:
+    return {"name": ctx.site.name, "origins": "\n".join(sorted(ctx.site.origins)),
+            "consent_required": ctx.site.consent_required}
+
+
+def offer_values(cfg: dict[str, Any]) -> dict[str, Any]:
+    values = dict(cfg)
+    values["access_codes"] = "\n".join(cfg.get("access_codes", []))
+    return {k: (f"{v:g}" if isinstance(v, float) else v) for k, v in values.items()}
+
+
+async def site_page(request: Request, ctx: Ctx, status: int = 200, **override: Any) -> Response:
+    rules = await request.app.state.sites.get_rules(ctx.site.key)
+    context: dict[str, Any] = {
+        "rep": ctx.rep, "site": ctx.site, "nav": "site",
+        "script_tag": script_tag(request.app.state.settings, ctx.site.key, ctx.site.consent_required),
+        "site_values": site_values(ctx), "site_errors": {},
+        "rules_text": json.dumps(rules, indent=2), "rules_errors": {}, "rule_help": scoring.RULE_HELP,
+        "offer_fields": OFFER_FIELDS, "variants": VARIANTS, "offer": offer_values(ctx.site.offer.as_json()),
+        "offer_errors": {}, "saved": request.query_params.get("saved", ""),
+    }
+    context.update(override)
+    return render(request, "admin_site.html", context, status=status)
+
+
+@page(admin=True)
+async def admin_index(request: Request, ctx: Ctx) -> Response:
+    return redirect(request, "/console/admin/site")
+
+
+@page(admin=True)
+async def site_settings(request: Request, ctx: Ctx) -> Response:
+    return await site_page(request, ctx)
+
+
+@page(admin=True)
+async def save_site(request: Request, ctx: Ctx) -> Response:
+    form = ctx.form
+    origins = [line.strip() for line in form.get("origins").splitlines() if line.strip()]
+    values = {"name": form.get("name"), "origins": form.get("origins"), "consent_required": "consent_required" in form}
+    try:
+        name, clean, consent = validate_site({"name": values["name"], "origins": origins,
+                                              "consent_required": values["consent_required"]})
+    except SiteError as exc:
+        return await site_page(request, ctx, 400, site_values=values, site_errors=collect(exc.errors))
+    await request.app.state.sites.update(ctx.site.key, name, clean, consent)
+    return redirect(request, "/console/admin/site?saved=site")
+
+
+@page(admin=True)
+async def save_rules(request: Request, ctx: Ctx) -> Response:
+    text = ctx.form.get("rules")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return await site_page(request, ctx, 400, rules_text=text,
+                               rules_errors={"": [f"This is not valid JSON: {exc}"]})
+    try:
+        await request.app.state.sites.set_rules(ctx.site.key, data)
+    except RulesError as exc:
+        return await site_page(request, ctx, 400, rules_text=text,
+                               rules_errors={"": [f"{p or 'rule set'}: {m}" for p, m in exc.errors]})
+    return redirect(request, "/console/admin/site?saved=rules")
+
+
+def parse_offer(form: Form) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Form strings to the types validate_settings expects; unreadable numbers are errors."""
+    data: dict[str, Any] = {}
+    errors: list[tuple[str, str]] = []
+    for name, kind in OFFER_KINDS.items():
+        raw = form.get(name).strip()
+        if kind == "bool":
+            data[name] = name in form
+        elif kind == "number":
+            try:
+                number = float(raw)
+            except ValueError:
+                errors.append((name, "must be a number"))
+                continue
+            data[name] = int(number) if number.is_integer() else number
+        elif kind == "lines":
+            data[name] = [line.strip() for line in raw.splitlines() if line.strip()]
+        else:
+            data[name] = raw
+    return data, errors
+
+
+@page(admin=True)
+async def save_offer(request: Request, ctx: Ctx) -> Response:
+    state = request.app.state
+    data, errors = parse_offer(ctx.form)
+    readable = {k: v for k, v in data.items() if k not in {p for p, _ in errors}}
+    try:  # checked even when some numbers were unreadable, so every problem shows at once
+        validate_settings(readable, ctx.site.offer)
+    except SettingsError as exc:
+        errors += exc.errors
+    if errors:
+        shown = {**offer_values(ctx.site.offer.as_json()), **offer_values(data),
+                 **{name: ctx.form.get(name) for name, kind in OFFER_KINDS.items() if kind == "number"}}
+        return await site_page(request, ctx, 400, offer=shown, offer_errors=collect(errors))
+    await state.sites.set_offer_settings(ctx.site.key, readable, ctx.site.offer)
+    await state.broker.run(ctx.site.key)
+    return redirect(request, "/console/admin/site?saved=offer")
+
+
+# --- representatives ---------------------------------------------------------------------
+
+
+def rep_data(form: Form, creating: bool) -> dict[str, Any]:
+    """Form strings to what validate_rep expects; blank password on edit keeps the old one."""
+    data: dict[str, Any] = {}
+    for name in ("name", "email", "area"):
+        if name in form:
+            data[name] = form.get(name)
+    raw_cap = form.get("capacity").strip()
+    if "capacity" in form:
+        data["capacity"] = int(raw_cap) if raw_cap.isdigit() and len(raw_cap) < 4 else raw_cap
+    if "skills" in form:
+        data["skills"] = [s.strip() for s in form.get("skills").split(",") if s.strip()]
+    if "role" in form:
+        data["role"] = form.get("role")
+    if creating or form.get("password"):
+        data["password"] = form.get("password")
+    return data
+
+
+async def reps_page(request: Request, ctx: Ctx, status: int = 200, **override: Any) -> Response:
+    reps = await request.app.state.reps.list(ctx.site.key)
+    context: dict[str, Any] = {
+        "rep": ctx.rep, "site": ctx.site, "nav": "reps", "reps": reps, "roles": ROLES,
+        "new": {"name": "", "email": "", "capacity": "3", "skills": "", "area": "", "role": "rep"},
+        "new_errors": {}, "row_errors": {}, "row_values": {}, "saved": request.query_params.get("saved", ""),
+    }
+    context.update(override)
+    return render(request, "admin_reps.html", context, status=status)
+
+
+@page(admin=True)
+async def reps_list(request: Request, ctx: Ctx) -> Response:
+    return await reps_page(request, ctx)
+
+
+@page(admin=True)
+async def rep_create(request: Request, ctx: Ctx) -> Response:
+    data = rep_data(ctx.form, creating=True)
+    try:
+        await request.app.state.reps.create(ctx.site.key, data)
+    except RepError as exc:
+        new = {k: ctx.form.get(k) for k in ("name", "email", "capacity", "skills", "area", "role")}
+        return await reps_page(request, ctx, 400, new=new, new_errors=collect(exc.errors))
+    return redirect(request, "/console/admin/reps?saved=created")
+
+
+async def _target(request: Request, ctx: Ctx) -> Rep | None:
+    rid = request.path_params["rid"]
+    return await request.app.state.reps.get(ctx.site.key, rid) if len(rid) <= 64 else None
+
+
+@page(admin=True)
+async def rep_update(request: Request, ctx: Ctx) -> Response:
+    target = await _target(request, ctx)
+    if target is None:
+        return error_page(request, 404, "No such representative on this site.", ctx.rep)
+    data = rep_data(ctx.form, creating=False)
+    errors: list[tuple[str, str]] = []
+    if target.id == ctx.rep.id and data.get("role", "admin") != "admin":
+        errors.append(("role", "you cannot remove your own admin role; ask another admin"))
+    try:
+        if not errors:
+            await request.app.state.reps.update(ctx.site.key, target.id, data)
+    except RepError as exc:
+        errors += exc.errors
+    if errors:
+        values = {k: ctx.form.get(k) for k in ("name", "email", "capacity", "skills", "area", "role")}
+        return await reps_page(request, ctx, 400, row_errors={target.id: collect(errors)},
+                               row_values={target.id: values})
+    return redirect(request, "/console/admin/reps?saved=updated")
+
+
+@page(admin=True)
+async def rep_active(request: Request, ctx: Ctx) -> Response:
+    target = await _target(request, ctx)
+    if target is None:
+        return error_page(request, 404, "No such representative on this site.", ctx.rep)
+    active = ctx.form.get("active") == "1"
+    if target.id == ctx.rep.id and not active:
+        return await reps_page(request, ctx, 400,
+                               row_errors={target.id: {"active": ["you cannot deactivate your own account"]}})
+    await request.app.state.reps.update(ctx.site.key, target.id, {"active": active})
+    if not active:
+        await request.app.state.reps.sign_off(ctx.site.key, target.id)
+    return redirect(request, "/console/admin/reps?saved=" + ("reactivated" if active else "deactivated"))
+
+
+# --- live visitors -----------------------------------------------------------------------
+
+
+async def _visitors(request: Request, ctx: Ctx) -> list[dict[str, Any]]:
+    state = request.app.state
+    return await visitors.active(state.redis, ctx.site.key, state.settings.visitor_ttl_s, 200)
+
+
+@page(admin=True)
+async def visitors_page(request: Request, ctx: Ctx) -> Response:
+    return render(request, "admin_visitors.html", {
+        "rep": ctx.rep, "site": ctx.site, "nav": "visitors", "visitors": await _visitors(request, ctx)})
+
+
+@page(admin=True)
+async def visitors_json(request: Request, ctx: Ctx) -> Response:
+    return JSONResponse({"visitors": await _visitors(request, ctx)}, headers=security_headers(request))

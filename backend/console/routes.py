@@ -1,0 +1,84 @@
+"""The representative's pages: login, logout, the workspace and a visitor's chat history."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend import visitors
+from backend.collector.protocol import ID_RE
+from backend.console.auth import (
+    NotLoggedIn, check_csrf, clear_failures, current_rep, record_failure, safe_next, start_session, throttled,
+)
+from backend.console.web import Ctx, error_page, page, read_form, redirect, render
+
+EMAIL_MAX = 254
+PASSWORD_MAX = 200
+QUERY_MAX = 200
+
+
+async def login_form(request: Request) -> Response:
+    try:
+        await current_rep(request)
+        return redirect(request, safe_next(request.query_params.get("next")))
+    except NotLoggedIn:
+        pass
+    return render(request, "login.html", {"email": "", "error": "", "next": safe_next(request.query_params.get("next"))})
+
+
+async def login(request: Request) -> Response:
+    form = await read_form(request)
+    email = form.get("email").strip()[:EMAIL_MAX]
+    password = form.get("password")[:PASSWORD_MAX + 1]
+    target = safe_next(form.get("next"))
+
+    def again(error: str, status: int) -> Response:
+        return render(request, "login.html", {"email": email, "error": error, "next": target}, status=status)
+
+    if not check_csrf(request, form.get("csrf")):
+        return again("The login form had expired. Please try again.", 403)
+    if not email or not password:
+        return again("Please give your e-mail address and password.", 400)
+    wait = await throttled(request, email)
+    if wait:
+        return again(f"Too many failed attempts. Try again in {max(1, round(wait / 60))} minutes.", 429)
+    rep = await request.app.state.reps.login(email, password) if len(password) <= PASSWORD_MAX else None
+    if rep is None:
+        await record_failure(request, email)
+        return again("Wrong e-mail address or password (or the account is deactivated).", 401)
+    await clear_failures(request, email)
+    start_session(request, rep)
+    return redirect(request, target)
+
+
+async def logout(request: Request) -> Response:
+    form = await read_form(request)
+    if not check_csrf(request, form.get("csrf")):
+        return error_page(request, 403, "This form has expired. Reload the page and try again.")
+    site, rid = request.session.get("site"), request.session.get("rid")
+    if isinstance(site, str) and isinstance(rid, str):
+        await request.app.state.reps.sign_off(site, rid)  # leaving: no more offers on their account
+    request.session.clear()
+    return redirect(request, "/console/login")
+
+
+@page()
+async def workspace(request: Request, ctx: Ctx) -> Response:
+    return render(request, "workspace.html", {"rep": ctx.rep, "site": ctx.site, "nav": "workspace"})
+
+
+@page()
+async def visitor_history(request: Request, ctx: Ctx) -> Response:
+    vid = request.path_params["vid"]
+    if not ID_RE.match(vid):
+        return error_page(request, 404, "No such visitor.", ctx.rep)
+    query = request.query_params.get("q", "")[:QUERY_MAX]
+    state = request.app.state
+    chats = await state.chats.of_visitor(ctx.site.key, vid, query)
+    detail = await visitors.detail(state.redis, ctx.site.key, vid)
+    if not chats and detail is None and not query:
+        return error_page(request, 404, "No chats or recent visit for this visitor.", ctx.rep)
+    return render(request, "visitor.html", {
+        "rep": ctx.rep, "site": ctx.site, "vid": vid, "q": query, "chats": chats, "detail": detail,
+        "nav": "",
+    })

@@ -1,0 +1,163 @@
+"""What every console page shares: templates (autoescaped), strict security headers, form
+parsing with a size limit, and the login / admin / CSRF gate around each handler."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from backend.console.auth import Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, require_admin
+from backend.http import HTTPError, read_body
+from backend.reps import Rep
+from backend.sites import Site
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+FORM_MAX_BYTES = 256 * 1024
+FORM_MAX_FIELDS = 400
+
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@functools.lru_cache(maxsize=None)
+def _version(name: str) -> str:
+    path = STATIC / name
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.exists() else "0"
+
+
+def static_url(name: str) -> str:
+    """A versioned URL, so browsers cache static files but never use a stale one."""
+    return f"/console/static/{name}?v={_version(name)}"
+
+
+templates.globals["static"] = static_url
+
+
+def _datetime(ms: Any) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(ms or 0) / 1000))
+
+
+def _time(ms: Any) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(int(ms or 0) / 1000))
+
+
+templates.filters["datetime"] = _datetime
+templates.filters["time"] = _time
+
+
+def security_headers(request: Request) -> dict[str, str]:
+    """No inline script or style, nothing from elsewhere, never framed."""
+    host = request.headers.get("host", "")
+    ws = f" ws://{host} wss://{host}" if host else ""
+    return {
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self'{ws}; media-src 'self'; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'"
+        ),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    html = templates.get_template(name).render(request=request, csrf=csrf_token(request), **context)
+    return HTMLResponse(html, status_code=status, headers=security_headers(request))
+
+
+def redirect(request: Request, url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers=security_headers(request))
+
+
+def error_page(request: Request, status: int, message: str, rep: Rep | None = None) -> HTMLResponse:
+    return render(request, "error.html", {"rep": rep, "status": status, "message": message}, status=status)
+
+
+class Form:
+    """An urlencoded form body: the first value of a field, or all of them."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def get(self, name: str, default: str = "") -> str:
+        for key, value in self.pairs:
+            if key == name:
+                return value
+        return default
+
+    def getlist(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
+
+    def __contains__(self, name: str) -> bool:
+        return any(key == name for key, _ in self.pairs)
+
+
+async def read_form(request: Request) -> Form:
+    """Console forms are small and urlencoded; anything else is refused with a 4xx."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise HTTPError(415, "send the form as application/x-www-form-urlencoded")
+    body = await read_body(request, FORM_MAX_BYTES)
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=FORM_MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPError(400, "the form could not be read") from None
+    return Form(pairs)
+
+
+@dataclass
+class Ctx:
+    """What a console handler gets: who is asking, their site, and the form they sent."""
+
+    rep: Rep
+    site: Site
+    form: Form
+
+
+Handler = Callable[[Request, Ctx], Awaitable[Response]]
+
+
+def page(admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wraps a handler: login (and admin role) required, CSRF checked on every POST."""
+
+    def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(fn)
+        async def endpoint(request: Request) -> Response:
+            try:
+                rep = await (require_admin(request) if admin else current_rep(request))
+            except NotLoggedIn:
+                if request.method in ("GET", "HEAD"):
+                    return redirect(request, login_url(request))
+                return JSONResponse({"error": "please log in"}, status_code=401, headers=security_headers(request))
+            except Forbidden as exc:
+                return error_page(request, 403, exc.message)
+            site = await request.app.state.sites.get(rep.site, fresh=True)
+            if site is None:
+                return error_page(request, 404, "This site no longer exists.", rep)
+            form = Form([])
+            if request.method == "POST":
+                form = await read_form(request)
+                if not check_csrf(request, form.get("csrf")):
+                    return error_page(request, 403, "This form has expired. Reload the page and try again.", rep)
+            return await fn(request, Ctx(rep, site, form))
+
+        return endpoint
+
+    return wrap

@@ -1,0 +1,324 @@
+"""The console's live connection, ``/console/ws``.
+
+Server -> client: ``queue`` (a full snapshot of the requests this rep may take), ``chats``
+(the rep's open chats with history), ``reps`` (colleagues and their presence), ``presence``,
+``accepted``, ``ack``, ``error`` (``{message, ref}``), and the rep channel's events as they
+are (``chat-open``, ``chat-closed``, ``msg``, ``typing``, ``ended``).
+
+Client -> server: ``presence``, ``accept``, ``say``, ``link``, ``typing``, ``end``,
+``transfer``, ``target``. Everything a rep does to a chat is checked against the chat's
+owner first; the site is the session's.
+
+One task reads the socket, one writes it (the only sender, so frames never interleave);
+pub/sub events reach the writer through the hub as if it were a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from backend.chat.service import ChatError, check_link
+from backend.console.auth import NotLoggedIn, check_csrf, current_rep, same_origin
+from backend.reps import Rep, RepError
+from backend.store import keys
+
+log = logging.getLogger("beckon.console")
+
+FRAME_MAX = 8 * 1024  # a chat message is at most 2000 characters; nothing a rep sends is bigger
+INBOX_MAX = 2000  # undelivered events before a stuck connection is closed (the page reconnects)
+TICK_S = 5.0  # the queue's details (dwell, pages) change while requests wait
+TYPING_EVERY_S = 1.0
+CHAT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+TITLE_MAX = 200
+PAGES_SHOWN = 20
+ERRORS_SHOWN = 20
+
+
+class Tap:
+    """Stands in for a WebSocket at the hub: what arrives on one channel is queued for the
+    connection's writer, tagged with where it came from."""
+
+    def __init__(self, kind: str, inbox: "asyncio.Queue[tuple[str, str]]") -> None:
+        self.kind = kind
+        self.inbox = inbox
+
+    async def send_text(self, data: str) -> None:
+        self.inbox.put_nowait((self.kind, data))
+
+
+def _detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The visitor details a rep needs beside a request or chat, trimmed to what is shown."""
+    if not detail:
+        return None
+    out = {k: detail.get(k) for k in ("visitor", "profile", "url", "title", "cart_value", "currency", "visits",
+                                       "score", "reasons", "service_point", "fields", "errors", "flagged")}
+    out["pages"] = detail.get("pages", [])[-PAGES_SHOWN:]
+    out["form_errors"] = detail.get("form_errors", [])[-ERRORS_SHOWN:]
+    return out
+
+
+def _targets(raw: str) -> list[str]:
+    if raw in ("", "*"):
+        return []
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def request_json(chat: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": chat["id"], "visitor": chat["visitor"], "created": chat["created"], "score": chat["score"],
+        "reasons": chat["reasons"], "url": chat["url"], "targets": _targets(chat["targets"]),
+        "must_contact": chat["must_contact"], "visitor_detail": _detail(chat.get("visitor_detail")),
+    }
+
+
+class Connection:
+    def __init__(self, ws: WebSocket, rep: Rep) -> None:
+        self.ws = ws
+        self.state = ws.app.state
+        self.rep = rep
+        self.site = rep.site
+        self.inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.last_sent: dict[str, str] = {}
+        self.typing_at: dict[str, float] = {}
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def reply(self, message: dict[str, Any]) -> None:
+        self.inbox.put_nowait(("out", json.dumps(message)))
+
+    def error(self, message: str, ref: Any) -> None:
+        self.reply({"type": "error", "message": message, "ref": ref if isinstance(ref, str) else ""})
+
+    async def run(self) -> None:
+        channels = [(keys.console_channel(self.site), Tap("queue", self.inbox)),
+                    (keys.rep_channel(self.site, self.rep.id), Tap("rep", self.inbox))]
+        for channel, tap in channels:
+            await self.state.hub.attach(channel, tap)  # type: ignore[arg-type]
+        tasks = [asyncio.create_task(self.read()), asyncio.create_task(self.write()),
+                 asyncio.create_task(self.tick())]
+        try:
+            self.inbox.put_nowait(("hello", ""))
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                exc = None if task.cancelled() else task.exception()
+                if exc and not isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError)):
+                    log.warning("console connection ended: %r", exc)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            for channel, tap in channels:
+                await self.state.hub.detach(channel, tap)  # type: ignore[arg-type]
+            if self.ws.application_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await self.ws.close()
+
+    async def tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.inbox.put_nowait(("tick", ""))
+
+    async def write(self) -> None:
+        """The only sender. Bursts of queue changes become one snapshot."""
+        while True:
+            pending = [await self.inbox.get()]
+            while not self.inbox.empty():
+                pending.append(self.inbox.get_nowait())
+            if len(pending) > INBOX_MAX:
+                await self.ws.close(code=1013, reason="too far behind; reconnect")
+                return
+            want: set[str] = set()
+            for kind, data in pending:
+                if kind == "out":
+                    await self.ws.send_text(data)
+                elif kind == "close":
+                    await self.ws.close(code=4401, reason=data)
+                    return
+                elif kind == "hello":
+                    want |= {"reps", "queue", "chats"}
+                elif kind == "tick":
+                    want |= {"reps", "queue"}
+                elif kind == "queue":
+                    want.add("queue")
+                elif kind == "rep":
+                    await self.ws.send_text(data)
+                    with contextlib.suppress(ValueError, AttributeError):
+                        if json.loads(data).get("type") in ("chat-open", "chat-closed"):
+                            want.add("chats")
+            for what in ("reps", "queue", "chats"):
+                if what in want:
+                    await self.send_snapshot(what, force=what == "chats")
+
+    async def send_snapshot(self, what: str, force: bool = False) -> None:
+        chats = self.state.chats
+        if what == "queue":
+            requests = [request_json(c) for c in await chats.queue(self.site, self.rep.id)]
+            body: dict[str, Any] = {"type": "queue", "requests": requests}
+        elif what == "chats":
+            out = []
+            for chat in await chats.of_rep(self.site, self.rep.id):
+                out.append({**request_json(chat), "status": chat["status"], "accepted": chat["accepted"],
+                            "messages": await chats.history(self.site, chat["id"])})
+            body = {"type": "chats", "chats": out}
+        else:
+            reps = [{"id": r.id, "name": r.name, "status": r.status, "skills": r.skills, "area": r.area}
+                    for r in await self.state.reps.list(self.site) if r.active]
+            body = {"type": "reps", "me": self.rep.id, "reps": reps}
+        text = json.dumps(body)
+        if force or self.last_sent.get(what) != text:
+            self.last_sent[what] = text
+            # "now" lets the page show waiting times in server time, whatever its clock says
+            await self.ws.send_text(text[:-1] + f', "now": {int(time.time() * 1000)}}}')
+
+    async def read(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                self.error("send JSON text frames", "")
+                continue
+            if len(text) > FRAME_MAX:
+                self.error(f"message too large (at most {FRAME_MAX} bytes)", "")
+                continue
+            try:
+                data = json.loads(text)
+            except ValueError:
+                self.error("not valid JSON", "")
+                continue
+            if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+                self.error("each message needs a 'type'", "")
+                continue
+            if await self.handle(data) is False:
+                return
+
+    # --- what a rep may do ---------------------------------------------------------------
+
+    async def own_chat(self, cid: Any) -> dict[str, Any]:
+        if not isinstance(cid, str) or not CHAT_ID_RE.match(cid):
+            raise ChatError("no such chat")
+        chat = await self.state.chats.get(self.site, cid)
+        if chat is None or chat["rep"] != self.rep.id:
+            raise ChatError("this chat is not yours")
+        return chat
+
+    async def handle(self, data: dict[str, Any]) -> bool:
+        kind = data["type"]
+        ref = next((data[k] for k in ("ref", "cid", "id", "chat") if isinstance(data.get(k), str)), "")
+        state, site = self.state, self.site
+        try:
+            if kind == "presence":
+                return await self.presence(data.get("status"))
+            if kind == "accept":
+                cid = data.get("id")
+                if not isinstance(cid, str) or not CHAT_ID_RE.match(cid):
+                    raise ChatError("this request no longer exists")
+                await state.chats.accept(site, cid, self.rep.id)
+                self.reply({"type": "accepted", "id": cid})
+            elif kind == "say":
+                chat = await self.own_chat(data.get("chat"))
+                client_id = data.get("cid") if isinstance(data.get("cid"), str) else ""
+                msg = await state.chats.say(site, chat["id"], "rep", self.rep.name, data.get("text", ""),
+                                            client_id=client_id[:64])
+                self.reply({"type": "ack", "chat": chat["id"], "cid": client_id, "ref": ref, "id": msg["id"]})
+            elif kind == "link":
+                chat = await self.own_chat(data.get("chat"))
+                site_obj = await state.sites.get(site)
+                url = check_link(data.get("url"), site_obj.origins if site_obj else frozenset())
+                title = data.get("title", "")
+                if not isinstance(title, str) or len(title) > TITLE_MAX:
+                    raise ChatError(f"a link's title may have at most {TITLE_MAX} characters")
+                title = title.strip()
+                msg = await state.chats.say(site, chat["id"], "rep", self.rep.name, title or url, kind="link",
+                                            url=url, title=title)
+                self.reply({"type": "ack", "chat": chat["id"], "cid": "", "ref": ref, "id": msg["id"]})
+            elif kind == "typing":
+                chat = await self.own_chat(data.get("chat"))
+                now = time.monotonic()
+                if now - self.typing_at.get(chat["id"], 0) >= TYPING_EVERY_S:
+                    self.typing_at[chat["id"]] = now
+                    await state.chats.typing(site, chat["id"], "rep")
+            elif kind == "end":
+                chat = await self.own_chat(data.get("chat"))
+                if chat["status"] != "active":
+                    raise ChatError("this chat has already ended")
+                site_obj = await state.sites.get(site)
+                await state.chats.end(site, chat["id"], "rep", site_obj.offer.cooldown_s if site_obj else 0)
+            elif kind == "transfer":
+                chat = await self.own_chat(data.get("chat"))
+                to = data.get("to")
+                if not isinstance(to, str) or not to or len(to) > 64 or to == self.rep.id:
+                    raise ChatError("choose another representative")
+                await state.chats.transfer(site, chat["id"], self.rep.id, to)
+            elif kind == "target":
+                await self.target(data)
+            else:
+                raise ChatError(f"unknown message type {kind[:40]!r}")
+        except ChatError as exc:
+            self.error(str(exc), ref)
+        return True
+
+    async def presence(self, status: Any) -> bool:
+        """The page's heartbeat (every 10 s): keeps the rep online and says how."""
+        rep = await self.state.reps.get(self.site, self.rep.id)
+        if rep is None or not rep.active:
+            self.inbox.put_nowait(("close", "your account was deactivated"))
+            return True
+        if status == "offline":
+            await self.state.reps.sign_off(self.site, self.rep.id)
+        else:
+            try:
+                if await self.state.reps.heartbeat(self.site, self.rep.id, status):
+                    await self.state.broker.run(self.site)
+            except RepError:
+                raise ChatError("status must be available, away or offline") from None
+        self.reply({"type": "presence", "status": status})
+        return True
+
+    async def target(self, data: dict[str, Any]) -> None:
+        """Offer a waiting request to some representatives (none listed: to everyone)."""
+        cid, rids, must = data.get("id"), data.get("reps") or [], data.get("must_contact", False)
+        if not isinstance(cid, str) or not CHAT_ID_RE.match(cid):
+            raise ChatError("this request no longer exists")
+        if not isinstance(rids, list) or len(rids) > 100 or not all(isinstance(r, str) and len(r) <= 64 for r in rids):
+            raise ChatError("choose representatives from the list")
+        if not isinstance(must, bool):
+            raise ChatError("'must be contacted' is yes or no")
+        for rid in rids:
+            rep = await self.state.reps.get(self.site, rid)
+            if rep is None or not rep.active:
+                raise ChatError("one of the chosen representatives does not exist")
+        await self.state.chats.target(self.site, cid, rids or None, must)
+
+
+async def console_ws(ws: WebSocket) -> None:
+    if not same_origin(ws, ws.headers.get("origin")):
+        await ws.close(code=4403, reason="cross-origin connection refused")
+        return
+    try:
+        rep = await current_rep(ws)
+    except NotLoggedIn:
+        await ws.accept()
+        await ws.close(code=4401, reason="please log in")
+        return
+    if not check_csrf(ws, ws.query_params.get("csrf")):
+        await ws.accept()
+        await ws.close(code=4403, reason="reload the page")
+        return
+    await ws.accept()
+    await Connection(ws, rep).run()
