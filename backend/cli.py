@@ -25,6 +25,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         proxy_headers=True,
+        # Offer and chat frames are a few hundred bytes: compression gains nothing and costs
+        # ~34 KB of zlib state per idle page connection (scripts/bench_push.py).
+        ws_per_message_deflate=False,
     )
     return 0
 

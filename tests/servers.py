@@ -73,7 +73,8 @@ class WebServer:
         self.log = tempfile.NamedTemporaryFile(prefix="beckon-web-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", str(workers), "--log-level", "warning"],
+             "--port", str(self.port), "--workers", str(workers), "--log-level", "warning",
+             "--ws-per-message-deflate", "false"],
             env={**os.environ, **env},
             cwd=ROOT,
             stdout=self.log,

@@ -4,6 +4,7 @@ customer's answers, and the site owner's offer settings and availability view.""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -33,6 +34,11 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "widget_templates"
 widgets = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
 OFFER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
+
+
+@functools.cache
+def offer_css() -> str:
+    return (TEMPLATES / "offer.css").read_text()
 
 
 async def visitor_site(state: Any, origin: str, site_key: Any, vid: Any, tok: Any) -> Site:
@@ -83,8 +89,7 @@ async def offer_ui(request: Request) -> Response:
         cfg=site.offer,
         site_name=site.name,
     )
-    css = (TEMPLATES / "offer.css").read_text()
-    return JSONResponse({"html": html, "css": css}, headers=cors_headers(origin))
+    return JSONResponse({"html": html, "css": offer_css()}, headers=cors_headers(origin))
 
 
 async def respond(request: Request) -> Response:
