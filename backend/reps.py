@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from backend.store import keys
+from backend.validation import ValidationError
 
 PRESENCE_TIMEOUT_S = 30
 STATUSES = ("available", "away")
@@ -44,10 +45,8 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, base64.b64decode(digest))
 
 
-class RepError(ValueError):
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{p}: {m}" for p, m in errors))
-        self.errors = errors
+class RepError(ValidationError):
+    """A representative failed validation."""
 
 
 @dataclass(frozen=True)

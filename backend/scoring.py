@@ -14,6 +14,7 @@ import fnmatch
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from backend.validation import ValidationError
 
 # Order matters: the Lua twin sums contributions in this same order.
 RULE_NAMES: tuple[str, ...] = (
@@ -51,12 +52,8 @@ RULE_HELP = {
 }
 
 
-class RulesError(ValueError):
-    """A rule set failed validation; ``errors`` lists every problem as (path, message)."""
-
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{p}: {m}" for p, m in errors))
-        self.errors = errors
+class RulesError(ValidationError):
+    """A rule set failed validation."""
 
 
 def _number(value: Any) -> bool:

@@ -21,15 +21,14 @@ from backend import scoring
 from backend.offers.policy import OfferSettings, validate_settings
 from backend.config import Settings
 from backend.store import keys
+from backend.validation import ValidationError
 
 NAME_MAX = 100
 ORIGINS_MAX = 20
 
 
-class SiteError(ValueError):
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{p}: {m}" for p, m in errors))
-        self.errors = errors
+class SiteError(ValidationError):
+    """A site failed validation."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+from backend.validation import ValidationError
 
 VARIANTS = ("button", "panel", "audio", "video")
 DEFAULT_AHT_S = 180.0  # average handle time of a chat until real chats teach us better
@@ -50,10 +51,8 @@ def learned_seconds(
     return min(high_s, max(low_s, percentile(samples_ms, q) / 1000))
 
 
-class SettingsError(ValueError):
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{p}: {m}" for p, m in errors))
-        self.errors = errors
+class SettingsError(ValidationError):
+    """Offer settings failed validation."""
 
 
 @dataclass(frozen=True)
