@@ -111,9 +111,9 @@ class Form:
 async def read_form(request: Request) -> Form:
     """Console forms are small and urlencoded; anything else is refused with a 4xx."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/x-www-form-urlencoded":
-        raise HTTPError(415, "send the form as application/x-www-form-urlencoded")
     body = await read_body(request, FORM_MAX_BYTES)
+    if ctype != "application/x-www-form-urlencoded" and (body or ctype):
+        raise HTTPError(415, "send the form as application/x-www-form-urlencoded")
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
                           max_num_fields=FORM_MAX_FIELDS)

@@ -1,0 +1,571 @@
+"""The console over HTTP and its WebSocket, against real Redis: login, CSRF, roles, site
+isolation, validation messages shown in the page, escaping of what visitors typed, and
+what a representative can do to requests and chats."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import anyio
+from markupsafe import escape
+import pytest
+import redis
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from backend.config import Settings
+from tests.conftest import ORIGIN, admin
+from tests.test_offers import NEEDY, ingest, respond, wait_for
+
+HOST = "http://beckon.test"
+WS = "ws://beckon.test/console/ws"
+PASSWORD = "a long password"
+XSS = "<script>alert(1)</script>"
+
+GET_PAGES = ["/console/", "/console/visitors/visitor-0001", "/console/admin/", "/console/admin/site",
+             "/console/admin/reps", "/console/admin/visitors", "/console/admin/visitors.json"]
+ADMIN_GETS = [p for p in GET_PAGES if p.startswith("/console/admin")]
+ADMIN_POSTS = ["/console/admin/site", "/console/admin/rules", "/console/admin/offer", "/console/admin/reps",
+               "/console/admin/reps/someone1/active", "/console/admin/reps/someone1"]
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html) or re.search(r'data-csrf="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def make_rep(client: TestClient, key: str, email: str, role: str = "rep", capacity: int = 2,
+             name: str = "Ria") -> str:
+    r = client.post(f"/v1/sites/{key}/reps", json={"name": name, "email": email, "password": PASSWORD,
+                                                   "capacity": capacity, "role": role}, headers=admin())
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
+    """Logs in (replacing any session) and returns the session's CSRF token."""
+    client.cookies.clear()
+    form = client.get("/console/login")
+    r = client.post("/console/login", data={"csrf": csrf_of(form.text), "email": email, "password": password,
+                                            "next": "/console/"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return csrf_of(client.get("/console/").text)
+
+
+def recv(ws: Any, timeout: float = 5.0) -> dict:
+    """The next JSON message, or a failure after ``timeout`` (never a hung test)."""
+    async def receive() -> Any:
+        with anyio.fail_after(timeout):
+            return await ws._send_rx.receive()
+
+    message = ws.portal.call(receive)
+    ws._raise_on_close(message)
+    return json.loads(message["text"])
+
+
+def expect(ws: Any, kind: str, check=lambda m: True, timeout: float = 5.0) -> dict:
+    """Skips other messages until one of ``kind`` that passes ``check`` arrives."""
+    while True:
+        message = recv(ws, timeout)
+        if message["type"] == kind and check(message):
+            return message
+
+
+def gather(ws: Any, **wanted) -> dict[str, dict]:
+    """Reads until a message of each wanted kind (passing its check) arrived, in any order:
+    pub/sub events and direct replies race each other."""
+    found: dict[str, dict] = {}
+    while len(found) < len(wanted):
+        m = recv(ws)
+        if m["type"] in wanted and m["type"] not in found and wanted[m["type"]](m):
+            found[m["type"]] = m
+    return found
+
+
+def connect(client: TestClient, csrf: str, origin: str = HOST):
+    return client.websocket_connect(f"{WS}?csrf={csrf}", headers={"Origin": origin})
+
+
+def waiting_request(client: TestClient, key: str, vid: str, events=NEEDY) -> str:
+    """A visitor flagged through the collector who clicks HELP: a chat request waits."""
+    ingest(client, key, vid, events)
+    answer = wait_for(lambda: (a := ingest(client, key, vid, [{"t": "hb"}]))["cmd"] and a)
+    assert answer, "no offer came"
+    r = respond(client, key, vid, answer["tok"], answer["cmd"]["id"], "accept")
+    assert r.status_code == 200, r.text
+    return r.json()["request"]
+
+
+@pytest.fixture()
+def shop(client: TestClient, site: dict) -> dict:
+    """The site with an admin and a plain representative."""
+    key = site["key"]
+    return {"key": key, "admin": make_rep(client, key, "boss@shop.example", "admin", name="Bea Boss"),
+            "rep": make_rep(client, key, "ria@shop.example", name="Ria Rep")}
+
+
+# --- login, logout, CSRF ---------------------------------------------------------------------
+
+def test_login_and_logout(client: TestClient, shop: dict) -> None:
+    r = client.get("/console/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/login?next=%2Fconsole%2F"
+    csrf = login(client, "Ria@Shop.example")
+    page = client.get("/console/")
+    assert page.status_code == 200 and "Ria Rep" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "unsafe-inline" not in page.headers["content-security-policy"]
+    assert 'href="/console/admin/site"' not in page.text  # no admin links for a plain rep
+    cookie = next(c for c in client.cookies.jar if c.name == "beckon_session")
+    assert cookie.path == "/console"
+    r = client.post("/console/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/login"
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_wrong_password_shows_an_error_and_repeated_failures_are_throttled(client: TestClient, shop: dict) -> None:
+    form = client.get("/console/login")
+    csrf = csrf_of(form.text)
+    r = client.post("/console/login", data={"csrf": csrf, "email": "ria@shop.example", "password": "not it at all"})
+    assert r.status_code == 401
+    assert 'id="login-error"' in r.text and "Wrong e-mail address or password" in r.text
+    assert 'value="ria@shop.example"' in r.text  # the e-mail stays filled in
+    for _ in range(9):
+        client.post("/console/login", data={"csrf": csrf, "email": "ria@shop.example", "password": "wrong one!!"})
+    r = client.post("/console/login", data={"csrf": csrf, "email": "ria@shop.example", "password": PASSWORD})
+    assert r.status_code == 429 and "Too many failed attempts" in r.text
+    assert client.get("/console/", follow_redirects=False).status_code == 303  # still not logged in
+    # someone else's account is not locked by it
+    login(client, "boss@shop.example")
+
+
+def test_login_refuses_without_csrf_and_ignores_foreign_next(client: TestClient, shop: dict) -> None:
+    client.get("/console/login")
+    r = client.post("/console/login", data={"email": "ria@shop.example", "password": PASSWORD})
+    assert r.status_code == 403 and "expired" in r.text
+    csrf = csrf_of(client.get("/console/login").text)
+    r = client.post("/console/login", data={"csrf": csrf, "email": "ria@shop.example", "password": PASSWORD,
+                                            "next": "https://evil.example/console/"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/"
+
+
+def test_forms_are_refused_without_the_csrf_token(client: TestClient, shop: dict, site: dict) -> None:
+    csrf = login(client, "boss@shop.example")
+    for token in (None, "x" * 32):
+        data = {"name": "Hijacked", "origins": "https://evil.example"}
+        if token:
+            data["csrf"] = token
+        r = client.post("/console/admin/site", data=data)
+        assert r.status_code == 403 and "expired" in r.text
+    assert client.get(f"/v1/sites/{site['key']}", headers=admin()).json()["name"] == "Shop"
+    assert client.post("/console/logout", data={}).status_code == 403
+    assert client.get("/console/").status_code == 200  # still logged in
+    # with the token it works
+    r = client.post("/console/admin/site", data={"csrf": csrf, "name": "Shop 2", "origins": ORIGIN},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    assert client.get(f"/v1/sites/{site['key']}", headers=admin()).json()["name"] == "Shop 2"
+
+
+@pytest.mark.parametrize("path", GET_PAGES)
+def test_every_page_needs_a_login(client: TestClient, shop: dict, path: str) -> None:
+    r = client.get(path, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next=")
+
+
+@pytest.mark.parametrize("path", ADMIN_POSTS + ["/console/logout"])
+def test_every_form_needs_a_login(client: TestClient, shop: dict, path: str) -> None:
+    r = client.post(path, data={"csrf": "whatever"}, follow_redirects=False)
+    assert r.status_code in (401, 403)
+
+
+def test_the_websocket_needs_a_login_the_token_and_our_origin(client: TestClient, shop: dict) -> None:
+    with connect(client, "nothing") as ws:
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_text()
+        assert info.value.code == 4401
+    csrf = login(client, "ria@shop.example")
+    with pytest.raises(WebSocketDisconnect):  # refused at the handshake: another site's page
+        with connect(client, csrf, origin="https://evil.example"):
+            pass
+    with connect(client, "wrong-token") as ws:
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_text()
+        assert info.value.code == 4403
+    with connect(client, csrf) as ws:
+        assert {recv(ws)["type"] for _ in range(3)} == {"reps", "queue", "chats"}
+
+
+@pytest.mark.parametrize("path", ADMIN_GETS)
+def test_admin_pages_refuse_a_plain_rep(client: TestClient, shop: dict, path: str) -> None:
+    login(client, "ria@shop.example")
+    r = client.get(path, follow_redirects=False)
+    assert r.status_code == 403 and "administrators" in r.text
+
+
+def test_admin_forms_refuse_a_plain_rep(client: TestClient, shop: dict, site: dict) -> None:
+    csrf = login(client, "ria@shop.example")
+    for path in ADMIN_POSTS:
+        r = client.post(path.replace("someone1", shop["admin"]), data={"csrf": csrf, "name": "x", "active": "0"},
+                        follow_redirects=False)
+        assert r.status_code == 403, path
+    boss = client.get(f"/v1/sites/{site['key']}/reps/{shop['admin']}", headers=admin()).json()
+    assert boss["active"] and boss["role"] == "admin"
+
+
+def test_deactivated_rep_is_logged_out_and_cannot_log_in(client: TestClient, shop: dict, site: dict) -> None:
+    login(client, "ria@shop.example")
+    client.put(f"/v1/sites/{site['key']}/reps/{shop['rep']}", json={"active": False}, headers=admin())
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+    form = client.get("/console/login")
+    r = client.post("/console/login", data={"csrf": csrf_of(form.text), "email": "ria@shop.example",
+                                            "password": PASSWORD})
+    assert r.status_code == 401
+
+
+# --- one site's reps never see another's data ------------------------------------------------
+
+def test_a_rep_cannot_see_or_touch_another_sites_data(client: TestClient, shop: dict, site: dict) -> None:
+    other = client.post("/v1/sites", json={"name": "Other", "origins": ["https://other.example"]},
+                        headers=admin()).json()
+    other_rep = make_rep(client, other["key"], "olga@other.example", "admin", name="Olga")
+    client.put(f"/v1/sites/{other['key']}/reps/{other_rep}/presence", json={"status": "available"}, headers=admin())
+    headers = {"Origin": "https://other.example", "Content-Type": "text/plain"}
+    from tests.test_collector import batch
+
+    events = [{**NEEDY[0], "url": "https://other.example/quote"}, {"t": "id", "name": "Secret Sam"}]
+    body = batch(other["key"], events, vid="othervisitor1")
+    assert client.post("/v1/events", content=json.dumps(body), headers=headers).status_code == 200
+    secret = client.get(f"/v1/sites/{other['key']}/visitors/othervisitor1", headers=admin())
+    assert secret.status_code == 200
+
+    csrf = login(client, "boss@shop.example")
+    assert client.get("/console/visitors/othervisitor1").status_code == 404
+    assert "Secret Sam" not in client.get("/console/admin/visitors").text
+    assert client.get("/console/admin/visitors.json").json() == {"visitors": []}
+    assert "olga@other.example" not in client.get("/console/admin/reps").text
+    # another site's rep cannot be edited or deactivated, even by id
+    r = client.post(f"/console/admin/reps/{other_rep}/active", data={"csrf": csrf, "active": "0"})
+    assert r.status_code == 404
+    r = client.post(f"/console/admin/reps/{other_rep}", data={"csrf": csrf, "capacity": "1"})
+    assert r.status_code == 404
+    olga = client.get(f"/v1/sites/{other['key']}/reps/{other_rep}", headers=admin()).json()
+    assert olga["active"] and olga["capacity"] == 2
+    # a form field naming another site changes nothing: the site is the session's
+    client.post("/console/admin/site", data={"csrf": csrf, "name": "Renamed", "origins": ORIGIN,
+                                             "key": other["key"], "site": other["key"]})
+    assert client.get(f"/v1/sites/{other['key']}", headers=admin()).json()["name"] == "Other"
+    assert client.get(f"/v1/sites/{site['key']}", headers=admin()).json()["name"] == "Renamed"
+
+
+def test_a_rep_cannot_accept_or_see_another_sites_requests(client: TestClient, shop: dict) -> None:
+    other = client.post("/v1/sites", json={"name": "Other", "origins": [ORIGIN]}, headers=admin()).json()
+    olga = make_rep(client, other["key"], "olga@other.example", name="Olga")
+    client.put(f"/v1/sites/{other['key']}/reps/{olga}/presence", json={"status": "available"}, headers=admin())
+    foreign = waiting_request(client, other["key"], "visitor-other1")
+    csrf = login(client, "ria@shop.example")
+    with connect(client, csrf) as ws:
+        assert expect(ws, "queue")["requests"] == []
+        ws.send_json({"type": "accept", "id": foreign})
+        err = expect(ws, "error")
+        assert err["ref"] == foreign and "no longer exists" in err["message"]
+        ws.send_json({"type": "target", "id": foreign, "reps": [], "must_contact": True})
+        assert "no longer waiting" in expect(ws, "error")["message"]
+    reqs = client.get(f"/v1/sites/{other['key']}/requests", headers=admin()).json()["requests"]
+    assert [r["status"] for r in reqs] == ["waiting"]
+
+
+# --- validation messages in the admin pages ---------------------------------------------------
+
+def test_rule_set_errors_are_all_shown_next_to_the_editor(client: TestClient, shop: dict, site: dict) -> None:
+    csrf = login(client, "boss@shop.example")
+    page = client.get("/console/admin/site")
+    assert str(escape(site["script_tag"])) in page.text  # the tag to copy, escaped
+    r = client.post("/console/admin/rules", data={"csrf": csrf, "rules": "{not json"})
+    assert r.status_code == 400 and "This is not valid JSON" in r.text and "{not json" in r.text
+    bad = {"threshold": -1, "rules": {"page_dwell": {"weight": "heavy", "threshold": 0}, "mood": {"weight": 1}}}
+    r = client.post("/console/admin/rules", data={"csrf": csrf, "rules": json.dumps(bad)})
+    assert r.status_code == 400
+    errors = re.search(r'id="rules-errors".*?</ul>', r.text, re.S).group(0)
+    for text in ("threshold: must be a number above 0 and at most 100",
+                 "rules.page_dwell.weight: must be a number from 0 to 100",
+                 "rules.page_dwell.threshold: must be a number above 0", "rules.mood: unknown rule"):
+        assert text in errors, text
+    good = {"threshold": 0.5, "rules": {"form_errors": {"weight": 0.5, "threshold": 1}}}
+    r = client.post("/console/admin/rules", data={"csrf": csrf, "rules": json.dumps(good)}, follow_redirects=False)
+    assert r.status_code == 303
+    assert client.get(f"/v1/sites/{site['key']}/rules", headers=admin()).json() == good
+    assert "Rule set saved." in client.get(r.headers["location"]).text
+
+
+def test_offer_settings_errors_are_shown_per_field(client: TestClient, shop: dict, site: dict) -> None:
+    csrf = login(client, "boss@shop.example")
+    form = {"csrf": csrf, "variant": "hologram", "headline": "Hi", "message": "Hello", "acceptable_wait_s": "soon",
+            "response_timeout_s": "30", "timeout_min_s": "90", "timeout_max_s": "20", "cooldown_s": "-5",
+            "min_cart_value": "0", "leave_message": "on", "sales_email": "", "access_codes": "ok-code\nx",
+            "audio_url": "javascript:alert(1)", "video_url": "", "captions_url": ""}
+    r = client.post("/console/admin/offer", data=form)
+    assert r.status_code == 400
+    for field, text in [("variant", "must be one of button, panel, audio, video"),
+                        ("acceptable_wait_s", "must be a number"),
+                        ("cooldown_s", "must be a number from 0 to 604800"),
+                        ("timeout_min_s", "must not be above timeout_max_s"),
+                        ("sales_email", "is needed for &#39;leave a message&#39;"),
+                        ("access_codes", "must be a list of up to 1000 codes of 3-64 characters"),
+                        ("audio_url", "must be an http(s) URL")]:
+        block = re.search(rf'id="{field}-errors".*?</ul>', r.text, re.S)
+        assert block and text in block.group(0), field
+    assert 'value="soon"' in r.text  # what was typed stays, to be corrected
+    form.update(variant="panel", acceptable_wait_s="45", cooldown_s="300", timeout_min_s="10",
+                sales_email="sales@shop.example", access_codes="GOLD-1", audio_url="")
+    r = client.post("/console/admin/offer", data=form, follow_redirects=False)
+    assert r.status_code == 303
+    saved = client.get(f"/v1/sites/{site['key']}/offer-settings", headers=admin()).json()
+    assert saved["variant"] == "panel" and saved["acceptable_wait_s"] == 45 and saved["access_codes"] == ["GOLD-1"]
+    assert saved["short_for_first_visit"] is False  # an unticked box means off
+
+
+def test_site_and_rep_errors_are_shown(client: TestClient, shop: dict, site: dict) -> None:
+    csrf = login(client, "boss@shop.example")
+    r = client.post("/console/admin/site", data={"csrf": csrf, "name": "", "origins": "ftp://x\nhttps://ok.example"})
+    assert r.status_code == 400
+    assert "must be 1-100 characters" in re.search(r'id="name-errors".*?</ul>', r.text, re.S).group(0)
+    assert "origins[0]" in re.search(r'id="origins-errors".*?</ul>', r.text, re.S).group(0)
+    r = client.post("/console/admin/reps", data={"csrf": csrf, "name": "Nia", "email": "not-an-address",
+                                                 "password": "short", "capacity": "99", "role": "emperor"})
+    assert r.status_code == 400
+    assert "must be an e-mail address" in re.search(r'id="new-email-errors".*?</ul>', r.text, re.S).group(0)
+    assert "must be 10-200 characters" in re.search(r'id="new-password-errors".*?</ul>', r.text, re.S).group(0)
+    assert "from 1 to 20" in re.search(r'id="new-capacity-errors".*?</ul>', r.text, re.S).group(0)
+    assert "must be one of rep, admin" in r.text
+    r = client.post("/console/admin/reps", data={"csrf": csrf, "name": "Ria again", "email": "ria@shop.example",
+                                                 "password": PASSWORD, "capacity": "2", "role": "rep"})
+    assert r.status_code == 400 and "already exists" in r.text
+
+
+def test_admin_manages_representatives(client: TestClient, shop: dict, site: dict) -> None:
+    csrf = login(client, "boss@shop.example")
+    r = client.post("/console/admin/reps", data={"csrf": csrf, "name": "Nia", "email": "nia@shop.example",
+                                                 "password": PASSWORD, "capacity": "4", "skills": "Billing, french",
+                                                 "area": "EU", "role": "rep"}, follow_redirects=False)
+    assert r.status_code == 303
+    reps = client.get(f"/v1/sites/{site['key']}/reps", headers=admin()).json()["reps"]
+    nia = next(x for x in reps if x["email"] == "nia@shop.example")
+    assert (nia["capacity"], nia["skills"], nia["area"], nia["role"]) == (4, ["billing", "french"], "EU", "rep")
+    r = client.post(f"/console/admin/reps/{nia['id']}", data={
+        "csrf": csrf, "name": "Nia", "email": "nia@shop.example", "capacity": "6", "skills": "sales",
+        "area": "US", "role": "admin", "password": ""}, follow_redirects=False)
+    assert r.status_code == 303
+    nia = client.get(f"/v1/sites/{site['key']}/reps/{nia['id']}", headers=admin()).json()
+    assert (nia["capacity"], nia["skills"], nia["area"], nia["role"]) == (6, ["sales"], "US", "admin")
+    r = client.post(f"/console/admin/reps/{nia['id']}", data={"csrf": csrf, "capacity": "0"})
+    assert r.status_code == 400 and "from 1 to 20" in r.text
+    assert client.post(f"/console/admin/reps/{nia['id']}/active", data={"csrf": csrf, "active": "0"},
+                       follow_redirects=False).status_code == 303
+    assert client.get(f"/v1/sites/{site['key']}/reps/{nia['id']}", headers=admin()).json()["active"] is False
+    assert client.post(f"/console/admin/reps/{nia['id']}/active", data={"csrf": csrf, "active": "1"},
+                       follow_redirects=False).status_code == 303
+    assert client.get(f"/v1/sites/{site['key']}/reps/{nia['id']}", headers=admin()).json()["active"] is True
+    # an admin cannot lock themselves out
+    r = client.post(f"/console/admin/reps/{shop['admin']}/active", data={"csrf": csrf, "active": "0"})
+    assert r.status_code == 400 and "your own account" in r.text
+    r = client.post(f"/console/admin/reps/{shop['admin']}", data={"csrf": csrf, "role": "rep"})
+    assert r.status_code == 400 and "your own admin role" in r.text
+
+
+def test_bad_form_bodies_get_a_4xx_not_a_500(client: TestClient, shop: dict) -> None:
+    csrf = login(client, "boss@shop.example")
+    r = client.post("/console/admin/rules", content=json.dumps({"csrf": csrf}),
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 415
+    r = client.post("/console/admin/rules", content=b"csrf=" + csrf.encode() + b"&rules=\xff\xfe",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400
+    r = client.post("/console/admin/rules", content=b"a=" + b"x" * 300_000,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+    assert client.get("/console/visitors/<script>").status_code == 404
+
+
+# --- escaping of visitor-supplied strings ------------------------------------------------------
+
+def test_visitor_strings_are_escaped_in_every_page(client: TestClient, shop: dict, site: dict) -> None:
+    key = site["key"]
+    client.put(f"/v1/sites/{key}/reps/{shop['rep']}/presence", json={"status": "available"}, headers=admin())
+    events = [{"t": "pv", "url": "https://shop.example/q?<b>", "title": "<img src=x onerror=alert(1)>", "visits": 1},
+              {"t": "err", "field": "<svg/onload=alert(1)>", "kind": "invalid", "msg": XSS},
+              {"t": "err", "field": "zip", "kind": "submit"}, {"t": "field", "name": "zip", "ms": 25_000},
+              {"t": "id", "name": XSS, "email": "x@shop.example"}]
+    cid = waiting_request(client, key, "visitor-0001", events)
+    login(client, "ria@shop.example")
+    csrf = csrf_of(client.get("/console/").text)
+    with connect(client, csrf) as ws:
+        queued = expect(ws, "queue", lambda m: m["requests"])["requests"][0]
+        assert queued["visitor_detail"]["profile"]["name"] == XSS  # raw in JSON; the page uses textContent
+        ws.send_json({"type": "accept", "id": cid})
+        expect(ws, "chats", lambda m: m["chats"])
+        ws.send_json({"type": "say", "chat": cid, "text": "Hi " + XSS, "cid": "c1"})
+        expect(ws, "ack")
+    login(client, "boss@shop.example")
+    for path in ("/console/visitors/visitor-0001", "/console/visitors/visitor-0001?q=hi",
+                 "/console/admin/visitors"):
+        html = client.get(path).text
+        assert "<script>alert" not in html and "<img src=x" not in html and "<svg/onload" not in html, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+    history = client.get("/console/visitors/visitor-0001").text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in history and "Hi &lt;script&gt;" in history
+
+
+# --- the workspace WebSocket -----------------------------------------------------------------
+
+def test_first_to_accept_wins_and_the_other_sees_it_go(client: TestClient, shop: dict, site: dict) -> None:
+    key = site["key"]
+    csrf_a = login(client, "ria@shop.example")
+    with connect(client, csrf_a) as a:
+        a.send_json({"type": "presence", "status": "available"})
+        assert expect(a, "presence")["status"] == "available"
+        csrf_b = login(client, "boss@shop.example")
+        with connect(client, csrf_b) as b:
+            b.send_json({"type": "presence", "status": "available"})
+            expect(b, "presence")
+            cid = waiting_request(client, key, "visitor-0001")
+            for ws in (a, b):
+                queued = expect(ws, "queue", lambda m: m["requests"])["requests"]
+                assert [q["id"] for q in queued] == [cid]
+                assert {x["rule"] for x in queued[0]["reasons"]} >= {"form_errors", "field_dwell"}
+                assert queued[0]["visitor_detail"]["pages"][0]["url"] == "https://shop.example/quote"
+            a.send_json({"type": "accept", "id": cid})
+            won = gather(a, accepted=lambda m: True, chats=lambda m: m["chats"])
+            assert won["accepted"]["id"] == cid
+            b.send_json({"type": "accept", "id": cid})  # a stale Accept button, a moment too late
+            lost = gather(b, error=lambda m: True, queue=lambda m: not m["requests"])
+            assert lost["error"]["ref"] == cid
+            assert lost["error"]["message"] == "another representative already took this request"
+            chats = won["chats"]["chats"]
+            assert chats[0]["id"] == cid and chats[0]["messages"][-1]["text"] == "Ria Rep joined the chat."
+            # only the owner may talk in, type in, end or transfer the chat
+            for message in ({"type": "say", "chat": cid, "text": "hi"}, {"type": "typing", "chat": cid},
+                            {"type": "end", "chat": cid}, {"type": "transfer", "chat": cid, "to": shop["admin"]},
+                            {"type": "link", "chat": cid, "url": ORIGIN + "/", "title": "x"}):
+                b.send_json(message)
+                assert expect(b, "error")["message"] == "this chat is not yours"
+
+
+def test_chatting_links_typing_transfer_and_end(client: TestClient, shop: dict, site: dict) -> None:
+    key = site["key"]
+    state = client.app.state
+    csrf_b = login(client, "boss@shop.example")
+    with connect(client, csrf_b) as boss:
+        boss.send_json({"type": "presence", "status": "available"})
+        expect(boss, "presence")
+        csrf = login(client, "ria@shop.example")
+        with connect(client, csrf) as ws:
+            ws.send_json({"type": "presence", "status": "available"})
+            expect(ws, "presence")
+            cid = waiting_request(client, key, "visitor-0001")
+            ws.send_json({"type": "accept", "id": cid})
+            expect(ws, "chats", lambda m: m["chats"])
+            ws.send_json({"type": "say", "chat": cid, "text": "Hello, how can I help?", "cid": "c-1"})
+            got = gather(ws, ack=lambda m: True, msg=lambda m: m["msg"]["from"] == "rep")
+            ack, echo = got["ack"], got["msg"]
+            assert ack["cid"] == "c-1" and echo["msg"]["cid"] == "c-1"
+            assert echo["msg"]["id"] == ack["id"] and echo["msg"]["name"] == "Ria Rep"
+            ws.send_json({"type": "say", "chat": cid, "text": "x" * 2001, "cid": "c-2"})
+            assert "at most 2000" in expect(ws, "error")["message"]
+            ws.send_text("y" * 9000)
+            assert "too large" in expect(ws, "error")["message"]
+            ws.send_text("not json")
+            assert expect(ws, "error")["message"] == "not valid JSON"
+            # the customer speaks (as the customer's socket would) and types
+            client.portal.call(state.chats.say, key, cid, "visitor", "", "Where is my order?")
+            assert expect(ws, "msg", lambda m: m["msg"]["from"] == "visitor")["msg"]["text"] == "Where is my order?"
+            client.portal.call(state.chats.typing, key, cid, "visitor")
+            assert expect(ws, "typing")["from"] == "visitor"
+            # links: only the site's own pages
+            ws.send_json({"type": "link", "chat": cid, "url": "https://evil.example/x", "title": "Prize"})
+            assert "only pages of this site" in expect(ws, "error")["message"]
+            ws.send_json({"type": "link", "chat": cid, "url": ORIGIN + "/shipping", "title": "Shipping"})
+            link = expect(ws, "msg", lambda m: m["msg"]["kind"] == "link")["msg"]
+            assert (link["url"], link["title"]) == (ORIGIN + "/shipping", "Shipping")
+            # transfer: not to oneself, not to someone away; then to the available admin
+            ws.send_json({"type": "transfer", "chat": cid, "to": shop["rep"]})
+            assert expect(ws, "error")["message"] == "choose another representative"
+            ws.send_json({"type": "transfer", "chat": cid, "to": shop["admin"]})
+            assert expect(ws, "chat-closed")["id"] == cid
+            opened = expect(boss, "chats", lambda m: m["chats"])["chats"][0]
+            assert opened["id"] == cid and any(m["text"] == "Where is my order?" for m in opened["messages"])
+            ws.send_json({"type": "say", "chat": cid, "text": "still mine?"})
+            assert expect(ws, "error")["message"] == "this chat is not yours"
+        boss.send_json({"type": "end", "chat": cid})
+        ended = expect(boss, "ended")
+        assert ended["chat"] == cid and ended["by"] == "rep"
+        boss.send_json({"type": "say", "chat": cid, "text": "hello?"})
+        assert "ended" in expect(boss, "error")["message"]
+    history = client.get("/console/visitors/visitor-0001?q=order")
+    assert history.status_code == 200 and "Where is my order?" in history.text
+    assert "No chat mentions" in client.get("/console/visitors/visitor-0001?q=zebra").text
+
+
+def test_a_request_offered_to_one_rep_leaves_the_others_queues(client: TestClient, shop: dict, site: dict) -> None:
+    key = site["key"]
+    csrf = login(client, "ria@shop.example")
+    with connect(client, csrf) as ws:
+        ws.send_json({"type": "presence", "status": "available"})
+        expect(ws, "presence")
+        cid = waiting_request(client, key, "visitor-0001")
+        expect(ws, "queue", lambda m: m["requests"])
+        ws.send_json({"type": "target", "id": cid, "reps": ["nobody-here"], "must_contact": False})
+        assert "does not exist" in expect(ws, "error")["message"]
+        ws.send_json({"type": "target", "id": cid, "reps": [shop["admin"]], "must_contact": True})
+        assert expect(ws, "queue", lambda m: not m["requests"])["requests"] == []
+        ws.send_json({"type": "accept", "id": cid})
+        assert expect(ws, "error")["message"] == "this request was offered to someone else"
+    login(client, "boss@shop.example")
+    csrf = csrf_of(client.get("/console/").text)
+    with connect(client, csrf) as ws:
+        queued = expect(ws, "queue", lambda m: m["requests"])["requests"][0]
+        assert queued["must_contact"] is True and queued["targets"] == [shop["admin"]]
+
+
+def test_presence_over_the_socket(client: TestClient, shop: dict, site: dict, redis_client: redis.Redis) -> None:
+    csrf = login(client, "ria@shop.example")
+    with connect(client, csrf) as ws:
+        ws.send_json({"type": "presence", "status": "dancing"})
+        assert "available, away or offline" in expect(ws, "error")["message"]
+        ws.send_json({"type": "presence", "status": "available"})
+        expect(ws, "presence")
+        rep = client.get(f"/v1/sites/{site['key']}/reps/{shop['rep']}", headers=admin()).json()
+        assert rep["status"] == "available"
+        ws.send_json({"type": "presence", "status": "away"})
+        expect(ws, "presence")
+        assert client.get(f"/v1/sites/{site['key']}/reps/{shop['rep']}", headers=admin()).json()["status"] == "away"
+    csrf = login(client, "ria@shop.example")
+    client.post("/console/logout", data={"csrf": csrf})
+    assert client.get(f"/v1/sites/{site['key']}/reps/{shop['rep']}", headers=admin()).json()["status"] == "offline"
+
+
+# --- the CLI makes the first admin ----------------------------------------------------------
+
+def test_cli_creates_the_first_admin(client: TestClient, site: dict, settings: Settings, monkeypatch,
+                                     capsys) -> None:
+    from backend import cli
+
+    monkeypatch.setenv("BECKON_REDIS_URL", settings.redis_url)
+    code = cli.main(["rep", "create", "--site", site["key"], "--name", "Ada", "--email", "ada@shop.example",
+                     "--password", PASSWORD, "--capacity", "5", "--skills", "billing,French", "--area", "EU",
+                     "--admin"])
+    assert code == 0
+    made = json.loads(capsys.readouterr().out)
+    assert (made["role"], made["capacity"], made["skills"], made["area"]) == ("admin", 5, ["billing", "french"], "EU")
+    assert cli.main(["rep", "create", "--site", "no-such-site", "--name", "A", "--email", "a@b.c",
+                     "--password", PASSWORD]) == 2
+    assert cli.main(["rep", "create", "--site", site["key"], "--name", "A", "--email", "nope",
+                     "--password", "short"]) == 2
+    err = capsys.readouterr().err
+    assert "no site with key" in err and "email: must be an e-mail address" in err
+    login(client, "ada@shop.example")
+    assert client.get("/console/admin/site").status_code == 200
