@@ -235,6 +235,7 @@ class Connection:
                 client_id = data.get("cid") if isinstance(data.get("cid"), str) else ""
                 msg = await state.chats.say(site, chat["id"], "rep", self.rep.name, data.get("text", ""),
                                             client_id=client_id[:64])
+                self.typing_at.pop(chat["id"], None)  # the next keystroke starts a new "typing…"
                 self.reply({"type": "ack", "chat": chat["id"], "cid": client_id, "ref": ref, "id": msg["id"]})
             elif kind == "link":
                 chat = await self.own_chat(data.get("chat"))

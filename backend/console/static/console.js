@@ -158,6 +158,7 @@
       button.disabled = false;
       button.textContent = "Accept";
       showError(item, message);
+      toast(message); // the item may vanish with the next snapshot; the reason must not
       return;
     }
     if (chats.has(ref)) { showError(chats.get(ref).el, message); return; }
@@ -460,6 +461,7 @@
       if (!send({type: "say", chat: c.id, text: value, cid: cid})) return;
       addPending(chat, cid, value);
       text.value = "";
+      chat.sentTypingAt = 0; // the next keystroke starts a new "typing…"
     });
     text.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
