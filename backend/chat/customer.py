@@ -51,6 +51,10 @@ async def handle(state: Any, ws: WebSocket, site: Site, vid: str, data: Any) -> 
             await send_state(state, ws, site.key, vid, after, chat_id)
             return
         chat = await current_chat(state, site.key, vid)
+        if chat is None and kind == "transcript" and isinstance(data.get("chat"), str):
+            # the transcript form is offered after the end, when the chat is no longer current
+            chat = await state.chats.get(site.key, data["chat"][:64])
+            chat = chat if chat and chat["visitor"] == vid else None
         if chat is None:
             raise ChatError("there is no open chat")
         if kind == "say":

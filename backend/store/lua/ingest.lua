@@ -149,13 +149,14 @@ else
   redis.call('HDEL', v, 'needy_at')
 end
 -- What the page needs back: a pending offer (the heartbeat is the push fallback), and
--- whether the visitor is worth a live connection (half-way to needing help, or more).
+-- whether the visitor is worth a live connection (half-way to needing help, or more, or in a
+-- chat: the page's chat pop-up lives on that connection).
 local offer = redis.call('HMGET', KEYS[13], 'id', 'kind', 'variant', 'short', 'deadline')
 local offer_json = 'null'
 if offer[1] then
   offer_json = cjson.encode({type = 'offer', id = offer[1], kind = offer[2], variant = offer[3],
     short = offer[4] == '1', ttl_ms = tonumber(offer[5]) - now})
 end
-local watch = score >= rules.threshold / 2 or offer[1] ~= false
+local watch = score >= rules.threshold / 2 or offer[1] ~= false or redis.call('HEXISTS', v, 'req') == 1
 return '{"score":' .. string.format('%.17g', score) .. ',"needs":' .. tostring(needs) ..
   ',"watch":' .. tostring(watch) .. ',"offer":' .. offer_json .. ',"reasons":' .. reasons_json .. '}'
