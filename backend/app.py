@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/healthz", health),
         Route("/o.js", offer_module.serve, methods=["GET", "HEAD"]),
+        Route("/c.js", StaticScript(SNIPPET_DIR / "c.js").serve, methods=["GET", "HEAD"]),
         *api.routes,
         *offer_routes.routes,
         *console.routes,

@@ -14,6 +14,11 @@
   var gone = {};           // offer ids answered or withdrawn: never shown again
   var ws = null;
   var wsDelay = 1000;
+  // Chat frames go to the chat pop-up (c.js), loaded on the first one, after an accept, or when
+  // this tab remembers a chat; frames that arrive while it loads wait in chatQueue.
+  var CHAT = { chat: 1, history: 1, msg: 1, typing: 1, ended: 1, ack: 1, error: 1 };
+  var chatLoad = null;
+  var chatQueue = [];
 
   function guard(fn) {
     return function () {
@@ -106,6 +111,11 @@
           B.request = rj[1].request;
           status('Connecting you to a representative…');
           emit('request', rj[1].request);
+          chat({ type: 'request', chat: rj[1].request });
+          // the chat pop-up opens over the offer; the offer goes a moment later
+          loadChat().then(function () {
+            if (B._chat) setTimeout(guard(function () { if (current && current.id === id) remove(); }), 1000);
+          });
         } else {
           status('Sorry, this offer has expired.', 'bk-error');
         }
@@ -149,13 +159,31 @@
       .catch(function () { status('Could not reach us; please try again.', 'bk-error'); });
   }
 
+  function loadChat() {
+    chatLoad = chatLoad || import(api + '/c.js').then(guard(function () {
+      var q = chatQueue;
+      chatQueue = [];
+      if (B._chat) q.forEach(function (f) { B._chat(f); });
+    }), function () { chatLoad = null; });   // tried again with the next frame
+    return chatLoad;
+  }
+
+  // o.js adds two frames of its own: {type: 'request', chat} after an accept, and
+  // {type: 'open'} when the socket (re)opens (only once c.js runs: it checks the socket itself).
+  function chat(frame) {
+    if (B._chat) return B._chat(frame);
+    chatQueue.push(frame);
+    chatQueue.splice(0, chatQueue.length - 500);
+    loadChat();
+  }
+
   function command(cmd) {
     if (!cmd || typeof cmd !== 'object') return;
     if (cmd.type === 'offer') show(cmd);
     else if (cmd.type === 'withdraw') {
       gone[cmd.id] = true;
       if (current && current.id === cmd.id) remove();
-    }
+    } else if (CHAT[cmd.type]) chat(cmd);
     emit('cmd', cmd);
   }
 
@@ -164,7 +192,10 @@
     try {
       ws = new WebSocket(api.replace(/^http/, 'ws') + '/v1/push?' + ids());
     } catch (e) { ws = null; return; }
-    ws.onopen = function () { wsDelay = 1000; };
+    ws.onopen = function () {
+      wsDelay = 1000;
+      if (B._chat) B._chat({ type: 'open' });
+    };
     ws.onmessage = guard(function (e) { command(JSON.parse(e.data)); });
     ws.onclose = function () {
       ws = null;
@@ -177,5 +208,6 @@
   B._command = guard(command);
   B._watch = guard(connect);
   B._socket = function () { return ws; };
+  try { if (sessionStorage.getItem('beckon.chat')) loadChat(); } catch (e) { /* no storage */ }
   connect();
 })();

@@ -1,0 +1,447 @@
+/* Beckon chat pop-up. o.js loads it when the customer accepts HELP, when this tab remembers a
+ * chat (sessionStorage), or when a chat frame arrives on the push socket; o.js hands it every
+ * chat frame through Beckon._chat(frame), plus {type: 'request', chat} after an accept and
+ * {type: 'open'} when the socket (re)opens. Frames: backend/chat/customer.py.
+ *
+ * Own Shadow DOM, constructable stylesheet, every node built with createElement and filled
+ * with textContent: nothing anyone typed reaches innerHTML, and there is nothing inline for a
+ * strict CSP to refuse. Never throws into the host page; adds no globals. */
+(() => {
+  'use strict';
+  const B = window.Beckon;
+  if (!B || B._chat) return;
+  const d = document;
+  const KEY = 'beckon.chat';
+  const CSS = `:host{all:initial!important}
+*{box-sizing:border-box}
+[hidden]{display:none!important}
+.bk-root{position:fixed;right:20px;bottom:20px;z-index:2147483001;width:340px;max-width:calc(100vw - 24px);
+background:#fff;color:#1d2733;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.22);overflow:hidden;
+font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;animation:bk-in .18s ease-out}
+@keyframes bk-in{from{opacity:0;transform:translateY(8px)}to{opacity:1;transform:none}}
+@media (prefers-reduced-motion:reduce){.bk-root{animation:none}}
+.bk-head{display:flex;align-items:center;gap:4px;padding:8px 8px 8px 16px;background:#0b5cad;color:#fff}
+.bk-status{flex:1;margin:0;font-weight:650}
+.bk-new .bk-status::after{content:" \\2022";color:#f5a623}
+button{font:inherit;cursor:pointer;border-radius:8px;padding:7px 14px;border:1px solid #c5ced8;background:#fff;color:#1d2733}
+button:disabled{cursor:default;opacity:.6}
+.bk-head button{border:0;background:none;color:#fff;font-size:20px;line-height:1;padding:4px 9px}
+.bk-primary{background:#0b5cad;border-color:#0b5cad;color:#fff;font-weight:600}
+button:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #f5a623;outline-offset:2px}
+.bk-body{display:flex;flex-direction:column;gap:8px;padding:10px 12px 12px}
+.bk-modes{display:flex;gap:6px}
+.bk-modes button{flex:1;padding:4px 8px;font-size:13px}
+.bk-modes [aria-pressed=true]{background:#e8f0f9;border-color:#0b5cad;font-weight:600}
+.bk-log{list-style:none;margin:0;padding:2px;height:260px;max-height:40vh;overflow-y:auto;display:flex;flex-direction:column;gap:6px}
+.bk-msg{max-width:85%;padding:6px 10px;border-radius:10px;background:#eef1f4;white-space:pre-wrap;overflow-wrap:anywhere}
+.bk-visitor{align-self:flex-end;background:#0b5cad;color:#fff}
+.bk-system{align-self:center;background:none;color:#55606c;font-size:13px;font-style:italic;padding:0}
+.bk-name,.bk-state{display:block;font-size:11px;opacity:.8}
+.bk-name{font-weight:600}
+.bk-state{text-align:right}
+[data-state=sending]{opacity:.7}
+.bk-link{display:block;margin-top:6px;padding:7px 10px;border:1px solid #c5ced8;border-radius:8px;background:#fff;color:#0b5cad;text-decoration:none;white-space:normal}
+.bk-link strong{display:block;color:#1d2733}
+.bk-link span{font-size:12px}
+.bk-typing{margin:0;min-height:17px;font-size:12px;color:#55606c}
+.bk-form{display:flex;flex-wrap:wrap;gap:6px;margin:0}
+.bk-form label{width:100%;font-size:13px}
+input{flex:1 1 150px;min-width:0;font:inherit;padding:6px 9px;border:1px solid #c5ced8;border-radius:6px;color:inherit;background:#fff}
+.bk-call input{flex-basis:100%}
+.bk-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+.bk-err,.bk-note{margin:0;width:100%;font-size:13px;color:#b00020}
+.bk-note{color:#0a6b2b}
+.bk-err:empty,.bk-note:empty{display:none}
+.bk-end{align-self:flex-end;font-size:13px;padding:3px 10px}`;
+
+  const guard = fn => function (...a) { try { return fn.apply(this, a); } catch (e) { /* never into the page */ } };
+
+  function h(tag, props, kids) {
+    const el = d.createElement(tag);
+    for (const k in props) {
+      const v = props[k];
+      if (k === 'text') el.textContent = v;
+      else if (v === true) el.setAttribute(k, '');
+      else if (v != null && v !== false) el.setAttribute(k, v);
+    }
+    (kids || []).forEach(c => c && el.appendChild(c));
+    return el;
+  }
+
+  // --- state --------------------------------------------------------------------------
+  let chat = null;        // {id, status: waiting|active|ended, rep}
+  let last = '0';         // newest message id seen (kept in sessionStorage)
+  let byId = {};          // message id -> <li>: each message is shown once
+  let shown = 0;          // messages rendered on this page
+  let pending = [];       // [{cid, text, el}] sent but not acknowledged, oldest first
+  let min = false, calling = false, refetched = false, ui = null;
+  let typedAt = 0, typingTimer = 0;
+  const wait = {};        // cid -> 'call' | 'mail': forms waiting for their ack
+
+  function load() {
+    try { return JSON.parse(sessionStorage.getItem(KEY)); } catch (e) { return null; }
+  }
+  function save() {
+    try {
+      if (!chat) sessionStorage.removeItem(KEY);
+      else sessionStorage.setItem(KEY, JSON.stringify({ id: chat.id, last, min, pending: pending.map(p => ({ cid: p.cid, text: p.text })) }));
+    } catch (e) { /* no storage (private mode, quota): the chat still works on this page */ }
+  }
+
+  // Stream ids "ms-seq" order the messages.
+  const parts = id => String(id).split('-').map(Number);
+  function after(a, b) {
+    const x = parts(a), y = parts(b);
+    return x[0] > y[0] || (x[0] === y[0] && (x[1] || 0) > (y[1] || 0));
+  }
+  const newCid = () => Date.now().toString(36) + '-' + Array.from(crypto.getRandomValues(new Uint32Array(2)), n => n.toString(36)).join('');
+
+  function send(frame) {
+    const ws = B._socket && B._socket();
+    if (!ws || ws.readyState !== 1) return false;
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+  // On every (re)connect: the state and what we missed, then whatever is still unacknowledged
+  // (the server keeps one copy per cid).
+  function resume() {
+    if (!chat) return;
+    send({ type: 'resume', chat: chat.id, after: last });
+    pending.forEach(p => send({ type: 'say', text: p.text, cid: p.cid }));
+  }
+
+  // --- the pop-up ---------------------------------------------------------------------
+  function build() {
+    const host = h('div', { 'data-beckon': 'chat' });
+    const root = host.attachShadow({ mode: 'open' });
+    if (root.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      root.appendChild(h('style', { text: CSS }));
+    }
+    const r = { host };
+    r.status = h('p', { class: 'bk-status', role: 'status' });
+    r.min = h('button', { type: 'button', 'aria-label': 'Minimize chat', 'aria-expanded': 'true', text: '\u2013' });
+    r.close = h('button', { type: 'button', 'aria-label': 'Close chat', text: '\u00d7', hidden: true });
+    r.chatMode = h('button', { type: 'button', 'aria-pressed': 'true', text: 'Chat' });
+    r.callMode = h('button', { type: 'button', 'aria-pressed': 'false', text: 'Call me back' });
+    r.modes = h('div', { class: 'bk-modes', role: 'group', 'aria-label': 'How would you like help?' }, [r.chatMode, r.callMode]);
+    r.log = h('ol', { class: 'bk-log', role: 'log', 'aria-label': 'Messages', tabindex: '0' });
+    r.typing = h('p', { class: 'bk-typing', 'aria-live': 'polite' });
+    r.text = h('input', { id: 'bk-m', name: 'text', maxlength: '2000', autocomplete: 'off', placeholder: 'Type your message…' });
+    r.say = h('form', { class: 'bk-form' }, [
+      h('label', { for: 'bk-m', class: 'bk-sr', text: 'Your message' }), r.text,
+      h('button', { type: 'submit', class: 'bk-primary', text: 'Send' })]);
+    r.phone = h('input', { id: 'bk-p', name: 'phone', type: 'tel', maxlength: '32', autocomplete: 'tel', required: true });
+    r.when = h('input', { id: 'bk-w', name: 'when', maxlength: '100', placeholder: 'e.g. today after 5 pm' });
+    r.callErr = h('p', { class: 'bk-err', role: 'alert' });
+    r.call = h('form', { class: 'bk-form bk-call', hidden: true }, [
+      h('label', { for: 'bk-p', text: 'Phone number' }), r.phone,
+      h('label', { for: 'bk-w', text: 'Preferred time' }), r.when, r.callErr,
+      h('button', { type: 'submit', class: 'bk-primary', text: 'Call me back' })]);
+    r.email = h('input', { id: 'bk-e', name: 'email', type: 'email', maxlength: '254', autocomplete: 'email', required: true });
+    r.mailNote = h('p', { class: 'bk-note', role: 'status' });
+    r.mailErr = h('p', { class: 'bk-err', role: 'alert' });
+    r.mail = h('form', { class: 'bk-form', hidden: true }, [
+      h('label', { for: 'bk-e', text: 'E-mail me the transcript' }), r.email,
+      h('button', { type: 'submit', text: 'Send' }), r.mailErr, r.mailNote]);
+    r.err = h('p', { class: 'bk-err', role: 'alert' });
+    r.end = h('button', { type: 'button', class: 'bk-end', text: 'End chat' });
+    r.body = h('div', { class: 'bk-body' }, [r.modes, r.log, r.typing, r.say, r.call, r.mail, r.err, r.end]);
+    r.root = h('section', { class: 'bk-root', 'aria-label': 'Chat' }, [
+      h('div', { class: 'bk-head' }, [r.status, r.min, r.close]), r.body]);
+    root.appendChild(r.root);
+
+    r.say.addEventListener('submit', guard(onSay));
+    r.call.addEventListener('submit', guard(onCall));
+    r.mail.addEventListener('submit', guard(onMail));
+    r.text.addEventListener('input', guard(onType));
+    r.chatMode.addEventListener('click', guard(() => mode(false, r.text)));
+    r.callMode.addEventListener('click', guard(() => mode(true, r.phone)));
+    r.min.addEventListener('click', guard(() => minimize(!min)));
+    r.close.addEventListener('click', guard(close));
+    r.end.addEventListener('click', guard(() => { if (!send({ type: 'end' })) r.err.textContent = 'Could not reach us; please try again.'; }));
+    r.root.addEventListener('keydown', guard(e => {
+      if (e.key === 'Escape' && !min) { minimize(true); r.min.focus(); }
+    }));
+    return r;
+  }
+
+  // Shown once there is something to show; `focus` when the customer just asked for help.
+  function show(focus) {
+    if (!chat) return;
+    if (!ui) ui = build();
+    if (!ui.host.isConnected) {
+      if (!d.body) return;
+      d.body.appendChild(ui.host);
+    }
+    pending.forEach(p => {  // remembered from the last page: still on their way
+      if (!p.el) ui.log.appendChild(p.el = item({ from: 'visitor', text: p.text }, 'sending'));
+    });
+    paint();
+    if (focus) ui.text.focus({ preventScroll: true });
+  }
+
+  function paint() {
+    if (!ui || !chat) return;
+    const ended = chat.status === 'ended';
+    const refocus = ended && !ui.ended && d.activeElement === ui.host;  // e.g. on "End chat", now hidden
+    ui.ended = ended;
+    ui.status.textContent = chat.status === 'active' ? 'Chatting with ' + (chat.rep || 'a representative')
+      : ended ? 'Chat ended' : 'Waiting for a representative…';
+    ui.root.classList.toggle('bk-min', min);
+    ui.body.hidden = min;
+    if (!min) ui.root.classList.remove('bk-new');
+    ui.min.setAttribute('aria-expanded', String(!min));
+    ui.min.setAttribute('aria-label', min ? 'Open chat' : 'Minimize chat');
+    ui.min.textContent = min ? '\u25b4' : '\u2013';
+    ui.close.hidden = ui.mail.hidden = !ended;
+    ui.modes.hidden = ui.end.hidden = ended;
+    ui.say.hidden = ended || calling;
+    ui.call.hidden = ended || !calling;
+    ui.chatMode.setAttribute('aria-pressed', String(!calling));
+    ui.callMode.setAttribute('aria-pressed', String(calling));
+    if (ended) ui.typing.textContent = '';
+    if (refocus) ui.email.focus({ preventScroll: true });
+  }
+
+  // Text chat or "call me back".
+  function mode(call, focus) {
+    calling = call;
+    paint();
+    if (focus) focus.focus();
+  }
+
+  function minimize(on) {
+    min = on;
+    save();
+    paint();
+    if (!on) scroll();
+  }
+
+  function close() {
+    if (ui && ui.host.parentNode) ui.host.parentNode.removeChild(ui.host);
+    reset(null);
+  }
+
+  // A different chat (or none): forget the old one's messages.
+  function reset(next) {
+    chat = next;
+    last = '0';
+    byId = {};
+    shown = 0;
+    pending = [];
+    min = calling = refetched = false;
+    if (ui) {
+      ui.log.textContent = '';
+      [ui.err, ui.callErr, ui.mailErr, ui.mailNote, ui.typing].forEach(p => { p.textContent = ''; });
+      ui.mail.reset();
+      ui.call.reset();
+      paint();
+    }
+    save();
+  }
+
+  const scroll = () => { if (ui) ui.log.scrollTop = ui.log.scrollHeight; };
+
+  function link(url, title) {
+    let u;
+    try { u = new URL(url, location.href); } catch (e) { return null; }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
+    return h('a', { class: 'bk-link', href: u.href, target: '_self' }, [
+      h('strong', { text: title || u.hostname }), h('span', { text: u.href })]);
+  }
+
+  function item(m, state) {
+    const from = m.from === 'rep' || m.from === 'system' ? m.from : 'visitor';
+    const li = h('li', { class: 'bk-msg bk-' + from, 'data-id': m.id, 'data-kind': m.kind || 'text' });
+    if (from === 'rep') li.appendChild(h('span', { class: 'bk-name', text: m.name || chat.rep || 'Representative' }));
+    const card = m.kind === 'link' && link(m.url, m.title);
+    // the console sends a link's title (or URL) as its text: the card shows that already
+    if (m.text && !(card && (m.text === m.title || m.text === m.url))) li.appendChild(h('span', { class: 'bk-text', text: m.text }));
+    if (card) li.appendChild(card);
+    if (m.ts) li.title = new Date(m.ts).toLocaleString();
+    if (from === 'visitor') {
+      li.appendChild(h('span', { class: 'bk-state' }));
+      mark(li, state || 'sent');
+    }
+    return li;
+  }
+
+  function mark(li, state, why) {
+    li.setAttribute('data-state', state);
+    const s = li.querySelector('.bk-state');
+    if (s) s.textContent = state === 'sent' ? 'Sent' : state === 'failed' ? 'Not sent: ' + why : 'Sending…';
+  }
+
+  // Each message once, in id order, whatever mix of history, live frames and acks brings it.
+  function add(m) {
+    if (!m || typeof m.id !== 'string') return;
+    if (m.cid && m.from === 'visitor') settle(m.cid);
+    if (byId[m.id]) return;
+    show();
+    if (!ui) return;
+    const li = item(m);
+    byId[m.id] = li;
+    shown++;
+    let ref = null;   // pending messages stay last; others go after the newest older one
+    for (let el = ui.log.lastElementChild; el; el = el.previousElementSibling) {
+      const id = el.getAttribute('data-id');
+      if (id && !after(id, m.id)) break;
+      ref = el;
+    }
+    ui.log.insertBefore(li, ref);
+    if (after(m.id, last)) last = m.id;
+    if (m.from === 'rep') {
+      ui.typing.textContent = '';
+      if (min) ui.root.classList.add('bk-new');
+    }
+    save();
+    scroll();
+  }
+
+  function settle(cid) {
+    const i = pending.findIndex(p => p.cid === cid);
+    if (i < 0) return null;
+    const p = pending.splice(i, 1)[0];
+    if (p.el && p.el.parentNode) p.el.parentNode.removeChild(p.el);
+    save();
+    return p;
+  }
+
+  function queue(cid, text) {
+    const p = { cid, text, el: item({ from: 'visitor', text }, 'sending') };
+    pending.push(p);
+    ui.log.appendChild(p.el);
+    save();
+    scroll();
+    send({ type: 'say', text, cid });
+  }
+
+  // --- what the customer does ------------------------------------------------------------
+  function onSay(e) {
+    e.preventDefault();
+    const text = ui.text.value.trim().slice(0, 2000);
+    if (!text || !chat || chat.status === 'ended') return;
+    ui.text.value = '';
+    ui.err.textContent = '';
+    typedAt = 0;
+    queue(newCid(), text);
+  }
+
+  function onType() {
+    const now = Date.now();
+    if (chat && chat.status === 'active' && ui.text.value && now - typedAt >= 2000) {
+      typedAt = now;
+      send({ type: 'typing' });
+    }
+  }
+
+  function ask(form, frame, err) {
+    err.textContent = '';
+    const cid = newCid();
+    wait[cid] = form;
+    frame.cid = cid;
+    if (!send(frame)) err.textContent = 'Could not reach us; please try again.';
+  }
+
+  function onCall(e) {
+    e.preventDefault();
+    ask('call', { type: 'callback', phone: ui.phone.value.trim(), when: ui.when.value.trim() }, ui.callErr);
+  }
+
+  function onMail(e) {
+    e.preventDefault();
+    ui.mailNote.textContent = '';
+    ask('mail', { type: 'transcript', email: ui.email.value.trim(), chat: chat && chat.id }, ui.mailErr);
+  }
+
+  // --- what the server says ---------------------------------------------------------------
+  function ours(f) {
+    if (typeof f.chat !== 'string' || (chat && f.chat === chat.id)) return true;
+    if (chat) return false;
+    reset({ id: f.chat, status: 'waiting', rep: '' });  // a chat we did not know of (another tab)
+    send({ type: 'resume', chat: f.chat, after: '0' });
+    return true;
+  }
+
+  function frame(f) {
+    if (!f || typeof f !== 'object') return;
+    const t = f.type;
+    if (t === 'open') return resume();
+    if (t === 'request') {
+      if (chat && chat.id === f.chat) return;
+      reset({ id: f.chat, status: 'waiting', rep: '' });
+      show(true);
+      return resume();
+    }
+    if (t === 'chat') {
+      if (typeof f.id !== 'string') return;
+      if (!chat || f.id !== chat.id) {
+        if (chat && chat.status !== 'ended' && f.status === 'ended') return;
+        reset({ id: f.id, status: f.status, rep: '' });
+      }
+      chat.status = f.status;
+      chat.rep = f.rep || chat.rep;
+      if (f.status !== 'ended' || shown) return show();
+      // A remembered chat that ended while we were away is not re-sent on connect: ask for
+      // all of it; it shows with its first message.
+      if (last !== '0' && !refetched) {
+        refetched = true;
+        last = '0';
+        send({ type: 'resume', chat: chat.id, after: '0' });
+      }
+      return paint();
+    }
+    if (t === 'history') return ours(f) && Array.isArray(f.msgs) && f.msgs.forEach(add);
+    if (t === 'msg') return ours(f) && add(f.msg);
+    if (t === 'typing') {
+      if (f.from !== 'rep' || !ours(f) || !ui || !chat || chat.status !== 'active') return;
+      ui.typing.textContent = (chat.rep || 'The representative') + ' is typing…';
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(guard(() => { ui.typing.textContent = ''; }), 3000);
+      return;
+    }
+    if (t === 'ended') {
+      if (!ours(f) || !chat) return;
+      chat.status = 'ended';
+      return show();
+    }
+    if (t === 'ack' || t === 'error') {
+      const form = wait[f.cid];
+      delete wait[f.cid];
+      if (!ui) return;
+      if (form === 'call') {
+        if (t === 'error') ui.callErr.textContent = f.message;
+        else { ui.call.reset(); mode(false, ui.text); }
+      } else if (form === 'mail') {
+        if (t === 'error') ui.mailErr.textContent = f.message;
+        else { ui.mailNote.textContent = 'We have sent the transcript to ' + ui.email.value.trim() + '.'; ui.mail.reset(); }
+      } else if (t === 'ack') {
+        const p = settle(f.cid);
+        if (p) add({ id: f.id, from: 'visitor', text: p.text, kind: 'text', ts: Date.now() });
+      } else {
+        const p = settle(f.cid);
+        if (p) { mark(p.el, 'failed', f.message); ui.log.appendChild(p.el); }
+        else ui.err.textContent = f.message;
+      }
+    }
+  }
+
+  // --- start: a chat this tab remembers, or the one just requested ------------------------
+  B._chat = guard(frame);
+  try {
+    const s = load();
+    if (s && typeof s.id === 'string') {
+      chat = { id: s.id, status: 'waiting', rep: '' };
+      last = typeof s.last === 'string' ? s.last : '0';
+      min = !!s.min;
+      (Array.isArray(s.pending) ? s.pending : []).forEach(p => {
+        if (p && typeof p.cid === 'string' && typeof p.text === 'string') pending.push({ cid: p.cid, text: p.text });
+      });
+    }
+    if (chat) resume();  // if the socket is not open yet, o.js says 'open' when it is
+  } catch (e) { /* never into the page */ }
+})();
