@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst = site.add_parser("list", help="list sites as JSON")
     lst.set_defaults(fn=cmd_site_list)
 
-    rep = sub.add_parser("rep", help="manage representatives").add_subparsers(dest="rep_command", required=True)
+    rep = sub.add_parser("rep", help="manage representatives")
+    rep = rep.add_subparsers(dest="rep_command", required=True)
     rc = rep.add_parser("create", help="create a representative who logs in at /console/")
     rc.add_argument("--site", required=True, help="the site key")
     rc.add_argument("--name", required=True)
@@ -148,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--capacity", type=int, default=3, help="chats held at once (1-20)")
     rc.add_argument("--skills", default="", help="comma-separated, e.g. billing,french")
     rc.add_argument("--area", default="")
-    rc.add_argument("--admin", action="store_true", help="may also edit the site's settings and representatives")
+    rc.add_argument("--admin", action="store_true",
+                    help="may also edit the site's settings and representatives")
     rc.set_defaults(fn=cmd_rep_create)
     return parser
 

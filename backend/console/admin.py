@@ -24,9 +24,9 @@ OFFER_FIELDS: list[tuple[str, str, str, str]] = [
     ("variant", "HELP variant", "variant", "how the offer appears in the page"),
     ("headline", "Headline", "text", "at most 80 characters"),
     ("message", "Message", "textarea", "at most 300 characters"),
-    ("acceptable_wait_s", "Acceptable wait (s)", "number", "offer help while the estimated wait is at most this"),
+    ("acceptable_wait_s", "Acceptable wait (s)", "number", "offer help while the estimated wait is this or less"),
     ("learn_acceptable_wait", "Learn the acceptable wait from real waits", "bool", ""),
-    ("response_timeout_s", "Response timeout (s)", "number", "how long an offer stays until learned from customers"),
+    ("response_timeout_s", "Response timeout (s)", "number", "how long an offer stays, until learned"),
     ("timeout_min_s", "Learned timeout: at least (s)", "number", ""),
     ("timeout_max_s", "Learned timeout: at most (s)", "number", ""),
     ("cooldown_s", "Cool-down (s)", "number", "no new offer to a visitor for this long after one"),
@@ -92,7 +92,8 @@ async def site_settings(request: Request, ctx: Ctx) -> Response:
 async def save_site(request: Request, ctx: Ctx) -> Response:
     form = ctx.form
     origins = [line.strip() for line in form.get("origins").splitlines() if line.strip()]
-    values = {"name": form.get("name"), "origins": form.get("origins"), "consent_required": "consent_required" in form}
+    values = {"name": form.get("name"), "origins": form.get("origins"),
+              "consent_required": "consent_required" in form}
     try:
         name, clean, consent = validate_site({"name": values["name"], "origins": origins,
                                               "consent_required": values["consent_required"]})

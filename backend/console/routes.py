@@ -10,7 +10,7 @@ from backend.collector.protocol import ID_RE
 from backend.console.auth import (
     NotLoggedIn, check_csrf, clear_failures, current_rep, record_failure, safe_next, start_session, throttled,
 )
-from backend.console.web import Ctx, error_page, page, read_form, redirect, render
+from backend.console.web import EXPIRED, Ctx, error_page, page, read_form, redirect, render
 
 EMAIL_MAX = 254
 PASSWORD_MAX = 200
@@ -23,7 +23,8 @@ async def login_form(request: Request) -> Response:
         return redirect(request, safe_next(request.query_params.get("next")))
     except NotLoggedIn:
         pass
-    return render(request, "login.html", {"email": "", "error": "", "next": safe_next(request.query_params.get("next"))})
+    target = safe_next(request.query_params.get("next"))
+    return render(request, "login.html", {"email": "", "error": "", "next": target})
 
 
 async def login(request: Request) -> Response:
@@ -54,7 +55,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     form = await read_form(request)
     if not check_csrf(request, form.get("csrf")):
-        return error_page(request, 403, "This form has expired. Reload the page and try again.")
+        return error_page(request, 403, EXPIRED)
     site, rid = request.session.get("site"), request.session.get("rid")
     if isinstance(site, str) and isinstance(rid, str):
         await request.app.state.reps.sign_off(site, rid)  # leaving: no more offers on their account

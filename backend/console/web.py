@@ -15,7 +15,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from backend.console.auth import Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, require_admin
+from backend.console.auth import (
+    Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, require_admin,
+)
 from backend.http import HTTPError, read_body
 from backend.reps import Rep
 from backend.sites import Site
@@ -24,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 FORM_MAX_BYTES = 256 * 1024
 FORM_MAX_FIELDS = 400
+EXPIRED = "This form has expired. Reload the page and try again."
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -145,7 +148,8 @@ def page(admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitab
             except NotLoggedIn:
                 if request.method in ("GET", "HEAD"):
                     return redirect(request, login_url(request))
-                return JSONResponse({"error": "please log in"}, status_code=401, headers=security_headers(request))
+                return JSONResponse({"error": "please log in"}, status_code=401,
+                                    headers=security_headers(request))
             except Forbidden as exc:
                 return error_page(request, 403, exc.message)
             site = await request.app.state.sites.get(rep.site, fresh=True)
@@ -155,7 +159,7 @@ def page(admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitab
             if request.method == "POST":
                 form = await read_form(request)
                 if not check_csrf(request, form.get("csrf")):
-                    return error_page(request, 403, "This form has expired. Reload the page and try again.", rep)
+                    return error_page(request, 403, EXPIRED, rep)
             return await fn(request, Ctx(rep, site, form))
 
         return endpoint

@@ -58,8 +58,9 @@ def _detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
     """The visitor details a rep needs beside a request or chat, trimmed to what is shown."""
     if not detail:
         return None
-    out = {k: detail.get(k) for k in ("visitor", "profile", "url", "title", "cart_value", "currency", "visits",
-                                       "score", "reasons", "service_point", "fields", "errors", "flagged")}
+    shown = ("visitor", "profile", "url", "title", "cart_value", "currency", "visits", "score", "reasons",
+             "service_point", "fields", "errors", "flagged")
+    out = {k: detail.get(k) for k in shown}
     out["pages"] = detail.get("pages", [])[-PAGES_SHOWN:]
     out["form_errors"] = detail.get("form_errors", [])[-ERRORS_SHOWN:]
     return out
@@ -296,7 +297,8 @@ class Connection:
         cid, rids, must = data.get("id"), data.get("reps") or [], data.get("must_contact", False)
         if not isinstance(cid, str) or not CHAT_ID_RE.match(cid):
             raise ChatError("this request no longer exists")
-        if not isinstance(rids, list) or len(rids) > 100 or not all(isinstance(r, str) and len(r) <= 64 for r in rids):
+        if not isinstance(rids, list) or len(rids) > 100 or \
+                not all(isinstance(r, str) and len(r) <= 64 for r in rids):
             raise ChatError("choose representatives from the list")
         if not isinstance(must, bool):
             raise ChatError("'must be contacted' is yes or no")
