@@ -4,6 +4,7 @@ and resumable, transfer, targeting, end."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import pytest
 from starlette.testclient import TestClient
@@ -34,7 +35,9 @@ def run(settings, fn):
             return await fn(Chats(redis, Scripts(redis), Hub(redis), reps, 1800), redis)
         finally:
             await redis.aclose()
-    return asyncio.run(main())
+    # a thread of its own: Playwright's sync API may leave an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result(60)
 
 
 @pytest.fixture()
