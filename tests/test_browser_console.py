@@ -206,9 +206,12 @@ def test_two_reps_race_for_one_request_and_only_one_gets_it(live: Live, browser,
     request_id = second.ask_for_help()
     for page in (a, b):
         page.locator(f".request[data-id='{request_id}'] .accept").wait_for(timeout=5000)
-    click = f"document.querySelector(\".request[data-id='{request_id}'] .accept\").click()"
-    a.evaluate(click)
-    b.evaluate(click)
+    # both pages click at the same wall-clock instant (one machine, one clock)
+    at = a.evaluate("Date.now()") + 400
+    click = ("at => setTimeout(() => document.querySelector(\".request[data-id='%s'] .accept\").click(),"
+             " at - Date.now())" % request_id)
+    a.evaluate(click, at)
+    b.evaluate(click, at)
     assert poll(lambda: a.locator(f".chat[data-id='{request_id}']").count()
                 + b.locator(f".chat[data-id='{request_id}']").count() == 1, 5)
     loser = b if a.locator(f".chat[data-id='{request_id}']").count() else a
