@@ -187,3 +187,10 @@ def run_worker(settings: Settings, smtp: Smtp) -> None:
     done = subprocess.run([sys.executable, "-m", "backend.cli", "worker", "--burst"], env=env, timeout=60,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread once the browser starts, and code under test that calls asyncio.run (the CLI,
+    the job worker) must not run after it in the same thread."""
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
