@@ -131,7 +131,7 @@
     };
   }
 
-  function sendPresence() { send({type: "presence", status: wanted}); }
+  function sendPresence() { return send({type: "presence", status: wanted}); }
 
   function handle(m) {
     if (typeof m.now === "number") skew = m.now - Date.now();
@@ -174,12 +174,16 @@
 
   // --- presence -------------------------------------------------------------------------
 
-  function showPresence(status) {
-    var text = {available: "You are available", away: "You are away", offline: "You are offline"}[status];
-    document.getElementById("presence-state").textContent = text || "";
+  function markPresence() {
     document.querySelectorAll("[data-presence]").forEach(function (b) {
       b.setAttribute("aria-pressed", String(b.getAttribute("data-presence") === wanted));
     });
+  }
+
+  function showPresence(status) {
+    var text = {available: "You are available", away: "You are away", offline: "You are offline"}[status];
+    document.getElementById("presence-state").textContent = text || "";
+    markPresence();
   }
 
   document.querySelectorAll("[data-presence]").forEach(function (button) {
@@ -187,8 +191,9 @@
       wanted = button.getAttribute("data-presence");
       sessionStorage.setItem("beckon.presence", wanted);
       unlockAudio();
-      sendPresence();
-      showPresence(wanted);
+      markPresence();
+      // the state line changes when the server confirms, not before
+      if (sendPresence()) document.getElementById("presence-state").textContent = "Updating…";
     });
   });
 
@@ -623,7 +628,6 @@
     updateTitle();
   }
 
-  showPresence(wanted);
-  document.getElementById("presence-state").textContent = "Connecting…";
+  markPresence();
   connect();
 })();
