@@ -44,7 +44,8 @@ def console(live: Live, browser, page_errors, email: str):
 
 def go_available(page) -> None:
     page.click("[data-presence=available]")
-    page.wait_for_function("document.getElementById('presence-state').textContent === 'You are available'")
+    # (no wait_for_function here: its string predicates need eval, which the console's CSP forbids)
+    expect(page.locator("#presence-state")).to_have_text("You are available", timeout=5000)
 
 
 class Customer:
@@ -215,8 +216,8 @@ def test_two_reps_race_for_one_request_and_only_one_gets_it(live: Live, browser,
     assert poll(lambda: a.locator(f".chat[data-id='{request_id}']").count()
                 + b.locator(f".chat[data-id='{request_id}']").count() == 1, 5)
     loser = b if a.locator(f".chat[data-id='{request_id}']").count() else a
-    loser.wait_for_function("document.getElementById('toast').textContent.includes("
-                            "'another representative already took this request')", timeout=5000)
+    expect(loser.locator("#toast")).to_contain_text("another representative already took this request",
+                                                    timeout=5000)
     loser.locator(f".request[data-id='{request_id}']").wait_for(state="detached", timeout=3000)
     time.sleep(0.5)
     winner = a if loser is b else b
