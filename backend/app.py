@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gzip
 import hashlib
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, Coroutine
+from typing import AsyncIterator
 
 import redis.exceptions
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -96,7 +93,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         state.broker = Broker(state.redis, state.scripts, state.hub.publish, state.sites.offer_settings)
         state.ticker = Ticker(state.broker, state.redis, cooldown_for)
         state.chats = Chats(state.redis, state.scripts, state.hub, state.reps, settings.visitor_ttl_s)
-        state.background = background
         for name, value in vars(state).items():
             setattr(app.state, name, value)
         state.hub.start()
@@ -108,14 +104,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await state.hub.stop()
             await state.redis.aclose()
 
-    tasks: set[asyncio.Task[Any]] = set()
-
-    def background(coro: Coroutine[Any, Any, Any]) -> None:
-        """Run work the answer need not wait for, keeping a reference until it is done."""
-        task = asyncio.create_task(coro)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
     async def cooldown_for(site: str) -> float:
         cfg = await state.sites.offer_settings(site)
         return cfg.cooldown_s if cfg else 0.0
@@ -123,26 +111,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
     collector = Collector(state)
     script = StaticScript(SNIPPET_DIR / "b.js")
     offer_module = StaticScript(SNIPPET_DIR / "o.js")
-    routes = [
+    routes = []
+    # The collector first: routes are matched in order and it takes nearly all requests.
+    for path in {"/v1/events", settings.collect_path}:
+        routes.append(Route(path, collector.ingest, methods=["POST"]))
+        routes.append(Route(path, collector.preflight, methods=["OPTIONS"]))
+    routes += [
         Route("/healthz", health),
         Route("/o.js", offer_module.serve, methods=["GET", "HEAD"]),
         Route("/c.js", StaticScript(SNIPPET_DIR / "c.js").serve, methods=["GET", "HEAD"]),
         *api.routes,
         *offer_routes.routes,
-        *console.routes,
+        console.mount(settings),
     ]
     for path in {"/b.js", settings.script_path}:
         routes.append(Route(path, script.serve, methods=["GET", "HEAD"]))
-    for path in {"/v1/events", settings.collect_path}:
-        routes.append(Route(path, collector.ingest, methods=["POST"]))
-        routes.append(Route(path, collector.preflight, methods=["OPTIONS"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        # The console's login; the cookie's path is /console, so the collector never carries it.
-        middleware=[Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie=console.COOKIE,
-                               max_age=console.SESSION_MAX_AGE_S, same_site="lax", path="/console",
-                               https_only=settings.public_url.startswith("https:"))],
         exception_handlers={
             HTTPError: http_error,
             HTTPException: starlette_error,

@@ -94,8 +94,8 @@ class Collector:
             return JSONResponse(exc.as_json(), status_code=exc.status, headers=cors)
         except HTTPError as exc:
             return exc.response(cors)
-        if result["needs"] and result["offer"] is None:
-            self.state.background(self.state.broker.run(site.key))
+        if result["newly"]:
+            self.state.broker.poke(site.key)
         return JSONResponse(
             {
                 "ok": True,

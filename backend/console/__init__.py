@@ -6,9 +6,12 @@ Content-Security-Policy, so there is no inline script or style anywhere.
 
 from __future__ import annotations
 
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from backend.config import Settings
 from backend.console import admin
 from backend.console.routes import login, login_form, logout, visitor_history, workspace
 from backend.console.web import STATIC
@@ -17,8 +20,17 @@ from backend.console.ws import console_ws
 COOKIE = "beckon_session"
 SESSION_MAX_AGE_S = 12 * 3600  # one long shift; then log in again
 
-routes = [
-    Mount("/console", routes=[
+
+def mount(settings: Settings) -> Mount:
+    """The console under /console, with the session middleware on these routes only: the
+    collector's hot path never pays for it, and the cookie's path keeps it off other requests."""
+    return Mount("/console", routes=_routes, middleware=[
+        Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie=COOKIE,
+                   max_age=SESSION_MAX_AGE_S, same_site="lax", path="/console",
+                   https_only=settings.public_url.startswith("https:"))])
+
+
+_routes = [
         Route("/", workspace, methods=["GET"]),
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
@@ -37,5 +49,4 @@ routes = [
         Route("/admin/visitors", admin.visitors_page, methods=["GET"]),
         Route("/admin/visitors.json", admin.visitors_json, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
-    ]),
 ]

@@ -44,6 +44,9 @@ class Broker:
         self.scripts = scripts
         self.publish = publish
         self.settings_for = settings_for
+        self._running: set[str] = set()
+        self._again: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def timings(self, site: str, cfg: OfferSettings) -> dict[str, float]:
         """Response timeout, acceptable wait and average handle time, learned where possible."""
@@ -59,6 +62,31 @@ class Broker:
             acceptable = learned_seconds([float(x) for x in waits], cfg.acceptable_wait_s, 0, 3600)
         aht = sum(float(x) for x in handles) / len(handles) / 1000 if handles else DEFAULT_AHT_S
         return {"timeout_s": timeout, "acceptable_wait_s": acceptable, "aht_s": aht}
+
+    def poke(self, site: str) -> None:
+        """Ask for a broker run soon without waiting for it. Runs for one site never overlap
+        in this worker, and any number of pokes while one runs cause a single run after it,
+        so a burst of visitors starting to need help costs a few runs, not one each."""
+        if site in self._running:
+            self._again.add(site)
+            return
+        self._running.add(site)
+        task = asyncio.create_task(self._run_coalesced(site))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_coalesced(self, site: str) -> None:
+        try:
+            while True:
+                self._again.discard(site)
+                try:
+                    await self.run(site)
+                except Exception:  # noqa: BLE001 - the ticker retries; a poke must not crash
+                    log.exception("offer broker run failed for a site")
+                if site not in self._again:
+                    return
+        finally:
+            self._running.discard(site)
 
     async def run(self, site: str) -> list[dict[str, Any]]:
         """Make every offer the site's capacity allows now, and push them."""

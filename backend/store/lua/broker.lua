@@ -30,6 +30,11 @@ local function estimate_wait(cap, used)
   return (used - cap + 1) * aht / cap
 end
 
+-- Nothing to offer (nobody can answer in time, and no "leave a message"): stop before
+-- looking at any visitor, so the frequent runs cost a few reads.
+local first_wait = estimate_wait(capacity, in_use)
+if (first_wait == nil or first_wait > acceptable) and not cfg.leave_message then return '[]' end
+
 -- Eligible visitors, most needed first, then the longest waiting.
 local candidates = {}
 local needy = redis.call('ZREVRANGE', KEYS[7], 0, tonumber(ARGV[9]) - 1, 'WITHSCORES')

@@ -141,9 +141,10 @@ for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ttl) end
 redis.call('EXPIRE', KEYS[12], ttl)
 redis.call('ZADD', KEYS[6], now, ARGV[10])
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - ttl * 1000)
+local newly = false  -- just started needing help: the broker should look at once
 if needs then
   redis.call('ZADD', KEYS[11], score, ARGV[10])
-  if not redis.call('HGET', v, 'needy_at') then redis.call('HSET', v, 'needy_at', now) end
+  if redis.call('HSETNX', v, 'needy_at', now) == 1 then newly = true end
 else
   redis.call('ZREM', KEYS[11], ARGV[10])
   redis.call('HDEL', v, 'needy_at')
@@ -159,4 +160,5 @@ if offer[1] then
 end
 local watch = score >= rules.threshold / 2 or offer[1] ~= false or redis.call('HEXISTS', v, 'req') == 1
 return '{"score":' .. string.format('%.17g', score) .. ',"needs":' .. tostring(needs) ..
+  ',"newly":' .. tostring(newly) ..
   ',"watch":' .. tostring(watch) .. ',"offer":' .. offer_json .. ',"reasons":' .. reasons_json .. '}'
