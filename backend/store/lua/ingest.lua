@@ -28,19 +28,19 @@ local errors_max = tonumber(ARGV[8])
 local fields_max = tonumber(ARGV[9])
 
 local v = KEYS[1]
-local function num(field)
-  return tonumber(redis.call('HGET', v, field) or '0') or 0
-end
+local state = redis.call('HMGET', v, 'page_n', 'page_ms', 'field_max', 'errors', 'visits', 'cart', 'svc',
+  'flagged', 'first')
+local function num(i) return tonumber(state[i] or '0') or 0 end
 
-local page_n = num('page_n')
-local page_ms = num('page_ms')
-local field_max = num('field_max')
-local errors = num('errors')
-local visits = num('visits')
-local cart = num('cart')
-local svc = redis.call('HGET', v, 'svc') or ''
-local flagged = num('flagged')
-local first = redis.call('HGET', v, 'first')
+local page_n = num(1)
+local page_ms = num(2)
+local field_max = num(3)
+local errors = num(4)
+local visits = num(5)
+local cart = num(6)
+local svc = state[7] or ''
+local flagged = num(8)
+local first = state[9]
 
 for _, ev in ipairs(events) do
   local t = ev.t
