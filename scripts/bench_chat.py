@@ -1,0 +1,1543 @@
+"""Chat benchmark: rep -> customer message latency across two web workers, and how many
+concurrent chats one web worker sustains.
+
+Everything runs against real processes on 127.0.0.1 (a private redis-server and uvicorn,
+started here and stopped here, also on error or Ctrl-C). The clients are one asyncio process
+(the ``websockets`` package, uvloop when installed) that plays both sides:
+
+- the representative: logs in like the console page (GET /console/login for the CSRF token,
+  POST the form, GET /console/ for the page's token), opens ``/console/ws?csrf=`` with the
+  signed session cookie and the server's Origin, sends a presence heartbeat every 10 s as
+  console.js does, accepts requests with ``{type: "accept", id}`` and writes with
+  ``{type: "say", chat, text, cid}``;
+- the customer: the page's push WebSocket ``/v1/push?site=&vid=&tok=`` with the site's Origin
+  and a visitor token, writing with ``{type: "say", text, cid}``.
+
+A message is matched by its client id (``cid``), which the server echoes in the ``msg``
+frame, and is timed from just before the send on one socket to its arrival on the other.
+
+Setting up chats: each visitor sends one page view to the collector (POST /v1/events); then
+an open HELP offer is written to Redis and the customer's acceptance is recorded with the
+backend's own ``Broker.respond`` (the respond.lua script the offer route runs), which makes
+the waiting chat request; the customer's push socket opens (and sees the request waiting);
+a representative accepts it and the customer's page sees the chat go active. In 1 the rep
+accepts over the console WebSocket; in 2 the consoles are closed meanwhile and the benchmark
+accepts with the backend's ``Chats.accept`` (claim.lua, what the console calls), because
+every accept makes each open console re-read the site's whole waiting queue, which makes
+opening thousands of chats slow; then every console connects again, each at a random moment
+within one console tick (5 s: each console refreshes its colleagues and its queue every 5 s
+from when it connected, so consoles that connected at different times do so at different
+moments), and must list exactly its rep's chats. Only the offer itself is skipped (scoring a
+visitor as needy, the broker's slot reservation), which is not on the measured path:
+console WebSocket -> web worker -> Redis -> web worker -> page WebSocket.
+
+1. Latency across two workers. Two separate uvicorn processes (``--workers 1`` each, two
+   ports, the same Redis): the representatives' console sockets on worker A, the customers'
+   push sockets on worker B, so each message crosses from one worker to the other through
+   Redis pub/sub. N chats (default 20), then --messages rep -> customer messages sent round
+   robin over the chats at a fixed pace (open loop, --rate per second), then as many
+   customer -> rep messages the same way (after --warmup messages each way that are not
+   counted). Also timed: the ``ack`` to the sender, the server's own stamp (the message's
+   ``ts``, in ms) splitting the time where the worker stored it, and a bare Redis PUBLISH ->
+   subscriber round trip (the floor). Goal: p95 under 50 ms.
+
+2. Concurrent chats on one worker. One uvicorn worker holds both sides (still through Redis
+   pub/sub). K chats, at most 20 per representative (the largest capacity a rep may have),
+   each rep with a console session of its own (and a presence heartbeat every 10 s); every
+   chat carries one message every --every seconds, alternately from the rep and from the
+   customer, each chat at its own phase. K grows in steps (--steps, default 100, 250, 500,
+   1000, 1500, 2000; the chats of one step stay for the next), each step measured for
+   --step-seconds after a short warm-up, until a step misses the goal (p95 over 50 ms either
+   way, any error, a lost message, a dropped socket) or time runs out. Reported: the largest
+   K that met the goal, and per step the worker's CPU and VmRSS, Redis's and the client's
+   CPU, and the Redis commands run per chat message (INFO commandstats).
+
+This machine has 2 cores and is shared: before each measurement the benchmark waits (at most
+--quiet-wait s) until other processes use under --quiet-below % of a core, and a measurement
+they disturbed (over --disturbed %) is repeated (--retries): in 1 always, keeping the least
+disturbed attempt; in 2 when it missed the goal. What other processes used is reported.
+
+Ends with a markdown table, ASCII charts and the goals met or not.
+
+    .venv/bin/python scripts/bench_chat.py [--chats 20] [--messages 3000] [--rate 200] [--warmup 100]
+                                            [--steps 100,250,500,1000,1500,2000] [--every 3]
+                                            [--step-seconds 20] [--skip-latency] [--skip-capacity]
+                                            [--max-seconds 480] [--check]
+
+Exit status: 0 measured (goals met or not; 3 with --check when one is missed), 1 failed,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import math
+import os
+import random
+import re
+import resource
+import secrets
+import signal
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from backend.store import keys  # noqa: E402
+from backend.tokens import visitor_token  # noqa: E402
+from tests.servers import RedisServer, WebServer, free_port  # noqa: E402
+
+APP = "backend.app:create_app"
+ORIGIN = "https://shop.example"
+ADMIN = "bench-admin-token"
+PASSWORD = "a long bench password"
+GOAL_P95_MS = 50.0
+CAPACITY = 20  # the most chats one representative may hold (backend.reps.validate_rep)
+PRESENCE_EVERY_S = 10.0  # console.js PRESENCE_EVERY_MS
+TICK_S = 5.0  # backend.console.ws.TICK_S: each console's periodic refresh
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TEXTS = ["Hello! How can I help you today?", "Sure, one moment while I check that for you.",
+         "The delivery usually takes two to three working days.",
+         "Yes, the 40 l dry bag fits in the front hatch of that kayak.",
+         "Could you tell me the order number, please?", "Thanks, that is all I needed."]
+
+
+class BenchError(Exception):
+    pass
+
+
+class OutOfTime(KeyboardInterrupt):
+    """The whole run took longer than --max-seconds (raised from SIGALRM). A KeyboardInterrupt,
+    because uvloop lets only that (and SystemExit) out of a signal handler."""
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st:
+                children.setdefault(int(st[1]), []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process."""
+    st = _stat(pid)
+    return (int(st[11]) + int(st[12])) / CLK_TCK if st else 0.0
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def machine_busy() -> float:
+    """CPU seconds used on the whole machine (all cores), steal included."""
+    try:
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
+            int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+        )
+    except (OSError, ValueError):
+        return 0.0
+    return (user + nice + system + steal) / CLK_TCK
+
+
+class CpuMeter:
+    """CPU used by named processes over a window, in % of one core; 'client' is this process
+    (time.process_time), 'other' is whatever the machine did besides all of them."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def start(self) -> None:
+        self.t0 = time.monotonic()
+        self.c0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.client0 = time.process_time()
+        self.m0 = machine_busy()
+
+    def stop(self) -> dict[str, float]:
+        wall = max(time.monotonic() - self.t0, 1e-9)
+        used = {name: cpu_seconds(pid) - self.c0[name] for name, pid in self.pids.items()}
+        used["client"] = time.process_time() - self.client0
+        other = machine_busy() - self.m0 - sum(used.values())
+        out = {name: 100 * v / wall for name, v in used.items()}
+        out["other"] = max(0.0, 100 * other / wall)
+        return out
+
+
+class PrivateRedis(RedisServer):
+    """RedisServer that does not leave its process behind when it fails to come up."""
+
+    def __init__(self) -> None:
+        try:
+            super().__init__()
+        except BaseException:
+            if getattr(self, "proc", None):
+                self.proc.kill()
+                self.proc.wait()
+            raise
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        except Exception:  # noqa: BLE001 - it must end, whatever state it is in
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Server(WebServer):
+    """One uvicorn worker (its own process); stops its process tree and removes its log."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.stopped = False
+        try:
+            super().__init__(APP, env, workers=1, port=port)
+        except BaseException:
+            if getattr(self, "proc", None):
+                print(self.output()[-3000:], file=sys.stderr)
+                self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def problems(self) -> list[str]:
+        """What the worker logged (uvicorn runs with --log-level warning), counted: each
+        traceback's last line, and warnings, e.g. "3 x redis.exceptions.MaxConnectionsError: ..."."""
+        found: dict[str, int] = {}
+        for line in self.output().splitlines():
+            text = line.strip()
+            if not text or line[0].isspace() or text.startswith(("Traceback", "The above", "During")) \
+                    or text.startswith("^"):
+                continue
+            found[text[:160]] = found.get(text[:160], 0) + 1
+        return [f"{n:,} x {text}" for text, n in sorted(found.items(), key=lambda kv: -kv[1])]
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        tree = descendants(self.proc.pid)
+        try:
+            super().stop()
+        finally:
+            for pid in tree:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.unlink(self.log.name)
+
+
+def raise_fd_limit(needed: int) -> tuple[int, int]:
+    """Raise RLIMIT_NOFILE (before the servers start, so they inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return soft, hard
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return needed, needed
+        except (ValueError, OSError):
+            raise BenchError(f"need {needed} file descriptors, the hard limit is {hard} "
+                             f"(raise it with ulimit -Hn as root)") from None
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return needed, hard
+
+
+def server_env(redis_url: str, secret: str, public_url: str) -> dict[str, str]:
+    return {
+        "BECKON_REDIS_URL": redis_url,
+        "BECKON_ADMIN_TOKEN": ADMIN,
+        "BECKON_SECRET_KEY": secret,
+        "BECKON_PUBLIC_URL": public_url,
+        # nothing here may be throttled by the benchmark's own traffic
+        "BECKON_RATE_VISITOR_PER_MIN": "100000",
+        "BECKON_RATE_IP_PER_MIN": "10000000",
+    }
+
+
+# --------------------------------------------------------------------------- statistics, charts
+
+
+def pct(values: list[float], p: float) -> float:
+    """Percentile with linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def ms(v: float) -> str:
+    return "n/a" if v != v else (f"{v:,.1f}" if v < 100 else f"{v:,.0f}")
+
+
+def chart(title: str, rows: list[tuple[str, float]], unit: str, width: int = 50,
+          goal: float | None = None, fmt: str = "{:,.1f}") -> str:
+    """Horizontal ASCII bars on one scale; a goal is drawn as its own row and as ':' marks."""
+    values = [v for _, v in rows if v == v] + ([goal] if goal else [])
+    top = max(values + [1e-9])
+    label_w = max(len(label) for label, _ in rows + ([("goal", 0.0)] if goal else []))
+    goal_col = round(goal / top * width) if goal else None
+    lines = [title]
+    for label, value in rows + ([("goal", goal)] if goal else []):
+        n = 0 if value != value else round(value / top * width)
+        bar = ("=" if label == "goal" else "#") * n
+        if goal_col is not None and label != "goal":
+            bar = bar.ljust(width)
+            if goal_col < width and bar[goal_col] == " ":
+                bar = bar[:goal_col] + ":" + bar[goal_col + 1 :]
+            bar = bar.rstrip()
+        shown = "n/a" if value != value else fmt.format(value)
+        lines.append(f"  {label.ljust(label_w)} |{bar.ljust(width)}| {shown} {unit}")
+    return "\n".join(lines)
+
+
+def histogram(values: list[float]) -> list[tuple[str, float]]:
+    edges = [0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, float("inf")]
+    rows = []
+    for lo, hi in zip(edges, edges[1:]):
+        n = sum(1 for v in values if lo <= v < hi)
+        label = f">= {lo:g} ms" if hi == float("inf") else f"{lo:g}-{hi:g} ms"
+        rows.append((label, float(n)))
+    while len(rows) > 1 and rows[-1][1] == 0:
+        rows.pop()
+    return rows
+
+
+# --------------------------------------------------------------------------- message tracking
+
+
+@dataclass
+class Sent:
+    direction: str  # "r2c" rep -> customer, "c2r" customer -> rep
+    t: float  # perf_counter just before the send
+    wall_ms: float  # time.time() * 1000 at the same moment (to compare with the server's ts)
+    counted: bool
+    arrived: float | None = None
+    ack: float | None = None
+    server_ts: int | None = None
+    cid: str = ""
+    chat: str = ""
+
+
+class Tracker:
+    """Every message in flight and what became of it; errors seen on any socket."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, Sent] = {}
+        self.errors: list[str] = []
+        self.n = 0
+
+    def new(self, direction: str, counted: bool) -> tuple[str, Sent]:
+        self.n += 1
+        cid = f"{direction}-{self.n}"
+        item = Sent(direction, time.perf_counter(), time.time() * 1000, counted, cid=cid)
+        self.sent[cid] = item
+        return cid, item
+
+    def arrive(self, cid: Any, now: float, ts: Any) -> None:
+        item = self.sent.get(cid) if isinstance(cid, str) else None
+        if item is None:
+            return
+        if item.arrived is not None:
+            self.error(f"message {cid} arrived twice")
+            return
+        item.arrived = now
+        item.server_ts = ts if isinstance(ts, int) else None
+
+    def acked(self, cid: Any, now: float) -> None:
+        item = self.sent.get(cid) if isinstance(cid, str) else None
+        if item is not None and item.ack is None:
+            item.ack = now
+
+    def error(self, text: str) -> None:
+        self.errors.append(text)
+
+    def pending(self, items: list[Sent]) -> int:
+        return sum(1 for i in items if i.arrived is None)
+
+
+def latencies(items: list[Sent], direction: str) -> list[float]:
+    return [(i.arrived - i.t) * 1000 for i in items
+            if i.counted and i.direction == direction and i.arrived is not None]
+
+
+# --------------------------------------------------------------------------- clients
+
+
+async def ws_connect(url: str, origin: str, headers: dict[str, str] | None = None) -> Any:
+    from websockets.asyncio.client import connect
+
+    return await connect(url, origin=origin, additional_headers=headers, compression=None,
+                         open_timeout=30, ping_interval=None, close_timeout=2, max_size=64 * 1024 * 1024,
+                         max_queue=None)
+
+
+class Customer:
+    """One page: its push WebSocket and the chat it is in."""
+
+    def __init__(self, vid: str, tracker: Tracker) -> None:
+        self.vid = vid
+        self.tracker = tracker
+        self.ws: Any = None
+        self.chat = ""
+        self.status = ""
+        self.changed = asyncio.Event()
+        self.closing = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def open(self, base_ws: str, site: str, secret: str) -> None:
+        q = urllib.parse.urlencode({"site": site, "vid": self.vid, "tok": visitor_token(secret, site, self.vid)})
+        self.ws = await ws_connect(f"{base_ws}/v1/push?{q}", ORIGIN)
+        self.task = asyncio.create_task(self.read())
+
+    async def read(self) -> None:
+        try:
+            async for raw in self.ws:
+                now = time.perf_counter()
+                m = json.loads(raw)
+                kind = m.get("type")
+                if kind == "msg":
+                    msg = m.get("msg") or {}
+                    if msg.get("from") == "rep":
+                        self.tracker.arrive(msg.get("cid"), now, msg.get("ts"))
+                elif kind == "ack":
+                    self.tracker.acked(m.get("cid"), now)
+                elif kind == "chat":
+                    self.chat, self.status = m.get("id", ""), m.get("status", "")
+                    self.changed.set()
+                elif kind == "error":
+                    self.tracker.error(f"customer {self.vid}: error frame {m.get('message')!r}")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            if not self.closing:
+                self.tracker.error(f"customer {self.vid}: socket failed: {type(exc).__name__}: {exc}")
+            return
+        if not self.closing:
+            self.tracker.error(f"customer {self.vid}: socket closed by the server "
+                               f"({self.ws.close_code} {self.ws.close_reason})")
+
+    async def wait_status(self, status: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.status != status:
+            self.changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BenchError(f"customer {self.vid}: chat status {self.status!r}, not {status!r}, "
+                                 f"after {timeout} s")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+
+    async def say(self, counted: bool) -> Sent:
+        cid, item = self.tracker.new("c2r", counted)
+        item.chat = self.chat
+        frame = json.dumps({"type": "say", "text": random.choice(TEXTS), "cid": cid})
+        item.t, item.wall_ms = time.perf_counter(), time.time() * 1000
+        await self.ws.send(frame)
+        return item
+
+
+class RepConsole:
+    """One representative: a console session and its WebSocket."""
+
+    def __init__(self, index: int, rid: str, email: str, tracker: Tracker) -> None:
+        self.index = index
+        self.rid = rid
+        self.email = email
+        self.tracker = tracker
+        self.ws: Any = None
+        self.accepts: dict[str, asyncio.Future[None]] = {}
+        self.session: tuple[str, str, str] = ("", "", "")
+        self.chat_ids: set[str] = set()
+        self.frames: dict[str, int] = {}
+        self.closing = False
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def login(self, http: Any) -> tuple[str, str]:
+        """The console page's way in: the login form's CSRF token, the form, the workspace's
+        token. Returns (session cookie, CSRF token for the WebSocket)."""
+        r = await http.get("/console/login")
+        found = re.search(r'name="csrf" value="([^"]+)"', r.text)
+        if r.status_code != 200 or not found:
+            raise BenchError(f"GET /console/login: {r.status_code}, no CSRF token in the form")
+        r = await http.post("/console/login", data={"csrf": found.group(1), "email": self.email,
+                                                    "password": PASSWORD, "next": "/console/"})
+        if r.status_code != 303:
+            raise BenchError(f"login as {self.email}: {r.status_code} {r.text[:200]}")
+        r = await http.get("/console/")
+        found = re.search(r'data-csrf="([^"]+)"', r.text)
+        if r.status_code != 200 or not found:
+            raise BenchError(f"GET /console/ after login: {r.status_code}, no data-csrf")
+        cookie = http.cookies.get("beckon_session")
+        if not cookie:
+            raise BenchError("no session cookie after login")
+        return cookie, found.group(1)
+
+    async def open(self, http_base: str, cookie: str, csrf: str) -> None:
+        """Connect the console (again: the session stays valid); returns once the server sent
+        the rep's open chats, as it does on every connect."""
+        self.session = (http_base, cookie, csrf)
+        ws_base = "ws" + http_base[len("http"):]
+        self.closing = False
+        self.snapshot = asyncio.get_running_loop().create_future()
+        self.ws = await ws_connect(f"{ws_base}/console/ws?csrf={urllib.parse.quote(csrf)}", http_base,
+                                   {"Cookie": f"beckon_session={cookie}"})
+        self.tasks = [asyncio.create_task(self.read()), asyncio.create_task(self.heartbeat())]
+        self.chat_ids = await asyncio.wait_for(self.snapshot, 60)
+
+    async def close(self) -> None:
+        self.closing = True
+        for task in self.tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(), 5)
+
+    async def heartbeat(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self.ws.send(json.dumps({"type": "presence", "status": "available"}))
+            await asyncio.sleep(PRESENCE_EVERY_S)
+
+    async def read(self) -> None:
+        try:
+            async for raw in self.ws:
+                now = time.perf_counter()
+                m = json.loads(raw)
+                kind = m.get("type", "?")
+                self.frames[kind] = self.frames.get(kind, 0) + 1
+                if kind == "msg":
+                    msg = m.get("msg") or {}
+                    if msg.get("from") == "visitor":
+                        self.tracker.arrive(msg.get("cid"), now, msg.get("ts"))
+                elif kind == "ack":
+                    self.tracker.acked(m.get("cid"), now)
+                elif kind == "chats":
+                    if not self.snapshot.done():
+                        self.snapshot.set_result({c.get("id") for c in m.get("chats", [])})
+                elif kind == "accepted":
+                    fut = self.accepts.pop(m.get("id"), None)
+                    if fut and not fut.done():
+                        fut.set_result(None)
+                elif kind == "error":
+                    fut = self.accepts.pop(m.get("ref"), None)
+                    if fut and not fut.done():
+                        fut.set_exception(BenchError(f"accept refused: {m.get('message')}"))
+                    else:
+                        self.tracker.error(f"rep {self.index}: error frame {m.get('message')!r} "
+                                           f"(ref {m.get('ref')!r})")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            if not self.closing:
+                self.tracker.error(f"rep {self.index}: console socket failed: {type(exc).__name__}: {exc}")
+            return
+        if not self.closing:
+            self.tracker.error(f"rep {self.index}: console socket closed by the server "
+                               f"({self.ws.close_code} {self.ws.close_reason})")
+
+    async def accept(self, cid: str, timeout: float) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        self.accepts[cid] = fut
+        await self.ws.send(json.dumps({"type": "accept", "id": cid}))
+        await asyncio.wait_for(fut, timeout)
+
+    async def say(self, chat: str, counted: bool) -> Sent:
+        cid, item = self.tracker.new("r2c", counted)
+        item.chat = chat
+        frame = json.dumps({"type": "say", "chat": chat, "text": random.choice(TEXTS), "cid": cid})
+        item.t, item.wall_ms = time.perf_counter(), time.time() * 1000
+        await self.ws.send(frame)
+        return item
+
+
+@dataclass
+class Chat:
+    customer: Customer
+    rep: RepConsole
+
+    @property
+    def id(self) -> str:
+        return self.customer.chat
+
+
+class Bench:
+    """A site on the servers, its representatives and chats, and the benchmark's own Redis
+    client (for the respond script)."""
+
+    def __init__(self, redis_url: str, secret: str, console_url: str, push_url: str, tag: str) -> None:
+        self.redis_url = redis_url
+        self.secret = secret
+        self.console_url = console_url
+        self.push_ws = "ws" + push_url[len("http"):]
+        self.push_url = push_url
+        self.tag = tag
+        self.tracker = Tracker()
+        self.reps: list[RepConsole] = []
+        self.chats: list[Chat] = []
+        self.site = ""
+
+    async def __aenter__(self) -> "Bench":
+        import httpx
+
+        from backend import store
+        from backend.config import Settings
+        from backend.offers.broker import Broker
+        from backend.offers.policy import OfferSettings
+        from backend.chat.service import Chats
+        from backend.push.hub import Hub
+        from backend.reps import Reps
+        from backend.store.scripts import Scripts
+
+        self.redis = store.connect(Settings(redis_url=self.redis_url))
+        scripts = Scripts(self.redis)
+
+        async def no_publish(site: str, vid: str, message: dict[str, Any]) -> None:
+            return None  # only used for dismissals, which the benchmark never makes
+
+        async def settings_for(site: str) -> OfferSettings:
+            return OfferSettings()
+
+        self.broker = Broker(self.redis, scripts, no_publish, settings_for)
+        self.hub = Hub(self.redis)  # publish only: no reader is started
+        self.service = Chats(self.redis, scripts, self.hub, Reps(self.redis), 1800)
+        self.offer_cfg = OfferSettings()
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        self.admin = httpx.AsyncClient(base_url=self.console_url, headers={"Authorization": f"Bearer {ADMIN}"},
+                                       timeout=30, limits=limits)
+        self.collector = httpx.AsyncClient(base_url=self.push_url, timeout=30, limits=limits)
+        r = await self.admin.post("/v1/sites", json={"name": f"Bench {self.tag}", "origins": [ORIGIN]})
+        if r.status_code != 201 and r.status_code != 200:
+            raise BenchError(f"POST /v1/sites: {r.status_code} {r.text[:200]}")
+        self.site = r.json()["key"]
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close_sockets()
+        with contextlib.suppress(Exception):
+            await self.admin.aclose()
+        with contextlib.suppress(Exception):
+            await self.collector.aclose()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+    async def close_sockets(self) -> None:
+        sem = asyncio.Semaphore(200)
+
+        async def close(ws: Any) -> None:
+            async with sem:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(), 5)
+                with contextlib.suppress(Exception):
+                    ws.transport.abort()
+
+        sockets = []
+        for chat in self.chats:
+            chat.customer.closing = True
+            if chat.customer.ws:
+                sockets.append(chat.customer.ws)
+        for rep in self.reps:
+            rep.closing = True
+            for task in rep.tasks:
+                task.cancel()
+            if rep.ws and rep.ws.close_code is None:
+                sockets.append(rep.ws)
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(close(ws) for ws in sockets))
+
+    # --- setting up -----------------------------------------------------------------
+
+    async def add_reps(self, wanted: int, connect: bool = True) -> None:
+        """Create representatives (admin API, capacity 20) and log each in; open their
+        consoles unless ``connect`` is false."""
+        import httpx
+
+        sem = asyncio.Semaphore(4)  # scrypt: a password hash and a check per rep
+
+        async def one(index: int) -> RepConsole:
+            email = f"rep{index:04d}-{self.tag}@shop.example"
+            async with sem:
+                r = await self.admin.post(f"/v1/sites/{self.site}/reps", json={
+                    "name": f"Rep {index}", "email": email, "password": PASSWORD, "capacity": CAPACITY})
+                if r.status_code != 201:
+                    raise BenchError(f"POST /v1/sites/KEY/reps: {r.status_code} {r.text[:200]}")
+                rep = RepConsole(index, r.json()["id"], email, self.tracker)
+                async with httpx.AsyncClient(base_url=self.console_url, timeout=30) as http:
+                    cookie, csrf = await rep.login(http)
+            rep.session = (self.console_url, cookie, csrf)
+            if connect:
+                await rep.open(*rep.session)
+            return rep
+
+        start = len(self.reps)
+        self.reps += await asyncio.gather(*(one(i) for i in range(start, wanted)))
+
+    async def add_chats(self, total: int, accept_in_console: bool = True, concurrency: int = 16) -> None:
+        """Open chats until there are ``total``, filling each representative to capacity.
+
+        ``accept_in_console``: each request is accepted over the rep's console WebSocket.
+        Otherwise the consoles are closed meanwhile and the benchmark accepts with the
+        backend's ``Chats.accept`` (claim.lua, the same call the console makes), then opens
+        every console again and checks that it lists exactly its rep's chats. That is much
+        faster with many consoles: every accept makes each open console of the site read
+        the whole waiting queue again."""
+        new_reps = math.ceil(total / CAPACITY) - len(self.reps)
+        if not accept_in_console:
+            await asyncio.gather(*(r.close() for r in self.reps))
+        await self.add_reps(math.ceil(total / CAPACITY), connect=accept_in_console)
+        sem = asyncio.Semaphore(concurrency)
+        done = 0
+        first = len(self.chats)
+        step = max((total - first) // 4, 50)
+        t0 = time.monotonic()
+
+        async def one(index: int) -> Chat:
+            nonlocal done
+            vid = f"bench-{self.tag}-{index:06d}"
+            rep = self.reps[index // CAPACITY]
+            customer = Customer(vid, self.tracker)
+            async with sem:
+                await self.page_view(vid)
+                request = await self.open_request(vid)
+                await customer.open(self.push_ws, self.site, self.secret)
+                await customer.wait_status("waiting", 15)
+                if customer.chat != request:
+                    raise BenchError(f"{vid}: the push socket names chat {customer.chat}, not {request}")
+                if accept_in_console:
+                    await rep.accept(request, 30)
+                else:
+                    await self.service.accept(self.site, request, rep.rid)
+                await customer.wait_status("active", 15)
+            done += 1
+            if done % step == 0:
+                say(f"    {first + done:>6,} chats open  {time.monotonic() - t0:5.1f} s")
+            return Chat(customer, rep)
+
+        self.chats += await asyncio.gather(*(one(i) for i in range(first, total)))
+        if not accept_in_console:
+            # Spread over one console tick (5 s): each console refreshes its colleagues and
+            # queue every 5 s from when it connected, and consoles that connected at
+            # different times do that at different moments.
+            rng = random.Random(len(self.chats))
+
+            async def reopen(rep: RepConsole) -> None:
+                await asyncio.sleep(rng.uniform(0, TICK_S))
+                await rep.open(*rep.session)
+
+            await asyncio.gather(*(reopen(r) for r in self.reps))
+            say(f"    {len(self.reps)} consoles open ({new_reps} new), connected at random moments "
+                f"within {TICK_S:g} s")
+        for rep in self.reps:
+            mine = {c.id for c in self.chats if c.rep is rep}
+            if accept_in_console:
+                continue
+            if rep.chat_ids != mine:
+                raise BenchError(f"rep {rep.index}'s console lists {len(rep.chat_ids)} chats, "
+                                 f"not its {len(mine)}")
+
+    def dropped(self) -> int:
+        """Sockets no longer open (the server closed them)."""
+        return sum(1 for c in self.chats if c.customer.ws is None or c.customer.ws.close_code is not None) + \
+            sum(1 for r in self.reps if r.ws is None or r.ws.close_code is not None)
+
+    async def command_counts(self) -> dict[str, int]:
+        """Redis's own count of the commands it ran, by name (INFO commandstats)."""
+        info = await self.redis.info("commandstats")
+        return {k[len("cmdstat_"):]: int(v["calls"]) for k, v in info.items() if k.startswith("cmdstat_")}
+
+    async def command_diff(self, before: dict[str, int]) -> dict[str, int]:
+        after = await self.command_counts()
+        diff = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+        diff.pop("info", None)
+        return diff
+
+    async def page_view(self, vid: str) -> None:
+        """What b.js sends on a page view: the visitor exists, with a trail the rep sees."""
+        body = {"v": 1, "site": self.site, "vid": vid, "pid": "pageview-" + secrets.token_hex(6),
+                "events": [{"t": "pv", "url": f"{ORIGIN}/product/kayak", "title": "Kayak", "visits": 1}]}
+        r = await self.collector.post("/v1/events", content=json.dumps(body),
+                                      headers={"Origin": ORIGIN, "Content-Type": "text/plain;charset=UTF-8"})
+        if r.status_code != 200:
+            raise BenchError(f"POST /v1/events: {r.status_code} {r.text[:200]}")
+
+    async def open_request(self, vid: str) -> str:
+        """An open HELP offer, then the customer's 'accept' through Broker.respond (respond.lua),
+        exactly as POST /v1/offers/ID/accept records it: a waiting chat request."""
+        now = int(time.time() * 1000)
+        offer = f"bench{secrets.token_hex(6)}"
+        key = keys.offer(self.site, vid)
+        await self.redis.hset(key, mapping={"id": offer, "kind": "help", "variant": "button", "short": 0,
+                                            "created": now, "deadline": now + 30_000, "wait": 0})
+        await self.redis.pexpire(key, 90_000)
+        result = await self.broker.respond(self.site, vid, offer, "accept", self.offer_cfg, 1800)
+        if "request" not in result:
+            raise BenchError(f"{vid}: respond.lua answered {result}")
+        return result["request"]
+
+
+async def drain(tracker: Tracker, items: list[Sent], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while tracker.pending(items) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+class LagMonitor:
+    """How late this process's event loop wakes up: the client's own share of any latency."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.01)
+            self.samples.append((loop.time() - t - 0.01) * 1000)
+
+    def __enter__(self) -> "LagMonitor":
+        self.task = asyncio.create_task(self.run())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.task:
+            self.task.cancel()
+
+
+def settle_gc() -> None:
+    """Setup leaves many objects; keep the collector from walking them all while timing."""
+    gc.collect()
+    gc.freeze()
+
+
+# --------------------------------------------------------------------------- 1. latency
+
+
+@dataclass
+class LatencyResult:
+    chats: int = 0
+    reps: int = 0
+    rate: float = 0.0
+    phases: dict[str, list[Sent]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    send_lag_ms: dict[str, list[float]] = field(default_factory=dict)  # behind the pacing schedule
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+    loop_lag_ms: list[float] = field(default_factory=list)
+    pubsub_ms: list[float] = field(default_factory=list)  # bare PUBLISH -> subscriber, for the floor
+    errors: list[str] = field(default_factory=list)
+    server_problems: list[str] = field(default_factory=list)
+    setup_s: float = 0.0
+    attempts: dict[str, int] = field(default_factory=dict)
+    commands: dict[str, dict[str, int]] = field(default_factory=dict)  # Redis commands while measuring
+
+    def lost(self, direction: str) -> int:
+        return sum(1 for i in self.phases.get(direction, []) if i.counted and i.arrived is None)
+
+    def lat(self, direction: str) -> list[float]:
+        return latencies(self.phases.get(direction, []), direction)
+
+
+async def pubsub_floor(redis_url: str, n: int = 300) -> list[float]:
+    """PUBLISH from one client to a subscriber of another: Redis pub/sub with nothing around it."""
+    import redis.asyncio as aioredis
+
+    pub = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    sub = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    ps = sub.pubsub(ignore_subscribe_messages=True)
+    out: list[float] = []
+    try:
+        await ps.subscribe("bench:floor")
+        for i in range(n):
+            t = time.perf_counter()
+            await pub.publish("bench:floor", str(i))
+            until = time.monotonic() + 5
+            while True:  # get_message() answers None for the (ignored) subscribe confirmation too
+                m = await ps.get_message(timeout=1.0)
+                if m is not None and m["type"] == "message":
+                    break
+                if time.monotonic() > until:
+                    raise BenchError("a bare pub/sub message did not arrive within 5 s")
+            out.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(0.002)
+    finally:
+        await ps.aclose()
+        await pub.aclose()
+        await sub.aclose()
+    return out
+
+
+async def wait_quiet(pids: dict[str, int], args: argparse.Namespace) -> float:
+    """Wait (at most --quiet-wait s) until processes this benchmark did not start use less than
+    --quiet-below % of a core: on a 2-core machine anything else running shows up in the
+    latency tail. Returns the last level seen."""
+    meter = CpuMeter(pids)
+    t0 = time.monotonic()
+    told = False
+    while True:
+        meter.start()
+        await asyncio.sleep(1.0)
+        other = meter.stop()["other"]
+        if other < args.quiet_below:
+            if told:
+                say(f"    quiet after {time.monotonic() - t0:.0f} s ({other:.0f}%)")
+            return other
+        if time.monotonic() - t0 >= args.quiet_wait:
+            say(f"    other processes still use {other:.0f}% of a core after {args.quiet_wait:g} s; "
+                f"measuring anyway")
+            return other
+        if not told:
+            say(f"    other processes use {other:.0f}% of a core; waiting up to {args.quiet_wait:g} s "
+                f"for under {args.quiet_below:g}%")
+            told = True
+
+
+@dataclass
+class Phase:
+    """One direction of measurement 1."""
+
+    items: list[Sent] = field(default_factory=list)
+    send_lag_ms: list[float] = field(default_factory=list)  # behind the pacing schedule
+    cpu: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    loop_lag_ms: list[float] = field(default_factory=list)
+    attempts: int = 1
+    commands: dict[str, int] = field(default_factory=dict)
+
+
+async def latency_phase(args: argparse.Namespace, bench: Bench, direction: str, meter: CpuMeter) -> Phase:
+    """--warmup + --messages messages one way, round robin over the chats, paced."""
+    ph = Phase()
+    chats = bench.chats
+    interval = 1.0 / args.rate
+    total = args.warmup + args.messages
+    measured_from = time.perf_counter()
+    with LagMonitor() as mon:
+        start = time.perf_counter()
+        for n in range(total):
+            if n == args.warmup:
+                commands = await bench.command_counts()
+                meter.start()
+                measured_from = time.perf_counter()
+            due = start + n * interval
+            now = time.perf_counter()
+            if due > now:
+                await asyncio.sleep(due - now)
+            counted = n >= args.warmup
+            if counted:
+                ph.send_lag_ms.append(max(0.0, (time.perf_counter() - due) * 1000))
+            chat = chats[n % len(chats)]
+            if direction == "r2c":
+                ph.items.append(await chat.rep.say(chat.id, counted))
+            else:
+                ph.items.append(await chat.customer.say(counted))
+            done = n + 1 - args.warmup
+            if counted and done % max(args.messages // 5, 1) == 0:
+                got = latencies(ph.items, direction)
+                say(f"    {done:>6,} sent  {time.perf_counter() - measured_from:5.1f} s  "
+                    f"p50 {ms(pct(got, 50))} ms  p95 {ms(pct(got, 95))} ms  max {ms(max(got or [0]))} ms")
+        await drain(bench.tracker, ph.items, 5)
+        ph.cpu = meter.stop()
+        ph.seconds = time.perf_counter() - measured_from
+        ph.commands = await bench.command_diff(commands)
+    ph.loop_lag_ms = mon.samples
+    return ph
+
+
+async def latency_bench(args: argparse.Namespace, redis_url: str, secret: str, a: Server, b: Server,
+                        redis_pid: int, deadline: float) -> LatencyResult:
+    res = LatencyResult(chats=args.chats, rate=args.rate)
+    t0 = time.monotonic()
+    pids = {"worker A (console)": a.pid, "worker B (push)": b.pid, "redis": redis_pid}
+    async with Bench(redis_url, secret, a.url, b.url, secrets.token_hex(3)) as bench:
+        say(f"  site {bench.site}; opening {args.chats} chats: consoles on A ({a.port}), "
+            f"push sockets on B ({b.port})")
+        await bench.add_chats(args.chats)
+        res.reps = len(bench.reps)
+        res.setup_s = time.monotonic() - t0
+        say(f"  {len(bench.chats)} chats open with {res.reps} rep(s) in {res.setup_s:.1f} s")
+        await asyncio.sleep(1.0)
+        settle_gc()
+        meter = CpuMeter(pids)
+        for direction, label in (("r2c", "rep -> customer"), ("c2r", "customer -> rep")):
+            best: Phase | None = None
+            for attempt in range(1, args.retries + 2):
+                await wait_quiet(pids, args)
+                say(f"  {label}{f' (attempt {attempt})' if attempt > 1 else ''}: {args.warmup} warm-up + "
+                    f"{args.messages:,} messages at {args.rate:g}/s over {len(bench.chats)} chats")
+                ph = await latency_phase(args, bench, direction, meter)
+                ph.attempts = attempt
+                lat = latencies(ph.items, direction)
+                lost = sum(1 for i in ph.items if i.counted and i.arrived is None)
+                say(f"    done: p50 {ms(pct(lat, 50))} ms, p95 {ms(pct(lat, 95))} ms, p99 {ms(pct(lat, 99))} ms, "
+                    f"max {ms(max(lat or [float('nan')]))} ms; lost {lost}; CPU (% of one core) "
+                    + ", ".join(f"{k} {v:.0f}%" for k, v in ph.cpu.items()))
+                if best is None or ph.cpu["other"] < best.cpu["other"]:
+                    best = ph
+                disturbed = ph.cpu["other"] >= args.disturbed
+                if not disturbed or attempt > args.retries:
+                    break
+                if time.monotonic() + args.messages / args.rate + args.quiet_wait + 10 > deadline:
+                    say("    (no time left to measure again)")
+                    break
+                say(f"    disturbed: other processes used {ph.cpu['other']:.0f}% of a core meanwhile; "
+                    f"measuring again")
+            assert best is not None
+            if best.attempts != ph.attempts:
+                say(f"    kept attempt {best.attempts}, the least disturbed ({best.cpu['other']:.0f}%)")
+            res.phases[direction] = best.items
+            res.send_lag_ms[direction] = best.send_lag_ms
+            res.cpu[direction] = best.cpu
+            res.seconds[direction] = best.seconds
+            res.attempts[direction] = best.attempts
+            res.commands[direction] = best.commands
+            res.loop_lag_ms += best.loop_lag_ms
+            await asyncio.sleep(0.5)
+        res.errors = list(bench.tracker.errors)
+    gc.unfreeze()
+    res.pubsub_ms = await pubsub_floor(redis_url)
+    res.server_problems = a.problems() + b.problems()
+    return res
+
+
+def run_latency(args: argparse.Namespace, redis: PrivateRedis, stack: contextlib.ExitStack,
+                deadline: float) -> LatencyResult:
+    say("\n## 1. rep -> customer latency across two web workers")
+    secret = secrets.token_urlsafe(24)
+    pa, pb = free_port(), free_port()
+    say("  starting uvicorn A (console) and uvicorn B (push), one worker each, same Redis")
+    a = Server(server_env(redis.url, secret, f"http://127.0.0.1:{pa}"), pa)
+    stack.callback(a.stop)
+    b = Server(server_env(redis.url, secret, f"http://127.0.0.1:{pb}"), pb)
+    stack.callback(b.stop)
+    say(f"  worker A pid {a.pid}, worker B pid {b.pid}, redis pid {redis.proc.pid}")
+    try:
+        return run_async(latency_bench(args, redis.url, secret, a, b, redis.proc.pid, deadline))
+    finally:
+        a.stop()
+        b.stop()
+
+
+# --------------------------------------------------------------------------- 2. capacity
+
+
+@dataclass
+class Step:
+    chats: int
+    reps: int = 0
+    setup_s: float = 0.0
+    seconds: float = 0.0
+    sent: int = 0
+    lat: dict[str, list[float]] = field(default_factory=dict)
+    lost: int = 0
+    errors: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)
+    rss_mb: float = float("nan")
+    loop_lag_ms: list[float] = field(default_factory=list)
+    send_late_ms: list[float] = field(default_factory=list)
+    stopped: str = ""
+    attempts: int = 1
+    commands: dict[str, int] = field(default_factory=dict)
+    rss_before_mb: float = float("nan")
+    rss_logins_mb: float = float("nan")
+    new_chats: int = 0
+    dropped: int = 0  # sockets the server closed
+
+    @property
+    def p95(self) -> float:
+        values = [pct(v, 95) for v in self.lat.values() if v]
+        return max(values) if values else float("nan")
+
+    @property
+    def ok(self) -> bool:
+        return not self.stopped and not self.errors and self.lost == 0 and self.p95 < GOAL_P95_MS
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds if self.seconds else float("nan")
+
+
+@dataclass
+class CapacityResult:
+    steps: list[Step] = field(default_factory=list)
+    every: float = 0.0
+    rss_idle_mb: float = float("nan")
+    server_problems: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def best(self) -> int:
+        best = 0
+        for s in self.steps:
+            if not s.ok:
+                break
+            best = s.chats
+        return best
+
+
+async def run_load(bench: Bench, every: float, warm_s: float, measure_s: float,
+                   rng: random.Random) -> tuple[list[Sent], list[float], float]:
+    """Every chat says something every ``every`` s, rep and customer in turn, each at its own
+    phase; messages sent in the first ``warm_s`` are not counted. Returns what was sent, how
+    late the sends were against their schedule, and the measured window's length."""
+    loop = asyncio.get_running_loop()
+    t_start = loop.time()
+    t_measure = t_start + warm_s
+    t_end = t_measure + measure_s
+    items: list[Sent] = []
+    late: list[float] = []
+
+    async def one(chat: Chat, phase: float, rep_first: bool) -> None:
+        due = t_start + phase
+        from_rep = rep_first
+        while due < t_end:
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            counted = due >= t_measure
+            if counted:
+                late.append(max(0.0, (loop.time() - due) * 1000))
+            try:
+                items.append(await (chat.rep.say(chat.id, counted) if from_rep else chat.customer.say(counted)))
+            except Exception as exc:  # noqa: BLE001 - the socket is gone; its reader reports it
+                bench.tracker.error(f"send failed: {type(exc).__name__}: {exc}")
+                return
+            from_rep = not from_rep
+            due += every
+
+    await asyncio.gather(*(one(c, rng.uniform(0, every), rng.random() < 0.5) for c in bench.chats))
+    return items, late, t_end - t_measure
+
+
+async def measure_step(args: argparse.Namespace, bench: Bench, step: Step, meter: CpuMeter, pid: int,
+                       rng: random.Random) -> None:
+    """Load every open chat for --warm-seconds + --step-seconds; fill in the step's numbers."""
+    errors_before = len(bench.tracker.errors)
+    with LagMonitor() as mon:
+        load = asyncio.create_task(run_load(bench, args.every, args.warm_seconds, args.step_seconds, rng))
+        await asyncio.sleep(args.warm_seconds)
+        commands = await bench.command_counts()
+        meter.start()
+        items, late, window = await load
+        await drain(bench.tracker, items, 5)
+        step.cpu = meter.stop()
+        step.commands = await bench.command_diff(commands)
+    step.rss_mb = rss_mb(pid)
+    step.loop_lag_ms = mon.samples
+    step.send_late_ms = late
+    step.seconds = window
+    counted = [i for i in items if i.counted]
+    step.sent = len(counted)
+    step.lat = {d: latencies(counted, d) for d in ("r2c", "c2r")}
+    lost = [i for i in counted if i.arrived is None]
+    step.lost = len(lost)
+    step.errors = bench.tracker.errors[errors_before:] + [
+        f"lost: {i.cid} in chat {i.chat}, sent {i.t - items[0].t:.2f} s into the load, "
+        f"{'acknowledged' if i.ack is not None else 'never acknowledged'}" for i in lost[:5]]
+    bench.tracker.sent.clear()  # the tracker would otherwise grow for the whole run
+    r2c, c2r = step.lat["r2c"], step.lat["c2r"]
+    say(f"    rep->customer p50 {ms(pct(r2c, 50))} / p95 {ms(pct(r2c, 95))} / max "
+        f"{ms(max(r2c or [float('nan')]))} ms; customer->rep p50 {ms(pct(c2r, 50))} / p95 "
+        f"{ms(pct(c2r, 95))} ms; {step.sent:,} messages ({step.rate:,.0f}/s), lost {step.lost}, "
+        f"errors {len(step.errors)}")
+    say(f"    CPU (% of one core): worker {step.cpu['worker']:.0f}%, redis {step.cpu['redis']:.0f}%, "
+        f"client {step.cpu['client']:.0f}%, other {step.cpu['other']:.0f}%; worker VmRSS "
+        f"{step.rss_mb:.1f} MB; client loop lag p99 {ms(pct(step.loop_lag_ms, 99))} ms")
+    for e in step.errors[:5]:
+        say(f"    ! {e}")
+
+
+async def capacity_bench(args: argparse.Namespace, redis_url: str, secret: str, server: Server,
+                         redis_pid: int, deadline: float) -> CapacityResult:
+    res = CapacityResult(every=args.every)
+    rng = random.Random(args.seed)
+    pids = {"worker": server.pid, "redis": redis_pid}
+    meter = CpuMeter(pids)
+    async with Bench(redis_url, secret, server.url, server.url, secrets.token_hex(3)) as bench:
+        res.rss_idle_mb = rss_mb(server.pid)
+        say(f"  site {bench.site}; worker VmRSS {res.rss_idle_mb:.1f} MB with no chats")
+        for k in args.steps:
+            one_try = args.warm_seconds + args.step_seconds + 8
+            needed = one_try + (k - len(bench.chats)) * 0.02
+            if time.monotonic() + needed > deadline:
+                res.reason = f"stopped before {k:,} chats: not enough time left (--max-seconds)"
+                say(f"  {res.reason}")
+                break
+            gc.unfreeze()
+            chats_before = len(bench.chats)
+            say(f"  step {k:,} chats: opening {k - len(bench.chats):,} more "
+                f"({math.ceil(k / CAPACITY) - len(bench.reps)} more reps)")
+            t = time.monotonic()
+            errors_before = len(bench.tracker.errors)
+            rss_before = rss_mb(server.pid)
+            try:
+                await bench.add_reps(math.ceil(k / CAPACITY), connect=False)
+                rss_logins = rss_mb(server.pid)
+                await bench.add_chats(k, accept_in_console=False)
+            except (BenchError, asyncio.TimeoutError, OSError) as exc:
+                step = Step(chats=k, stopped=f"setup failed: {type(exc).__name__}: {exc}",
+                            errors=bench.tracker.errors[errors_before:])
+                res.steps.append(step)
+                res.reason = f"stopped at {k:,} chats: {step.stopped}"
+                say(f"    {step.stopped}")
+                break
+            setup_s = time.monotonic() - t
+            await asyncio.sleep(2.0)  # let the consoles' snapshots after the accepts go by
+            settle_gc()
+            say(f"    {k:,} chats, {len(bench.reps)} reps in {setup_s:.1f} s; worker VmRSS "
+                f"{rss_before:.1f} MB before, {rss_logins:.1f} MB after the logins, "
+                f"{rss_mb(server.pid):.1f} MB with the chats; {k / args.every:,.0f} messages/s for "
+                f"{args.warm_seconds:g} + {args.step_seconds:g} s")
+            best: Step | None = None
+            for attempt in range(1, args.retries + 2):
+                await wait_quiet(pids, args)
+                step = Step(chats=k, reps=len(bench.reps), setup_s=setup_s, attempts=attempt,
+                            rss_before_mb=rss_before, rss_logins_mb=rss_logins, new_chats=k - chats_before)
+                if attempt > 1:
+                    say(f"    attempt {attempt}")
+                await measure_step(args, bench, step, meter, server.pid, rng)
+                if best is None or (step.ok, -step.cpu["other"]) > (best.ok, -best.cpu["other"]):
+                    best = step
+                step.dropped = bench.dropped()
+                if step.ok or step.cpu["other"] < args.disturbed or attempt > args.retries or step.dropped:
+                    break
+                if time.monotonic() + one_try + args.quiet_wait > deadline:
+                    say("    (no time left to measure again)")
+                    break
+                say(f"    missed the goal while other processes used {step.cpu['other']:.0f}% of a core; "
+                    f"measuring again")
+            assert best is not None
+            if best is not step:
+                say(f"    kept attempt {best.attempts}")
+            res.steps.append(best)
+            if not best.ok:
+                res.reason = (f"stopped after {k:,} chats: " +
+                              (f"{len(best.errors)} errors, {best.lost} lost messages, {best.dropped} sockets "
+                               f"dropped by the server" if best.errors or best.lost else
+                               f"p95 {ms(best.p95)} ms is over {GOAL_P95_MS:.0f} ms"))
+                say(f"  {res.reason}")
+                break
+        else:
+            res.reason = "every step met the goal; give larger --steps to find the limit"
+    gc.unfreeze()
+    res.server_problems = server.problems()
+    return res
+
+
+def run_capacity(args: argparse.Namespace, redis: PrivateRedis, stack: contextlib.ExitStack,
+                 deadline: float) -> CapacityResult:
+    say("\n## 2. concurrent chats on one web worker")
+    secret = secrets.token_urlsafe(24)
+    port = free_port()
+    say("  starting uvicorn (one worker: consoles and push sockets on the same process)")
+    server = Server(server_env(redis.url, secret, f"http://127.0.0.1:{port}"), port)
+    stack.callback(server.stop)
+    limit = next((line.split()[3] for line in Path(f"/proc/{server.pid}/limits").read_text().splitlines()
+                  if line.startswith("Max open files")), "?")
+    say(f"  worker pid {server.pid} (may open {limit} files), redis pid {redis.proc.pid}")
+    try:
+        return run_async(capacity_bench(args, redis.url, secret, server, redis.proc.pid, deadline))
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------- report
+
+
+def verdict(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def per_message(commands: dict[str, int], messages: int) -> str:
+    if not commands or not messages:
+        return "n/a"
+    total = sum(commands.values()) / messages
+    top = sorted(commands.items(), key=lambda kv: -kv[1])[:4]
+    return f"{total:.1f} (" + ", ".join(f"{k} {v / messages:.1f}" for k, v in top) + ")"
+
+
+def cpu_cell(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0f}%" for k, v in cpu.items())
+
+
+def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
+    ok = True
+    say("\n## Results\n")
+    if lat:
+        r2c, c2r = lat.lat("r2c"), lat.lat("c2r")
+        met = bool(r2c) and pct(r2c, 95) < GOAL_P95_MS and lat.lost("r2c") == 0 and not lat.errors
+        ok &= met
+        say(f"| two workers: console on A, push on B ({lat.chats} chats, {lat.reps} rep(s), "
+            f"{lat.rate:g} messages/s) | rep -> customer | customer -> rep | goal | |")
+        say("|---|---|---|---|---|")
+
+        def row(label: str, fn: Any, goal: str = "", met_cell: str = "") -> None:
+            say(f"| {label} | {fn('r2c')} | {fn('c2r')} | {goal} | {met_cell} |")
+
+        row("**sent on one socket -> arrived on the other**, p50 / **p95** / p99 / max",
+            lambda d: (f"{ms(pct(lat.lat(d), 50))} / **{ms(pct(lat.lat(d), 95))}** / {ms(pct(lat.lat(d), 99))} / "
+                       f"{ms(max(lat.lat(d) or [float('nan')]))} ms"),
+            f"p95 < {GOAL_P95_MS:.0f} ms", verdict(met) + " (rep -> customer)")
+        row("messages timed (lost)", lambda d: f"{len(lat.lat(d)):,} ({lat.lost(d)})")
+
+        def split(d: str, part: str) -> str:
+            xs = [i for i in lat.phases.get(d, []) if i.counted and i.arrived is not None and i.server_ts]
+            if part == "before":
+                vals = [i.server_ts - i.wall_ms for i in xs]
+            else:
+                vals = [(i.arrived - i.t) * 1000 - (i.server_ts - i.wall_ms) for i in xs]
+            return f"{ms(pct(vals, 50))} / {ms(pct(vals, 95))} ms"
+
+        row("- sent -> stamped by the worker (frame read, chat looked up), p50 / p95 (ms clock)",
+            lambda d: split(d, "before"))
+        row("- stamped -> arrived (say.lua, lookup, PUBLISH, other worker, socket), p50 / p95",
+            lambda d: split(d, "after"))
+
+        def acks(d: str) -> str:
+            vals = [(i.ack - i.t) * 1000 for i in lat.phases.get(d, []) if i.counted and i.ack is not None]
+            return f"{ms(pct(vals, 50))} / {ms(pct(vals, 95))} ms"
+
+        row("sent -> ack on the sender's socket, p50 / p95", acks)
+        row("sends behind the pacing schedule, p95", lambda d: f"{ms(pct(lat.send_lag_ms.get(d, []), 95))} ms")
+        row("CPU meanwhile (% of one core)", lambda d: cpu_cell(lat.cpu.get(d, {})))
+        row("Redis commands per message (most frequent)", lambda d: per_message(lat.commands.get(d, {}),
+                                                                                 len(lat.lat(d))))
+        row("measured (attempts: repeated when other processes disturbed it)",
+            lambda d: f"{lat.seconds.get(d, 0):.1f} s ({lat.attempts.get(d, 1)})")
+        say(f"| bare Redis PUBLISH -> subscriber (the floor), p50 / p95 | {ms(pct(lat.pubsub_ms, 50))} / "
+            f"{ms(pct(lat.pubsub_ms, 95))} ms | | | |")
+        say(f"| client event-loop lag, p50 / p99 | {ms(pct(lat.loop_lag_ms, 50))} / "
+            f"{ms(pct(lat.loop_lag_ms, 99))} ms | | | |")
+        say(f"| errors; worker log problems | {len(lat.errors)}; {len(lat.server_problems)} | | 0 | |")
+        say("")
+    if cap and cap.steps:
+        best = cap.best
+        cap_ok = best > 0
+        ok &= cap_ok
+        say(f"| one worker, a message per chat every {cap.every:g} s (rep and customer in turn) | "
+            + " | ".join(f"{s.chats:,} chats" for s in cap.steps) + " |")
+        say("|---|" + "---|" * len(cap.steps))
+
+        def row2(label: str, fn: Any) -> None:
+            say(f"| {label} | " + " | ".join(fn(s) for s in cap.steps) + " |")
+
+        row2("representatives (console sessions)", lambda s: f"{s.reps}")
+        row2("messages measured (per s)", lambda s: f"{s.sent:,} ({s.rate:,.0f}/s)" if s.seconds else "-")
+        row2("**rep -> customer** p50 / **p95** / p99 / max", lambda s: (
+            f"{ms(pct(s.lat.get('r2c', []), 50))} / **{ms(pct(s.lat.get('r2c', []), 95))}** / "
+            f"{ms(pct(s.lat.get('r2c', []), 99))} / {ms(max(s.lat.get('r2c') or [float('nan')]))} ms"))
+        row2("**customer -> rep** p50 / **p95** / p99 / max", lambda s: (
+            f"{ms(pct(s.lat.get('c2r', []), 50))} / **{ms(pct(s.lat.get('c2r', []), 95))}** / "
+            f"{ms(pct(s.lat.get('c2r', []), 99))} / {ms(max(s.lat.get('c2r') or [float('nan')]))} ms"))
+        row2("lost messages; errors", lambda s: f"{s.lost}; {len(s.errors)}")
+        row2(f"goal: p95 < {GOAL_P95_MS:.0f} ms both ways, no errors", lambda s: verdict(s.ok))
+        row2("worker CPU (% of one core)", lambda s: f"{s.cpu.get('worker', float('nan')):.0f}%")
+        row2("worker VmRSS", lambda s: f"{s.rss_mb:,.1f} MB")
+        row2("- of it: after the step's logins (scrypt in worker threads)",
+             lambda s: f"+{s.rss_logins_mb - s.rss_before_mb:,.1f} MB")
+        row2("- growth per chat opened in the step (after the logins)",
+             lambda s: f"{(s.rss_mb - s.rss_logins_mb) * 1024 / max(s.new_chats, 1):,.1f} KB")
+        row2("sockets dropped by the server", lambda s: f"{s.dropped}")
+        row2("Redis commands per message (most frequent)", lambda s: per_message(s.commands, s.sent))
+        row2("redis CPU; client CPU; other", lambda s: (
+            f"{s.cpu.get('redis', float('nan')):.0f}%; {s.cpu.get('client', float('nan')):.0f}%; "
+            f"{s.cpu.get('other', float('nan')):.0f}%"))
+        row2("client: sends late p95; loop lag p99", lambda s: (
+            f"{ms(pct(s.send_late_ms, 95))}; {ms(pct(s.loop_lag_ms, 99))} ms"))
+        row2("time to open the step's new chats; measurement attempts",
+             lambda s: f"{s.setup_s:,.1f} s; {s.attempts}")
+        say("")
+        say(f"**Largest number of concurrent chats one worker sustained within the goal: {best:,}** "
+            f"({verdict(cap_ok)}; worker VmRSS {cap.rss_idle_mb:.1f} MB with none). {cap.reason}.")
+        say("")
+    say("```")
+    if lat and lat.lat("r2c"):
+        rows = []
+        for d, name in (("r2c", "rep->cust"), ("c2r", "cust->rep")):
+            v = lat.lat(d)
+            if v:
+                rows += [(f"{name} p50", pct(v, 50)), (f"{name} p95", pct(v, 95)), (f"{name} p99", pct(v, 99)),
+                         (f"{name} max", max(v))]
+        rows += [("bare pub/sub p50", pct(lat.pubsub_ms, 50))]
+        say(chart("1. message latency across two workers", rows, "ms", goal=GOAL_P95_MS, fmt="{:,.2f}"))
+        say("")
+        say(chart(f"1. rep -> customer: messages per bucket ({len(lat.lat('r2c')):,})",
+                  histogram(lat.lat("r2c")), "msgs", width=40, fmt="{:,.0f}"))
+        say("")
+    if cap and cap.steps:
+        done = [s for s in cap.steps if s.seconds]
+        say(chart("2. p95 latency (worse direction) by concurrent chats on one worker",
+                  [(f"{s.chats:>5,} chats", s.p95) for s in done], "ms", goal=GOAL_P95_MS))
+        say("")
+        say(chart("2. worker CPU by concurrent chats (% of one core)",
+                  [(f"{s.chats:>5,} chats", s.cpu.get("worker", float("nan"))) for s in done], "%", fmt="{:,.0f}"))
+        say("")
+        say(chart("2. worker VmRSS by concurrent chats",
+                  [("    0 chats", cap.rss_idle_mb)] + [(f"{s.chats:>5,} chats", s.rss_mb) for s in done], "MB"))
+    say("```")
+    if lat:
+        for e in lat.errors[:10]:
+            say(f"- latency run: {e}")
+        for p in lat.server_problems[:10]:
+            say(f"- latency run, worker log: {p}")
+    if cap:
+        for s in cap.steps:
+            for e in s.errors[:5]:
+                say(f"- {s.chats:,} chats: {e}")
+        for p in cap.server_problems[:10]:
+            say(f"- capacity run, worker log: {p}")
+    other = [c.get("other", 0) for c in (lat.cpu.values() if lat else [])] + \
+        [s.cpu.get("other", 0) for s in (cap.steps if cap else [])]
+    if other and max(other) > 25:
+        say(f"\nNote: other processes used up to {max(other):.0f}% of a core during a measurement on this "
+            f"{os.cpu_count()}-core machine; the timings are disturbed by them.")
+    say(f"\nGoals {'all met' if ok else 'NOT all met'}.")
+    return ok
+
+
+# --------------------------------------------------------------------------- main
+
+
+def run_async(coro: Any) -> Any:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--chats", type=int, default=20, help="1: chats the messages are spread over")
+    p.add_argument("--messages", type=int, default=3000, help="1: messages timed in each direction")
+    p.add_argument("--rate", type=float, default=200, help="1: messages per second (paced, open loop)")
+    p.add_argument("--warmup", type=int, default=100, help="1: messages sent first and not counted")
+    p.add_argument("--steps", default="100,250,500,1000,1500,2000",
+                   help="2: concurrent chats at each step, increasing")
+    p.add_argument("--every", type=float, default=3.0,
+                   help="2: seconds between two messages of one chat (rep and customer in turn)")
+    p.add_argument("--warm-seconds", type=float, default=3.0, help="2: load before each step's measurement")
+    p.add_argument("--step-seconds", type=float, default=20.0, help="2: measured seconds per step")
+    p.add_argument("--quiet-below", type=float, default=25,
+                   help="before each measurement, wait until other processes use less than this "
+                        "(%% of one core)")
+    p.add_argument("--quiet-wait", type=float, default=20, help="... but at most this many seconds")
+    p.add_argument("--disturbed", type=float, default=40,
+                   help="a measurement during which other processes used this much (%% of one core) "
+                        "is repeated (1: always, 2: when it missed the goal)")
+    p.add_argument("--retries", type=int, default=1, help="how often a disturbed measurement is repeated")
+    p.add_argument("--skip-latency", action="store_true", help="skip measurement 1")
+    p.add_argument("--skip-capacity", action="store_true", help="skip measurement 2")
+    p.add_argument("--max-seconds", type=int, default=480, help="stop (and clean up) after this long")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--check", action="store_true", help="exit 3 when a goal is missed")
+    args = p.parse_args(argv)
+    try:
+        args.steps = [int(x) for x in args.steps.split(",") if x.strip()]
+    except ValueError:
+        p.error("--steps: whole numbers separated by commas")
+    if not args.steps or any(b <= a for a, b in zip(args.steps, args.steps[1:])) or args.steps[0] < 1:
+        p.error("--steps must be positive and increasing")
+    if args.chats < 1 or args.messages < 1 or args.rate <= 0 or args.every <= 0 or args.warmup < 0:
+        p.error("--chats, --messages, --rate and --every must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    interrupted: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        interrupted.append(signum)
+        if len(interrupted) == 1:  # once: let the clean-up run to its end
+            raise KeyboardInterrupt
+
+    def out_of_time(signum: int, frame: Any) -> None:
+        raise OutOfTime
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    signal.signal(signal.SIGALRM, out_of_time)
+    started = time.monotonic()
+    deadline = started + args.max_seconds - 20  # steps stop early, leaving time to clean up
+    signal.alarm(args.max_seconds)
+    random.seed(args.seed)
+
+    lat: LatencyResult | None = None
+    cap: CapacityResult | None = None
+    failed = False
+    most = max(args.steps) if not args.skip_capacity else args.chats
+    say(f"bench_chat: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; 1: {args.chats} chats, "
+        f"{args.messages:,} messages each way at {args.rate:g}/s; 2: steps {', '.join(f'{k:,}' for k in args.steps)} "
+        f"chats, a message every {args.every:g} s per chat")
+    try:
+        with contextlib.ExitStack() as stack:
+            soft, hard = raise_fd_limit(4 * (most + most // CAPACITY) + 2048)
+            say(f"  file-descriptor limit {soft:,} (hard {hard:,}), inherited by the servers started below")
+            redis = PrivateRedis()
+            stack.callback(redis.stop)
+            if not args.skip_latency:
+                lat = run_latency(args, redis, stack, deadline)
+            if not args.skip_capacity:
+                cap = run_capacity(args, redis, stack, deadline)
+    except (BenchError, RuntimeError, OSError, asyncio.TimeoutError) as exc:
+        if not interrupted:
+            print(f"\nbench_chat: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed = True
+    except OutOfTime:
+        print(f"\nbench_chat: out of time after {args.max_seconds} s; servers stopped", file=sys.stderr)
+        failed = True
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.alarm(0)
+    if interrupted:
+        print("\nbench_chat: interrupted; servers stopped", file=sys.stderr)
+        return 128 + interrupted[0]
+    if lat is None and cap is None:
+        return 1
+    ok = report(lat, cap)
+    say(f"\n(whole run {time.monotonic() - started:.0f} s)")
+    if failed:
+        return 1
+    return 3 if args.check and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
