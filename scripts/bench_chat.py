@@ -1503,7 +1503,10 @@ def main(argv: list[str] | None = None) -> int:
     cap: CapacityResult | None = None
     failed = False
     most = max(args.steps) if not args.skip_capacity else args.chats
-    say(f"bench_chat: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; 1: {args.chats} chats, "
+    from redis.utils import HIREDIS_AVAILABLE
+
+    say(f"bench_chat: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, redis-py replies parsed by "
+        f"{'hiredis' if HIREDIS_AVAILABLE else 'pure Python (no hiredis)'}; 1: {args.chats} chats, "
         f"{args.messages:,} messages each way at {args.rate:g}/s; 2: steps {', '.join(f'{k:,}' for k in args.steps)} "
         f"chats, a message every {args.every:g} s per chat")
     try:
