@@ -212,8 +212,18 @@ class Reps:
         )
 
     async def list(self, site: str) -> list[Rep]:
+        """Every rep of the site in one round trip (consoles refresh this list often)."""
         rids = sorted(await self.redis.smembers(keys.reps(site)))
-        return [r for r in [await self.get(site, rid) for rid in rids] if r]
+        if not rids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrange(keys.presence(site), 0, -1, withscores=True)
+            pipe.hgetall(keys.rep_status(site))
+            for rid in rids:
+                pipe.hgetall(keys.rep(site, rid))
+            seen_list, statuses, *raws = await pipe.execute()
+        seen = dict(seen_list)
+        return [self._rep(site, rid, raw, seen.get(rid), statuses.get(rid)) for rid, raw in zip(rids, raws) if raw]
 
     async def login(self, email: str, password: str) -> Rep | None:
         """The rep with this e-mail and password, or None (same cost either way)."""
