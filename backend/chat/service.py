@@ -128,6 +128,11 @@ class Chats:
         if chat["rep"]:
             await self.hub.send(keys.rep_channel(site, chat["rep"]), message)
 
+    async def _parties(self, site: str, cid: str) -> dict[str, Any] | None:
+        """Just who is in the chat, in one command: every message needs this, not the rest."""
+        vid, rep, status = await self.redis.hmget(keys.request(site, cid), "vid", "rep", "status")
+        return {"visitor": vid, "rep": rep or "", "status": status} if vid else None
+
     async def target(self, site: str, cid: str, rids: list[str] | None, must_contact: bool = False) -> None:
         """Offer a waiting request to some representatives (None: to all)."""
         chat = await self.get(site, cid)
@@ -186,13 +191,13 @@ class Chats:
         if client_id:
             msg["cid"] = client_id
         if not result.get("dup"):
-            chat = await self.get(site, cid)
+            chat = await self._parties(site, cid)
             if chat:
                 await self._to_both(site, chat, {"type": "msg", "chat": cid, "msg": msg})
         return msg
 
     async def typing(self, site: str, cid: str, sender: str) -> None:
-        chat = await self.get(site, cid)
+        chat = await self._parties(site, cid)
         if chat and chat["status"] == "active":
             await self._to_both(site, chat, {"type": "typing", "chat": cid, "from": sender})
 
