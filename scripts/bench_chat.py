@@ -79,7 +79,6 @@ import math
 import os
 import random
 import re
-import resource
 import secrets
 import signal
 import sys
@@ -95,25 +94,32 @@ if str(ROOT) not in sys.path:
 
 from backend.store import keys  # noqa: E402
 from backend.tokens import visitor_token  # noqa: E402
-from tests.servers import RedisServer, WebServer, free_port  # noqa: E402
+from scripts.benchlib import (  # noqa: E402
+    ADMIN,
+    BenchError,
+    PrivateRedis,
+    TreeServer,
+    chart,
+    cpu_seconds,
+    machine_busy,
+    pct,
+    raise_fd_limit,
+    say,
+    server_env,
+)
+from tests.servers import free_port  # noqa: E402
 
 APP = "backend.app:create_app"
 ORIGIN = "https://shop.example"
-ADMIN = "bench-admin-token"
 PASSWORD = "a long bench password"
 GOAL_P95_MS = 50.0
 CAPACITY = 20  # the most chats one representative may hold (backend.reps.validate_rep)
 PRESENCE_EVERY_S = 10.0  # console.js PRESENCE_EVERY_MS
 TICK_S = 5.0  # backend.console.ws.TICK_S: each console's periodic refresh
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TEXTS = ["Hello! How can I help you today?", "Sure, one moment while I check that for you.",
          "The delivery usually takes two to three working days.",
          "Yes, the 40 l dry bag fits in the front hatch of that kayak.",
          "Could you tell me the order number, please?", "Thanks, that is all I needed."]
-
-
-class BenchError(Exception):
-    pass
 
 
 class OutOfTime(KeyboardInterrupt):
@@ -121,40 +127,7 @@ class OutOfTime(KeyboardInterrupt):
     because uvloop lets only that (and SystemExit) out of a signal handler."""
 
 
-def say(msg: str) -> None:
-    print(msg, flush=True)
-
-
 # --------------------------------------------------------------------------- processes
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on
-
-
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(int(entry))
-            if st:
-                children.setdefault(int(st[1]), []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process."""
-    st = _stat(pid)
-    return (int(st[11]) + int(st[12])) / CLK_TCK if st else 0.0
 
 
 def rss_mb(pid: int) -> float:
@@ -165,17 +138,6 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
-
-
-def machine_busy() -> float:
-    """CPU seconds used on the whole machine (all cores), steal included."""
-    try:
-        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
-            int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-        )
-    except (OSError, ValueError):
-        return 0.0
-    return (user + nice + system + steal) / CLK_TCK
 
 
 class CpuMeter:
@@ -201,38 +163,11 @@ class CpuMeter:
         return out
 
 
-class PrivateRedis(RedisServer):
-    """RedisServer that does not leave its process behind when it fails to come up."""
-
-    def __init__(self) -> None:
-        try:
-            super().__init__()
-        except BaseException:
-            if getattr(self, "proc", None):
-                self.proc.kill()
-                self.proc.wait()
-            raise
-
-    def stop(self) -> None:
-        try:
-            super().stop()
-        except Exception:  # noqa: BLE001 - it must end, whatever state it is in
-            self.proc.kill()
-            self.proc.wait()
-
-
-class Server(WebServer):
-    """One uvicorn worker (its own process); stops its process tree and removes its log."""
+class Server(TreeServer):
+    """One uvicorn worker (its own process)."""
 
     def __init__(self, env: dict[str, str], port: int) -> None:
-        self.stopped = False
-        try:
-            super().__init__(APP, env, workers=1, port=port)
-        except BaseException:
-            if getattr(self, "proc", None):
-                print(self.output()[-3000:], file=sys.stderr)
-                self.stop()
-            raise
+        super().__init__(APP, env, workers=1, port=port)
 
     @property
     def pid(self) -> int:
@@ -250,86 +185,12 @@ class Server(WebServer):
             found[text[:160]] = found.get(text[:160], 0) + 1
         return [f"{n:,} x {text}" for text, n in sorted(found.items(), key=lambda kv: -kv[1])]
 
-    def stop(self) -> None:
-        if self.stopped:
-            return
-        self.stopped = True
-        tree = descendants(self.proc.pid)
-        try:
-            super().stop()
-        finally:
-            for pid in tree:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                os.unlink(self.log.name)
-
-
-def raise_fd_limit(needed: int) -> tuple[int, int]:
-    """Raise RLIMIT_NOFILE (before the servers start, so they inherit it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return soft, hard
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
-            return needed, needed
-        except (ValueError, OSError):
-            raise BenchError(f"need {needed} file descriptors, the hard limit is {hard} "
-                             f"(raise it with ulimit -Hn as root)") from None
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-    return needed, hard
-
-
-def server_env(redis_url: str, secret: str, public_url: str) -> dict[str, str]:
-    return {
-        "BECKON_REDIS_URL": redis_url,
-        "BECKON_ADMIN_TOKEN": ADMIN,
-        "BECKON_SECRET_KEY": secret,
-        "BECKON_PUBLIC_URL": public_url,
-        # nothing here may be throttled by the benchmark's own traffic
-        "BECKON_RATE_VISITOR_PER_MIN": "100000",
-        "BECKON_RATE_IP_PER_MIN": "10000000",
-    }
-
 
 # --------------------------------------------------------------------------- statistics, charts
 
 
-def pct(values: list[float], p: float) -> float:
-    """Percentile with linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = (len(s) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
 def ms(v: float) -> str:
     return "n/a" if v != v else (f"{v:,.1f}" if v < 100 else f"{v:,.0f}")
-
-
-def chart(title: str, rows: list[tuple[str, float]], unit: str, width: int = 50,
-          goal: float | None = None, fmt: str = "{:,.1f}") -> str:
-    """Horizontal ASCII bars on one scale; a goal is drawn as its own row and as ':' marks."""
-    values = [v for _, v in rows if v == v] + ([goal] if goal else [])
-    top = max(values + [1e-9])
-    label_w = max(len(label) for label, _ in rows + ([("goal", 0.0)] if goal else []))
-    goal_col = round(goal / top * width) if goal else None
-    lines = [title]
-    for label, value in rows + ([("goal", goal)] if goal else []):
-        n = 0 if value != value else round(value / top * width)
-        bar = ("=" if label == "goal" else "#") * n
-        if goal_col is not None and label != "goal":
-            bar = bar.ljust(width)
-            if goal_col < width and bar[goal_col] == " ":
-                bar = bar[:goal_col] + ":" + bar[goal_col + 1 :]
-            bar = bar.rstrip()
-        shown = "n/a" if value != value else fmt.format(value)
-        lines.append(f"  {label.ljust(label_w)} |{bar.ljust(width)}| {shown} {unit}")
-    return "\n".join(lines)
 
 
 def histogram(values: list[float]) -> list[tuple[str, float]]:
@@ -1041,9 +902,9 @@ def run_latency(args: argparse.Namespace, redis: PrivateRedis, stack: contextlib
     secret = secrets.token_urlsafe(24)
     pa, pb = free_port(), free_port()
     say("  starting uvicorn A (console) and uvicorn B (push), one worker each, same Redis")
-    a = Server(server_env(redis.url, secret, f"http://127.0.0.1:{pa}"), pa)
+    a = Server(server_env(redis.url, secret, f"http://127.0.0.1:{pa}", ip_per_min=10_000_000), pa)
     stack.callback(a.stop)
-    b = Server(server_env(redis.url, secret, f"http://127.0.0.1:{pb}"), pb)
+    b = Server(server_env(redis.url, secret, f"http://127.0.0.1:{pb}", ip_per_min=10_000_000), pb)
     stack.callback(b.stop)
     say(f"  worker A pid {a.pid}, worker B pid {b.pid}, redis pid {redis.proc.pid}")
     try:
@@ -1265,7 +1126,7 @@ def run_capacity(args: argparse.Namespace, redis: PrivateRedis, stack: contextli
     secret = secrets.token_urlsafe(24)
     port = free_port()
     say("  starting uvicorn (one worker: consoles and push sockets on the same process)")
-    server = Server(server_env(redis.url, secret, f"http://127.0.0.1:{port}"), port)
+    server = Server(server_env(redis.url, secret, f"http://127.0.0.1:{port}", ip_per_min=10_000_000), port)
     stack.callback(server.stop)
     limit = next((line.split()[3] for line in Path(f"/proc/{server.pid}/limits").read_text().splitlines()
                   if line.startswith("Max open files")), "?")

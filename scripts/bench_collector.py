@@ -62,7 +62,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.servers import RedisServer, WebServer  # noqa: E402
+from scripts.benchlib import BenchError, PrivateRedis, TreeServer, cpu_seconds, machine_busy  # noqa: E402
+from tests.servers import RedisServer  # noqa: E402
 
 ORIGIN = "https://shop.example"
 PATH = "/v1/events"
@@ -70,7 +71,6 @@ BARE_APP = "scripts.bare_app:create_app"
 COLLECTOR_APP = "backend.app:create_app"
 GOAL_RATIO = 0.50  # collector requests/s as a share of the bare endpoint's
 GOAL_P99_MS = 25.0  # p99 at the fixed rate
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- batches
@@ -216,105 +216,23 @@ def with_site(batches: list[tuple[int, bytes]], site: str) -> list[tuple[int, by
 # --------------------------------------------------------------------------- processes
 
 
-class PrivateRedis(RedisServer):
-    """RedisServer that does not leave its process behind when it fails to come up."""
-
-    def __init__(self) -> None:
-        try:
-            super().__init__()
-        except BaseException:
-            if getattr(self, "proc", None):
-                self.proc.kill()
-                self.proc.wait()
-            raise
-
-
-class Server(WebServer):
-    """WebServer that stops its whole process tree (uvicorn --workers N forks) and its log."""
-
-    def __init__(self, factory: str, env: dict[str, str], workers: int) -> None:
-        try:
-            super().__init__(factory, env, workers=workers)
-        except BaseException:
-            if getattr(self, "proc", None):
-                print(self.output()[-3000:], file=sys.stderr)
-                self.stop()
-            raise
-
-    def pids(self) -> list[int]:
-        return [self.proc.pid, *descendants(self.proc.pid)]
-
-    def stop(self) -> None:
-        if getattr(self, "stopped", False):
-            return
-        self.stopped = True
-        tree = descendants(self.proc.pid)
-        try:
-            super().stop()
-        finally:
-            for pid in tree:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                os.unlink(self.log.name)
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on
-
-
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(int(entry))
-            if st:
-                children.setdefault(int(st[1]), []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        st = _stat(pid)
-        if st:
-            total += int(st[11]) + int(st[12])  # utime, stime
-    return total / CLK_TCK
-
-
-def machine_busy() -> float:
-    """CPU seconds processes on the machine have used (all cores; interrupts, which loopback
-    traffic causes, left out), plus time a hypervisor took away, from /proc/stat."""
-    try:
-        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
-            int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-        )
-    except (OSError, ValueError):
-        return 0.0
-    return (user + nice + system + steal) / CLK_TCK
+def cpu_of(pids: list[int]) -> float:
+    """utime + stime of the processes, in seconds."""
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 class CpuMeter:
     """CPU used by the server, Redis, the load generator and anything else on the machine
     over one phase, as % of one core: "other" is what disturbs the measurement."""
 
-    def __init__(self, server: Server, redis: RedisServer) -> None:
+    def __init__(self, server: TreeServer, redis: RedisServer) -> None:
         self.server, self.redis = server, redis
 
     def __enter__(self) -> "CpuMeter":
         self.pids = self.server.pids()
         self.t0 = time.monotonic()
-        self.s0 = cpu_seconds(self.pids)
-        self.r0 = cpu_seconds([self.redis.proc.pid])
+        self.s0 = cpu_of(self.pids)
+        self.r0 = cpu_seconds(self.redis.proc.pid)
         self.c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.m0 = resource.getrusage(resource.RUSAGE_SELF)
         self.b0 = machine_busy()
@@ -324,8 +242,8 @@ class CpuMeter:
         wall = max(time.monotonic() - self.t0, 1e-9)
         c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         m1 = resource.getrusage(resource.RUSAGE_SELF)
-        self.server_pct = 100 * (cpu_seconds(self.pids) - self.s0) / wall
-        self.redis_pct = 100 * (cpu_seconds([self.redis.proc.pid]) - self.r0) / wall
+        self.server_pct = 100 * (cpu_of(self.pids) - self.s0) / wall
+        self.redis_pct = 100 * (cpu_seconds(self.redis.proc.pid) - self.r0) / wall
         children = (c1.ru_utime + c1.ru_stime) - (self.c0.ru_utime + self.c0.ru_stime)
         me = (m1.ru_utime + m1.ru_stime) - (self.m0.ru_utime + self.m0.ru_stime)
         self.loadgen_pct = 100 * (children + me) / wall
@@ -367,10 +285,6 @@ def ensure_wrk() -> str | None:
 
 
 # --------------------------------------------------------------------------- results
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 @dataclass
@@ -859,7 +773,7 @@ def run_app(
             "BECKON_RATE_VISITOR_PER_MIN": str(10**9),
             "BECKON_RATE_IP_PER_MIN": str(10**9),
         }
-    server = Server(COLLECTOR_APP if app == "collector" else BARE_APP, env, args.workers)
+    server = TreeServer(COLLECTOR_APP if app == "collector" else BARE_APP, env, args.workers)
     stack.callback(server.stop)
     site = create_site(server.url, token) if app == "collector" else "bench-bare-0001"
     batches = with_site(batches, site)

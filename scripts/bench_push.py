@@ -52,7 +52,6 @@ import gc
 import json
 import os
 import random
-import resource
 import secrets
 import signal
 import statistics
@@ -71,12 +70,26 @@ if str(ROOT) not in sys.path:
 
 from backend.store import keys  # noqa: E402
 from backend.tokens import visitor_token  # noqa: E402
-from tests.servers import RedisServer, WebServer, free_port  # noqa: E402
+from scripts.benchlib import (  # noqa: E402
+    ADMIN,
+    CLK_TCK,
+    BenchError,
+    PrivateRedis,
+    TreeServer,
+    chart,
+    descendants,
+    machine_busy,
+    pct,
+    proc_stat,
+    raise_fd_limit,
+    say,
+    server_env,
+)
+from tests.servers import free_port  # noqa: E402
 
 APP = "backend.app:create_app"
 DEMO_APP = "backend.demo.app:create_app"
 ORIGIN = "https://shop.example"
-ADMIN = "bench-admin-token"
 GOAL_KB_PER_CONN = 30.0
 GOAL_CONNECTIONS = 5000
 GOAL_P95_MS = 300.0
@@ -86,42 +99,11 @@ VIP = "vip@example.com"
 CHROMIUM = "/usr/bin/chromium"
 
 
-class BenchError(Exception):
-    pass
-
-
 class OutOfTime(BaseException):
     """The whole run took longer than --max-seconds (raised from SIGALRM)."""
 
 
-def say(msg: str) -> None:
-    print(msg, flush=True)
-
-
 # --------------------------------------------------------------------------- processes
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on
-
-
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(int(entry))
-            if st:
-                children.setdefault(int(st[1]), []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -137,26 +119,12 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy() -> float:
-    """CPU seconds used on the whole machine (all cores), plus time a hypervisor took away."""
-    try:
-        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
-            int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-        )
-    except (OSError, ValueError):
-        return 0.0
-    return (user + nice + system + steal) / CLK_TCK
-
-
 def our_cpu() -> float:
     """CPU seconds of this process and everything it started (servers, Redis, Chromium),
     the exited ones included through their parents' cutime/cstime."""
     total = 0
     for pid in [os.getpid(), *descendants(os.getpid())]:
-        st = _stat(pid)
+        st = proc_stat(pid)
         if st:
             total += sum(int(x) for x in st[11:15])  # utime, stime, cutime, cstime
     return total / CLK_TCK
@@ -189,121 +157,14 @@ def open_fds(pid: int) -> int:
         return -1
 
 
-class PrivateRedis(RedisServer):
-    """RedisServer that does not leave its process behind when it fails to come up."""
-
-    def __init__(self) -> None:
-        try:
-            super().__init__()
-        except BaseException:
-            if getattr(self, "proc", None):
-                self.proc.kill()
-                self.proc.wait()
-            raise
-
-    def stop(self) -> None:
-        try:
-            super().stop()
-        except Exception:  # noqa: BLE001 - it must end, whatever state it is in
-            self.proc.kill()
-            self.proc.wait()
-
-
-class Server(WebServer):
-    """WebServer that stops its whole process tree (uvicorn --workers N forks) and its log."""
-
-    def __init__(self, factory: str, env: dict[str, str], workers: int, port: int | None = None) -> None:
-        self.stopped = False
-        try:
-            super().__init__(factory, env, workers=workers, port=port)
-        except BaseException:
-            if getattr(self, "proc", None):
-                print(self.output()[-3000:], file=sys.stderr)
-                self.stop()
-            raise
-
+class Server(TreeServer):
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: uvicorn's children, or uvicorn itself."""
-        kids = [p for p in descendants(self.proc.pid) if (_stat(p) or ["", ""])[1] == str(self.proc.pid)]
+        kids = [p for p in descendants(self.proc.pid) if (proc_stat(p) or ["", ""])[1] == str(self.proc.pid)]
         return kids or [self.proc.pid]
-
-    def stop(self) -> None:
-        if self.stopped:
-            return
-        self.stopped = True
-        tree = descendants(self.proc.pid)
-        try:
-            super().stop()
-        finally:
-            for pid in tree:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                os.unlink(self.log.name)
-
-
-def raise_fd_limit(needed: int) -> tuple[int, int]:
-    """Raise RLIMIT_NOFILE (before the servers start, so they inherit it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return soft, hard
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
-            return needed, needed
-        except (ValueError, OSError):
-            raise BenchError(
-                f"need {needed} file descriptors, the hard limit is {hard} (raise it with ulimit -Hn as root)"
-            ) from None
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-    return needed, hard
-
-
-def server_env(redis_url: str, secret: str, public_url: str) -> dict[str, str]:
-    return {
-        "BECKON_REDIS_URL": redis_url,
-        "BECKON_ADMIN_TOKEN": ADMIN,
-        "BECKON_SECRET_KEY": secret,
-        "BECKON_PUBLIC_URL": public_url,
-        # nothing here may be throttled by the benchmark's own traffic
-        "BECKON_RATE_VISITOR_PER_MIN": "100000",
-        "BECKON_RATE_IP_PER_MIN": "1000000",
-    }
 
 
 # --------------------------------------------------------------------------- statistics, charts
-
-
-def pct(values: list[float], p: float) -> float:
-    """Percentile with linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = (len(s) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def chart(title: str, rows: list[tuple[str, float]], unit: str, width: int = 50,
-          goal: float | None = None, fmt: str = "{:,.1f}") -> str:
-    """Horizontal ASCII bars on one scale; a goal is drawn as its own row and as ':' marks."""
-    values = [v for _, v in rows if v == v] + ([goal] if goal else [])
-    top = max(values + [1e-9])
-    label_w = max(len(label) for label, _ in rows + ([("goal", 0.0)] if goal else []))
-    goal_col = round(goal / top * width) if goal else None
-    lines = [title]
-    for label, value in rows + ([("goal", goal)] if goal else []):
-        n = 0 if value != value else round(value / top * width)
-        bar = ("=" if label == "goal" else "#") * n
-        if goal_col is not None and label != "goal":
-            bar = bar.ljust(width)
-            if goal_col < width and bar[goal_col] == " ":
-                bar = bar[:goal_col] + ":" + bar[goal_col + 1 :]
-            bar = bar.rstrip()
-        shown = "n/a" if value != value else fmt.format(value)
-        lines.append(f"  {label.ljust(label_w)} |{bar.ljust(width)}| {shown} {unit}")
-    return "\n".join(lines)
 
 
 def histogram(values: list[float]) -> list[tuple[str, float]]:
@@ -572,7 +433,7 @@ def run_idle(args: argparse.Namespace, redis: PrivateRedis, stack: contextlib.Ex
     say(f"\n## 1{'a' if deflate else 'b'}. idle push connections on one worker, "
         f"permessage-deflate {'offered, as browsers do' if deflate else 'not offered'}")
     say("  starting uvicorn (1 worker)")
-    server = Server(APP, server_env(redis.url, secret, f"http://127.0.0.1:{port}"), workers=1, port=port)
+    server = Server(APP, server_env(redis.url, secret, f"http://127.0.0.1:{port}", ip_per_min=1_000_000), workers=1, port=port)
     stack.callback(server.stop)
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10) as api:
         r = api.post("/v1/sites", json={"name": "Bench", "origins": [ORIGIN]})
@@ -682,7 +543,7 @@ def run_browser(args: argparse.Namespace, redis_srv: PrivateRedis, stack: contex
     say("\n## 2. slot free -> HELP in the DOM, headless Chromium")
     secret = secrets.token_urlsafe(24)
     port, demo_port = free_port(), free_port()
-    env = server_env(redis_srv.url, secret, f"http://127.0.0.1:{port}")
+    env = server_env(redis_srv.url, secret, f"http://127.0.0.1:{port}", ip_per_min=1_000_000)
     say("  starting uvicorn (2 workers) and the demo shop")
     web = Server(APP, env, workers=2, port=port)
     stack.callback(web.stop)
