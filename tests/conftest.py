@@ -194,3 +194,16 @@ def pytest_collection_modifyitems(config, items) -> None:
     thread once the browser starts, and code under test that calls asyncio.run (the CLI,
     the job worker) must not run after it in the same thread."""
     items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
+
+
+def wait_js(page, expression: str, timeout: float = 10.0) -> None:
+    """Wait until ``expression`` is truthy in the page, polling from here: Playwright's
+    wait_for_function polls inside the page with eval, which a strict Content-Security-Policy
+    (the demo shop's, the console's) forbids, so it would only ever see its first check."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.05)

@@ -23,7 +23,7 @@ from backend.push.hub import Hub
 from backend.reps import Reps
 from backend.store import keys
 from backend.store.scripts import Scripts
-from tests.conftest import Live, run_worker
+from tests.conftest import Live, run_worker, wait_js
 from tests.test_browser_offers import OFFER, flagged_page, presence, setup_site
 from tests.test_browser_snippet import poll
 
@@ -235,7 +235,7 @@ def test_a_whole_chat_survives_reloads_and_navigation_and_ends_with_a_transcript
     page.locator(f"{CHAT} button[aria-label='Close chat']").click()
     expect(page.locator(CHAT)).to_have_count(0)
     page.reload()
-    page.wait_for_function("() => window.Beckon && Beckon._socket && Beckon._socket() && Beckon._socket().readyState === 1")
+    wait_js(page, "!!(window.Beckon && Beckon._socket && Beckon._socket() && Beckon._socket().readyState === 1)")
     page.wait_for_timeout(300)
     assert page.locator(CHAT).count() == 0
     assert errors == []

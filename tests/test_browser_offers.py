@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import Live
+from tests.conftest import Live, wait_js
 from tests.test_browser_snippet import poll
 
 pytestmark = pytest.mark.browser
@@ -37,7 +37,7 @@ def flagged_page(live: Live, browser, page_errors, email: str = VIP):
     page = context.new_page()
     errors = page_errors(page)
     page.goto(live.demo_url + "/product/kayak")
-    page.wait_for_function("window.Beckon && window.Beckon.vid")
+    wait_js(page, "window.Beckon && window.Beckon.vid")
     page.evaluate(f"Beckon.identify({{email: '{email}'}}); Beckon.flush()")
     vid = page.evaluate("Beckon.vid")
     assert poll(lambda: (live.visitor(vid) or {}).get("needs_assistance")), live.visitor(vid)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import Live
+from tests.conftest import Live, wait_js
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,7 @@ def test_lingering_and_a_failed_submit_flag_the_visitor_with_reasons(live: Live,
     page = context.new_page()
     errors = page_errors(page)
     page.goto(live.demo_url + "/quote")
-    page.wait_for_function("window.Beckon && window.Beckon.vid")
+    wait_js(page, "window.Beckon && window.Beckon.vid")
     vid = page.evaluate("Beckon.vid")
     assert poll(lambda: live.visitor(vid)), "the page view never reached the collector"
 
@@ -69,7 +69,7 @@ def test_server_side_errors_and_spa_navigation_are_seen(live: Live, browser, pag
     page = context.new_page()
     errors = page_errors(page)
     page.goto(live.demo_url + "/quote")
-    page.wait_for_function("window.Beckon && window.Beckon.vid")
+    wait_js(page, "window.Beckon && window.Beckon.vid")
     vid = page.evaluate("Beckon.vid")
     # fill the form so the browser lets it through; the server rejects the postcode and
     # marks it with aria-invalid and data-beckon-error
@@ -103,7 +103,7 @@ def test_page_keeps_working_when_the_collector_is_down(live: Live, browser, page
     page.on("request", lambda r: sent.append(r.url) if r.method == "POST" and "/v1/events" in r.url else None)
     page.add_init_script("window.__before = Object.keys(window)")
     page.goto(live.demo_url + "/product/kayak")
-    page.wait_for_function("window.Beckon && window.Beckon.vid")
+    wait_js(page, "window.Beckon && window.Beckon.vid")
     live.web.stop()  # the collector goes away; the page stays
     sent.clear()
     page.click("button.add")
