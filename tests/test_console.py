@@ -144,6 +144,16 @@ def test_wrong_password_shows_an_error_and_repeated_failures_are_throttled(clien
     login(client, "boss@shop.example")
 
 
+def test_many_e_mails_tried_from_one_address_are_throttled(client: TestClient, shop: dict) -> None:
+    csrf = csrf_of(client.get("/console/login").text)
+    codes = [client.post("/console/login", data={"csrf": csrf, "email": f"guess{i}@shop.example",
+                                                  "password": "not it at all"}).status_code for i in range(51)]
+    assert codes[:50] == [401] * 50 and codes[50] == 429
+    # from this address even the right password waits now
+    r = client.post("/console/login", data={"csrf": csrf, "email": "ria@shop.example", "password": PASSWORD})
+    assert r.status_code == 429
+
+
 def test_login_refuses_without_csrf_and_ignores_foreign_next(client: TestClient, shop: dict) -> None:
     client.get("/console/login")
     r = client.post("/console/login", data={"email": "ria@shop.example", "password": PASSWORD})

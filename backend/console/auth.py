@@ -18,6 +18,7 @@ from backend.store import keys
 
 FAILURES_ALLOWED = 10  # failed logins per e-mail ...
 FAILURE_WINDOW_S = 15 * 60  # ... within this window
+FAILURES_ALLOWED_PER_IP = 50  # failed logins from one address, any e-mails, in the window
 
 
 class NotLoggedIn(Exception):
@@ -82,27 +83,33 @@ def _digest(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
+def _failure_keys(request: Request, email: str) -> list[tuple[str, int]]:
+    """Failed logins are counted per e-mail (guessing one rep's password) and per address
+    (trying many e-mails from one place), each with its own allowance."""
+    ip = request.client.host if request.client else "unknown"
+    return [(keys.login_failures("e:" + _digest(email)), FAILURES_ALLOWED),
+            (keys.login_failures("ip:" + _digest(ip)), FAILURES_ALLOWED_PER_IP)]
+
+
 async def throttled(request: Request, email: str) -> int:
-    """Seconds until this e-mail may try again (0: it may try now)."""
+    """Seconds until this e-mail, from this address, may try again (0: it may try now)."""
     redis = request.app.state.redis
-    key = keys.login_failures(_digest(email))
-    count = int(await redis.get(key) or 0)
-    if count < FAILURES_ALLOWED:
-        return 0
-    return max(1, int(await redis.ttl(key)))
+    for key, allowed in _failure_keys(request, email):
+        if int(await redis.get(key) or 0) >= allowed:
+            return max(1, int(await redis.ttl(key)))
+    return 0
 
 
 async def record_failure(request: Request, email: str) -> None:
-    redis = request.app.state.redis
-    key = keys.login_failures(_digest(email))
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, FAILURE_WINDOW_S, nx=True)
+    async with request.app.state.redis.pipeline(transaction=True) as pipe:
+        for key, _ in _failure_keys(request, email):
+            pipe.incr(key)
+            pipe.expire(key, FAILURE_WINDOW_S, nx=True)
         await pipe.execute()
 
 
 async def clear_failures(request: Request, email: str) -> None:
-    await request.app.state.redis.delete(keys.login_failures(_digest(email)))
+    await request.app.state.redis.delete(_failure_keys(request, email)[0][0])
 
 
 def safe_next(raw: Any) -> str:

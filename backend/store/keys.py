@@ -119,10 +119,11 @@ def ingest(site_key: str, vid: str, ip: str, minute: int) -> list[str]:
 REP_LOGINS = f"{PREFIX}:rep-logins"  # global hash: lower-cased e-mail -> "site rid", for the console login
 
 
-def login_failures(email_digest: str) -> str:
-    """Counter with a TTL: failed console logins for one e-mail (given as a digest, so an
-    arbitrary string never becomes part of a key). Global: the site is unknown before login."""
-    return f"{PREFIX}:login-fail:{email_digest}"
+def login_failures(subject: str) -> str:
+    """Counter with a TTL: failed console logins for one subject ("e:<digest of e-mail>" or
+    "ip:<digest of address>", so an arbitrary string never becomes part of a key). Global: the
+    site is unknown before login."""
+    return f"{PREFIX}:login-fail:{subject}"
 
 
 def reps(site_key: str) -> str:
