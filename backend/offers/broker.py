@@ -16,6 +16,7 @@ from backend.offers.policy import DEFAULT_AHT_S, OfferSettings, learned_seconds
 from backend.reps import PRESENCE_TIMEOUT_S
 from backend.store import keys
 from backend.store.scripts import Scripts
+from backend.tasks import cancel
 
 log = logging.getLogger("beckon.offers")
 
@@ -184,9 +185,4 @@ class Ticker:
         self.task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
+        await cancel(self.task)

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from starlette.websockets import WebSocket
 
 from backend.store import keys
+from backend.tasks import cancel
 
 log = logging.getLogger("beckon.push")
 
@@ -83,10 +84,5 @@ class Hub:
         self.task = asyncio.create_task(self._reader())
 
     async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
+        await cancel(self.task)
         await self.pubsub.aclose()
