@@ -1,4 +1,5 @@
-"""Gives the demo shop rules that react within a minute, so trying it shows something."""
+"""Gives the demo shop rules that react within a minute and offer settings that show every
+path (a panel; "leave a message" when nobody is on duty), so trying it shows something."""
 
 from __future__ import annotations
 
@@ -23,11 +24,19 @@ DEMO_RULES = {
 }
 
 
+DEMO_OFFER = {"variant": "panel", "leave_message": True, "sales_email": "sales@demo.beckon"}
+
+
 async def main() -> None:
     settings = Settings.from_env()
     redis = store.connect(settings)
     try:
-        await Sites(redis, settings).set_rules(os.environ["BECKON_DEMO_SITE_KEY"], DEMO_RULES)
+        sites = Sites(redis, settings)
+        key = os.environ["BECKON_DEMO_SITE_KEY"]
+        await sites.set_rules(key, DEMO_RULES)
+        site = await sites.get(key, fresh=True)
+        if site is not None:  # with nobody on duty, the demo offers "leave a message"
+            await sites.set_offer_settings(key, DEMO_OFFER, site.offer)
     finally:
         await redis.aclose()
 
