@@ -78,6 +78,7 @@ class Broker:
 
     async def _run_coalesced(self, site: str) -> None:
         try:
+            await self.redis.sadd(keys.NEEDY_SITES, site)  # so the ticker looks at it too
             while True:
                 self._again.discard(site)
                 try:
@@ -166,11 +167,26 @@ class Ticker:
     async def tick(self) -> None:
         for site in await self.broker.sweep(self.cooldown_for):
             await self.broker.run(site)
-        for site in await self.redis.smembers(keys.SITES):
+        # Only sites that may have visitors needing help: not every site, every half second.
+        for site in await self.redis.smembers(keys.NEEDY_SITES):
             if await self.redis.zcard(keys.needy(site)):
                 await self.broker.run(site)
+            else:
+                await self.redis.srem(keys.NEEDY_SITES, site)
+                if await self.redis.zcard(keys.needy(site)):  # someone became needy meanwhile
+                    await self.redis.sadd(keys.NEEDY_SITES, site)
+
+    async def seed(self) -> None:
+        """After a restart: every site with needy visitors goes back on the ticker's list."""
+        for site in await self.redis.smembers(keys.SITES):
+            if await self.redis.zcard(keys.needy(site)):
+                await self.redis.sadd(keys.NEEDY_SITES, site)
 
     async def _loop(self) -> None:
+        try:
+            await self.seed()
+        except Exception:  # noqa: BLE001 - the pokes refill the list anyway
+            log.exception("could not seed the list of sites with needy visitors")
         while True:
             try:
                 await self.tick()

@@ -160,6 +160,7 @@ def load(site_key: str) -> str:
 # --- Offers ----------------------------------------------------------------------------
 
 DEADLINES = f"{PREFIX}:offer-deadlines"  # global zset: "site vid" -> withdraw-at (ms), for the sweeper
+NEEDY_SITES = f"{PREFIX}:needy-sites"  # global set: sites that may have visitors needing help, for the ticker
 
 
 def offer_settings(site_key: str) -> str:
