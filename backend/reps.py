@@ -61,6 +61,9 @@ class Rep:
     active: bool
     status: str  # available | away | offline
     role: str = "rep"  # rep | admin
+    # A digest of the stored password hash: sessions are bound to it, so a new password
+    # ends every older session. Never shown.
+    credential_tag: str = ""
 
     @property
     def is_admin(self) -> bool:
@@ -209,6 +212,7 @@ class Reps:
             area=raw.get("area", ""), active=active,
             status=(status or "away") if online and active else "offline",
             role=raw.get("role", "rep") if raw.get("role") in ROLES else "rep",
+            credential_tag=hashlib.sha256(raw.get("password", "").encode()).hexdigest()[:16],
         )
 
     async def list(self, site: str) -> list[Rep]:

@@ -154,6 +154,16 @@ def test_many_e_mails_tried_from_one_address_are_throttled(client: TestClient, s
     assert r.status_code == 429
 
 
+def test_a_new_password_ends_older_sessions(client: TestClient, shop: dict) -> None:
+    login(client, "ria@shop.example")
+    assert client.get("/console/", follow_redirects=False).status_code == 200
+    r = client.put(f"/v1/sites/{shop['key']}/reps/{shop['rep']}", json={"password": "a brand new password"},
+                   headers=admin())
+    assert r.status_code == 200 and "password" not in r.text
+    assert client.get("/console/", follow_redirects=False).status_code == 303  # back to the login
+    login(client, "ria@shop.example", "a brand new password")
+
+
 def test_login_refuses_without_csrf_and_ignores_foreign_next(client: TestClient, shop: dict) -> None:
     client.get("/console/login")
     r = client.post("/console/login", data={"email": "ria@shop.example", "password": PASSWORD})

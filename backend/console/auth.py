@@ -68,8 +68,8 @@ async def require_admin(conn: HTTPConnection) -> Rep:
 
 
 def login_epoch(rep: Rep) -> str:
-    """Binds a session to the rep's e-mail, so changing it ends older sessions."""
-    return hashlib.sha256(f"{rep.site} {rep.id} {rep.email}".encode()).hexdigest()[:16]
+    """Binds a session to the rep's e-mail and password, so changing either ends older sessions."""
+    return hashlib.sha256(f"{rep.site} {rep.id} {rep.email} {rep.credential_tag}".encode()).hexdigest()[:16]
 
 
 def start_session(request: Request, rep: Rep) -> None:
