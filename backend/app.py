@@ -1,4 +1,4 @@
-"""The web application: collector, snippet, site API (and, as they land, push and console)."""
+"""The web application: collector, snippet and its modules, site API, offers, push, chat, console."""
 
 from __future__ import annotations
 

@@ -1160,7 +1160,7 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
     ok = True
     say("\n## Results\n")
     if lat:
-        r2c, c2r = lat.lat("r2c"), lat.lat("c2r")
+        r2c = lat.lat("r2c")
         met = bool(r2c) and pct(r2c, 95) < GOAL_P95_MS and lat.lost("r2c") == 0 and not lat.errors
         ok &= met
         say(f"| two workers: console on A, push on B ({lat.chats} chats, {lat.reps} rep(s), "
