@@ -16,16 +16,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend import api, console, store
-from backend.chat.service import Chats
-from backend.offers import routes as offer_routes
-from backend.offers.broker import Broker, Ticker
-from backend.push.hub import Hub
-from backend.reps import Reps
-from backend.collector.routes import Collector
+from backend import store
+from backend.web import console, site_api as api
+from backend.domain.chat import Chats
+from backend.web import offers as offer_routes
+from backend.domain.offers import Broker, Ticker
+from backend.domain.push import Hub
+from backend.domain.reps import Reps
+from backend.web.collector import Collector
 from backend.config import Settings
-from backend.http import HTTPError
-from backend.sites import Sites
+from backend.web.http import HTTPError
+from backend.domain.sites import Sites
 from backend.store.scripts import Scripts
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from typing import Any, Sequence
 
 from backend import store
 from backend.config import Settings
-from backend.reps import RepError, Reps
-from backend.sites import SiteError, Sites, validate_site
+from backend.domain.reps import RepError, Reps
+from backend.domain.sites import SiteError, Sites, validate_site
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -33,7 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from backend.jobs import run_worker
+    from backend.domain.jobs import run_worker
 
     run_worker(Settings.from_env(), burst=args.burst)
     return 0

@@ -93,7 +93,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend.store import keys  # noqa: E402
-from backend.tokens import visitor_token  # noqa: E402
+from backend.core.tokens import visitor_token  # noqa: E402
 from scripts.benchlib import (  # noqa: E402
     ADMIN,
     BenchError,
@@ -113,9 +113,9 @@ APP = "backend.app:create_app"
 ORIGIN = "https://shop.example"
 PASSWORD = "a long bench password"
 GOAL_P95_MS = 50.0
-CAPACITY = 20  # the most chats one representative may hold (backend.reps.validate_rep)
+CAPACITY = 20  # the most chats one representative may hold (backend.domain.reps.validate_rep)
 PRESENCE_EVERY_S = 10.0  # console.js PRESENCE_EVERY_MS
-TICK_S = 5.0  # backend.console.ws.TICK_S: each console's periodic refresh
+TICK_S = 5.0  # backend.web.console.ws.TICK_S: each console's periodic refresh
 TEXTS = ["Hello! How can I help you today?", "Sure, one moment while I check that for you.",
          "The delivery usually takes two to three working days.",
          "Yes, the 40 l dry bag fits in the front hatch of that kayak.",
@@ -479,11 +479,11 @@ class Bench:
 
         from backend import store
         from backend.config import Settings
-        from backend.offers.broker import Broker
-        from backend.offers.policy import OfferSettings
-        from backend.chat.service import Chats
-        from backend.push.hub import Hub
-        from backend.reps import Reps
+        from backend.domain.offers import Broker
+        from backend.core.policy import OfferSettings
+        from backend.domain.chat import Chats
+        from backend.domain.push import Hub
+        from backend.domain.reps import Reps
         from backend.store.scripts import Scripts
 
         self.redis = store.connect(Settings(redis_url=self.redis_url))

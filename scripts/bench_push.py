@@ -7,14 +7,14 @@ uvicorn, started here and stopped here, also on error or Ctrl-C):
    worker is uvicorn's own process) and a site. The file-descriptor limit is raised first so
    the server inherits it. An asyncio client (the ``websockets`` package) opens N push
    WebSockets ``/v1/push?site=&vid=&tok=`` with distinct visitor ids, valid visitor tokens
-   (``backend.tokens.visitor_token`` with the secret the server was started with) and the
+   (``backend.core.tokens.visitor_token`` with the secret the server was started with) and the
    site's Origin. By default this is done twice, each time with a fresh server: offering
    permessage-deflate exactly as Chromium does (the server accepts it and keeps a zlib
    context per connection), and offering none (what a server with per-message deflate
    switched off would hold); ``--deflate browser|off`` runs one of them. The worker's VmRSS
    (/proc/PID/status) is sampled throughout; the run checks in Redis that the worker
    subscribed one channel per visitor. Then one offer command is published to one visitor
-   among them, exactly as the backend does it (``backend.push.hub.Hub.publish``: PUBLISH on
+   among them, exactly as the backend does it (``backend.domain.push.Hub.publish``: PUBLISH on
    ``keys.push_channel(site, vid)``), and the time until that client has the frame is taken;
    repeated for p50/p95 (the client's garbage collector is paused meanwhile, so that its
    passes over 5,000 connections are not what is timed).
@@ -69,7 +69,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend.store import keys  # noqa: E402
-from backend.tokens import visitor_token  # noqa: E402
+from backend.core.tokens import visitor_token  # noqa: E402
 from scripts.benchlib import (  # noqa: E402
     ADMIN,
     CLK_TCK,
@@ -259,7 +259,7 @@ def push_url(port: int, site: str, vid: str, secret: str) -> str:
 
 
 def offer_command(n: int) -> dict[str, Any]:
-    """The command the broker publishes for an offer (backend.offers.broker.offer_command)."""
+    """The command the broker publishes for an offer (backend.domain.offers.offer_command)."""
     return {"type": "offer", "id": f"bench-{n:04d}-{secrets.token_urlsafe(6)}", "kind": "help",
             "variant": "panel", "short": False, "ttl_ms": 30000}
 
@@ -275,7 +275,7 @@ async def idle_bench(args: argparse.Namespace, port: int, site: str, secret: str
     import redis.asyncio as aioredis
     from websockets.asyncio.client import connect
 
-    from backend.push.hub import Hub
+    from backend.domain.push import Hub
 
     res = IdleResult(wanted=args.connections, deflate=deflate, worker_pid=pid)
     rcli = aioredis.Redis.from_url(redis_url, decode_responses=True)

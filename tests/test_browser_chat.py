@@ -17,10 +17,10 @@ import pytest
 from playwright.sync_api import expect
 
 from backend import store
-from backend.chat.service import Chats, check_link
+from backend.domain.chat import Chats, check_link
 from backend.config import Settings
-from backend.push.hub import Hub
-from backend.reps import Reps
+from backend.domain.push import Hub
+from backend.domain.reps import Reps
 from backend.store import keys
 from backend.store.scripts import Scripts
 from tests.conftest import Live, run_worker, wait_js

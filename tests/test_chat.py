@@ -10,9 +10,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from backend import store
-from backend.chat.service import ChatError, Chats, check_link
-from backend.push.hub import Hub
-from backend.reps import Reps
+from backend.domain.chat import ChatError, Chats, check_link
+from backend.domain.push import Hub
+from backend.domain.reps import Reps
 from backend.store import keys
 from backend.store.scripts import Scripts
 from tests.conftest import admin

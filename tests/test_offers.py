@@ -9,7 +9,7 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from backend.offers.policy import estimate_wait, learned_seconds, validate_settings, SettingsError
+from backend.core.policy import estimate_wait, learned_seconds, validate_settings, SettingsError
 from tests.conftest import admin, run_worker
 from tests.test_collector import TEXT, batch
 

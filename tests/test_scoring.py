@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.scoring import DEFAULT_RULES, RulesError, VisitorState, decide, fold, validate_rules
+from backend.core.scoring import DEFAULT_RULES, RulesError, VisitorState, decide, fold, validate_rules
 
 RULES = validate_rules(
     {

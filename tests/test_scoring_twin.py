@@ -7,9 +7,9 @@ import json
 import redis
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from backend.collector.routes import ingest_call
+from backend.web.collector import ingest_call
 from backend.config import Settings
-from backend.scoring import RULE_NAMES, NUMERIC_RULES, VisitorState, decide, fold
+from backend.core.scoring import RULE_NAMES, NUMERIC_RULES, VisitorState, decide, fold
 from backend.store import keys
 from backend.store.scripts import source
 

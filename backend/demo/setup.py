@@ -8,7 +8,7 @@ import os
 
 from backend import store
 from backend.config import Settings
-from backend.sites import Sites
+from backend.domain.sites import Sites
 
 DEMO_RULES = {
     "threshold": 0.6,

@@ -9,9 +9,9 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from backend.chat.service import ChatError
-from backend.jobs import enqueue_transcript
-from backend.sites import Site
+from backend.domain.chat import ChatError
+from backend.domain.jobs import enqueue_transcript
+from backend.domain.sites import Site
 from backend.store import keys
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend import visitors
-from backend.collector.protocol import ID_RE
-from backend.console.auth import (
+from backend.domain import visitors
+from backend.core.protocol import ID_RE
+from backend.web.console.auth import (
     NotLoggedIn, check_csrf, clear_failures, current_rep, record_failure, safe_next, start_session, throttled,
 )
-from backend.console.web import EXPIRED, Ctx, error_page, page, read_form, redirect, render
+from backend.web.console.web import EXPIRED, Ctx, error_page, page, read_form, redirect, render
 
 EMAIL_MAX = 254
 PASSWORD_MAX = 200

@@ -15,12 +15,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from backend.console.auth import (
+from backend.web.console.auth import (
     Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, require_admin,
 )
-from backend.http import HTTPError, read_body
-from backend.reps import Rep
-from backend.sites import Site
+from backend.web.http import HTTPError, read_body
+from backend.domain.reps import Rep
+from backend.domain.sites import Site
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"

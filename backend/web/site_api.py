@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend import visitors
-from backend.collector.protocol import ID_RE
-from backend.http import HTTPError, parse_int, read_json
-from backend.reps import RepError
-from backend.scoring import RulesError
-from backend.sites import Site, SiteError, validate_site
+from backend.domain import visitors
+from backend.core.protocol import ID_RE
+from backend.web.http import HTTPError, parse_int, read_json
+from backend.domain.reps import RepError
+from backend.core.scoring import RulesError
+from backend.domain.sites import Site, SiteError, validate_site
 
 
 def require_admin(request: Request) -> None:

@@ -25,9 +25,9 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from backend.chat.service import ChatError, check_link
-from backend.console.auth import NotLoggedIn, check_csrf, current_rep, same_origin
-from backend.reps import Rep, RepError
+from backend.domain.chat import ChatError, check_link
+from backend.web.console.auth import NotLoggedIn, check_csrf, current_rep, same_origin
+from backend.domain.reps import Rep, RepError
 from backend.store import keys
 
 log = logging.getLogger("beckon.console")

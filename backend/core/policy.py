@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
-from backend.validation import ValidationError
+from backend.core.validation import ValidationError
 
 VARIANTS = ("button", "panel", "audio", "video")
 DEFAULT_AHT_S = 180.0  # average handle time of a chat until real chats teach us better

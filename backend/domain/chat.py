@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from backend import visitors
-from backend.push.hub import Hub
-from backend.reps import Reps
+from backend.domain import visitors
+from backend.domain.push import Hub
+from backend.domain.reps import Reps
 from backend.store import keys
 from backend.store.scripts import Scripts
 

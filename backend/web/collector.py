@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backend import scoring
-from backend.collector.protocol import ProtocolError, parse_batch
-from backend.http import HTTPError, read_body
+from backend.core import scoring
+from backend.core.protocol import ProtocolError, parse_batch
+from backend.web.http import HTTPError, read_body
 from backend.store import keys
-from backend.tokens import visitor_token
+from backend.core.tokens import visitor_token
 
 ACCEPTED_TYPES = ("text/plain", "application/json")
 DEFAULT_RULES_JSON = json.dumps(scoring.DEFAULT_RULES)

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from starlette.requests import HTTPConnection, Request
 
-from backend.reps import Rep
+from backend.domain.reps import Rep
 from backend.store import keys
 
 FAILURES_ALLOWED = 10  # failed logins per e-mail ...

@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from backend.store import keys
-from backend.validation import ValidationError
+from backend.core.validation import ValidationError
 
 PRESENCE_TIMEOUT_S = 30
 STATUSES = ("available", "away")

@@ -10,12 +10,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backend import scoring, visitors
-from backend.console.web import Ctx, Form, error_page, page, redirect, render, security_headers
-from backend.offers.policy import VARIANTS, SettingsError, validate_settings
-from backend.reps import ROLES, Rep, RepError
-from backend.scoring import RulesError
-from backend.sites import SiteError, script_tag, validate_site
+from backend.core import scoring
+from backend.domain import visitors
+from backend.web.console.web import Ctx, Form, error_page, page, redirect, render, security_headers
+from backend.core.policy import VARIANTS, SettingsError, validate_settings
+from backend.domain.reps import ROLES, Rep, RepError
+from backend.core.scoring import RulesError
+from backend.domain.sites import SiteError, script_tag, validate_site
 
 Errors = dict[str, list[str]]
 

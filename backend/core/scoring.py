@@ -14,7 +14,7 @@ import fnmatch
 import math
 from dataclasses import dataclass, field
 from typing import Any
-from backend.validation import ValidationError
+from backend.core.validation import ValidationError
 
 # Order matters: the Lua twin sums contributions in this same order.
 RULE_NAMES: tuple[str, ...] = (

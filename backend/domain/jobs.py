@@ -12,7 +12,7 @@ from typing import Any
 from redis import Redis
 from rq import Queue, Retry, Worker
 
-from backend import mail
+from backend.domain import mail
 from backend.config import Settings
 
 QUEUE = "beckon"

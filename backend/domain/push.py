@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from starlette.websockets import WebSocket
 
 from backend.store import keys
-from backend.tasks import cancel
+from backend.domain.tasks import cancel
 
 log = logging.getLogger("beckon.push")
 

@@ -12,11 +12,11 @@ from typing import Any, Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from backend.offers.policy import DEFAULT_AHT_S, OfferSettings, learned_seconds
-from backend.reps import PRESENCE_TIMEOUT_S
+from backend.core.policy import DEFAULT_AHT_S, OfferSettings, learned_seconds
+from backend.domain.reps import PRESENCE_TIMEOUT_S
 from backend.store import keys
 from backend.store.scripts import Scripts
-from backend.tasks import cancel
+from backend.domain.tasks import cancel
 
 log = logging.getLogger("beckon.offers")
 

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from backend import scoring
-from backend.offers.policy import OfferSettings, validate_settings
+from backend.core import scoring
+from backend.core.policy import OfferSettings, validate_settings
 from backend.config import Settings
 from backend.store import keys
-from backend.validation import ValidationError
+from backend.core.validation import ValidationError
 
 NAME_MAX = 100
 ORIGINS_MAX = 20

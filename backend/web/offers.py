@@ -17,18 +17,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from backend.api import errors_json, site_or_404
-from backend.collector.protocol import ID_RE
-from backend.collector.routes import cors_headers
-from backend import visitors
-from backend.chat import customer
-from backend.http import HTTPError, read_body, read_json
-from backend.jobs import enqueue_visitor_message
-from backend.offers.policy import SettingsError, estimate_wait
-from backend.reps import PRESENCE_TIMEOUT_S
-from backend.sites import Site
+from backend.web.site_api import errors_json, site_or_404
+from backend.core.protocol import ID_RE
+from backend.web.collector import cors_headers
+from backend.domain import visitors
+from backend.web import page_chat as customer
+from backend.web.http import HTTPError, read_body, read_json
+from backend.domain.jobs import enqueue_visitor_message
+from backend.core.policy import SettingsError, estimate_wait
+from backend.domain.reps import PRESENCE_TIMEOUT_S
+from backend.domain.sites import Site
 from backend.store import keys
-from backend.tokens import check_visitor_token
+from backend.core.tokens import check_visitor_token
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "widget_templates"
 widgets = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))

@@ -12,10 +12,10 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from backend.config import Settings
-from backend.console import admin
-from backend.console.routes import login, login_form, logout, visitor_history, workspace
-from backend.console.web import STATIC
-from backend.console.ws import console_ws
+from backend.web.console import admin
+from backend.web.console.routes import login, login_form, logout, visitor_history, workspace
+from backend.web.console.web import STATIC
+from backend.web.console.ws import console_ws
 
 COOKIE = "beckon_session"
 SESSION_MAX_AGE_S = 12 * 3600  # one long shift; then log in again

@@ -1,1 +1,0 @@
-"""The event collector: the wire protocol (``protocol``) and the ingest route (``routes``)."""

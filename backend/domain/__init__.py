@@ -1,0 +1,2 @@
+"""The domain: sites, reps, visitors, offers, chat, push, jobs and mail. Each owns its state
+through ``backend.store``; none imports the web edge."""
