@@ -1,7 +1,8 @@
 """The console's live connection, ``/console/ws``.
 
 Server -> client: ``queue`` (a full snapshot of the requests this rep may take), ``chats``
-(the rep's open chats with history), ``reps`` (colleagues and their presence), ``presence``,
+(the rep's open chats with history), ``visitor`` (``{chat, detail}``: the customer beside an
+open chat changed), ``reps`` (colleagues and their presence), ``presence``,
 ``accepted``, ``ack``, ``error`` (``{message, ref}``), and the rep channel's events as they
 are (``chat-open``, ``chat-closed``, ``msg``, ``typing``, ``ended``).
 
@@ -92,6 +93,7 @@ class Connection:
         self.site = rep.site
         self.inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self.last_sent: dict[str, str] = {}
+        self.details_sent: dict[str, str] = {}  # chat id -> visitor detail the page has
         self.typing_at: dict[str, float] = {}
 
     # --- plumbing ----------------------------------------------------------------------
@@ -152,7 +154,7 @@ class Connection:
                 elif kind == "hello":
                     want |= {"reps", "queue", "chats"}
                 elif kind == "tick":
-                    want |= {"reps", "queue"}
+                    want |= {"reps", "queue", "visitors"}
                 elif kind == "queue":
                     want.add("queue")
                 elif kind == "rep":
@@ -163,6 +165,8 @@ class Connection:
             for what in ("reps", "queue", "chats"):
                 if what in want:
                     await self.send_snapshot(what, force=what == "chats")
+            if "visitors" in want and "chats" not in want:
+                await self.send_visitors()
 
     async def send_snapshot(self, what: str, force: bool = False) -> None:
         chats = self.state.chats
@@ -174,6 +178,7 @@ class Connection:
             for chat in await chats.of_rep(self.site, self.rep.id):
                 out.append({**request_json(chat), "status": chat["status"], "accepted": chat["accepted"],
                             "messages": await chats.history(self.site, chat["id"])})
+            self.details_sent = {c["id"]: json.dumps(c["visitor_detail"]) for c in out}
             body = {"type": "chats", "chats": out}
         else:
             reps = [{"id": r.id, "name": r.name, "status": r.status, "skills": r.skills, "area": r.area}
@@ -184,6 +189,17 @@ class Connection:
             self.last_sent[what] = text
             # "now" lets the page show waiting times in server time, whatever its clock says
             await self.ws.send_text(text[:-1] + f', "now": {int(time.time() * 1000)}}}')
+
+    async def send_visitors(self) -> None:
+        """The customer beside each open chat, sent again only when it changed (a new page, an
+        error, the cart): the rep answers with what the customer sees now."""
+        sent = {}
+        for chat in await self.state.chats.of_rep(self.site, self.rep.id):
+            detail = _detail(chat.get("visitor_detail"))
+            sent[chat["id"]] = text = json.dumps(detail)
+            if self.details_sent.get(chat["id"]) != text:
+                await self.ws.send_text(json.dumps({"type": "visitor", "chat": chat["id"], "detail": detail}))
+        self.details_sent = sent
 
     async def read(self) -> None:
         while True:

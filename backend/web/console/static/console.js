@@ -138,6 +138,7 @@
     switch (m.type) {
       case "queue": renderQueue(m.requests || []); break;
       case "chats": renderChats(m.chats || []); break;
+      case "visitor": updateVisitor(m.chat, m.detail); break;
       case "reps": setReps(m.reps || []); break;
       case "presence": showPresence(m.status); break;
       case "ack": ack(m); break;
@@ -527,6 +528,16 @@
       if (!ids.has(id) && !chat.ended) markEnded(id, "This chat is no longer yours.");
     });
     updateTitle();
+  }
+
+  // The customer changed something (page, cart, an error): the details pane follows in place;
+  // the messages and what the rep is typing are left alone.
+  function updateVisitor(chatId, detail) {
+    var chat = chats.get(chatId);
+    if (!chat || chat.ended) return;
+    chat.data.visitor_detail = detail;
+    q(chat.el, ".who").textContent = who(detail, chat.data.visitor);
+    renderDetails(q(chat.el, ".details"), chat.data.reasons, detail);
   }
 
   function messageNode(m) {

@@ -1,0 +1,51 @@
+"""Real Chromium on the console and the shop: what a representative sees beside a chat stays
+current while they answer."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import Live
+from tests.test_browser_console import Customer, console, go_available, make_rep
+
+pytestmark = pytest.mark.browser
+
+
+def open_chat(live: Live, browser, page_errors, vid: str):
+    """A representative in the console with an accepted chat with a (browserless) customer."""
+    make_rep(live, "ria@shop.example", "Ria")
+    context, page, errors = console(live, browser, page_errors, "ria@shop.example")
+    go_available(page)
+    customer = Customer(live, vid)
+    request_id = customer.ask_for_help()
+    page.locator(f".request[data-id='{request_id}'] .accept").click()
+    pane = page.locator(f".chat[data-id='{request_id}']")
+    pane.wait_for(timeout=5000)
+    expect(pane.locator(".messages")).to_contain_text("Ria joined the chat.")
+    return context, page, errors, customer, pane
+
+
+def test_the_customer_details_beside_a_chat_follow_the_customer(live: Live, browser, page_errors) -> None:
+    context, page, errors, customer, pane = open_chat(live, browser, page_errors, "visitor-details01")
+    details = pane.locator(".details")
+    assert "Checkout" not in details.inner_text()
+    # the rep is halfway through an answer
+    box = pane.locator("textarea")
+    box.fill("Let me check the")
+    box.focus()
+    page.evaluate("document.querySelector('.chat .messages li').dataset.mark = 'kept'")
+
+    customer.send([{"t": "cart", "value": 999, "currency": "EUR"},
+                   {"t": "pv", "url": live.demo_url + "/checkout", "title": "Checkout", "visits": 0},
+                   {"t": "err", "field": "card", "kind": "invalid", "msg": "patternMismatch"}])
+    expect(details).to_contain_text("999 EUR", timeout=12000)  # the connection's 5 s tick
+    text = details.inner_text()
+    assert "Checkout" in text and "card: invalid — patternMismatch" in text
+    # nothing else in the pane moved: the same message nodes, the half-typed answer, the focus
+    assert page.evaluate("document.querySelector('.chat .messages li').dataset.mark") == "kept"
+    assert box.input_value() == "Let me check the"
+    assert page.evaluate("document.activeElement.matches('.chat textarea')")
+    assert errors == []
+    customer.close()
+    context.close()
