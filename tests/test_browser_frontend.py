@@ -49,3 +49,26 @@ def test_the_customer_details_beside_a_chat_follow_the_customer(live: Live, brow
     assert errors == []
     customer.close()
     context.close()
+
+
+def test_the_console_modules_are_revalidated_so_a_browser_never_runs_a_stale_mix(
+        live: Live, browser, page_errors) -> None:
+    make_rep(live, "ria@shop.example", "Ria")
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    loaded: dict[str, str] = {}
+    page.on("response", lambda r: loaded.__setitem__(r.url.split("?")[0].rsplit("/", 1)[-1],
+                                                     r.headers.get("cache-control", ""))
+            if "/console/static/" in r.url and r.url.split("?")[0].endswith(".js") else None)
+    page.goto(live.url + "/console/")
+    page.fill("input[name=email]", "ria@shop.example")
+    page.fill("input[name=password]", "a long password")
+    page.click("form button[type=submit]")
+    go_available(page)
+    # the entry and what it imports (imported by plain URL, without ?v=) are all checked
+    # with the server before each use
+    assert {"console.js", "dom.js", "chats.js"} <= set(loaded), loaded
+    assert set(loaded.values()) == {"no-cache"}, loaded
+    assert errors == []
+    context.close()

@@ -9,13 +9,13 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 
 from backend.config import Settings
 from backend.web.console import admin
 from backend.web.console.routes import login, login_form, logout, visitor_history, workspace
 from backend.web.console.web import STATIC
 from backend.web.console.ws import console_ws
+from backend.web.widget_assets import Revalidated
 
 COOKIE = "beckon_session"
 SESSION_MAX_AGE_S = 12 * 3600  # one long shift; then log in again
@@ -48,5 +48,5 @@ _routes = [
         Route("/admin/reps/{rid}/active", admin.rep_active, methods=["POST"]),
         Route("/admin/visitors", admin.visitors_page, methods=["GET"]),
         Route("/admin/visitors.json", admin.visitors_json, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="console-static"),
+        Mount("/static", Revalidated(directory=STATIC), name="console-static"),  # modules: no stale mix
 ]

@@ -1,0 +1,206 @@
+/* The rep's open chats: one pane each with the conversation, the reply box, a page link,
+ * transfer and end, and the customer's details beside it. */
+import { el, clone, clock, q, safeUrl } from "./dom.js";
+import { who, renderDetails } from "./details.js";
+import { fillRepSelect } from "./queue.js";
+
+const TYPING_EVERY_MS = 2000;    // "typing…" to the customer at most this often
+const TYPING_SHOWN_MS = 4000;
+const CONFIRM_MS = 4000;         // "End chat" asks again for this long
+
+export function fillTransfer(w, chat) {
+  const others = w.reps.filter((r) => r.id !== w.me && r.status === "available");
+  fillRepSelect(q(chat.el, ".transfer-to"), others, others.length ? "Transfer to…" : "nobody else available");
+}
+
+function makeChat(w, c) {
+  const pane = clone("t-chat");
+  pane.setAttribute("data-id", c.id);
+  const chat = {data: c, el: pane, ids: new Set(), ended: false, typingTimer: null, sentTypingAt: 0};
+  w.chats.set(c.id, chat);
+  q(pane, ".history").href = "/console/visitors/" + encodeURIComponent(c.visitor);
+  const form = q(pane, "form.say");
+  const text = q(form, "textarea");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = text.value.trim();
+    if (!value || chat.ended) return;
+    const cid = "c" + Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
+    if (!w.send({type: "say", chat: c.id, text: value, cid: cid})) return;
+    addPending(w, chat, cid, value);
+    text.value = "";
+    chat.sentTypingAt = 0; // the next keystroke starts a new "typing…"
+  });
+  text.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  text.addEventListener("input", () => {
+    const t = Date.now();
+    if (t - chat.sentTypingAt > TYPING_EVERY_MS && text.value.trim()) {
+      chat.sentTypingAt = t;
+      w.send({type: "typing", chat: c.id});
+    }
+  });
+  q(pane, "form.link").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = event.target;
+    w.send({type: "link", chat: c.id, url: f.elements.url.value.trim(), title: f.elements.title.value.trim(),
+            ref: "link:" + c.id});
+  });
+  q(pane, ".transfer").addEventListener("click", () => {
+    const to = q(pane, ".transfer-to").value;
+    if (!to) { w.showError(pane, "Choose an available representative first."); return; }
+    w.send({type: "transfer", chat: c.id, to: to});
+  });
+  const end = q(pane, ".end");
+  end.addEventListener("click", () => {
+    if (end.getAttribute("data-confirm") !== "1") {
+      end.setAttribute("data-confirm", "1");
+      end.textContent = "Click again to end";
+      setTimeout(() => { end.removeAttribute("data-confirm"); end.textContent = "End chat"; }, CONFIRM_MS);
+      return;
+    }
+    w.send({type: "end", chat: c.id});
+  });
+  q(pane, ".close").addEventListener("click", () => {
+    pane.remove();
+    w.chats.delete(c.id);
+    w.updateTitle();
+  });
+  fillTransfer(w, chat);
+  document.getElementById("chats").appendChild(pane);
+  return chat;
+}
+
+/** The server's list of the rep's chats (on connect and when one opens or closes). */
+export function renderChats(w, list) {
+  const ids = new Set();
+  list.forEach((c) => {
+    ids.add(c.id);
+    const chat = w.chats.get(c.id) || makeChat(w, c);
+    chat.data = c;
+    q(chat.el, ".who").textContent = who(c.visitor_detail, c.visitor);
+    q(chat.el, ".status").textContent = "since " + clock(c.accepted || c.created);
+    renderDetails(q(chat.el, ".details"), c.reasons, c.visitor_detail);
+    (c.messages || []).forEach((m) => addMessage(w, c.id, m));
+  });
+  w.chats.forEach((chat, id) => {
+    if (!ids.has(id) && !chat.ended) markEnded(w, id, "This chat is no longer yours.");
+  });
+  w.updateTitle();
+}
+
+/** The customer changed something (page, cart, an error): the details pane follows in place;
+ * the messages and what the rep is typing are left alone. */
+export function updateVisitor(w, chatId, detail) {
+  const chat = w.chats.get(chatId);
+  if (!chat || chat.ended) return;
+  chat.data.visitor_detail = detail;
+  q(chat.el, ".who").textContent = who(detail, chat.data.visitor);
+  renderDetails(q(chat.el, ".details"), chat.data.reasons, detail);
+}
+
+function messageNode(m) {
+  const li = el("li", "msg from-" + (m.from || "system") + " kind-" + (m.kind || "text"));
+  const meta = el("span", "meta", clock(m.ts || Date.now()) + " ");
+  if (m.from === "rep") meta.appendChild(el("span", "name", m.name || "You"));
+  else if (m.from === "visitor") meta.appendChild(el("span", "name", "Customer"));
+  li.appendChild(meta);
+  if (m.kind === "link" && safeUrl(m.url)) {
+    const a = el("a", "text", m.title || m.url);
+    a.href = safeUrl(m.url);
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    li.appendChild(el("span", "muted", "Sent a link: "));
+    li.appendChild(a);
+  } else {
+    li.appendChild(el("span", "text", m.text));
+  }
+  if (m.id) li.setAttribute("data-id", m.id);
+  return li;
+}
+
+/** Follows new messages only while the rep is at the bottom: reading back is not disturbed. */
+function scrollDown(list, force) {
+  const near = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  if (near || force) list.scrollTop = list.scrollHeight;
+}
+
+function addPending(w, chat, cid, text) {
+  const li = messageNode({from: "rep", name: "You", text: text, kind: "text", ts: w.now()});
+  li.classList.add("pending");
+  li.setAttribute("data-cid", cid);
+  const list = q(chat.el, ".messages");
+  list.appendChild(li);
+  scrollDown(list, true);
+}
+
+/** Each message once, whether it comes with the chat list, live, or as our own echo. */
+export function addMessage(w, chatId, m) {
+  const chat = w.chats.get(chatId);
+  if (!chat || !m || !m.id || chat.ids.has(m.id)) return;
+  chat.ids.add(m.id);
+  const list = q(chat.el, ".messages");
+  const node = messageNode(m);
+  const pending = m.cid ? list.querySelector('.msg[data-cid="' + CSS.escape(m.cid) + '"]') : null;
+  if (pending) list.replaceChild(node, pending);
+  else list.appendChild(node);
+  scrollDown(list, false);
+  if (m.from === "visitor") {
+    q(chat.el, ".typing").hidden = true;
+    if (document.hidden) {
+      w.alerts.beep();
+      w.alerts.notify("New message", m.text || "", "msg-" + chatId);
+    }
+  }
+}
+
+export function ack(w, m) {
+  const chat = w.chats.get(m.chat);
+  if (!chat) return;
+  if (m.cid) {
+    const pending = q(chat.el, '.msg[data-cid="' + CSS.escape(m.cid) + '"]');
+    if (pending) {
+      pending.classList.remove("pending");
+      pending.setAttribute("data-id", m.id);
+      chat.ids.add(m.id);
+    }
+  }
+  if (m.ref && m.ref.startsWith("link:")) q(chat.el, "form.link").reset();
+}
+
+export function showTyping(w, chatId) {
+  const chat = w.chats.get(chatId);
+  if (!chat || chat.ended) return;
+  const t = q(chat.el, ".typing");
+  t.hidden = false;
+  clearTimeout(chat.typingTimer);
+  chat.typingTimer = setTimeout(() => { t.hidden = true; }, TYPING_SHOWN_MS);
+}
+
+/** An ended chat stays readable until the rep closes it; nothing in it can be used. */
+export function markEnded(w, chatId, why) {
+  const chat = w.chats.get(chatId);
+  if (!chat || chat.ended) return;
+  chat.ended = true;
+  chat.el.classList.add("ended");
+  q(chat.el, ".status").textContent = why;
+  q(chat.el, ".typing").hidden = true;
+  chat.el.querySelectorAll("textarea, input, select, button").forEach((b) => { b.disabled = true; });
+  const close = q(chat.el, ".close");
+  close.hidden = false;
+  close.disabled = false;
+  w.updateTitle();
+}
+
+export function closedElsewhere(w, chatId) {
+  const chat = w.chats.get(chatId);
+  if (!chat) return;
+  chat.el.remove();
+  w.chats.delete(chatId);
+  w.toast("The chat was transferred.");
+  w.updateTitle();
+}

@@ -1,0 +1,102 @@
+/* The queue: customers waiting for a representative, oldest first, each with Accept and
+ * "Offer to…" (colleagues who should take it). */
+import { el, clear, clone, q, duration } from "./dom.js";
+import { who, summary, renderDetails } from "./details.js";
+
+/** Options of representatives; what was chosen stays chosen across refreshes. */
+export function fillRepSelect(select, options, placeholder) {
+  const chosen = Array.from(select.selectedOptions || [], (o) => o.value);
+  clear(select);
+  if (placeholder) {
+    const first = el("option", null, placeholder);
+    first.value = "";
+    select.appendChild(first);
+  }
+  options.forEach((r) => {
+    const skills = r.skills && r.skills.length ? ", " + r.skills.join(", ") : "";
+    const o = el("option", null, r.name + " (" + r.status + skills + ")");
+    o.value = r.id;
+    o.selected = chosen.includes(r.id);
+    select.appendChild(o);
+  });
+}
+
+function makeRequest(w, r) {
+  const item = clone("t-request");
+  item.setAttribute("data-id", r.id);
+  const accept = q(item, ".accept");
+  accept.addEventListener("click", () => {
+    if (w.send({type: "accept", id: r.id})) {
+      accept.disabled = true;
+      accept.textContent = "Accepting…";
+    }
+  });
+  q(item, ".offer-send").addEventListener("click", () => {
+    const chosen = Array.from(q(item, ".offer-reps").selectedOptions, (o) => o.value);
+    w.send({type: "target", id: r.id, reps: chosen, must_contact: q(item, ".offer-must").checked});
+    q(item, ".offer-to").open = false;
+  });
+  q(item, ".history").href = "/console/visitors/" + encodeURIComponent(r.visitor);
+  fillRepSelect(q(item, ".offer-reps"), w.reps, null);
+  return item;
+}
+
+function updateRequest(w, item, r) {
+  q(item, ".who").textContent = who(r.visitor_detail, r.visitor);
+  q(item, ".must").hidden = !r.must_contact;
+  const targeted = q(item, ".targeted");
+  const targets = r.targets || [];
+  targeted.hidden = !targets.length;
+  if (targets.length) {
+    const names = targets.map((id) => {
+      const rep = w.reps.find((x) => x.id === id);
+      return id === w.me ? "you" : (rep ? rep.name : "someone");
+    });
+    targeted.textContent = "offered to " + names.join(", ");
+  }
+  const where = q(item, ".where");
+  clear(where);
+  const d = r.visitor_detail;
+  where.appendChild(el("span", "title", (d && (d.title || d.url)) || r.url));
+  if (r.url) where.appendChild(el("span", "url muted", " " + ((d && d.url) || r.url)));
+  renderDetails(q(item, ".details"), r.reasons, d);
+  item.setAttribute("data-created", String(r.created));
+}
+
+/** A full snapshot from the server: new requests appear (and alert), gone ones go. */
+export function renderQueue(w, list) {
+  const ids = new Set();
+  const box = document.getElementById("queue");
+  list.sort((a, b) => a.created - b.created);
+  list.forEach((r) => {
+    ids.add(r.id);
+    let entry = w.queue.get(r.id);
+    if (!entry) {
+      entry = {data: r, el: makeRequest(w, r)};
+      w.queue.set(r.id, entry);
+      if (!w.firstQueue && !w.seen.has(r.id)) {
+        w.alerts.beep();
+        w.alerts.notify("A customer is waiting", who(r.visitor_detail, r.visitor) + ": " + summary(r), r.id);
+      }
+    }
+    w.seen.add(r.id);
+    entry.data = r;
+    updateRequest(w, entry.el, r);
+    box.appendChild(entry.el);
+  });
+  w.queue.forEach((entry, id) => {
+    if (!ids.has(id)) {
+      entry.el.remove();
+      w.queue.delete(id);
+    }
+  });
+  w.firstQueue = false;
+  tickWaits(w);
+  w.updateTitle();
+}
+
+export function tickWaits(w) {
+  w.queue.forEach((entry) => {
+    q(entry.el, ".waited").textContent = "waiting " + duration(w.now() - entry.data.created);
+  });
+}
