@@ -51,6 +51,17 @@ RULE_HELP = {
     "flagged_customer": "an identified customer the site flagged for assistance",
 }
 
+# How the console names each rule, and the unit of its value ("s": seconds, shown as a duration).
+RULE_LABELS: dict[str, tuple[str, str]] = {
+    "page_dwell": ("Time on page", "s"),
+    "field_dwell": ("Time in one field", "s"),
+    "form_errors": ("Form errors", ""),
+    "return_visits": ("Return visits", ""),
+    "service_point": ("At a service point", ""),
+    "cart_value": ("Cart value", ""),
+    "flagged_customer": ("Flagged customer", ""),
+}
+
 
 class RulesError(ValidationError):
     """A rule set failed validation."""

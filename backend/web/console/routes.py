@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from backend.domain import visitors
 from backend.core.protocol import ID_RE
+from backend.core.scoring import RULE_LABELS
 from backend.web.console.auth import (
     NotLoggedIn, check_csrf, clear_failures, current_rep, record_failure, safe_next, start_session, throttled,
 )
@@ -65,7 +66,8 @@ async def logout(request: Request) -> Response:
 
 @page()
 async def workspace(request: Request, ctx: Ctx) -> Response:
-    return render(request, "workspace.html", {"rep": ctx.rep, "site": ctx.site, "nav": "workspace"})
+    return render(request, "workspace.html", {"rep": ctx.rep, "site": ctx.site, "nav": "workspace",
+                                              "rule_labels": RULE_LABELS})
 
 
 @page()

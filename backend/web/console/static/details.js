@@ -2,12 +2,19 @@
  * form errors and the fields they lingered in. */
 import { el, duration } from "./dom.js";
 
-const LABELS = {
-  page_dwell: ["Time on page", " s"], field_dwell: ["Time in one field", " s"],
-  form_errors: ["Form errors", ""], return_visits: ["Return visits", ""],
-  service_point: ["At a service point", ""], cart_value: ["Cart value", ""],
-  flagged_customer: ["Flagged customer", ""]
-};
+// rule name -> [label, unit]: the server's (backend/core/scoring.py RULE_LABELS), handed over
+// in the page as a JSON data block, so no rule is named twice.
+const LABELS = readLabels();
+
+function readLabels() {
+  const block = document.getElementById("rule-labels");
+  try { return JSON.parse(block.textContent) || {}; } catch (e) { return {}; }
+}
+
+/** A rule's value with its unit. */
+function withUnit(value, unit) {
+  return unit ? value + " " + unit : String(value);
+}
 
 export function who(detail, vid) {
   const p = (detail && detail.profile) || {};
@@ -20,12 +27,12 @@ export function summary(r) {
 }
 
 function reasonText(r) {
-  const label = LABELS[r.rule] || [r.rule, ""];
+  const [label, unit] = LABELS[r.rule] || [r.rule, ""];
   const value = r.value;
-  let text = label[0];
+  let text = label;
   if (typeof value === "boolean") text += value ? "" : ": no";
-  else if (value !== null && value !== undefined && value !== "") text += ": " + value + label[1];
-  if (r.threshold) text += " (threshold " + r.threshold + label[1] + ")";
+  else if (value !== null && value !== undefined && value !== "") text += ": " + withUnit(value, unit);
+  if (r.threshold) text += " (threshold " + withUnit(r.threshold, unit) + ")";
   return text;
 }
 
