@@ -107,7 +107,7 @@ from scripts.benchlib import (  # noqa: E402
     say,
     server_env,
 )
-from tests.servers import free_port  # noqa: E402
+from backend.testing.servers import free_port  # noqa: E402
 
 APP = "backend.app:create_app"
 ORIGIN = "https://shop.example"

@@ -63,7 +63,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from scripts.benchlib import BenchError, PrivateRedis, TreeServer, cpu_seconds, machine_busy  # noqa: E402
-from tests.servers import RedisServer  # noqa: E402
+from backend.testing.servers import RedisServer  # noqa: E402
 
 ORIGIN = "https://shop.example"
 PATH = "/v1/events"

@@ -59,7 +59,6 @@ import sys
 import threading
 import time
 import urllib.parse
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -85,7 +84,7 @@ from scripts.benchlib import (  # noqa: E402
     say,
     server_env,
 )
-from tests.servers import free_port  # noqa: E402
+from backend.testing.servers import free_port  # noqa: E402
 
 APP = "backend.app:create_app"
 DEMO_APP = "backend.demo.app:create_app"
@@ -535,9 +534,7 @@ def run_browser(args: argparse.Namespace, redis_srv: PrivateRedis, stack: contex
     import redis as redis_sync
     from playwright.sync_api import sync_playwright
 
-    with warnings.catch_warnings():  # conftest imports starlette's TestClient, which warns about httpx
-        warnings.simplefilter("ignore")
-        from tests.conftest import CHROMIUM_ARGS
+    from backend.testing.chromium import CHROMIUM_ARGS
 
     res = BrowserResult(wanted=args.trials)
     say("\n## 2. slot free -> HELP in the DOM, headless Chromium")

@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.servers import RedisServer, WebServer
+from backend.testing.servers import RedisServer, WebServer
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ADMIN = "bench-admin-token"

@@ -6,8 +6,7 @@ import json
 
 from starlette.testclient import TestClient
 
-from tests.conftest import ORIGIN, admin
-from tests.test_collector import TEXT, batch
+from tests.helpers import ORIGIN, TEXT, admin, batch
 
 
 def test_every_site_route_needs_the_admin_token(client: TestClient, site: dict) -> None:

@@ -8,24 +8,16 @@ arrives by mail. What a representative types is only ever text."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import expect
 
-from backend import store
-from backend.domain.chat import Chats, check_link
 from backend.config import Settings
-from backend.domain.push import Hub
-from backend.domain.reps import Reps
+from backend.domain.chat import check_link
 from backend.store import keys
-from backend.store.scripts import Scripts
-from tests.conftest import Live, run_worker, wait_js
-from tests.test_browser_offers import OFFER, flagged_page, presence, setup_site
-from tests.test_browser_snippet import poll
+from tests.helpers import OFFER, Live, chat_service, flagged_page, poll, presence, run_worker, setup_site, wait_js
 
 pytestmark = pytest.mark.browser
 
@@ -48,20 +40,13 @@ class Console:
     runs in a thread of its own: Playwright's sync API holds one in the test's thread."""
 
     def __init__(self, live: Live, redis_url: str, rid: str) -> None:
-        self.settings = Settings(redis_url=redis_url)
+        self.redis_url = redis_url
         self.site = live.site["key"]
         self.rid = rid
         self.origins = frozenset({live.demo_url})
 
     def run(self, fn):
-        async def main():
-            redis = store.connect(self.settings)
-            try:
-                return await fn(Chats(redis, Scripts(redis), Hub(redis), Reps(redis), 1800))
-            finally:
-                await redis.aclose()
-        with ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, main()).result()
+        return chat_service(self.redis_url, lambda chats, redis: fn(chats))
 
     def accept(self, cid: str):
         return self.run(lambda c: c.accept(self.site, cid, self.rid))
@@ -102,7 +87,7 @@ GLOBALS_JS = "Object.getOwnPropertyNames(window).sort()"
 
 def start_chat(live: Live, browser, page_errors, redis_server):
     rid = setup_site(live, variant="panel")
-    presence(live, rid, "available")
+    presence(live.api, live.key, rid, "available")
     context, page, errors = flagged_page(live, browser, page_errors)
     console = Console(live, redis_server.url, rid)
     before = page.evaluate(LAYOUT_JS)
@@ -110,7 +95,7 @@ def start_chat(live: Live, browser, page_errors, redis_server):
     page.click(f"{OFFER} [data-beckon-action=accept]")
     expect(page.locator(STATUS)).to_have_text("Waiting for a representative…")
     cid = page.evaluate("Beckon.request")
-    assert console.get(cid)["status"] == "waiting"
+    assert console.get(cid).status == "waiting"
     # the offer hands over to the chat, and the customer can type straight away
     page.wait_for_selector(OFFER, state="detached", timeout=5000)
     assert page.evaluate("document.activeElement.getAttribute('data-beckon') === 'chat' && "
@@ -213,7 +198,7 @@ def test_a_whole_chat_survives_reloads_and_navigation_and_ends_with_a_transcript
     page.locator(f"{CHAT} .bk-end").click()
     expect(page.locator(STATUS)).to_have_text("Chat ended")
     expect(page.locator(f"{CHAT} .bk-system").last).to_have_text("The customer ended the chat.")
-    assert console.get(cid)["status"] == "ended"
+    assert console.get(cid).status == "ended"
     expect(page.locator(f"{CHAT} #bk-m")).to_be_hidden()
 
     # an ended chat is still there after a reload, whole, with the transcript form
@@ -236,7 +221,7 @@ def test_a_whole_chat_survives_reloads_and_navigation_and_ends_with_a_transcript
     expect(page.locator(CHAT)).to_have_count(0)
     page.reload()
     wait_js(page, "!!(window.Beckon && Beckon._socket && Beckon._socket() && Beckon._socket().readyState === 1)")
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(300)  # no event says "nothing will show": a grace period for the socket's first frames
     assert page.locator(CHAT).count() == 0
     assert errors == []
     context.close()
@@ -254,7 +239,7 @@ def test_what_a_representative_types_is_text_and_the_pop_up_works_by_keyboard(
     # a link that is not http(s) is never made clickable
     console.say(cid, "click me", kind="link", url="javascript:window.__pwned=1", title="<img src=x onerror=alert(1)>")
     expect(page.locator(f"{CHAT} .bk-rep .bk-text").last).to_have_text("click me")
-    page.wait_for_timeout(200)
+    page.wait_for_timeout(200)  # no event says "nothing ran": a grace period for an image's error handler
     inside = page.evaluate("""() => {
       const r = document.querySelector('[data-beckon=chat]').shadowRoot;
       return {img: r.querySelectorAll('img, script, b').length, a: r.querySelectorAll('a').length};

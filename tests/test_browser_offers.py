@@ -3,56 +3,22 @@ disappears when ignored, one slot gives one offer, every variant renders and clo
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.conftest import Live, wait_js
-from tests.test_browser_snippet import poll
+from tests.helpers import OFFER, VIP, Live, flagged_page, let_the_ticker_run, poll, presence, setup_site
 
 pytestmark = pytest.mark.browser
-
-VIP = "vip@example.com"
-OFFER = "[data-beckon=offer]"
-
-
-def setup_site(live: Live, **offer_settings) -> str:
-    key = live.site["key"]
-    live.api.put(f"/v1/sites/{key}/rules", json={"threshold": 0.5, "rules": {"flagged_customer": {"weight": 1}}})
-    live.api.post(f"/v1/sites/{key}/flagged", json={"customers": [VIP, "vip2@example.com"]})
-    if offer_settings:
-        live.api.put(f"/v1/sites/{key}/offer-settings", json=offer_settings).raise_for_status()
-    r = live.api.post(f"/v1/sites/{key}/reps", json={"name": "Ria", "email": "ria@shop.example",
-                                                     "password": "a long password", "capacity": 1})
-    r.raise_for_status()
-    return r.json()["id"]
-
-
-def presence(live: Live, rid: str, status: str) -> None:
-    live.api.put(f"/v1/sites/{live.site['key']}/reps/{rid}/presence", json={"status": status}).raise_for_status()
-
-
-def flagged_page(live: Live, browser, page_errors, email: str = VIP):
-    context = browser.new_context()
-    page = context.new_page()
-    errors = page_errors(page)
-    page.goto(live.demo_url + "/product/kayak")
-    wait_js(page, "window.Beckon && window.Beckon.vid")
-    page.evaluate(f"Beckon.identify({{email: '{email}'}}); Beckon.flush()")
-    vid = page.evaluate("Beckon.vid")
-    assert poll(lambda: (live.visitor(vid) or {}).get("needs_assistance")), live.visitor(vid)
-    return context, page, errors
 
 
 def test_help_appears_only_when_a_representative_is_available_and_goes_when_ignored(
         live2: Live, browser, page_errors) -> None:
     rid = setup_site(live2, variant="panel", response_timeout_s=4, timeout_min_s=3, cooldown_s=300)
     context, page, errors = flagged_page(live2, browser, page_errors)
-    page.wait_for_timeout(2000)
-    assert page.locator(OFFER).count() == 0  # nobody on duty: nothing shown
     # the page holds a live connection (it is worth watching) before any offer
     assert poll(lambda: page.evaluate("!!(Beckon._socket && Beckon._socket() && Beckon._socket().readyState === 1)"))
-    presence(live2, rid, "available")
+    let_the_ticker_run(live2.tick_s, passes=2)
+    assert page.locator(OFFER).count() == 0  # nobody on duty: nothing shown
+    presence(live2.api, live2.key, rid, "available")
     page.wait_for_selector(f"{OFFER} .bk-card", timeout=3000)
     assert page.locator(f"{OFFER} h2").inner_text() == "Can we help?"
     # left alone, it is withdrawn after the response time
@@ -65,9 +31,9 @@ def test_two_flagged_visitors_and_one_free_slot_get_exactly_one_offer(live2: Liv
     rid = setup_site(live2, acceptable_wait_s=0)
     a = flagged_page(live2, browser, page_errors, VIP)
     b = flagged_page(live2, browser, page_errors, "vip2@example.com")
-    presence(live2, rid, "available")
+    presence(live2.api, live2.key, rid, "available")
     assert poll(lambda: a[1].locator(OFFER).count() + b[1].locator(OFFER).count() >= 1, 5)
-    time.sleep(2)
+    let_the_ticker_run(live2.tick_s, passes=3)  # and no second offer
     assert a[1].locator(OFFER).count() + b[1].locator(OFFER).count() == 1
     for ctx, _, errors in (a, b):
         assert errors == []
@@ -78,7 +44,7 @@ def test_two_flagged_visitors_and_one_free_slot_get_exactly_one_offer(live2: Liv
 def test_each_variant_renders_isolated_from_host_css_and_can_be_dismissed(
         live: Live, browser, page_errors, variant: str) -> None:
     rid = setup_site(live, variant=variant, audio_url="/static/none.mp3", video_url="/static/none.mp4")
-    presence(live, rid, "available")
+    presence(live.api, live.key, rid, "available")
     context, page, errors = flagged_page(live, browser, page_errors)
     page.wait_for_selector(f"{OFFER} [data-beckon-action=accept]", timeout=5000)
     if variant == "audio":
@@ -106,11 +72,11 @@ def test_each_variant_renders_isolated_from_host_css_and_can_be_dismissed(
 
 def test_clicking_help_creates_a_chat_request(live: Live, browser, page_errors) -> None:
     rid = setup_site(live, variant="panel")
-    presence(live, rid, "available")
+    presence(live.api, live.key, rid, "available")
     context, page, errors = flagged_page(live, browser, page_errors)
     page.click(f"{OFFER} [data-beckon-action=accept]")
     page.wait_for_selector(f"{OFFER} [role=status]")
-    reqs = live.api.get(f"/v1/sites/{live.site['key']}/requests").json()["requests"]
+    reqs = live.api.get(f"/v1/sites/{live.key}/requests").json()["requests"]
     assert [r["visitor"] for r in reqs] == [page.evaluate("Beckon.vid")]
     assert errors == []
     context.close()

@@ -3,11 +3,9 @@ backend decides they need help and says why, and the page never breaks."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.conftest import Live, wait_js
+from tests.helpers import Live, poll, wait_js
 
 pytestmark = pytest.mark.browser
 
@@ -19,15 +17,6 @@ STRICT_RULES = {
         "page_dwell": {"weight": 0.1, "threshold": 600},
     },
 }
-
-
-def poll(fn, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    value = fn()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = fn()
-    return value
 
 
 def test_lingering_and_a_failed_submit_flag_the_visitor_with_reasons(live: Live, browser, page_errors) -> None:
@@ -42,7 +31,7 @@ def test_lingering_and_a_failed_submit_flag_the_visitor_with_reasons(live: Live,
 
     page.click("#postcode")
     page.keyboard.type("12")          # not five digits
-    page.wait_for_timeout(2500)       # lingering in the field
+    page.wait_for_timeout(2500)       # lingering in the field (what the customer does, not a wait)
     page.click("#email")
     page.click("button[type=submit]")  # the browser refuses: required fields, pattern
     page.evaluate("Beckon.flush()")
@@ -110,7 +99,7 @@ def test_page_keeps_working_when_the_collector_is_down(live: Live, browser, page
     page.click("button.add")
     assert page.inner_text("#cart-count") == "2"  # the shop still works
     page.evaluate("Beckon.flush()")
-    page.wait_for_timeout(6000)
+    page.wait_for_timeout(6000)  # the window the attempts are counted in (not a wait for something)
     # backs off: a handful of attempts in six seconds, not one per event or per second
     assert 1 <= len(sent) <= 4, sent
     uncaught = [e for e in errors if not e.startswith("console.error: Failed to load resource")]

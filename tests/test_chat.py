@@ -4,40 +4,18 @@ and resumable, transfer, targeting, end."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 
 import pytest
 from starlette.testclient import TestClient
 
-from backend import store
 from backend.domain.chat import ChatError, Chats, check_link
-from backend.domain.push import Hub
-from backend.domain.reps import Reps
 from backend.store import keys
-from backend.store.scripts import Scripts
-from tests.conftest import admin
-from tests.test_offers import NEEDY, ingest, make_rep, presence, respond, wait_for
-
-
-def open_request(client: TestClient, key: str, vid: str = "visitor-0001") -> str:
-    answer = wait_for(lambda: (x := ingest(client, key, vid, NEEDY + [{"t": "hb"}]))["cmd"] and x)
-    r = respond(client, key, vid, answer["tok"], answer["cmd"]["id"], "accept")
-    assert r.status_code == 200, r.text
-    return r.json()["request"]
+from tests.helpers import admin, chat_service, make_rep, presence, waiting_request
 
 
 def run(settings, fn):
-    """Run ``fn(chats)`` on a fresh connection, as another web worker would."""
-    async def main():
-        redis = store.connect(settings)
-        try:
-            reps = Reps(redis)
-            return await fn(Chats(redis, Scripts(redis), Hub(redis), reps, 1800), redis)
-        finally:
-            await redis.aclose()
-    # a thread of its own: Playwright's sync API may leave an event loop running in this one
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main()).result(60)
+    """``fn(chats, redis)`` on a fresh connection, as another web worker would call it."""
+    return chat_service(settings.redis_url, fn)
 
 
 @pytest.fixture()
@@ -52,7 +30,7 @@ def two_reps(client: TestClient, site: dict) -> tuple[str, str]:
 
 def test_only_one_of_many_simultaneous_accepts_wins(client, site, settings, two_reps) -> None:
     key = site["key"]
-    cid = open_request(client, key)
+    cid = waiting_request(client, key)
 
     async def race(chats: Chats, redis):
         async def attempt(rid):
@@ -68,13 +46,13 @@ def test_only_one_of_many_simultaneous_accepts_wins(client, site, settings, two_
     assert len(winners) == 1
     assert results.count("another representative already took this request") == 19
     chat = run(settings, lambda chats, r: chats.get(key, cid))
-    assert chat["status"] == "active" and chat["rep"] == winners[0]
+    assert chat.status == "active" and chat.rep == winners[0]
     assert client.get(f"/v1/sites/{key}/requests", headers=admin()).json()["requests"] == []
 
 
 def test_messages_are_stored_once_and_resume_from_the_last_seen(client, site, settings, two_reps) -> None:
     key = site["key"]
-    cid = open_request(client, key)
+    cid = waiting_request(client, key)
 
     async def talk(chats: Chats, redis):
         await chats.accept(key, cid, two_reps[0])
@@ -93,7 +71,7 @@ def test_messages_are_stored_once_and_resume_from_the_last_seen(client, site, se
 
 def test_end_frees_the_slot_and_records_the_handle_time(client, site, settings, two_reps, redis_client) -> None:
     key = site["key"]
-    cid = open_request(client, key)
+    cid = waiting_request(client, key)
 
     async def chat_then_end(chats: Chats, redis):
         await chats.accept(key, cid, two_reps[0])
@@ -104,18 +82,18 @@ def test_end_frees_the_slot_and_records_the_handle_time(client, site, settings, 
         return await chats.get(key, cid)
 
     chat = run(settings, chat_then_end)
-    assert chat["status"] == "ended"
+    assert chat.status == "ended"
     assert redis_client.hget(keys.load(key), two_reps[0]) == "0"
     assert redis_client.llen(keys.handle_times(key)) == 1
     assert redis_client.ttl(keys.messages(key, cid)) > 86400  # the transcript is kept
     history = run(settings, lambda chats, r: chats.of_visitor(key, "visitor-0001", "joined"))
-    assert [c["id"] for c in history] == [cid]
+    assert [c.id for c, _ in history] == [cid]
     assert run(settings, lambda chats, r: chats.of_visitor(key, "visitor-0001", "no such words")) == []
 
 
 def test_transfer_moves_the_chat_and_the_load(client, site, settings, two_reps, redis_client) -> None:
     key = site["key"]
-    cid = open_request(client, key)
+    cid = waiting_request(client, key)
     a, b = two_reps
 
     async def hand_over(chats: Chats, redis):
@@ -126,34 +104,34 @@ def test_transfer_moves_the_chat_and_the_load(client, site, settings, two_reps, 
         return await chats.get(key, cid)
 
     chat = run(settings, hand_over)
-    assert chat["rep"] == b
+    assert chat.rep == b
     assert redis_client.hget(keys.load(key), a) == "0" and redis_client.hget(keys.load(key), b) == "1"
 
 
 def test_a_targeted_request_can_only_be_taken_by_its_targets(client, site, settings, two_reps) -> None:
     key = site["key"]
-    cid = open_request(client, key)
+    cid = waiting_request(client, key)
     a, b = two_reps
 
     async def targeted(chats: Chats, redis):
         await chats.target(key, cid, [b], must_contact=True)
-        assert [c["id"] for c in await chats.queue(key, a)] == []
+        assert [c.id for c, _ in await chats.queue(key, a)] == []
         queued = await chats.queue(key, b)
-        assert queued[0]["must_contact"] and queued[0]["visitor_detail"]["form_errors"]
+        assert queued[0][0].must_contact and queued[0][1]["form_errors"]
         with pytest.raises(ChatError, match="someone else"):
             await chats.accept(key, cid, a)
         return await chats.accept(key, cid, b)
 
-    assert run(settings, targeted)["rep"] == b
+    assert run(settings, targeted).rep == b
 
 
 def test_a_full_representative_cannot_accept_more(client, site, settings) -> None:
     key = site["key"]
     rid = make_rep(client, key, capacity=1)
     presence(client, key, rid, "available")
-    first = open_request(client, key, "visitor-0001")
+    first = waiting_request(client, key, "visitor-0001")
     client.put(f"/v1/sites/{key}/offer-settings", json={"acceptable_wait_s": 600}, headers=admin())
-    second = open_request(client, key, "visitor-0002")
+    second = waiting_request(client, key, "visitor-0002")
 
     async def both(chats: Chats, redis):
         await chats.accept(key, first, rid)

@@ -8,20 +8,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from tests.conftest import ADMIN, ORIGIN, admin
-
-TEXT = {"Origin": ORIGIN, "Content-Type": "text/plain;charset=UTF-8"}
-
-
-def batch(site: str, events: list | None = None, vid: str = "visitor-0001", **extra) -> dict:
-    return {
-        "v": 1,
-        "site": site,
-        "vid": vid,
-        "pid": "pageview-0001",
-        "events": events if events is not None else [{"t": "pv", "url": "https://shop.example/", "title": "Home"}],
-        **extra,
-    }
+from tests.helpers import ADMIN, ORIGIN, TEXT, admin, batch
 
 
 def post(client: TestClient, body, headers=TEXT):

@@ -17,12 +17,10 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from backend.config import Settings
-from tests.conftest import ORIGIN, admin
-from tests.test_offers import NEEDY, ingest, respond, wait_for
+from tests.helpers import NEEDY, ORIGIN, PASSWORD, admin, batch, make_rep, waiting_request
 
 HOST = "http://beckon.test"
 WS = "ws://beckon.test/console/ws"
-PASSWORD = "a long password"
 XSS = "<script>alert(1)</script>"
 
 GET_PAGES = ["/console/", "/console/visitors/visitor-0001", "/console/admin/", "/console/admin/site",
@@ -38,14 +36,6 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html) or re.search(r'data-csrf="([^"]+)"', html)
     assert found, html[:500]
     return found.group(1)
-
-
-def make_rep(client: TestClient, key: str, email: str, role: str = "rep", capacity: int = 2,
-             name: str = "Ria") -> str:
-    r = client.post(f"/v1/sites/{key}/reps", json={"name": name, "email": email, "password": PASSWORD,
-                                                   "capacity": capacity, "role": role}, headers=admin())
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
 
 
 def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
@@ -92,22 +82,13 @@ def connect(client: TestClient, csrf: str, origin: str = HOST):
     return client.websocket_connect(f"{WS}?csrf={csrf}", headers={"Origin": origin})
 
 
-def waiting_request(client: TestClient, key: str, vid: str, events=NEEDY) -> str:
-    """A visitor flagged through the collector who clicks HELP: a chat request waits."""
-    ingest(client, key, vid, events)
-    answer = wait_for(lambda: (a := ingest(client, key, vid, [{"t": "hb"}]))["cmd"] and a)
-    assert answer, "no offer came"
-    r = respond(client, key, vid, answer["tok"], answer["cmd"]["id"], "accept")
-    assert r.status_code == 200, r.text
-    return r.json()["request"]
-
-
 @pytest.fixture()
 def shop(client: TestClient, site: dict) -> dict:
     """The site with an admin and a plain representative."""
     key = site["key"]
-    return {"key": key, "admin": make_rep(client, key, "boss@shop.example", "admin", name="Bea Boss"),
-            "rep": make_rep(client, key, "ria@shop.example", name="Ria Rep")}
+    return {"key": key,
+            "admin": make_rep(client, key, email="boss@shop.example", role="admin", name="Bea Boss", capacity=2),
+            "rep": make_rep(client, key, email="ria@shop.example", name="Ria Rep", capacity=2)}
 
 
 # --- login, logout, CSRF ---------------------------------------------------------------------
@@ -253,11 +234,9 @@ def test_deactivated_rep_is_logged_out_and_cannot_log_in(client: TestClient, sho
 def test_a_rep_cannot_see_or_touch_another_sites_data(client: TestClient, shop: dict, site: dict) -> None:
     other = client.post("/v1/sites", json={"name": "Other", "origins": ["https://other.example"]},
                         headers=admin()).json()
-    other_rep = make_rep(client, other["key"], "olga@other.example", "admin", name="Olga")
+    other_rep = make_rep(client, other["key"], email="olga@other.example", role="admin", name="Olga", capacity=2)
     client.put(f"/v1/sites/{other['key']}/reps/{other_rep}/presence", json={"status": "available"}, headers=admin())
     headers = {"Origin": "https://other.example", "Content-Type": "text/plain"}
-    from tests.test_collector import batch
-
     events = [{**NEEDY[0], "url": "https://other.example/quote"}, {"t": "id", "name": "Secret Sam"}]
     body = batch(other["key"], events, vid="othervisitor1")
     assert client.post("/v1/events", content=json.dumps(body), headers=headers).status_code == 200
@@ -285,7 +264,7 @@ def test_a_rep_cannot_see_or_touch_another_sites_data(client: TestClient, shop: 
 
 def test_a_rep_cannot_accept_or_see_another_sites_requests(client: TestClient, shop: dict) -> None:
     other = client.post("/v1/sites", json={"name": "Other", "origins": [ORIGIN]}, headers=admin()).json()
-    olga = make_rep(client, other["key"], "olga@other.example", name="Olga")
+    olga = make_rep(client, other["key"], email="olga@other.example", name="Olga", capacity=2)
     client.put(f"/v1/sites/{other['key']}/reps/{olga}/presence", json={"status": "available"}, headers=admin())
     foreign = waiting_request(client, other["key"], "visitor-other1")
     csrf = login(client, "ria@shop.example")
@@ -420,7 +399,7 @@ def test_visitor_strings_are_escaped_in_every_page(client: TestClient, shop: dic
     events = [{"t": "pv", "url": "https://shop.example/q?<b>", "title": "<img src=x onerror=alert(1)>", "visits": 1},
               {"t": "err", "field": "<svg/onload=alert(1)>", "kind": "invalid", "msg": XSS},
               {"t": "err", "field": "zip", "kind": "submit"}, {"t": "field", "name": "zip", "ms": 25_000},
-              {"t": "id", "name": XSS, "email": "x@shop.example"}]
+              {"t": "svc", "point": "quote"}, {"t": "id", "name": XSS, "email": "x@shop.example"}]
     cid = waiting_request(client, key, "visitor-0001", events)
     login(client, "ria@shop.example")
     csrf = csrf_of(client.get("/console/").text)
@@ -478,7 +457,7 @@ def test_first_to_accept_wins_and_the_other_sees_it_go(client: TestClient, shop:
 
 def test_chatting_links_typing_transfer_and_end(client: TestClient, shop: dict, site: dict) -> None:
     key = site["key"]
-    state = client.app.state
+    state = client.app.state.services
     csrf_b = login(client, "boss@shop.example")
     with connect(client, csrf_b) as boss:
         boss.send_json({"type": "presence", "status": "available"})

@@ -3,19 +3,12 @@ answers, and the leave-a-message mail through a real SMTP server."""
 
 from __future__ import annotations
 
-import json
-import time
-
 import pytest
 from starlette.testclient import TestClient
 
 from backend.core.policy import estimate_wait, learned_seconds, validate_settings, SettingsError
-from tests.conftest import admin, run_worker
-from tests.test_collector import TEXT, batch
-
-NEEDY = [{"t": "pv", "url": "https://shop.example/quote", "title": "Quote", "visits": 1},
-         {"t": "err", "field": "zip", "kind": "invalid"}, {"t": "err", "field": "zip", "kind": "submit"},
-         {"t": "field", "name": "zip", "ms": 25_000}]
+from tests.helpers import (NEEDY, admin, ingest, let_the_ticker_run, make_rep, offered, poll, presence, respond,
+                           run_worker)
 
 
 # --- pure decisions --------------------------------------------------------------------
@@ -44,40 +37,21 @@ def test_settings_validation_lists_problems() -> None:
 
 # --- over HTTP --------------------------------------------------------------------------
 
-def ingest(client: TestClient, key: str, vid: str, events=NEEDY) -> dict:
-    r = client.post("/v1/events", content=json.dumps(batch(key, events, vid=vid)), headers=TEXT)
-    assert r.status_code == 200, r.text
-    return r.json()
+def availability(client: TestClient, key: str) -> dict:
+    return client.get(f"/v1/sites/{key}/availability", headers=admin()).json()
 
 
-def make_rep(client: TestClient, key: str, capacity: int = 1, email: str = "ria@example.com") -> str:
-    r = client.post(f"/v1/sites/{key}/reps", json={"name": "Ria", "email": email,
-                                                   "password": "a long password", "capacity": capacity},
-                    headers=admin())
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
+def offers_out(client: TestClient, key: str, at_least: int) -> None:
+    """Waits until the broker has made ``at_least`` offers."""
+    assert poll(lambda: availability(client, key)["offers"] >= at_least), availability(client, key)
 
 
-def presence(client: TestClient, key: str, rid: str, status: str) -> None:
-    r = client.put(f"/v1/sites/{key}/reps/{rid}/presence", json={"status": status}, headers=admin())
-    assert r.status_code == 200, r.text
-
-
-def wait_for(fn, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.05)
-    return fn()
-
-
-def test_no_offer_without_a_representative_then_one_when_available(client: TestClient, site: dict) -> None:
+def test_no_offer_without_a_representative_then_one_when_available(client: TestClient, site: dict,
+                                                                   settings) -> None:
     key = site["key"]
     assert ingest(client, key, "visitor-0001")["cmd"] is None
     rid = make_rep(client, key)
-    time.sleep(0.7)
+    let_the_ticker_run(settings.offer_tick_s, passes=1)
     assert ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"] is None  # rep not on duty yet
     presence(client, key, rid, "available")
     cmd = ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"]
@@ -85,49 +59,48 @@ def test_no_offer_without_a_representative_then_one_when_available(client: TestC
     assert 0 < cmd["ttl_ms"] <= 30_000
 
 
-def test_two_needy_visitors_and_one_free_slot_get_exactly_one_offer(client: TestClient, site: dict) -> None:
+def test_two_needy_visitors_and_one_free_slot_get_exactly_one_offer(client: TestClient, site: dict,
+                                                                    settings) -> None:
     key = site["key"]
     client.put(f"/v1/sites/{key}/offer-settings", json={"acceptable_wait_s": 0}, headers=admin())
     presence(client, key, make_rep(client, key, capacity=1), "available")
     ingest(client, key, "visitor-aaaa")
     ingest(client, key, "visitor-bbbb")
-    time.sleep(1.2)  # several broker ticks in between
+    offers_out(client, key, 1)
+    let_the_ticker_run(settings.offer_tick_s, passes=2)  # and no second offer in several ticks
     cmds = [ingest(client, key, v, [{"t": "hb"}])["cmd"] for v in ("visitor-aaaa", "visitor-bbbb")]
     assert sum(c is not None for c in cmds) == 1
-    avail = client.get(f"/v1/sites/{key}/availability", headers=admin()).json()
+    avail = availability(client, key)
     assert avail["capacity"] == 1 and avail["offers"] == 1 and avail["estimated_wait_s"] == 180
 
 
-def test_acceptable_wait_allows_queued_offers(client: TestClient, site: dict) -> None:
+def test_acceptable_wait_allows_queued_offers(client: TestClient, site: dict, settings) -> None:
     key = site["key"]
     # one rep with two slots, 180 s average chat: queue positions wait 90, 180, ... s
     client.put(f"/v1/sites/{key}/offer-settings", json={"acceptable_wait_s": 100}, headers=admin())
     presence(client, key, make_rep(client, key, capacity=2), "available")
     for i in range(5):
         ingest(client, key, f"visitor-{i:04d}")
-    time.sleep(1.2)
-    offered = [ingest(client, key, f"visitor-{i:04d}", [{"t": "hb"}])["cmd"] for i in range(5)]
-    assert sum(c is not None for c in offered) == 3  # two free slots + one whose wait (90 s) is acceptable
+    offers_out(client, key, 3)
+    let_the_ticker_run(settings.offer_tick_s, passes=2)  # and no fourth
+    cmds = [ingest(client, key, f"visitor-{i:04d}", [{"t": "hb"}])["cmd"] for i in range(5)]
+    assert sum(c is not None for c in cmds) == 3  # two free slots + one whose wait (90 s) is acceptable
 
 
-def test_ignored_offer_is_withdrawn_and_the_visitor_cools_down(client: TestClient, site: dict) -> None:
+def test_ignored_offer_is_withdrawn_and_the_visitor_cools_down(client: TestClient, site: dict, settings) -> None:
     key = site["key"]
     client.put(f"/v1/sites/{key}/offer-settings",
                json={"response_timeout_s": 3, "timeout_min_s": 3, "cooldown_s": 60}, headers=admin())
     presence(client, key, make_rep(client, key), "available")
     ingest(client, key, "visitor-0001")
-    first = wait_for(lambda: ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"])
+    first = offered(client, key, "visitor-0001")["cmd"]
     assert first and first["ttl_ms"] <= 3000
-    time.sleep(3.6)
+    # left unanswered for its response time (3 s), it is withdrawn
+    assert poll(lambda: availability(client, key)["offers"] == 0), availability(client, key)
     assert ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"] is None
-    time.sleep(0.6)
+    let_the_ticker_run(settings.offer_tick_s, passes=1)
     assert ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"] is None  # cooling down
-    assert client.get(f"/v1/sites/{key}/availability", headers=admin()).json()["offers"] == 0
-
-
-def respond(client: TestClient, key: str, vid: str, tok: str, offer: str, action: str, **extra):
-    return client.post(f"/v1/offers/{offer}/{action}",
-                       content=json.dumps({"site": key, "vid": vid, "tok": tok, **extra}), headers=TEXT)
+    assert availability(client, key)["offers"] == 0
 
 
 def test_accepting_an_offer_creates_a_chat_request_and_records_the_response_time(
@@ -135,7 +108,7 @@ def test_accepting_an_offer_creates_a_chat_request_and_records_the_response_time
     key = site["key"]
     presence(client, key, make_rep(client, key), "available")
     ingest(client, key, "visitor-0001")
-    answer = wait_for(lambda: (a := ingest(client, key, "visitor-0001", [{"t": "hb"}]))["cmd"] and a)
+    answer = offered(client, key, "visitor-0001")
     offer, tok = answer["cmd"]["id"], answer["tok"]
     # someone else's token is refused
     assert respond(client, key, "visitor-0001", "x" * 24, offer, "accept").status_code == 403
@@ -154,13 +127,13 @@ def test_dismissing_frees_the_slot_for_the_next_visitor(client: TestClient, site
     presence(client, key, make_rep(client, key), "available")
     ingest(client, key, "visitor-aaaa", NEEDY + [{"t": "cart", "value": 900, "currency": "EUR"}])  # most needed
     ingest(client, key, "visitor-bbbb")
-    a = wait_for(lambda: (x := ingest(client, key, "visitor-aaaa", [{"t": "hb"}]))["cmd"] and x)
+    a = offered(client, key, "visitor-aaaa")
     assert ingest(client, key, "visitor-bbbb", [{"t": "hb"}])["cmd"] is None
     assert respond(client, key, "visitor-aaaa", a["tok"], a["cmd"]["id"], "dismiss").status_code == 200
-    assert wait_for(lambda: ingest(client, key, "visitor-bbbb", [{"t": "hb"}])["cmd"])
+    assert poll(lambda: ingest(client, key, "visitor-bbbb", [{"t": "hb"}])["cmd"]), "the freed slot was not offered"
 
 
-def test_gating_by_cart_value_and_access_code(client: TestClient, site: dict) -> None:
+def test_gating_by_cart_value_and_access_code(client: TestClient, site: dict, settings) -> None:
     key = site["key"]
     client.put(f"/v1/sites/{key}/offer-settings",
                json={"min_cart_value": 500, "require_access_code": True, "access_codes": ["GOLD-2026"]},
@@ -171,7 +144,8 @@ def test_gating_by_cart_value_and_access_code(client: TestClient, site: dict) ->
                                                  {"t": "code", "code": "WRONG"}])
     ingest(client, key, "visitor-0003", NEEDY + [{"t": "cart", "value": 900, "currency": "EUR"},
                                                  {"t": "code", "code": "GOLD-2026"}])
-    time.sleep(1.2)
+    offers_out(client, key, 1)
+    let_the_ticker_run(settings.offer_tick_s, passes=2)  # and none to the other two
     got = {v: ingest(client, key, v, [{"t": "hb"}])["cmd"] for v in ("visitor-0001", "visitor-0002", "visitor-0003")}
     assert got["visitor-0001"] is None and got["visitor-0002"] is None and got["visitor-0003"] is not None
 
@@ -181,7 +155,7 @@ def test_first_visit_gets_the_short_offer(client: TestClient, site: dict) -> Non
     presence(client, key, make_rep(client, key, capacity=5), "available")
     first = [{"t": "pv", "url": "https://shop.example/quote", "visits": 0}] + NEEDY[1:]
     ingest(client, key, "visitor-0001", first)
-    cmd = wait_for(lambda: ingest(client, key, "visitor-0001", [{"t": "hb"}])["cmd"])
+    cmd = offered(client, key, "visitor-0001")["cmd"]
     assert cmd["short"] is True
 
 
@@ -191,7 +165,7 @@ def test_leave_a_message_is_mailed_with_details_escaped(client: TestClient, site
                    json={"leave_message": True, "sales_email": "sales@shop.example"}, headers=admin())
     assert r.status_code == 200, r.text
     ingest(client, key, "visitor-0001", NEEDY + [{"t": "id", "name": "<script>alert(1)</script>"}])
-    answer = wait_for(lambda: (x := ingest(client, key, "visitor-0001", [{"t": "hb"}]))["cmd"] and x)
+    answer = offered(client, key, "visitor-0001")
     assert answer["cmd"]["kind"] == "message"  # nobody on duty
     bad = respond(client, key, "visitor-0001", answer["tok"], answer["cmd"]["id"], "message",
                   name="Ann", email="not an address", message="")

@@ -1,4 +1,5 @@
-"""Real servers for tests and benchmarks: redis-server and uvicorn processes on free ports."""
+"""Real servers on 127.0.0.1: ``redis-server`` and ``uvicorn`` processes, each on a free port,
+started here and stopped here; and bounded waits for them and for any other condition."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: uvicorn imports app factories from here
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -21,17 +25,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(check, timeout: float = 15.0, what: str = "server") -> None:
+def poll(fn: Callable[[], T], timeout: float = 10.0, every: float = 0.05) -> T:
+    """Calls ``fn`` until it returns something truthy or ``timeout`` seconds have passed;
+    returns its last value (falsy when it never held), for ``assert poll(...), why``."""
     deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
+    value = fn()
+    while not value and time.monotonic() < deadline:
+        time.sleep(every)
+        value = fn()
+    return value
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "server") -> None:
+    """Like ``poll``, for something starting up: an exception from ``check`` means "not yet",
+    and a timeout raises RuntimeError naming ``what`` and the last exception."""
+    last: list[Exception] = []
+
+    def ready() -> bool:
         try:
-            if check():
-                return
+            return bool(check())
         except Exception as exc:  # noqa: BLE001 - any failure means "not up yet"
-            last = exc
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not come up in {timeout}s: {last}")
+            last[:] = [exc]
+            return False
+
+    if not poll(ready, timeout):
+        raise RuntimeError(f"{what} did not come up in {timeout}s: {last[0] if last else None}")
 
 
 class RedisServer:
@@ -56,11 +74,26 @@ class RedisServer:
                 s.sendall(b"PING\r\n")
                 return s.recv(16).startswith(b"+PONG")
 
-        wait_for(ping, what="redis-server")
+        try:
+            wait_for(ping, what="redis-server")
+        except BaseException:
+            self.proc.kill()  # never leave it behind
+            self.proc.wait()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(10)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -80,8 +113,19 @@ class WebServer:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        wait_for(lambda: urllib.request.urlopen(self.url + "/healthz", timeout=1).status == 200,
-                 what=f"{factory} on {self.port}")
+        try:
+            wait_for(lambda: urllib.request.urlopen(self.url + "/healthz", timeout=1).status == 200,
+                     what=f"{factory} on {self.port}")
+        except BaseException as exc:
+            log = self.output()[-3000:]
+            self.stop()  # never leave it behind
+            if isinstance(exc, RuntimeError):
+                raise RuntimeError(f"{exc}\n--- its log:\n{log}") from None
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
@@ -92,3 +136,4 @@ class WebServer:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()

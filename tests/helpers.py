@@ -1,0 +1,300 @@
+"""What several test modules share: constants, request builders, waits, the live servers, the
+SMTP sink, and the ways a test plays a visitor or a representative. Each is written once,
+here; fixtures stay in conftest.py. No test module imports another test module
+(tests/test_suite_layout.py checks that)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any, Awaitable, Callable
+
+from backend.config import Settings
+from backend.testing.servers import WebServer, free_port, poll
+
+ADMIN = "test-admin-token"
+ORIGIN = "https://shop.example"
+TEXT = {"Origin": ORIGIN, "Content-Type": "text/plain;charset=UTF-8"}  # as the snippet posts a batch
+PASSWORD = "a long password"
+# A visitor struggling with the quote form: enough for the default rules to flag them.
+NEEDY = [{"t": "pv", "url": "https://shop.example/quote", "title": "Quote", "visits": 1},
+         {"t": "err", "field": "zip", "kind": "invalid"}, {"t": "err", "field": "zip", "kind": "submit"},
+         {"t": "field", "name": "zip", "ms": 25_000}, {"t": "svc", "point": "quote"}]
+VIP = "vip@example.com"  # flagged by setup_site
+OFFER = "[data-beckon=offer]"
+
+
+def admin(token: str = ADMIN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- waiting ------------------------------------------------------------------------------
+
+def wait_js(page: Any, expression: str, timeout: float = 10.0) -> None:
+    """Wait until ``expression`` is truthy in the page, polling from here: Playwright's
+    wait_for_function polls inside the page with eval, which a strict Content-Security-Policy
+    (the demo shop's, the console's) forbids, so it would only ever see its first check."""
+    if not poll(lambda: page.evaluate(expression), timeout):
+        raise AssertionError(f"still false after {timeout} s: {expression}")
+
+
+def let_the_ticker_run(tick_s: float, passes: int = 2) -> None:
+    """For asserting that something does NOT happen, where no event says it will not: sleep
+    until the offer ticker (one run every ``tick_s``, Settings.offer_tick_s) has certainly made
+    ``passes`` whole runs, whatever its phase."""
+    time.sleep((passes + 1) * tick_s)
+
+
+# --- a visitor and a site over the site API (TestClient or httpx) ---------------------------
+
+def batch(site: str, events: list | None = None, vid: str = "visitor-0001", **extra) -> dict:
+    return {
+        "v": 1,
+        "site": site,
+        "vid": vid,
+        "pid": "pageview-0001",
+        "events": events if events is not None else [{"t": "pv", "url": "https://shop.example/", "title": "Home"}],
+        **extra,
+    }
+
+
+def ingest(client: Any, key: str, vid: str, events: list = NEEDY) -> dict:
+    """One batch through the collector; its answer (``cmd`` carries an offer, if any)."""
+    r = client.post("/v1/events", content=json.dumps(batch(key, events, vid=vid)), headers=TEXT)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def respond(client: Any, key: str, vid: str, tok: str, offer: str, action: str, **extra):
+    """The page's answer to an offer: accept, dismiss or message."""
+    return client.post(f"/v1/offers/{offer}/{action}",
+                       content=json.dumps({"site": key, "vid": vid, "tok": tok, **extra}), headers=TEXT)
+
+
+def offered(client: Any, key: str, vid: str) -> dict:
+    """Heartbeats until the visitor's answer carries an offer; that answer."""
+    answer = poll(lambda: (a := ingest(client, key, vid, [{"t": "hb"}]))["cmd"] and a)
+    assert answer, f"no offer reached {vid}"
+    return answer
+
+
+def waiting_request(client: Any, key: str, vid: str = "visitor-0001", events: list = NEEDY) -> str:
+    """A visitor flagged through the collector who clicks HELP: a chat request waits."""
+    ingest(client, key, vid, events)
+    answer = offered(client, key, vid)
+    r = respond(client, key, vid, answer["tok"], answer["cmd"]["id"], "accept")
+    assert r.status_code == 200, r.text
+    return r.json()["request"]
+
+
+def make_rep(api: Any, key: str, *, email: str = "ria@example.com", name: str = "Ria", capacity: int = 1,
+             role: str = "rep", password: str = PASSWORD) -> str:
+    """A representative of site ``key``, made through the site API; their id."""
+    r = api.post(f"/v1/sites/{key}/reps", json={"name": name, "email": email, "password": password,
+                                                "capacity": capacity, "role": role}, headers=admin())
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def presence(api: Any, key: str, rid: str, status: str) -> None:
+    r = api.put(f"/v1/sites/{key}/reps/{rid}/presence", json={"status": status}, headers=admin())
+    assert r.status_code == 200, r.text
+
+
+def chat_service(redis_url: str, fn: Callable[[Any, Any], Awaitable[Any]]) -> Any:
+    """``fn(chats, redis)`` with the backend's chat service on a fresh connection, as another
+    web worker (or the console) would call it. In a thread of its own: Playwright's sync API
+    may leave an event loop running in this one."""
+    from backend.domain.services import Services
+
+    async def main():
+        services = Services.build(Settings(redis_url=redis_url))
+        try:
+            return await fn(services.chats, services.redis)
+        finally:
+            await services.redis.aclose()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result(60)
+
+
+# --- real processes: the live servers, the job worker, an SMTP sink -----------------------
+
+class Live:
+    """The web server and the demo shop, each in its own uvicorn process."""
+
+    def __init__(self, redis_url: str, workers: int = 1, env: dict[str, str] | None = None) -> None:
+        import httpx
+
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        base = {"BECKON_REDIS_URL": redis_url, "BECKON_ADMIN_TOKEN": ADMIN, "BECKON_PUBLIC_URL": self.url,
+                **(env or {})}
+        self.tick_s = float(base.get("BECKON_OFFER_TICK_S") or Settings.from_env().offer_tick_s)
+        self.web = WebServer("backend.app:create_app", base, workers=workers, port=port)
+        self.api = httpx.Client(base_url=self.url, headers=admin(), timeout=10)
+        demo_port = free_port()
+        self.demo_url = f"http://127.0.0.1:{demo_port}"
+        r = self.api.post("/v1/sites", json={"name": "Demo", "origins": [self.demo_url]})
+        r.raise_for_status()
+        self.site = r.json()
+        self.key = self.site["key"]
+        self.demo = WebServer("backend.demo.app:create_app",
+                              {**base, "BECKON_DEMO_SITE_KEY": self.key}, port=demo_port)
+
+    def visitor(self, vid: str) -> dict | None:
+        r = self.api.get(f"/v1/sites/{self.key}/visitors/{vid}")
+        return r.json() if r.status_code == 200 else None
+
+    def stop(self) -> None:
+        self.api.close()
+        self.demo.stop()
+        self.web.stop()
+
+
+class Smtp:
+    """A real SMTP server (aiosmtpd) on a free port that keeps what it receives."""
+
+    def __init__(self) -> None:
+        import email
+        import email.policy
+
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+                outer.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def wait_for_message(self, timeout: float = 10.0):
+        assert poll(lambda: self.messages, timeout), "no mail arrived"
+        return self.messages.pop(0)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def run_worker(settings: Settings, smtp: Smtp) -> None:
+    """The real job worker, as its own process, until the queue is empty."""
+    env = {**os.environ, "BECKON_REDIS_URL": settings.redis_url, "BECKON_SMTP_PORT": str(smtp.port)}
+    done = subprocess.run([sys.executable, "-m", "backend.cli", "worker", "--burst"], env=env, timeout=60,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+# --- in the browser: a flagged shopper, a representative's console -------------------------
+
+def setup_site(live: Live, **offer_settings) -> str:
+    """The demo site flags VIP (and vip2@) and has one representative, Ria (capacity 1),
+    not yet available; their id."""
+    key = live.key
+    live.api.put(f"/v1/sites/{key}/rules", json={"threshold": 0.5, "rules": {"flagged_customer": {"weight": 1}}})
+    live.api.post(f"/v1/sites/{key}/flagged", json={"customers": [VIP, "vip2@example.com"]})
+    if offer_settings:
+        live.api.put(f"/v1/sites/{key}/offer-settings", json=offer_settings).raise_for_status()
+    return make_rep(live.api, key, email="ria@shop.example")
+
+
+def flagged_page(live: Live, browser: Any, page_errors: Callable, email: str = VIP):
+    """A shop page in a new browser context whose visitor identified as a flagged customer,
+    once the backend says they need assistance: (context, page, errors)."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    page.goto(live.demo_url + "/product/kayak")
+    wait_js(page, "window.Beckon && window.Beckon.vid")
+    page.evaluate(f"Beckon.identify({{email: '{email}'}}); Beckon.flush()")
+    vid = page.evaluate("Beckon.vid")
+    assert poll(lambda: (live.visitor(vid) or {}).get("needs_assistance")), live.visitor(vid)
+    return context, page, errors
+
+
+def console(live: Live, browser: Any, page_errors: Callable, email: str, password: str = PASSWORD):
+    """A representative logged in to the console in a new browser context: (context, page, errors)."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    page.goto(live.url + "/console/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#workspace")
+    return context, page, errors
+
+
+def go_available(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.click("[data-presence=available]")
+    # (no wait_for_function here: its string predicates need eval, which the console's CSP forbids)
+    expect(page.locator("#presence-state")).to_have_text("You are available", timeout=5000)
+
+
+class Customer:
+    """A visitor's side without a browser: events to the collector, then HELP accepted, then
+    the page's push socket."""
+
+    def __init__(self, live: Live, vid: str, name: str = "") -> None:
+        import httpx
+
+        self.live, self.vid, self.key = live, vid, live.key
+        self.http = httpx.Client(base_url=live.url, timeout=10,
+                                 headers={"Origin": live.demo_url, "Content-Type": "text/plain"})
+        events: list[dict[str, Any]] = [
+            {"t": "pv", "url": live.demo_url + "/quote", "title": "Get a quote", "visits": 1},
+            {"t": "err", "field": "zip", "kind": "invalid", "msg": "Enter a valid ZIP"},
+            {"t": "err", "field": "zip", "kind": "submit"},
+            {"t": "field", "name": "zip", "ms": 25_000},
+            {"t": "cart", "value": 250, "currency": "EUR"}]
+        if name:
+            events.append({"t": "id", "name": name})
+        self.tok = self.send(events)["tok"]
+        self.socket: Any = None
+
+    def send(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        body = {"v": 1, "site": self.key, "vid": self.vid, "pid": "pageview-0001", "events": events}
+        r = self.http.post("/v1/events", content=json.dumps(body))
+        r.raise_for_status()
+        return r.json()
+
+    def ask_for_help(self) -> str:
+        answer = poll(lambda: (a := self.send([{"t": "hb"}]))["cmd"] and a)
+        assert answer, "no offer reached the customer"
+        r = self.http.post(f"/v1/offers/{answer['cmd']['id']}/accept",
+                           content=json.dumps({"site": self.key, "vid": self.vid, "tok": answer["tok"]}))
+        r.raise_for_status()
+        return r.json()["request"]
+
+    def connect(self) -> None:
+        from websockets.sync.client import connect as ws_connect
+
+        url = self.live.url.replace("http://", "ws://") + f"/v1/push?site={self.key}&vid={self.vid}&tok={self.tok}"
+        self.socket = ws_connect(url, origin=self.live.demo_url, open_timeout=5).__enter__()
+
+    def expect(self, check: Callable[[dict], Any], timeout: float = 10.0) -> dict[str, Any]:
+        """Skips frames until one passes ``check``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self.socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if check(message):
+                return message
+
+    def say(self, text: str) -> None:
+        self.socket.send(json.dumps({"type": "say", "text": text, "cid": f"v{time.monotonic_ns()}"}))
+
+    def close(self) -> None:
+        if self.socket:
+            self.socket.close()
+        self.http.close()
