@@ -26,6 +26,7 @@ from backend.domain.reps import Reps
 from backend.web.collector import Collector
 from backend.config import Settings
 from backend.web.http import HTTPError
+from backend.web import widget_assets
 from backend.domain.sites import Sites
 from backend.store.scripts import Scripts
 
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", health),
         Route("/o.js", offer_module.serve, methods=["GET", "HEAD"]),
         Route("/c.js", StaticScript(SNIPPET_DIR / "c.js").serve, methods=["GET", "HEAD"]),
+        *widget_assets.routes,
         *api.routes,
         *offer_routes.routes,
         console.mount(settings),

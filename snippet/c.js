@@ -3,56 +3,16 @@
  * chat frame through Beckon._chat(frame), plus {type: 'request', chat} after an accept and
  * {type: 'open'} when the socket (re)opens. Frames: backend/chat/customer.py.
  *
- * Own Shadow DOM, constructable stylesheet, every node built with createElement and filled
- * with textContent: nothing anyone typed reaches innerHTML, and there is nothing inline for a
- * strict CSP to refuse. Never throws into the host page; adds no globals. */
+ * Own Shadow DOM, constructable stylesheet (widget_templates/chat.css, fetched from
+ * /v1/chat.css), every node built with createElement and filled with textContent: nothing
+ * anyone typed reaches innerHTML, and there is nothing inline for a strict CSP to refuse.
+ * Never throws into the host page; adds no globals. */
 (() => {
   'use strict';
   const B = window.Beckon;
   if (!B || B._chat) return;
   const d = document;
   const KEY = 'beckon.chat';
-  const CSS = `:host{all:initial!important}
-*{box-sizing:border-box}
-[hidden]{display:none!important}
-.bk-root{position:fixed;right:20px;bottom:20px;z-index:2147483001;width:340px;max-width:calc(100vw - 24px);
-background:#fff;color:#1d2733;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.22);overflow:hidden;
-font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;animation:bk-in .18s ease-out}
-@keyframes bk-in{from{opacity:0;transform:translateY(8px)}to{opacity:1;transform:none}}
-@media (prefers-reduced-motion:reduce){.bk-root{animation:none}}
-.bk-head{display:flex;align-items:center;gap:4px;padding:8px 8px 8px 16px;background:#0b5cad;color:#fff}
-.bk-status{flex:1;margin:0;font-weight:650}
-.bk-new .bk-status::after{content:" \\2022";color:#f5a623}
-button{font:inherit;cursor:pointer;border-radius:8px;padding:7px 14px;border:1px solid #c5ced8;background:#fff;color:#1d2733}
-button:disabled{cursor:default;opacity:.6}
-.bk-head button{border:0;background:none;color:#fff;font-size:20px;line-height:1;padding:4px 9px}
-.bk-primary{background:#0b5cad;border-color:#0b5cad;color:#fff;font-weight:600}
-button:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #f5a623;outline-offset:2px}
-.bk-body{display:flex;flex-direction:column;gap:8px;padding:10px 12px 12px}
-.bk-modes{display:flex;gap:6px}
-.bk-modes button{flex:1;padding:4px 8px;font-size:13px}
-.bk-modes [aria-pressed=true]{background:#e8f0f9;border-color:#0b5cad;font-weight:600}
-.bk-log{list-style:none;margin:0;padding:2px;height:260px;max-height:40vh;overflow-y:auto;display:flex;flex-direction:column;gap:6px}
-.bk-msg{max-width:85%;padding:6px 10px;border-radius:10px;background:#eef1f4;white-space:pre-wrap;overflow-wrap:anywhere}
-.bk-visitor{align-self:flex-end;background:#0b5cad;color:#fff}
-.bk-system{align-self:center;background:none;color:#55606c;font-size:13px;font-style:italic;padding:0}
-.bk-name,.bk-state{display:block;font-size:11px;opacity:.8}
-.bk-name{font-weight:600}
-.bk-state{text-align:right}
-[data-state=sending]{opacity:.7}
-.bk-link{display:block;margin-top:6px;padding:7px 10px;border:1px solid #c5ced8;border-radius:8px;background:#fff;color:#0b5cad;text-decoration:none;white-space:normal}
-.bk-link strong{display:block;color:#1d2733}
-.bk-link span{font-size:12px}
-.bk-typing{margin:0;min-height:17px;font-size:12px;color:#55606c}
-.bk-form{display:flex;flex-wrap:wrap;gap:6px;margin:0}
-.bk-form label{width:100%;font-size:13px}
-input{flex:1 1 150px;min-width:0;font:inherit;padding:6px 9px;border:1px solid #c5ced8;border-radius:6px;color:inherit;background:#fff}
-.bk-call input{flex-basis:100%}
-.bk-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-.bk-err,.bk-note{margin:0;width:100%;font-size:13px;color:#b00020}
-.bk-note{color:#0a6b2b}
-.bk-err:empty,.bk-note:empty{display:none}
-.bk-end{align-self:flex-end;font-size:13px;padding:3px 10px}`;
 
   const guard = fn => function (...a) { try { return fn.apply(this, a); } catch (e) { /* never into the page */ } };
 
@@ -76,6 +36,8 @@ input{flex:1 1 150px;min-width:0;font:inherit;padding:6px 9px;border:1px solid #
   let pending = [];       // [{cid, text, el}] sent but not acknowledged, oldest first
   let min = false, calling = false, refetched = false, ui = null;
   let typedAt = 0, typingTimer = 0;
+  let css = null, cssLoad = null; // the stylesheet's text, and its fetch while under way
+  let waiting = 0;        // shown before the stylesheet came: 1, or 2 with focus wanted
   const wait = {};        // cid -> 'call' | 'mail': forms waiting for their ack
 
   function load() {
@@ -111,17 +73,31 @@ input{flex:1 1 150px;min-width:0;font:inherit;padding:6px 9px;border:1px solid #
   }
 
   // --- the pop-up ---------------------------------------------------------------------
+  // The stylesheet, fetched once (retried on the next show after a failure). The pop-up
+  // enters the page only with it: unstyled, it would flash and push the page's layout.
+  function style() {
+    cssLoad = cssLoad || fetch(new URL('/v1/chat.css', B.endpoint).href, { credentials: 'omit' })
+      .then(r => { if (!r.ok) throw new Error(r.status); return r.text(); })
+      .then(guard(text => {
+        css = text;
+        if (ui) dress(ui);
+        if (waiting) show(waiting > 1);
+      }), () => { cssLoad = null; });
+  }
+
+  function dress(r) {
+    if (r.sheet) r.sheet.replaceSync(css);  // constructable: no inline <style> for a CSP to refuse
+    else r.shadow.appendChild(h('style', { text: css }));
+  }
+
   function build() {
     const host = h('div', { 'data-beckon': 'chat' });
-    const root = host.attachShadow({ mode: 'open' });
-    if (root.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
-      const sheet = new CSSStyleSheet();
-      sheet.replaceSync(CSS);
-      root.adoptedStyleSheets = [sheet];
-    } else {
-      root.appendChild(h('style', { text: CSS }));
+    const shadow = host.attachShadow({ mode: 'open' });
+    const r = { host, shadow };
+    if (shadow.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
+      r.sheet = new CSSStyleSheet();
+      shadow.adoptedStyleSheets = [r.sheet];
     }
-    const r = { host };
     r.status = h('p', { class: 'bk-status', role: 'status' });
     r.min = h('button', { type: 'button', 'aria-label': 'Minimize chat', 'aria-expanded': 'true', text: '\u2013' });
     r.close = h('button', { type: 'button', 'aria-label': 'Close chat', text: '\u00d7', hidden: true });
@@ -152,7 +128,8 @@ input{flex:1 1 150px;min-width:0;font:inherit;padding:6px 9px;border:1px solid #
     r.body = h('div', { class: 'bk-body' }, [r.modes, r.log, r.typing, r.say, r.call, r.mail, r.err, r.end]);
     r.root = h('section', { class: 'bk-root', 'aria-label': 'Chat' }, [
       h('div', { class: 'bk-head' }, [r.status, r.min, r.close]), r.body]);
-    root.appendChild(r.root);
+    shadow.appendChild(r.root);
+    if (css != null) dress(r);
 
     r.say.addEventListener('submit', guard(onSay));
     r.call.addEventListener('submit', guard(onCall));
@@ -174,8 +151,13 @@ input{flex:1 1 150px;min-width:0;font:inherit;padding:6px 9px;border:1px solid #
     if (!chat) return;
     if (!ui) ui = build();
     if (!ui.host.isConnected) {
-      if (!d.body) return;
+      if (!d.body || css == null) {
+        waiting = Math.max(waiting, focus ? 2 : 1);
+        return style();
+      }
       d.body.appendChild(ui.host);
+      focus = focus || waiting > 1;
+      waiting = 0;
     }
     pending.forEach(p => {  // remembered from the last page: still on their way
       if (!p.el) ui.log.appendChild(p.el = item({ from: 'visitor', text: p.text }, 'sending'));
@@ -433,6 +415,7 @@ input{flex:1 1 150px;min-width:0;font:inherit;padding:6px 9px;border:1px solid #
   // --- start: a chat this tab remembers, or the one just requested ------------------------
   B._chat = guard(frame);
   try {
+    style();
     const s = load();
     if (s && typeof s.id === 'string') {
       chat = { id: s.id, status: 'waiting', rep: '' };

@@ -72,3 +72,12 @@ def test_the_console_modules_are_revalidated_so_a_browser_never_runs_a_stale_mix
     assert set(loaded.values()) == {"no-cache"}, loaded
     assert errors == []
     context.close()
+
+
+def test_the_chat_stylesheet_is_served_to_any_page_and_cached(live: Live) -> None:
+    r = live.api.get("/v1/chat.css", headers={"Origin": live.demo_url})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/css")
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "max-age" in r.headers["cache-control"] and ".bk-root" in r.text
+    again = live.api.get("/v1/chat.css", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
