@@ -6,15 +6,14 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import Live
-from tests.test_browser_console import Customer, console, go_available, make_rep
+from tests.helpers import PASSWORD, Customer, Live, console, go_available, make_rep
 
 pytestmark = pytest.mark.browser
 
 
 def open_chat(live: Live, browser, page_errors, vid: str):
     """A representative in the console with an accepted chat with a (browserless) customer."""
-    make_rep(live, "ria@shop.example", "Ria")
+    make_rep(live.api, live.key, email="ria@shop.example", capacity=2)
     context, page, errors = console(live, browser, page_errors, "ria@shop.example")
     go_available(page)
     customer = Customer(live, vid)
@@ -53,7 +52,7 @@ def test_the_customer_details_beside_a_chat_follow_the_customer(live: Live, brow
 
 def test_the_console_modules_are_revalidated_so_a_browser_never_runs_a_stale_mix(
         live: Live, browser, page_errors) -> None:
-    make_rep(live, "ria@shop.example", "Ria")
+    make_rep(live.api, live.key, email="ria@shop.example")
     context = browser.new_context()
     page = context.new_page()
     errors = page_errors(page)
@@ -63,7 +62,7 @@ def test_the_console_modules_are_revalidated_so_a_browser_never_runs_a_stale_mix
             if "/console/static/" in r.url and r.url.split("?")[0].endswith(".js") else None)
     page.goto(live.url + "/console/")
     page.fill("input[name=email]", "ria@shop.example")
-    page.fill("input[name=password]", "a long password")
+    page.fill("input[name=password]", PASSWORD)
     page.click("form button[type=submit]")
     go_available(page)
     # the entry and what it imports (imported by plain URL, without ?v=) are all checked
