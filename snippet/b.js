@@ -193,14 +193,21 @@
     if (v) add('field', { name: key(fieldEl), ms: v }); // the time, never the value
     fieldEl = 0;
   }
+  // One submit attempt (click or Enter on submit, or a submit event) counts once, and each of
+  // its fields once, however many ways the browser and the page's own checks report them.
+  const attempt = f => intent && intent.f === f && now() - intent.at < 1e3 && intent;
+  const tried = f => (intent = { f, at: now(), n: new Set() });
   function err(el, kind, msg) {
+    const a = attempt(el.form);
+    if (a) { if (a.n.has(el)) return; a.n.add(el); }
     if (++errs > 50) return;
     add('err', msg ? { field: key(el), kind, msg: cut(msg, 200) } : { field: key(el), kind });
   }
   // checkValidity() without firing `invalid` at the page's own handlers.
   function submitErr(form) {
+    const a = attempt(form) || tried(form);
     const n = [].filter.call(form.elements || [], el => el.willValidate && !el.validity.valid).length;
-    if (n) err(form, 'submit', n + ' invalid');
+    if (n && !a.s) { a.s = 1; err(form, 'submit', n + ' invalid'); }
   }
   function svc(name) {
     name = cut(name, 64);
@@ -309,7 +316,7 @@
       const aim = e => {
         const el = e.target.closest && e.target.closest('button,input');
         if (el && el.form && (e.key ? e.key === 'Enter' && el.tagName === 'INPUT' : /^(submit|image)$/.test(el.type))) {
-          intent = { f: el.form, at: now() };
+          tried(el.form);
         }
       };
       on(d, 'click', aim);
@@ -319,7 +326,7 @@
         let k;
         for (k in v) if (v[k]) break; // the check's name: validationMessage may quote the input
         err(el, 'invalid', k !== 'valid' && k);
-        if (intent && intent.f === el.form && now() - intent.at < 1e3) { intent = 0; submitErr(el.form); }
+        if (attempt(el.form)) submitErr(el.form);
       });
       on(d, 'submit', e => submitErr(e.target)); // novalidate forms submit anyway
 

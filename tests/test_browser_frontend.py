@@ -1,12 +1,16 @@
 """Real Chromium on the console and the shop: what a representative sees beside a chat stays
-current while they answer."""
+current while they answer; the console is ES modules a browser never runs as a stale mix; the
+chat's stylesheet is served to any page; one failed submit is one error per field."""
 
 from __future__ import annotations
+
+import time
+from collections import Counter
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import PASSWORD, Customer, Live, console, go_available, make_rep
+from tests.helpers import PASSWORD, Customer, Live, console, go_available, make_rep, poll, wait_js
 
 pytestmark = pytest.mark.browser
 
@@ -80,3 +84,34 @@ def test_the_chat_stylesheet_is_served_to_any_page_and_cached(live: Live) -> Non
     assert "max-age" in r.headers["cache-control"] and ".bk-root" in r.text
     again = live.api.get("/v1/chat.css", headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304
+
+
+def recorded_errors(live: Live, page, vid: str, at_least: int) -> dict:
+    """The visitor's state once at least ``at_least`` errors arrived and nothing more came."""
+    page.evaluate("Beckon.flush()")
+    assert poll(lambda: (live.visitor(vid) or {}).get("errors", 0) >= at_least), live.visitor(vid)
+    time.sleep(1.5)  # anything counted twice would be urgent too: sent within a second
+    page.evaluate("Beckon.flush()")
+    return live.visitor(vid)
+
+
+def test_one_failed_submit_counts_once_and_each_field_once(live: Live, browser, page_errors) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    # the page validates itself: checkValidity() in its submit handler, then aria-invalid
+    page.goto(live.demo_url + "/newsletter")
+    wait_js(page, "window.Beckon && window.Beckon.vid")
+    vid = page.evaluate("Beckon.vid")
+    page.click("button[type=submit]")  # three empty required fields
+    expect(page.locator("#nl-postcode")).to_have_attribute("aria-invalid", "true")
+    v = recorded_errors(live, page, vid, 4)
+    fields = Counter(e["field"] for e in v["form_errors"])
+    assert fields == {"newsletter-form": 1, "name": 1, "email": 1, "postcode": 1}, v["form_errors"]
+    assert v["errors"] == 4
+    # a second attempt is a second attempt
+    page.click("button[type=submit]")
+    v = recorded_errors(live, page, vid, 8)
+    assert v["errors"] == 8, v["form_errors"]
+    assert errors == []
+    context.close()

@@ -70,6 +70,10 @@ async def quote(request: Request) -> Response:
     return page(request, "quote.html", errors=errors, values=values, sent=sent)
 
 
+async def newsletter(request: Request) -> Response:
+    return page(request, "newsletter.html")
+
+
 async def cart(request: Request) -> Response:
     return page(request, "cart.html")
 
@@ -89,6 +93,7 @@ def create_app() -> Starlette:
             Route("/product/{pid}", product),
             Route("/quote", quote, methods=["GET", "POST"]),
             Route("/cart", cart),
+            Route("/newsletter", newsletter),
             Route("/checkout", checkout),
             Route("/healthz", health),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
