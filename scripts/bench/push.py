@@ -35,9 +35,9 @@ uvicorn, started here and stopped here, also on error or Ctrl-C):
 
 Ends with a markdown table, ASCII charts and the goals met or not.
 
-    .venv/bin/python scripts/bench_push.py [--connections 5000] [--deliveries 50] [--trials 100]
-                                            [--deflate both|browser|off] [--skip-idle] [--skip-browser]
-                                            [--max-seconds 600] [--check]
+    .venv/bin/python scripts/bench/push.py [--connections 5000] [--deliveries 50] [--trials 100]
+                                           [--deflate both|browser|off] [--skip-idle] [--skip-browser]
+                                           [--max-seconds 600] [--check] [--quick]
 
 Exit status: 0 measured (goals met or not; 3 with --check when one is missed), 1 failed,
 130 interrupted.
@@ -53,130 +53,57 @@ import json
 import os
 import random
 import secrets
-import signal
 import statistics
 import sys
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if __package__ in (None, ""):  # run as a file: import from the repository, not from scripts/bench/
+    sys.path[0] = str(Path(__file__).resolve().parents[2])
 
-from backend.store import keys  # noqa: E402
 from backend.core.tokens import visitor_token  # noqa: E402
-from scripts.benchlib import (  # noqa: E402
-    ADMIN,
-    CLK_TCK,
-    BenchError,
-    PrivateRedis,
-    TreeServer,
-    chart,
-    descendants,
-    machine_busy,
-    pct,
-    proc_stat,
-    raise_fd_limit,
-    say,
-    server_env,
+from backend.store import keys  # noqa: E402
+from scripts.bench.lib import (  # noqa: E402
+    ADMIN, DEMO_APP, ORIGIN, BenchError, CpuMeter, RssSampler, chart, create_site, fd_limit, free_port, histogram,
+    main, open_fds, parse, parser, pct, poll, proc_status, raise_fd_limit, say, start_redis, start_server,
+    this_tree,
 )
-from backend.testing.servers import free_port  # noqa: E402
 
-APP = "backend.app:create_app"
-DEMO_APP = "backend.demo.app:create_app"
-ORIGIN = "https://shop.example"
 GOAL_KB_PER_CONN = 30.0
 GOAL_CONNECTIONS = 5000
 GOAL_P95_MS = 300.0
 OFFER = "[data-beckon=offer]"
 DISMISS = f"{OFFER} [data-beckon-action=dismiss]"
 VIP = "vip@example.com"
-CHROMIUM = "/usr/bin/chromium"
+QUICK = dict(connections=200, deliveries=10, trials=5, max_seconds=180)
 
 
-class OutOfTime(BaseException):
-    """The whole run took longer than --max-seconds (raised from SIGALRM)."""
+# --------------------------------------------------------------------------- the measurement
 
 
-# --------------------------------------------------------------------------- processes
+def measure(args: argparse.Namespace):
+    def run(stack: contextlib.ExitStack, deadline: float, results: dict) -> None:
+        say(f"bench/push: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+            f"{args.connections:,} idle connections, {args.deliveries} deliveries, {args.trials} browser trials")
+        if not args.skip_idle:
+            soft, hard = raise_fd_limit(2 * args.connections + 1024)
+            say(f"  file-descriptor limit {soft:,} (hard {hard:,}), inherited by the servers started below")
+        redis = start_redis(stack)
+        if not args.skip_idle:
+            idle: list[IdleResult] = []
+            for deflate in {"both": (True, False), "browser": (True,), "off": (False,)}[args.deflate]:
+                idle.append(run_idle(args, redis, stack, deflate))
+                results["idle"] = idle
+        if not args.skip_browser:
+            results["browser"] = run_browser(args, redis, stack, deadline)
+    return run
 
 
-def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS, RssAnon, RssFile, VmHWM in KB, from /proc/PID/status."""
-    out: dict[str, int] = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
-                out[name] = int(value.split()[0])
-    except OSError:
-        pass
-    return out
-
-
-def our_cpu() -> float:
-    """CPU seconds of this process and everything it started (servers, Redis, Chromium),
-    the exited ones included through their parents' cutime/cstime."""
-    total = 0
-    for pid in [os.getpid(), *descendants(os.getpid())]:
-        st = proc_stat(pid)
-        if st:
-            total += sum(int(x) for x in st[11:15])  # utime, stime, cutime, cstime
-    return total / CLK_TCK
-
-
-class CpuWatch:
-    """How much CPU processes this benchmark did not start used meanwhile (% of one core):
-    other work on this 2-core machine disturbs the measurement."""
-
-    def __enter__(self) -> "CpuWatch":
-        self.t0, self.b0, self.o0 = time.monotonic(), machine_busy(), our_cpu()
-        self.other_pct = self.ours_pct = 0.0
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        wall = max(time.monotonic() - self.t0, 1e-9)
-        ours = our_cpu() - self.o0
-        self.ours_pct = 100 * ours / wall
-        self.other_pct = max(0.0, 100 * (machine_busy() - self.b0 - ours) / wall)
-
-    def line(self) -> str:
-        return (f"cpu (% of one core, {os.cpu_count()} cores): this benchmark and its servers "
-                f"{self.ours_pct:.0f}%, other processes {self.other_pct:.0f}%")
-
-
-def open_fds(pid: int) -> int:
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return -1
-
-
-class Server(TreeServer):
-    def worker_pids(self) -> list[int]:
-        """The processes that serve requests: uvicorn's children, or uvicorn itself."""
-        kids = [p for p in descendants(self.proc.pid) if (proc_stat(p) or ["", ""])[1] == str(self.proc.pid)]
-        return kids or [self.proc.pid]
-
-
-# --------------------------------------------------------------------------- statistics, charts
-
-
-def histogram(values: list[float]) -> list[tuple[str, float]]:
-    """Counts per bucket of a round width, for a chart of a distribution."""
-    if not values:
-        return []
-    top = max(values)
-    width = next((w for w in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if top / w <= 12), 2000)
-    counts: dict[int, int] = {}
-    for v in values:
-        counts[int(v // width)] = counts.get(int(v // width), 0) + 1
-    return [(f"{b * width:>4g}-{(b + 1) * width:<4g} ms", float(counts.get(b, 0)))
-            for b in range(int(top // width) + 1)]
+def cpu_meter() -> CpuMeter:
+    return CpuMeter({"this benchmark and its servers": this_tree})
 
 
 def ms(x: float) -> str:
@@ -225,33 +152,6 @@ class IdleResult:
         return sum((n - mx) * (r - my) for n, r in pts) / den if den else float("nan")
 
 
-class RssSampler:
-    """Samples a process's VmRSS every `every` seconds in a thread."""
-
-    def __init__(self, pid: int, every: float = 0.05) -> None:
-        self.pid = pid
-        self.every = every
-        self.peak = 0
-        self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            rss = proc_status(self.pid).get("VmRSS", 0)
-            self.samples.append((time.monotonic(), rss))
-            self.peak = max(self.peak, rss)
-            self._stop.wait(self.every)
-
-    def __enter__(self) -> "RssSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(2)
-
-
 def push_url(port: int, site: str, vid: str, secret: str) -> str:
     q = urllib.parse.urlencode({"site": site, "vid": vid, "tok": visitor_token(secret, site, vid)})
     return f"ws://127.0.0.1:{port}/v1/push?{q}"
@@ -267,7 +167,6 @@ async def settle(pid: int, seconds: float = 1.0) -> dict[str, int]:
     """Let the worker finish what it was doing, then read its memory."""
     await asyncio.sleep(seconds)
     return proc_status(pid)
-
 
 async def idle_bench(args: argparse.Namespace, port: int, site: str, secret: str, redis_url: str,
                      pid: int, deflate: bool) -> IdleResult:
@@ -423,34 +322,25 @@ async def idle_bench(args: argparse.Namespace, port: int, site: str, secret: str
     return res
 
 
-def run_idle(args: argparse.Namespace, redis: PrivateRedis, stack: contextlib.ExitStack,
-             deflate: bool) -> IdleResult:
-    import httpx
-
+def run_idle(args: argparse.Namespace, redis: Any, stack: contextlib.ExitStack, deflate: bool) -> IdleResult:
     secret = secrets.token_urlsafe(24)
-    port = free_port()
     say(f"\n## 1{'a' if deflate else 'b'}. idle push connections on one worker, "
         f"permessage-deflate {'offered, as browsers do' if deflate else 'not offered'}")
     say("  starting uvicorn (1 worker)")
-    server = Server(APP, server_env(redis.url, secret, f"http://127.0.0.1:{port}", ip_per_min=1_000_000), workers=1, port=port)
-    stack.callback(server.stop)
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10) as api:
-        r = api.post("/v1/sites", json={"name": "Bench", "origins": [ORIGIN]})
-        r.raise_for_status()
-        site = r.json()["key"]
-    pids = server.worker_pids()
+    server = start_server(stack, redis.url, secret=secret)
+    site = create_site(server.url, "Bench")
+    pids = server.workers()
     if len(pids) != 1:
         raise BenchError(f"expected one worker process, found {pids}")
-    limit = next((line.split()[3] for line in Path(f"/proc/{pids[0]}/limits").read_text().splitlines()
-                  if line.startswith("Max open files")), "?")
+    limit = fd_limit(pids[0])
     if limit.isdigit() and int(limit) < args.connections + 100:
         raise BenchError(f"the worker may open only {limit} files, fewer than --connections")
     say(f"  worker: uvicorn's own process, pid {pids[0]}; it may open {limit} files")
     try:
-        with CpuWatch() as cpu:
+        with cpu_meter() as cpu:
             res = asyncio.run(idle_bench(args, server.port, site, secret, redis.url, pids[0], deflate))
-        res.other_cpu_pct = cpu.other_pct
-        say(f"  {cpu.line()}")
+        res.other_cpu_pct = cpu.pct["other"]
+        say(f"  cpu (% of one core, {os.cpu_count()} cores): {cpu.line()}")
     finally:
         server.stop()
     return res
@@ -519,39 +409,26 @@ class BrowserResult:
         return [d - f for d, f in zip(self.dom_ms, self.frame_ms)]
 
 
-def poll(fn: Callable[[], Any], timeout: float, every: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    value = fn()
-    while not value and time.monotonic() < deadline:
-        time.sleep(every)
-        value = fn()
-    return value
-
-
-def run_browser(args: argparse.Namespace, redis_srv: PrivateRedis, stack: contextlib.ExitStack,
+def run_browser(args: argparse.Namespace, redis_srv: Any, stack: contextlib.ExitStack,
                 deadline: float) -> BrowserResult:
     import httpx
     import redis as redis_sync
     from playwright.sync_api import sync_playwright
 
-    from backend.testing.chromium import CHROMIUM_ARGS
+    from backend.testing import chromium
 
     res = BrowserResult(wanted=args.trials)
     say("\n## 2. slot free -> HELP in the DOM, headless Chromium")
     secret = secrets.token_urlsafe(24)
-    port, demo_port = free_port(), free_port()
-    env = server_env(redis_srv.url, secret, f"http://127.0.0.1:{port}", ip_per_min=1_000_000)
     say("  starting uvicorn (2 workers) and the demo shop")
-    web = Server(APP, env, workers=2, port=port)
-    stack.callback(web.stop)
+    web = start_server(stack, redis_srv.url, workers=2, secret=secret)
     api = httpx.Client(base_url=web.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
     stack.callback(api.close)
+    demo_port = free_port()
     demo_url = f"http://127.0.0.1:{demo_port}"
-    r = api.post("/v1/sites", json={"name": "Demo", "origins": [demo_url]})
-    r.raise_for_status()
-    key = r.json()["key"]
-    demo = Server(DEMO_APP, {**env, "BECKON_DEMO_SITE_KEY": key}, workers=1, port=demo_port)
-    stack.callback(demo.stop)
+    key = create_site(web.url, "Demo", (demo_url,))
+    start_server(stack, redis_srv.url, factory=DEMO_APP, secret=secret, port=demo_port,
+                 env={"BECKON_PUBLIC_URL": web.url, "BECKON_DEMO_SITE_KEY": key})
     rdb = redis_sync.Redis.from_url(redis_srv.url, decode_responses=True)
     stack.callback(rdb.close)
 
@@ -571,7 +448,7 @@ def run_browser(args: argparse.Namespace, redis_srv: PrivateRedis, stack: contex
     presence("away")
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = chromium.launch(p)
         try:
             context = browser.new_context()
             context.add_init_script(INIT_SCRIPT)
@@ -580,7 +457,8 @@ def run_browser(args: argparse.Namespace, redis_srv: PrivateRedis, stack: contex
             page.on("console", lambda m: res.page_errors.append(f"console.{m.type}: {m.text}")
                     if m.type == "error" else None)
             page.goto(demo_url + "/product/kayak")
-            page.wait_for_function("window.Beckon && window.Beckon.vid", timeout=10000)
+            if not poll(lambda: page.evaluate("!!(window.Beckon && window.Beckon.vid)"), 10):
+                raise BenchError("the snippet did not load in the demo shop's page")
             page.evaluate(f"Beckon.identify({{email: '{VIP}'}}); Beckon.flush()")
             vid = page.evaluate("Beckon.vid")
 
@@ -604,7 +482,8 @@ def run_browser(args: argparse.Namespace, redis_srv: PrivateRedis, stack: contex
             say(f"  visitor {vid} flagged, push socket open; rep {rid} (capacity 1); {args.trials} trials")
 
             started = time.monotonic()
-            cpu = CpuWatch().__enter__()
+            cpu = cpu_meter()
+            cpu.start()
             failures_in_a_row = 0
             for n in range(1, args.trials + 1):
                 if time.monotonic() > deadline:
@@ -657,20 +536,21 @@ def run_browser(args: argparse.Namespace, redis_srv: PrivateRedis, stack: contex
                 presence("away")
                 page.locator(DISMISS).first.click()
                 page.wait_for_selector(OFFER, state="detached", timeout=5000)
-                if not poll(lambda: not rdb.exists(offer_key), 5):
+                if not poll(lambda: not rdb.exists(offer_key), 5, 0.02):
                     raise BenchError(f"trial {n}: the dismissed offer is still open in Redis")
                 if n % 10 == 0 or n == args.trials:
                     say(f"  {n:>4} trials  {time.monotonic() - started:5.1f} s  "
                         f"p50 {ms(pct(res.dom_ms, 50))} ms  p95 {ms(pct(res.dom_ms, 95))} ms  "
                         f"max {ms(max(res.dom_ms))} ms")
             res.seconds = time.monotonic() - started
-            cpu.__exit__()
-            res.other_cpu_pct = cpu.other_pct
-            say(f"  {cpu.line()}")
+            cpu.stop()
+            res.other_cpu_pct = cpu.pct["other"]
+            say(f"  cpu (% of one core, {os.cpu_count()} cores): {cpu.line()}")
             context.close()
         finally:
             browser.close()
     return res
+
 
 
 # --------------------------------------------------------------------------- report
@@ -812,17 +692,15 @@ def report(idle: list[IdleResult], br: BrowserResult | None) -> bool:
     return ok
 
 
-# --------------------------------------------------------------------------- main
+# --------------------------------------------------------------------------- arguments
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = parser(__doc__, max_seconds=600)
     p.add_argument("--connections", type=int, default=5000, help="idle push WebSockets to open")
     p.add_argument("--open-concurrency", type=int, default=50, help="handshakes in flight while opening")
     p.add_argument("--open-timeout", type=float, default=180, help="seconds allowed to open them all")
-    p.add_argument("--deliveries", type=int, default=50,
-                   help="offers delivered to idle connections, one by one")
+    p.add_argument("--deliveries", type=int, default=50, help="offers delivered to idle connections, one by one")
     p.add_argument("--deflate", choices=["both", "browser", "off"], default="both",
                    help="idle connections offer permessage-deflate as browsers do, offer none, or both runs")
     p.add_argument("--trials", type=int, default=100, help="browser trials: rep available -> HELP in the DOM")
@@ -831,74 +709,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seconds the flagged page has to open its push WebSocket (a heartbeat is 15 s)")
     p.add_argument("--skip-idle", action="store_true", help="skip measurement 1")
     p.add_argument("--skip-browser", action="store_true", help="skip measurement 2")
-    p.add_argument("--max-seconds", type=int, default=600, help="stop (and clean up) after this long")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--check", action="store_true", help="exit 3 when a goal is missed")
-    args = p.parse_args(argv)
+    args = parse(p, argv, QUICK)
     if args.connections < 1 or args.deliveries < 1 or args.trials < 1 or args.open_concurrency < 1:
         p.error("--connections, --deliveries, --trials and --open-concurrency must be positive")
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    interrupted: list[int] = []
-
-    def stop(signum: int, frame: Any) -> None:
-        interrupted.append(signum)
-        if len(interrupted) == 1:  # once: let the clean-up run to its end
-            raise KeyboardInterrupt
-
-    def out_of_time(signum: int, frame: Any) -> None:
-        raise OutOfTime
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, stop)
-    signal.signal(signal.SIGALRM, out_of_time)
-    started = time.monotonic()
-    deadline = started + args.max_seconds - 30  # trials stop early, leaving time to clean up
-    signal.alarm(args.max_seconds)
-
-    idle: list[IdleResult] = []
-    br: BrowserResult | None = None
-    failed = False
-    say(f"bench_push: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-        f"{args.connections:,} idle connections, {args.deliveries} deliveries, {args.trials} browser trials")
-    try:
-        with contextlib.ExitStack() as stack:
-            if not args.skip_idle:
-                soft, hard = raise_fd_limit(2 * args.connections + 1024)
-                say(f"  file-descriptor limit {soft:,} (hard {hard:,}), inherited by the servers "
-                    f"started below")
-            redis = PrivateRedis()
-            stack.callback(redis.stop)
-            if not args.skip_idle:
-                for deflate in {"both": (True, False), "browser": (True,), "off": (False,)}[args.deflate]:
-                    idle.append(run_idle(args, redis, stack, deflate))
-            if not args.skip_browser:
-                br = run_browser(args, redis, stack, deadline)
-    except (BenchError, RuntimeError, OSError) as exc:
-        if not interrupted:
-            print(f"\nbench_push: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
-            failed = True
-    except OutOfTime:
-        print(f"\nbench_push: out of time after {args.max_seconds} s; servers stopped", file=sys.stderr)
-        failed = True
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.alarm(0)
-    if interrupted:
-        print("\nbench_push: interrupted; servers stopped", file=sys.stderr)
-        return 128 + interrupted[0]
-    if not idle and br is None:
-        return 1
-    ok = report(idle, br)
-    say(f"\n(whole run {time.monotonic() - started:.0f} s)")
-    if failed:
-        return 1
-    return 3 if args.check and not ok else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    args = parse_args(None)
+    sys.exit(main("bench/push", args, measure(args), lambda r: report(r.get("idle", []), r.get("browser")),
+                  spare=30))

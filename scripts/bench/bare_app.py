@@ -1,7 +1,7 @@
-"""The stack's ceiling for scripts/bench_collector.py: Starlette on uvicorn, an endpoint that
+"""The stack's ceiling for scripts/bench/collector.py: Starlette on uvicorn, an endpoint that
 reads the body and answers 204, nothing else (no validation, no Redis).
 
-    uvicorn scripts.bare_app:create_app --factory
+    uvicorn scripts.bench.bare_app:create_app --factory
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Collector benchmark: the real ``POST /v1/events`` against the stack's ceiling.
 
 Starts a private redis-server and, one after the other, two uvicorn servers with the same
-settings: (a) ``scripts/bare_app.py``, a Starlette endpoint that reads the body and answers
-204, and (b) the collector (``backend.app:create_app``) with a site and rate limits raised
-so nothing is throttled. Both are driven over loopback with the same realistic batches
+settings: (a) ``scripts/bench/bare_app.py``, a Starlette endpoint that reads the body and
+answers 204, and (b) the collector (``backend.app:create_app``) with a site and rate limits
+raised so nothing is throttled. Both are driven over loopback with the same realistic batches
 (text/plain, the site's Origin, page views, dwell, field dwell, form errors, cart; 1-10
 events per batch; many visitors) at the same concurrency, for two measurements:
 
@@ -26,7 +26,7 @@ Every response's status is checked; a non-2xx or a socket error fails the run. I
 a markdown table, a chart of requests/s and a verdict against the goals (collector >= 50%
 of the bare endpoint's request rate; p99 < 25 ms at 1,000 requests/s).
 
-    .venv/bin/python scripts/bench_collector.py [--seconds 20] [--workers 1] [--connections 64]
+    .venv/bin/python scripts/bench/collector.py [--seconds 20] [--workers 1] [--connections 64] [--quick]
 
 It installs wrk with apt-get when it is missing (as scripts/bootstrap does for Redis), or
 drives the closed loop from Python with ``--loadgen python``.
@@ -42,57 +42,199 @@ import importlib.util
 import json
 import os
 import random
-import resource
-import secrets
 import shutil
-import signal
 import string
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if __package__ in (None, ""):  # run as a file: import from the repository, not from scripts/bench/
+    sys.path[0] = str(Path(__file__).resolve().parents[2])
 
-from scripts.benchlib import BenchError, PrivateRedis, TreeServer, cpu_seconds, machine_busy  # noqa: E402
-from backend.testing.servers import RedisServer  # noqa: E402
+from scripts.bench.lib import ORIGIN, BenchError, CpuMeter, chart, create_site, main, parse, parser, say  # noqa: E402
+from scripts.bench.lib import start_redis, start_server  # noqa: E402
 
-ORIGIN = "https://shop.example"
 PATH = "/v1/events"
-BARE_APP = "scripts.bare_app:create_app"
-COLLECTOR_APP = "backend.app:create_app"
+BARE_APP = "scripts.bench.bare_app:create_app"
 GOAL_RATIO = 0.50  # collector requests/s as a share of the bare endpoint's
 GOAL_P99_MS = 25.0  # p99 at the fixed rate
+QUICK = dict(seconds=2, warmup=1, visitors=500, batches=2000, max_seconds=120)
 
 
-# --------------------------------------------------------------------------- batches
+# --------------------------------------------------------------------------- the measurement
+
+
+def measure(args: argparse.Namespace, wrk: str | None):
+    def run(stack: contextlib.ExitStack, deadline: float, results: dict) -> None:
+        batches = make_batches(args.batches, args.visitors, args.seed)
+        sizes = sorted(len(b) for _, b in batches)
+        mean_events = sum(n for n, _ in batches) / len(batches)
+        say(f"bench: {len(batches):,} batches from {args.visitors:,} visitors, "
+            f"{mean_events:.1f} events per batch, "
+            f"body {sizes[len(sizes) // 2]} B median / {sizes[-1]} B max; {args.connections} connections, "
+            f"{args.workers} worker(s), {args.seconds} s per phase\nbench: events {event_mix(batches)}")
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="beckon-bench-")))
+        (work / "bench.lua").write_text(WRK_LUA)
+        redis = start_redis(stack)
+        bare = run_app("bare", 1, args, redis, batches, work, wrk, stack)
+        collector = run_app("collector", 3, args, redis, batches, work, wrk, stack)
+        results.update(bare=bare, collector=collector, args=args)  # both or nothing: report compares them
+    return run
+
+
+def run_app(app: str, no: int, args: argparse.Namespace, redis: Any, batches: list[tuple[int, bytes]],
+            work: Path, wrk: str | None, stack: contextlib.ExitStack) -> dict[str, Result]:
+    """The two phases against one app, on its own server, stopped before the next app starts."""
+    if app == "collector":
+        server = start_server(stack, redis.url, workers=args.workers, ip_per_min=10**9, visitor_per_min=10**9)
+        site = create_site(server.url)
+    else:
+        server = start_server(stack, redis.url, factory=BARE_APP, workers=args.workers)
+        site = "bench-bare-0001"
+    batches = with_site(batches, site)
+    (work / "bodies.txt").write_bytes(b"".join(b"%d\t%s\n" % (n, body) for n, body in batches))
+    out: dict[str, Result] = {}
+
+    def closed(seconds: int) -> Result:
+        if wrk:
+            return run_wrk(wrk, server.url, seconds, args.connections, args.wrk_threads, work)[0]
+        return run_python(server.port, batches, seconds, args.connections, None)
+
+    def meter() -> CpuMeter:
+        # "loadgen": this process and the wrk it ran (reaped within the phase)
+        return CpuMeter({"server": server.pids(), "redis": redis.pid, "loadgen": os.getpid()})
+
+    if args.warmup:
+        closed(args.warmup).check(f"{app} warm-up")
+    gen = "wrk" if wrk else "python"
+    phase(no, f"{app}: max throughput, closed loop ({gen})")
+    with meter() as cpu:
+        res = closed(args.seconds)
+    res.check(f"{app}, closed loop")
+    res.other_cpu = cpu.pct["other"]
+    say(f"{fmt_int(res.rps)} req/s, {fmt_int(res.eps)} events/s, p50 {fmt_ms(res.pct(50))} ms, "
+        f"p99 {fmt_ms(res.pct(99))} ms; cpu: {cpu.line()}")
+    out["closed"] = res
+
+    phase(no + 1, f"{app}: {fmt_int(args.rate)} req/s, open loop (python)")
+    with meter() as cpu:
+        res = run_python(server.port, batches, args.seconds, args.connections, args.rate)
+    res.check(f"{app}, open loop")
+    res.other_cpu = cpu.pct["other"]
+    unanswered = f" ({res.unfinished} unanswered at the end)" if res.unfinished else ""
+    say(f"{fmt_int(res.rps)} req/s achieved, p50 {fmt_ms(res.pct(50))} ms, p99 {fmt_ms(res.pct(99))} ms"
+        f"{unanswered}; due-to-sent p50/p99 "
+        f"{fmt_ms(res.pct(50, res.lag_us))}/{fmt_ms(res.pct(99, res.lag_us))} ms; cpu: {cpu.line()}")
+    out["open"] = res
+    if app == "collector":
+        active, needy = redis_counts(redis.url, site)
+        res.note = (f"after the run Redis tracks {active:,} visitors, {needy:,} ({needy / max(active, 1):.0%}) "
+                    f"scored as needing assistance")
+    server.stop()
+    return out
+
+
+def phase(no: int, text: str) -> None:
+    say(f"[{no}/4] {text:<52} ", end="")
+
+
+def redis_counts(redis_url: str, site: str) -> tuple[int, int]:
+    import redis as redis_py
+
+    from backend.store import keys
+
+    client = redis_py.Redis.from_url(redis_url)
+    try:
+        return client.zcard(keys.active(site)), client.zcard(keys.needy(site))
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt_int(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def fmt_ms(x: float) -> str:
+    return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def report(results: dict[str, Any]) -> bool:
+    args = results["args"]
+    rate = fmt_int(args.rate)
+    print()
+    stack = "+".join(m for m in ("uvloop", "httptools") if importlib.util.find_spec(m)) or "asyncio+h11"
+    print(
+        f"## Collector benchmark ({args.seconds} s per phase, {args.connections} connections, "
+        f"{args.workers} uvicorn worker{'s' if args.workers > 1 else ''} ({stack}), {os.cpu_count()} CPUs)"
+    )
+    print()
+    print(f"| app | req/s | events/s | p50 ms | p99 ms | p50 ms @ {rate} rps | p99 ms @ {rate} rps | achieved rps |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for app in ("bare", "collector"):
+        c, o = results[app]["closed"], results[app]["open"]
+        unfinished = f" ({o.unfinished} unanswered)" if o.unfinished else ""
+        print(
+            f"| {app} | {fmt_int(c.rps)} | {fmt_int(c.eps)} | {fmt_ms(c.pct(50))} | {fmt_ms(c.pct(99))} "
+            f"| {fmt_ms(o.pct(50))} | {fmt_ms(o.pct(99))}{unfinished} | {fmt_int(o.rps)} |"
+        )
+    bare, coll = results["bare"], results["collector"]
+    ratio = coll["closed"].rps / bare["closed"].rps if bare["closed"].rps else 0.0
+    p99 = coll["open"].pct(99)
+    ok_ratio = ratio >= GOAL_RATIO
+    ok_p99 = p99 < GOAL_P99_MS and coll["open"].unfinished == 0 and coll["open"].rps >= 0.95 * args.rate
+    print()
+    print(f"collector/bare requests/s: {ratio:.2f} ({ratio:.0%})")
+    print()
+    print("```")
+    print(chart("requests/s, closed loop", [("bare", bare["closed"].rps), ("collector", coll["closed"].rps)],
+                fmt=fmt_int))
+    print()
+    print(chart(f"p99 ms at {rate} req/s (goal: under {GOAL_P99_MS:.0f})",
+                [("bare", bare["open"].pct(99)), ("collector", coll["open"].pct(99)), ("goal", GOAL_P99_MS)],
+                fmt=fmt_ms))
+    print("```")
+    print()
+    for app in ("bare", "collector"):
+        for loop in ("closed", "open"):
+            if results[app][loop].note:
+                print(f"- {app}: {results[app][loop].note}")
+    other = max(r.other_cpu for app in (bare, coll) for r in app.values())
+    if other > 15:
+        print(
+            f"- WARNING: other processes used up to {other:.0f}% of a core during a phase; the machine was "
+            f"not quiet, run again"
+        )
+    lag = [results[app]["open"].pct(99, results[app]["open"].lag_us) for app in ("bare", "collector")]
+    print(
+        f"- open loop: p99 from due to sent (client lag, or no free connection) {fmt_ms(lag[0])} ms (bare), "
+        f"{fmt_ms(lag[1])} ms (collector); it is part of the latencies above"
+    )
+    print()
+    verdict = "PASS" if ok_ratio and ok_p99 else "FAIL"
+    print(
+        f"verdict: {verdict} - collector at {ratio:.0%} of the bare endpoint's request rate "
+        f"(goal >= {GOAL_RATIO:.0%}: {'met' if ok_ratio else 'missed'}); p99 {fmt_ms(p99)} ms at "
+        f"{fmt_int(coll['open'].rps)} of {rate} req/s "
+        f"(goal < {GOAL_P99_MS:.0f} ms: {'met' if ok_p99 else 'missed'})"
+    )
+    return ok_ratio and ok_p99
+
+
+# --------------------------------------------------------------------------- the batches
 
 
 SECTIONS = ["shoes", "jackets", "trousers", "bags", "socks", "hats", "gloves", "tents"]
-FIELDS = [
-    "email",
-    "first-name",
-    "last-name",
-    "street",
-    "postcode",
-    "city",
-    "phone",
-    "card-number",
-    "card-expiry",
-    "card-cvc",
-    "coupon",
-    "company",
-    "vat-id",
-    "delivery-note",
-]
+FIELDS = ["email", "first-name", "last-name", "street", "postcode", "city", "phone", "card-number",
+          "card-expiry", "card-cvc", "coupon", "company", "vat-id", "delivery-note"]
 ERRORS = [
     ("email", "invalid", "Please enter a valid e-mail address."),
     ("postcode", "invalid", "The postcode must have 5 digits."),
@@ -125,16 +267,11 @@ def _page(rng: random.Random) -> tuple[str, str]:
     if roll < 0.15:
         return "https://shop.example/", "Outdoor Shop – Home"
     if roll < 0.40:
-        return (
-            f"https://shop.example/c/{section}?page={rng.randint(1, 5)}",
-            f"{section.title()} | Outdoor Shop",
-        )
+        return f"https://shop.example/c/{section}?page={rng.randint(1, 5)}", f"{section.title()} | Outdoor Shop"
     if roll < 0.75:
         n = rng.randint(100, 999)
-        return (
-            f"https://shop.example/p/{section}/trail-{section}-{n}?colour=blue&size=42",
-            f"Trail {section.title()} {n} – free delivery | Outdoor Shop",
-        )
+        return (f"https://shop.example/p/{section}/trail-{section}-{n}?colour=blue&size=42",
+                f"Trail {section.title()} {n} – free delivery | Outdoor Shop")
     if roll < 0.85:
         return "https://shop.example/cart", "Your cart | Outdoor Shop"
     step = rng.choice(["address", "shipping", "payment", "review"])
@@ -161,10 +298,8 @@ def make_batches(count: int, visitors: int, seed: int) -> list[tuple[int, bytes]
     snippet queues them: (number of events, JSON body). Every visitor has at least one."""
     rng = random.Random(seed)
     names = list(PERSONAS)
-    people = [
-        (_id(rng, rng.randint(16, 24)), rng.choices(names, [PERSONAS[n][0] for n in names])[0])
-        for _ in range(visitors)
-    ]
+    people = [(_id(rng, rng.randint(16, 24)), rng.choices(names, [PERSONAS[n][0] for n in names])[0])
+              for _ in range(visitors)]
     state: dict[str, dict[str, Any]] = {}
     out = []
     ts = 1_767_225_600_000
@@ -178,19 +313,9 @@ def make_batches(count: int, visitors: int, seed: int) -> list[tuple[int, bytes]
         if st is None or rng.random() < new_page:
             url, title = _page(rng)
             st = state[vid] = {"pid": _id(rng, 16), "pages": (st or {}).get("pages", 0) + 1}
-            ref = (
-                "https://www.search.example/?q=outdoor+shop" if st["pages"] == 1 else "https://shop.example/"
-            )
-            events.append(
-                {
-                    "t": "pv",
-                    "url": url,
-                    "title": title,
-                    "ref": ref,
-                    "visits": rng.choices(VISITS, VISITS_WEIGHTS)[0],
-                    "ts": ts - 500,
-                }
-            )
+            ref = "https://www.search.example/?q=outdoor+shop" if st["pages"] == 1 else "https://shop.example/"
+            events.append({"t": "pv", "url": url, "title": title, "ref": ref,
+                           "visits": rng.choices(VISITS, VISITS_WEIGHTS)[0], "ts": ts - 500})
         kinds = rng.choices(list(weights), list(weights.values()), k=n - len(events))
         events.extend({**_event(rng, kind, persona), "ts": ts + k * 137} for k, kind in enumerate(kinds))
         body = {"v": 1, "site": "SITE_KEY", "vid": vid, "pid": st["pid"], "consent": True, "events": events}
@@ -207,82 +332,7 @@ def event_mix(batches: list[tuple[int, bytes]]) -> str:
 
 
 def with_site(batches: list[tuple[int, bytes]], site: str) -> list[tuple[int, bytes]]:
-    return [
-        (n, body.replace(b'"site":"SITE_KEY"', b'"site":' + json.dumps(site).encode(), 1))
-        for n, body in batches
-    ]
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def cpu_of(pids: list[int]) -> float:
-    """utime + stime of the processes, in seconds."""
-    return sum(cpu_seconds(pid) for pid in pids)
-
-
-class CpuMeter:
-    """CPU used by the server, Redis, the load generator and anything else on the machine
-    over one phase, as % of one core: "other" is what disturbs the measurement."""
-
-    def __init__(self, server: TreeServer, redis: RedisServer) -> None:
-        self.server, self.redis = server, redis
-
-    def __enter__(self) -> "CpuMeter":
-        self.pids = self.server.pids()
-        self.t0 = time.monotonic()
-        self.s0 = cpu_of(self.pids)
-        self.r0 = cpu_seconds(self.redis.proc.pid)
-        self.c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self.m0 = resource.getrusage(resource.RUSAGE_SELF)
-        self.b0 = machine_busy()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        wall = max(time.monotonic() - self.t0, 1e-9)
-        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        m1 = resource.getrusage(resource.RUSAGE_SELF)
-        self.server_pct = 100 * (cpu_of(self.pids) - self.s0) / wall
-        self.redis_pct = 100 * (cpu_seconds(self.redis.proc.pid) - self.r0) / wall
-        children = (c1.ru_utime + c1.ru_stime) - (self.c0.ru_utime + self.c0.ru_stime)
-        me = (m1.ru_utime + m1.ru_stime) - (self.m0.ru_utime + self.m0.ru_stime)
-        self.loadgen_pct = 100 * (children + me) / wall
-        busy = 100 * (machine_busy() - self.b0) / wall
-        self.other_pct = max(0.0, busy - self.server_pct - self.redis_pct - self.loadgen_pct)
-
-    def line(self) -> str:
-        return (
-            f"cpu: server {self.server_pct:.0f}%, redis {self.redis_pct:.0f}%, "
-            f"loadgen {self.loadgen_pct:.0f}%, other {self.other_pct:.0f}%"
-        )
-
-
-def ensure_wrk() -> str | None:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    apt = shutil.which("apt-get")
-    if not apt:
-        return None
-    print("bench: installing wrk with apt-get", file=sys.stderr)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        subprocess.run(
-            [*sudo, apt, "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL, timeout=300
-        )
-        subprocess.run(
-            [*sudo, apt, "install", "-y", "-qq", "--no-install-recommends", "wrk"],
-            check=True,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            timeout=300,
-        )
-    except (subprocess.SubprocessError, OSError) as exc:
-        print(f"bench: could not install wrk ({exc})", file=sys.stderr)
-        return None
-    return shutil.which("wrk")
-
+    return [(n, body.replace(b'"site":"SITE_KEY"', b'"site":' + json.dumps(site).encode(), 1)) for n, body in batches]
 
 # --------------------------------------------------------------------------- results
 
@@ -327,16 +377,14 @@ class Result:
         bad = {code: n for code, n in self.codes.items() if not 200 <= code <= 299}
         errors = {k: v for k, v in self.socket_errors.items() if v}
         if bad or errors or not self.requests:
-            raise BenchError(
-                f"{what}: {self.requests} responses, non-2xx {bad or 'none'}, "
-                f"socket errors {errors or 'none'}; a benchmark of errors is worthless"
-            )
+            raise BenchError(f"{what}: {self.requests} responses, non-2xx {bad or 'none'}, "
+                             f"socket errors {errors or 'none'}; a benchmark of errors is worthless")
 
 
-# --------------------------------------------------------------------------- wrk
+# --------------------------------------------------------------------------- closed loop: wrk
 
 WRK_LUA = r"""
--- Written by scripts/bench_collector.py. Varies the bodies, counts every status and dumps
+-- Written by scripts/bench/collector.py. Varies the bodies, counts every status and dumps
 -- the latency histogram (wrk applies its coordinated-omission correction to it; the
 -- Python side undoes that).
 local reqs, nevents, idx = {}, {}, 0
@@ -416,9 +464,7 @@ def undo_wrk_correction(hist: dict[int, int], expected: int) -> Counter:
     return raw
 
 
-def run_wrk(
-    wrk: str, url: str, seconds: int, connections: int, threads: int, work: Path
-) -> tuple[Result, dict]:
+def run_wrk(wrk: str, url: str, seconds: int, connections: int, threads: int, work: Path) -> tuple[Result, dict]:
     hist_path = work / "wrk-hist.txt"
     env = {
         **os.environ,
@@ -426,20 +472,8 @@ def run_wrk(
         "BENCH_ORIGIN": ORIGIN,
         "BENCH_HIST": str(hist_path),
     }
-    cmd = [
-        wrk,
-        "-t",
-        str(threads),
-        "-c",
-        str(connections),
-        "-d",
-        f"{seconds}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(work / "bench.lua"),
-        url + PATH,
-    ]
+    cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+           "-s", str(work / "bench.lua"), url + PATH]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = proc.communicate(timeout=seconds + 60)
@@ -461,31 +495,41 @@ def run_wrk(
     raw = undo_wrk_correction(hist, expected)
     recorded = complete - summary["errors"]["timeout"]
     if sum(raw.values()) != recorded:
-        raise BenchError(
-            f"wrk's histogram holds {sum(raw.values())} samples after undoing its correction, "
-            f"expected {recorded}"
-        )
-    res = Result(
-        requests=complete,
-        seconds=summary["duration_us"] / 1e6,
-        latencies_us=raw,
-        codes=Counter({int(k): v for k, v in summary["codes"].items()}),
-    )
+        raise BenchError(f"wrk's histogram holds {sum(raw.values())} samples after undoing its correction, "
+                         f"expected {recorded}")
+    res = Result(requests=complete, seconds=summary["duration_us"] / 1e6, latencies_us=raw,
+                 codes=Counter({int(k): v for k, v in summary["codes"].items()}))
     # events of the responses: the requests sent, scaled to those that completed in time
     res.events = round(summary["sent_events"] * complete / summary["sent"]) if summary["sent"] else 0
     res.socket_errors = {k: v for k, v in summary["errors"].items() if k != "status"}
     if sum(res.codes.values()) != complete:
-        res.socket_errors["responses without a status seen by the script"] = complete - sum(
-            res.codes.values()
-        )
-    res.note = (
-        f"wrk's own p50/p99, with its synthetic samples: {fmt_ms(summary['wrk_p50_us'] / 1000)}/"
-        f"{fmt_ms(summary['wrk_p99_us'] / 1000)} ms (measured: {fmt_ms(res.pct(50))}/{fmt_ms(res.pct(99))})"
-    )
+        res.socket_errors["responses without a status seen by the script"] = complete - sum(res.codes.values())
+    res.note = (f"wrk's own p50/p99, with its synthetic samples: {fmt_ms(summary['wrk_p50_us'] / 1000)}/"
+                f"{fmt_ms(summary['wrk_p99_us'] / 1000)} ms (measured: {fmt_ms(res.pct(50))}/{fmt_ms(res.pct(99))})")
     return res, summary
 
 
-# --------------------------------------------------------------------------- asyncio client
+def ensure_wrk() -> str | None:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if not apt:
+        return None
+    print("bench: installing wrk with apt-get", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        subprocess.run([*sudo, apt, "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL, timeout=300)
+        subprocess.run([*sudo, apt, "install", "-y", "-qq", "--no-install-recommends", "wrk"], check=True, env=env,
+                       stdout=subprocess.DEVNULL, timeout=300)
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"bench: could not install wrk ({exc})", file=sys.stderr)
+        return None
+    return shutil.which("wrk")
+
+
+# --------------------------------------------------------------------------- open (and closed) loop: asyncio
 
 
 async def read_status(reader: asyncio.StreamReader) -> int:
@@ -505,16 +549,13 @@ async def read_status(reader: asyncio.StreamReader) -> int:
 
 
 def build_requests(batches: list[tuple[int, bytes]], port: int) -> list[bytes]:
-    head = (
-        f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/plain;charset=UTF-8\r\n"
-        f"Origin: {ORIGIN}\r\nUser-Agent: beckon-bench\r\n"
-    )
+    head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/plain;charset=UTF-8\r\n"
+            f"Origin: {ORIGIN}\r\nUser-Agent: beckon-bench\r\n")
     return [f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body for _, body in batches]
 
 
-async def drive(
-    port: int, batches: list[tuple[int, bytes]], seconds: float, connections: int, rate: float | None
-) -> Result:
+async def drive(port: int, batches: list[tuple[int, bytes]], seconds: float, connections: int,
+                rate: float | None) -> Result:
     """``rate`` None: closed loop, each connection sends its next request when the last is
     answered. Otherwise open loop: request i is due at start + i/rate, whatever the answers
     so far; it waits for a free connection if none is, and its latency counts from when it
@@ -620,9 +661,8 @@ async def drive(
     return res
 
 
-def run_python(
-    port: int, batches: list[tuple[int, bytes]], seconds: float, connections: int, rate: float | None
-) -> Result:
+def run_python(port: int, batches: list[tuple[int, bytes]], seconds: float, connections: int,
+               rate: float | None) -> Result:
     gc_was = gc.isenabled()
     gc.disable()  # a collection in the client would show as the server's latency
     try:
@@ -631,226 +671,22 @@ def run_python(
         if gc_was:
             gc.enable()
 
-
-# --------------------------------------------------------------------------- report
-
-
-def fmt_int(x: float) -> str:
-    return f"{x:,.0f}"
-
-
-def fmt_ms(x: float) -> str:
-    return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
-
-
-def bar_chart(title: str, rows: list[tuple[str, float]], width: int = 50, fmt: Any = None) -> str:
-    top = max((v for _, v in rows), default=0) or 1
-    label_w = max(len(name) for name, _ in rows)
-    lines = [title]
-    for name, value in rows:
-        n = round(width * value / top)
-        lines.append(f"  {name:<{label_w}} |{'#' * n}{' ' * (width - n)}| {(fmt or fmt_int)(value)}")
-    return "\n".join(lines)
-
-
-def report(results: dict[str, dict[str, Result]], args: argparse.Namespace) -> bool:
-    rate = fmt_int(args.rate)
-    print()
-    stack = "+".join(m for m in ("uvloop", "httptools") if importlib.util.find_spec(m)) or "asyncio+h11"
-    print(
-        f"## Collector benchmark ({args.seconds} s per phase, {args.connections} connections, "
-        f"{args.workers} uvicorn worker{'s' if args.workers > 1 else ''} ({stack}), {os.cpu_count()} CPUs)"
-    )
-    print()
-    print(
-        f"| app | req/s | events/s | p50 ms | p99 ms | p50 ms @ {rate} rps | p99 ms @ {rate} rps "
-        f"| achieved rps |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for app in ("bare", "collector"):
-        c, o = results[app]["closed"], results[app]["open"]
-        unfinished = f" ({o.unfinished} unanswered)" if o.unfinished else ""
-        print(
-            f"| {app} | {fmt_int(c.rps)} | {fmt_int(c.eps)} | {fmt_ms(c.pct(50))} | {fmt_ms(c.pct(99))} "
-            f"| {fmt_ms(o.pct(50))} | {fmt_ms(o.pct(99))}{unfinished} | {fmt_int(o.rps)} |"
-        )
-    bare, coll = results["bare"], results["collector"]
-    ratio = coll["closed"].rps / bare["closed"].rps if bare["closed"].rps else 0.0
-    p99 = coll["open"].pct(99)
-    ok_ratio = ratio >= GOAL_RATIO
-    ok_p99 = p99 < GOAL_P99_MS and coll["open"].unfinished == 0 and coll["open"].rps >= 0.95 * args.rate
-    print()
-    print(f"collector/bare requests/s: {ratio:.2f} ({ratio:.0%})")
-    print()
-    print("```")
-    print(
-        bar_chart(
-            "requests/s, closed loop", [("bare", bare["closed"].rps), ("collector", coll["closed"].rps)]
-        )
-    )
-    print()
-    print(
-        bar_chart(
-            f"p99 ms at {rate} req/s (goal: under {GOAL_P99_MS:.0f})",
-            [("bare", bare["open"].pct(99)), ("collector", coll["open"].pct(99)), ("goal", GOAL_P99_MS)],
-            fmt=fmt_ms,
-        )
-    )
-    print("```")
-    print()
-    for app in ("bare", "collector"):
-        for loop in ("closed", "open"):
-            if results[app][loop].note:
-                print(f"- {app}: {results[app][loop].note}")
-    other = max(r.other_cpu for app in results.values() for r in app.values())
-    if other > 15:
-        print(
-            f"- WARNING: other processes used up to {other:.0f}% of a core during a phase; the machine was "
-            f"not quiet, run again"
-        )
-    lag = [results[app]["open"].pct(99, results[app]["open"].lag_us) for app in ("bare", "collector")]
-    print(
-        f"- open loop: p99 from due to sent (client lag, or no free connection) {fmt_ms(lag[0])} ms (bare), "
-        f"{fmt_ms(lag[1])} ms (collector); it is part of the latencies above"
-    )
-    print()
-    verdict = "PASS" if ok_ratio and ok_p99 else "FAIL"
-    print(
-        f"verdict: {verdict} - collector at {ratio:.0%} of the bare endpoint's request rate "
-        f"(goal >= {GOAL_RATIO:.0%}: {'met' if ok_ratio else 'missed'}); p99 {fmt_ms(p99)} ms at "
-        f"{fmt_int(coll['open'].rps)} of {rate} req/s "
-        f"(goal < {GOAL_P99_MS:.0f} ms: {'met' if ok_p99 else 'missed'})"
-    )
-    return ok_ratio and ok_p99
-
-
-# --------------------------------------------------------------------------- main
-
-
-def create_site(url: str, token: str) -> str:
-    req = urllib.request.Request(
-        url + "/v1/sites",
-        method="POST",
-        data=json.dumps({"name": "Bench shop", "origins": [ORIGIN]}).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())["key"]
-
-
-def redis_counts(redis: RedisServer, site: str) -> tuple[int, int]:
-    import redis as redis_py
-
-    from backend.store import keys
-
-    client = redis_py.Redis.from_url(redis.url)
-    try:
-        return client.zcard(keys.active(site)), client.zcard(keys.needy(site))
-    finally:
-        client.close()
-
-
-def phase(no: int, text: str) -> None:
-    print(f"[{no}/4] {text:<52} ", end="", flush=True)
-
-
-def run_app(
-    app: str,
-    no: int,
-    args: argparse.Namespace,
-    redis: RedisServer,
-    batches: list[tuple[int, bytes]],
-    work: Path,
-    wrk: str | None,
-    stack: contextlib.ExitStack,
-) -> dict[str, Result]:
-    env: dict[str, str] = {}
-    token = secrets.token_urlsafe(16)
-    if app == "collector":
-        env = {
-            "BECKON_REDIS_URL": redis.url,
-            "BECKON_ADMIN_TOKEN": token,
-            "BECKON_RATE_VISITOR_PER_MIN": str(10**9),
-            "BECKON_RATE_IP_PER_MIN": str(10**9),
-        }
-    server = TreeServer(COLLECTOR_APP if app == "collector" else BARE_APP, env, args.workers)
-    stack.callback(server.stop)
-    site = create_site(server.url, token) if app == "collector" else "bench-bare-0001"
-    batches = with_site(batches, site)
-    (work / "bodies.txt").write_bytes(b"".join(b"%d\t%s\n" % (n, body) for n, body in batches))
-    out: dict[str, Result] = {}
-
-    def closed(seconds: int) -> Result:
-        if wrk:
-            return run_wrk(wrk, server.url, seconds, args.connections, args.wrk_threads, work)[0]
-        return run_python(server.port, batches, seconds, args.connections, None)
-
-    if args.warmup:
-        closed(args.warmup).check(f"{app} warm-up")
-    gen = "wrk" if wrk else "python"
-    phase(no, f"{app}: max throughput, closed loop ({gen})")
-    with CpuMeter(server, redis) as cpu:
-        res = closed(args.seconds)
-    res.check(f"{app}, closed loop")
-    res.other_cpu = cpu.other_pct
-    print(
-        f"{fmt_int(res.rps)} req/s, {fmt_int(res.eps)} events/s, p50 {fmt_ms(res.pct(50))} ms, "
-        f"p99 {fmt_ms(res.pct(99))} ms; {cpu.line()}",
-        flush=True,
-    )
-    out["closed"] = res
-
-    phase(no + 1, f"{app}: {fmt_int(args.rate)} req/s, open loop (python)")
-    with CpuMeter(server, redis) as cpu:
-        res = run_python(server.port, batches, args.seconds, args.connections, args.rate)
-    res.check(f"{app}, open loop")
-    res.other_cpu = cpu.other_pct
-    unanswered = f" ({res.unfinished} unanswered at the end)" if res.unfinished else ""
-    print(
-        f"{fmt_int(res.rps)} req/s achieved, p50 {fmt_ms(res.pct(50))} ms, p99 {fmt_ms(res.pct(99))} ms"
-        f"{unanswered}; due-to-sent p50/p99 "
-        f"{fmt_ms(res.pct(50, res.lag_us))}/{fmt_ms(res.pct(99, res.lag_us))} ms; "
-        f"{cpu.line()}",
-        flush=True,
-    )
-    out["open"] = res
-    if app == "collector":
-        active, needy = redis_counts(redis, site)
-        res.note = (
-            f"after the run Redis tracks {active:,} visitors, {needy:,} ({needy / max(active, 1):.0%}) "
-            f"scored as needing assistance"
-        )
-    server.stop()
-    return out
+# --------------------------------------------------------------------------- arguments
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    p = parser(__doc__, max_seconds=600)
     p.add_argument("--seconds", type=int, default=20, help="length of each of the four measured phases")
-    p.add_argument(
-        "--warmup", type=int, default=2, help="seconds of unmeasured load before each app's closed loop"
-    )
+    p.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each app's closed loop")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (both apps)")
-    p.add_argument(
-        "--connections", type=int, default=64, help="keep-alive connections (both loops, both apps)"
-    )
+    p.add_argument("--connections", type=int, default=64, help="keep-alive connections (both loops, both apps)")
     p.add_argument("--rate", type=float, default=1000.0, help="requests/s of the open loop")
     p.add_argument("--visitors", type=int, default=5000, help="distinct visitor ids")
     p.add_argument("--batches", type=int, default=20000, help="distinct bodies, sent round robin")
-    p.add_argument(
-        "--wrk-threads", type=int, default=1, help="wrk threads (the machine is shared with the server)"
-    )
-    p.add_argument(
-        "--loadgen",
-        choices=["wrk", "python"],
-        default="wrk",
-        help="closed-loop load generator; wrk is installed with apt-get when missing",
-    )
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--check", action="store_true", help="exit 3 when a goal is missed")
-    args = p.parse_args(argv)
+    p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (the machine is shared with the server)")
+    p.add_argument("--loadgen", choices=["wrk", "python"], default="wrk",
+                   help="closed-loop load generator; wrk is installed with apt-get when missing")
+    args = parse(p, argv, QUICK)
     if args.seconds < 1 or args.connections < 1 or args.workers < 1 or args.rate <= 0 or args.warmup < 0:
         p.error("--seconds, --connections, --workers and --rate must be positive")
     if args.batches < args.visitors:
@@ -858,57 +694,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-
-    interrupted: list[int] = []
-
-    def stop(signum: int, frame: Any) -> None:
-        # the servers get a terminal's Ctrl-C too and drop their connections: whatever
-        # error that causes, the run was interrupted
-        interrupted.append(signum)
-        if len(interrupted) == 1:  # once: let the clean-up run to its end
-            raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, stop)
+if __name__ == "__main__":
+    args = parse_args(None)
     wrk = ensure_wrk() if args.loadgen == "wrk" else None
     if args.loadgen == "wrk" and not wrk:
         print("bench: wrk is not available; install it or use --loadgen python", file=sys.stderr)
-        return 2
-    batches = make_batches(args.batches, args.visitors, args.seed)
-    sizes = sorted(len(b) for _, b in batches)
-    mean_events = sum(n for n, _ in batches) / len(batches)
-    print(
-        f"bench: {len(batches):,} batches from {args.visitors:,} visitors, "
-        f"{mean_events:.1f} events per batch, "
-        f"body {sizes[len(sizes) // 2]} B median / {sizes[-1]} B max; {args.connections} connections, "
-        f"{args.workers} worker(s), {args.seconds} s per phase\nbench: events {event_mix(batches)}",
-        flush=True,
-    )
-    results: dict[str, dict[str, Result]] = {}
-    started = time.monotonic()
-    with contextlib.ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="beckon-bench-")))
-        (work / "bench.lua").write_text(WRK_LUA)
-        try:
-            redis = PrivateRedis()
-            stack.callback(redis.stop)
-            results["bare"] = run_app("bare", 1, args, redis, batches, work, wrk, stack)
-            results["collector"] = run_app("collector", 3, args, redis, batches, work, wrk, stack)
-        except (BenchError, RuntimeError, OSError) as exc:
-            if not interrupted:
-                print(f"\nbench: FAILED: {exc}", file=sys.stderr)
-                return 1
-        except KeyboardInterrupt:
-            pass
-        if interrupted:
-            print("\nbench: interrupted; stopping the servers", file=sys.stderr)
-            return 128 + interrupted[0]
-    ok = report(results, args)
-    print(f"\n(whole run {time.monotonic() - started:.0f} s)")
-    return 3 if args.check and not ok else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        sys.exit(2)
+    sys.exit(main("bench/collector", args, measure(args, wrk), report))

@@ -59,10 +59,10 @@ disturbed attempt; in 2 when it missed the goal. What other processes used is re
 
 Ends with a markdown table, ASCII charts and the goals met or not.
 
-    .venv/bin/python scripts/bench_chat.py [--chats 20] [--messages 3000] [--rate 200] [--warmup 100]
-                                            [--steps 100,250,500,1000,1500,2000] [--every 3]
-                                            [--step-seconds 20] [--skip-latency] [--skip-capacity]
-                                            [--max-seconds 480] [--check]
+    .venv/bin/python scripts/bench/chat.py [--chats 20] [--messages 3000] [--rate 200] [--warmup 100]
+                                           [--steps 100,250,500,1000,1500,2000] [--every 3]
+                                           [--step-seconds 20] [--skip-latency] [--skip-capacity]
+                                           [--max-seconds 480] [--check] [--quick]
 
 Exit status: 0 measured (goals met or not; 3 with --check when one is missed), 1 failed,
 130 interrupted.
@@ -80,7 +80,6 @@ import os
 import random
 import re
 import secrets
-import signal
 import sys
 import time
 import urllib.parse
@@ -88,29 +87,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if __package__ in (None, ""):  # run as a file: import from the repository, not from scripts/bench/
+    sys.path[0] = str(Path(__file__).resolve().parents[2])
 
-from backend.store import keys  # noqa: E402
 from backend.core.tokens import visitor_token  # noqa: E402
-from scripts.benchlib import (  # noqa: E402
-    ADMIN,
-    BenchError,
-    PrivateRedis,
-    TreeServer,
-    chart,
-    cpu_seconds,
-    machine_busy,
-    pct,
-    raise_fd_limit,
-    say,
-    server_env,
+from backend.store import keys  # noqa: E402
+from scripts.bench.lib import (  # noqa: E402
+    ADMIN, ORIGIN, BenchError, CpuMeter, LagMonitor, Server, chart, cpu_line, create_site, fd_limit, histogram,
+    main, parse, parser, pct, raise_fd_limit, rss_mb, run_async, say, start_redis, start_server, wait_quiet,
 )
-from backend.testing.servers import free_port  # noqa: E402
 
-APP = "backend.app:create_app"
-ORIGIN = "https://shop.example"
+GOAL_P95_MS = 50.0
+CAPACITY = 20  # the most chats one representative may hold (backend.domain.reps.validate_rep)
+PRESENCE_EVERY_S = 10.0  # console.js PRESENCE_EVERY_MS
+TICK_S = 5.0  # backend.web.console.ws.TICK_S: each console's periodic refresh
 PASSWORD = "a long bench password"
 GOAL_P95_MS = 50.0
 CAPACITY = 20  # the most chats one representative may hold (backend.domain.reps.validate_rep)
@@ -120,89 +110,36 @@ TEXTS = ["Hello! How can I help you today?", "Sure, one moment while I check tha
          "The delivery usually takes two to three working days.",
          "Yes, the 40 l dry bag fits in the front hatch of that kayak.",
          "Could you tell me the order number, please?", "Thanks, that is all I needed."]
+QUICK = dict(chats=5, messages=300, rate=100, warmup=20, steps="20,60", every=1.0, warm_seconds=1.0,
+             step_seconds=3.0, quiet_wait=2.0, retries=0, max_seconds=150)
+LATENCY_BUCKETS = [0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, float("inf")]
 
 
-class OutOfTime(KeyboardInterrupt):
-    """The whole run took longer than --max-seconds (raised from SIGALRM). A KeyboardInterrupt,
-    because uvloop lets only that (and SystemExit) out of a signal handler."""
+# --------------------------------------------------------------------------- the measurement
 
 
-# --------------------------------------------------------------------------- processes
+def measure(args: argparse.Namespace):
+    def run(stack: contextlib.ExitStack, deadline: float, results: dict) -> None:
+        from redis.utils import HIREDIS_AVAILABLE
 
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-class CpuMeter:
-    """CPU used by named processes over a window, in % of one core; 'client' is this process
-    (time.process_time), 'other' is whatever the machine did besides all of them."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-
-    def start(self) -> None:
-        self.t0 = time.monotonic()
-        self.c0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        self.client0 = time.process_time()
-        self.m0 = machine_busy()
-
-    def stop(self) -> dict[str, float]:
-        wall = max(time.monotonic() - self.t0, 1e-9)
-        used = {name: cpu_seconds(pid) - self.c0[name] for name, pid in self.pids.items()}
-        used["client"] = time.process_time() - self.client0
-        other = machine_busy() - self.m0 - sum(used.values())
-        out = {name: 100 * v / wall for name, v in used.items()}
-        out["other"] = max(0.0, 100 * other / wall)
-        return out
-
-
-class Server(TreeServer):
-    """One uvicorn worker (its own process)."""
-
-    def __init__(self, env: dict[str, str], port: int) -> None:
-        super().__init__(APP, env, workers=1, port=port)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def problems(self) -> list[str]:
-        """What the worker logged (uvicorn runs with --log-level warning), counted: each
-        traceback's last line, and warnings, e.g. "3 x redis.exceptions.MaxConnectionsError: ..."."""
-        found: dict[str, int] = {}
-        for line in self.output().splitlines():
-            text = line.strip()
-            if not text or line[0].isspace() or text.startswith(("Traceback", "The above", "During")) \
-                    or text.startswith("^"):
-                continue
-            found[text[:160]] = found.get(text[:160], 0) + 1
-        return [f"{n:,} x {text}" for text, n in sorted(found.items(), key=lambda kv: -kv[1])]
-
-
-# --------------------------------------------------------------------------- statistics, charts
+        random.seed(args.seed)
+        most = max(args.steps) if not args.skip_capacity else args.chats
+        say(f"bench/chat: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, redis-py replies parsed by "
+            f"{'hiredis' if HIREDIS_AVAILABLE else 'pure Python (no hiredis)'}; 1: {args.chats} chats, "
+            f"{args.messages:,} messages each way at {args.rate:g}/s; 2: steps "
+            f"{', '.join(f'{k:,}' for k in args.steps)} chats, a message every {args.every:g} s per chat")
+        soft, hard = raise_fd_limit(4 * (most + most // CAPACITY) + 2048)
+        say(f"  file-descriptor limit {soft:,} (hard {hard:,}), inherited by the servers started below")
+        redis = start_redis(stack)
+        if not args.skip_latency:
+            results["latency"] = run_latency(args, redis, stack, deadline)
+        if not args.skip_capacity:
+            results["capacity"] = run_capacity(args, redis, stack, deadline)
+    return run
 
 
 def ms(v: float) -> str:
     return "n/a" if v != v else (f"{v:,.1f}" if v < 100 else f"{v:,.0f}")
-
-
-def histogram(values: list[float]) -> list[tuple[str, float]]:
-    edges = [0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, float("inf")]
-    rows = []
-    for lo, hi in zip(edges, edges[1:]):
-        n = sum(1 for v in values if lo <= v < hi)
-        label = f">= {lo:g} ms" if hi == float("inf") else f"{lo:g}-{hi:g} ms"
-        rows.append((label, float(n)))
-    while len(rows) > 1 and rows[-1][1] == 0:
-        rows.pop()
-    return rows
 
 
 # --------------------------------------------------------------------------- message tracking
@@ -261,7 +198,6 @@ class Tracker:
 def latencies(items: list[Sent], direction: str) -> list[float]:
     return [(i.arrived - i.t) * 1000 for i in items
             if i.counted and i.direction == direction and i.arrived is not None]
-
 
 # --------------------------------------------------------------------------- clients
 
@@ -477,36 +413,21 @@ class Bench:
     async def __aenter__(self) -> "Bench":
         import httpx
 
-        from backend import store
         from backend.config import Settings
-        from backend.domain.offers import Broker
         from backend.core.policy import OfferSettings
-        from backend.domain.chat import Chats
-        from backend.domain.push import Hub
-        from backend.domain.reps import Reps
-        from backend.store.scripts import Scripts
+        from backend.domain.services import Services
 
-        self.redis = store.connect(Settings(redis_url=self.redis_url))
-        scripts = Scripts(self.redis)
-
-        async def no_publish(site: str, vid: str, message: dict[str, Any]) -> None:
-            return None  # only used for dismissals, which the benchmark never makes
-
-        async def settings_for(site: str) -> OfferSettings:
-            return OfferSettings()
-
-        self.broker = Broker(self.redis, scripts, no_publish, settings_for)
-        self.hub = Hub(self.redis)  # publish only: no reader is started
-        self.service = Chats(self.redis, scripts, self.hub, Reps(self.redis), 1800)
+        # the backend's own services on the benchmark's connection (no background loops)
+        services = Services.build(Settings(redis_url=self.redis_url))
+        self.redis = services.redis
+        self.broker = services.broker  # respond(): what POST /v1/offers/ID/accept runs
+        self.service = services.chats  # accept(): what the console's accept runs
         self.offer_cfg = OfferSettings()
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         self.admin = httpx.AsyncClient(base_url=self.console_url, headers={"Authorization": f"Bearer {ADMIN}"},
                                        timeout=30, limits=limits)
         self.collector = httpx.AsyncClient(base_url=self.push_url, timeout=30, limits=limits)
-        r = await self.admin.post("/v1/sites", json={"name": f"Bench {self.tag}", "origins": [ORIGIN]})
-        if r.status_code != 201 and r.status_code != 200:
-            raise BenchError(f"POST /v1/sites: {r.status_code} {r.text[:200]}")
-        self.site = r.json()["key"]
+        self.site = create_site(self.console_url, f"Bench {self.tag}")
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -663,43 +584,18 @@ class Bench:
         now = int(time.time() * 1000)
         offer = f"bench{secrets.token_hex(6)}"
         key = keys.offer(self.site, vid)
-        await self.redis.hset(key, mapping={"id": offer, "kind": "help", "variant": "button", "short": 0,
-                                            "created": now, "deadline": now + 30_000, "wait": 0})
+        f = keys.OfferHash
+        await self.redis.hset(key, mapping={f.ID: offer, f.KIND: "help", f.VARIANT: "button", f.SHORT: 0,
+                                            f.CREATED: now, f.DEADLINE: now + 30_000, f.WAIT: 0})
         await self.redis.pexpire(key, 90_000)
-        result = await self.broker.respond(self.site, vid, offer, "accept", self.offer_cfg, 1800)
-        if "request" not in result:
-            raise BenchError(f"{vid}: respond.lua answered {result}")
-        return result["request"]
-
-
+        request = await self.broker.respond(self.site, vid, offer, "accept", self.offer_cfg, 1800)
+        if not request:
+            raise BenchError(f"{vid}: respond.lua made no request")
+        return request
 async def drain(tracker: Tracker, items: list[Sent], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while tracker.pending(items) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-
-
-class LagMonitor:
-    """How late this process's event loop wakes up: the client's own share of any latency."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self.task: asyncio.Task[None] | None = None
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            t = loop.time()
-            await asyncio.sleep(0.01)
-            self.samples.append((loop.time() - t - 0.01) * 1000)
-
-    def __enter__(self) -> "LagMonitor":
-        self.task = asyncio.create_task(self.run())
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.task:
-            self.task.cancel()
-
 
 def settle_gc() -> None:
     """Setup leaves many objects; keep the collector from walking them all while timing."""
@@ -762,32 +658,6 @@ async def pubsub_floor(redis_url: str, n: int = 300) -> list[float]:
         await sub.aclose()
     return out
 
-
-async def wait_quiet(pids: dict[str, int], args: argparse.Namespace) -> float:
-    """Wait (at most --quiet-wait s) until processes this benchmark did not start use less than
-    --quiet-below % of a core: on a 2-core machine anything else running shows up in the
-    latency tail. Returns the last level seen."""
-    meter = CpuMeter(pids)
-    t0 = time.monotonic()
-    told = False
-    while True:
-        meter.start()
-        await asyncio.sleep(1.0)
-        other = meter.stop()["other"]
-        if other < args.quiet_below:
-            if told:
-                say(f"    quiet after {time.monotonic() - t0:.0f} s ({other:.0f}%)")
-            return other
-        if time.monotonic() - t0 >= args.quiet_wait:
-            say(f"    other processes still use {other:.0f}% of a core after {args.quiet_wait:g} s; "
-                f"measuring anyway")
-            return other
-        if not told:
-            say(f"    other processes use {other:.0f}% of a core; waiting up to {args.quiet_wait:g} s "
-                f"for under {args.quiet_below:g}%")
-            told = True
-
-
 @dataclass
 class Phase:
     """One direction of measurement 1."""
@@ -844,7 +714,7 @@ async def latency_bench(args: argparse.Namespace, redis_url: str, secret: str, a
                         redis_pid: int, deadline: float) -> LatencyResult:
     res = LatencyResult(chats=args.chats, rate=args.rate)
     t0 = time.monotonic()
-    pids = {"worker A (console)": a.pid, "worker B (push)": b.pid, "redis": redis_pid}
+    pids = {"worker A (console)": a.pid, "worker B (push)": b.pid, "redis": redis_pid, "client": os.getpid()}
     async with Bench(redis_url, secret, a.url, b.url, secrets.token_hex(3)) as bench:
         say(f"  site {bench.site}; opening {args.chats} chats: consoles on A ({a.port}), "
             f"push sockets on B ({b.port})")
@@ -858,7 +728,7 @@ async def latency_bench(args: argparse.Namespace, redis_url: str, secret: str, a
         for direction, label in (("r2c", "rep -> customer"), ("c2r", "customer -> rep")):
             best: Phase | None = None
             for attempt in range(1, args.retries + 2):
-                await wait_quiet(pids, args)
+                await wait_quiet(pids, args.quiet_below, args.quiet_wait)
                 say(f"  {label}{f' (attempt {attempt})' if attempt > 1 else ''}: {args.warmup} warm-up + "
                     f"{args.messages:,} messages at {args.rate:g}/s over {len(bench.chats)} chats")
                 ph = await latency_phase(args, bench, direction, meter)
@@ -896,16 +766,13 @@ async def latency_bench(args: argparse.Namespace, redis_url: str, secret: str, a
     return res
 
 
-def run_latency(args: argparse.Namespace, redis: PrivateRedis, stack: contextlib.ExitStack,
+def run_latency(args: argparse.Namespace, redis: Any, stack: contextlib.ExitStack,
                 deadline: float) -> LatencyResult:
     say("\n## 1. rep -> customer latency across two web workers")
     secret = secrets.token_urlsafe(24)
-    pa, pb = free_port(), free_port()
     say("  starting uvicorn A (console) and uvicorn B (push), one worker each, same Redis")
-    a = Server(server_env(redis.url, secret, f"http://127.0.0.1:{pa}", ip_per_min=10_000_000), pa)
-    stack.callback(a.stop)
-    b = Server(server_env(redis.url, secret, f"http://127.0.0.1:{pb}", ip_per_min=10_000_000), pb)
-    stack.callback(b.stop)
+    a = start_server(stack, redis.url, secret=secret, ip_per_min=10_000_000)
+    b = start_server(stack, redis.url, secret=secret, ip_per_min=10_000_000)
     say(f"  worker A pid {a.pid}, worker B pid {b.pid}, redis pid {redis.proc.pid}")
     try:
         return run_async(latency_bench(args, redis.url, secret, a, b, redis.proc.pid, deadline))
@@ -1047,7 +914,7 @@ async def capacity_bench(args: argparse.Namespace, redis_url: str, secret: str, 
                          redis_pid: int, deadline: float) -> CapacityResult:
     res = CapacityResult(every=args.every)
     rng = random.Random(args.seed)
-    pids = {"worker": server.pid, "redis": redis_pid}
+    pids = {"worker": server.pid, "redis": redis_pid, "client": os.getpid()}
     meter = CpuMeter(pids)
     async with Bench(redis_url, secret, server.url, server.url, secrets.token_hex(3)) as bench:
         res.rss_idle_mb = rss_mb(server.pid)
@@ -1086,7 +953,7 @@ async def capacity_bench(args: argparse.Namespace, redis_url: str, secret: str, 
                 f"{args.warm_seconds:g} + {args.step_seconds:g} s")
             best: Step | None = None
             for attempt in range(1, args.retries + 2):
-                await wait_quiet(pids, args)
+                await wait_quiet(pids, args.quiet_below, args.quiet_wait)
                 step = Step(chats=k, reps=len(bench.reps), setup_s=setup_s, attempts=attempt,
                             rss_before_mb=rss_before, rss_logins_mb=rss_logins, new_chats=k - chats_before)
                 if attempt > 1:
@@ -1120,16 +987,13 @@ async def capacity_bench(args: argparse.Namespace, redis_url: str, secret: str, 
     return res
 
 
-def run_capacity(args: argparse.Namespace, redis: PrivateRedis, stack: contextlib.ExitStack,
+def run_capacity(args: argparse.Namespace, redis: Any, stack: contextlib.ExitStack,
                  deadline: float) -> CapacityResult:
     say("\n## 2. concurrent chats on one web worker")
     secret = secrets.token_urlsafe(24)
-    port = free_port()
     say("  starting uvicorn (one worker: consoles and push sockets on the same process)")
-    server = Server(server_env(redis.url, secret, f"http://127.0.0.1:{port}", ip_per_min=10_000_000), port)
-    stack.callback(server.stop)
-    limit = next((line.split()[3] for line in Path(f"/proc/{server.pid}/limits").read_text().splitlines()
-                  if line.startswith("Max open files")), "?")
+    server = start_server(stack, redis.url, secret=secret, ip_per_min=10_000_000)
+    limit = fd_limit(server.pid)
     say(f"  worker pid {server.pid} (may open {limit} files), redis pid {redis.proc.pid}")
     try:
         return run_async(capacity_bench(args, redis.url, secret, server, redis.proc.pid, deadline))
@@ -1150,10 +1014,6 @@ def per_message(commands: dict[str, int], messages: int) -> str:
     total = sum(commands.values()) / messages
     top = sorted(commands.items(), key=lambda kv: -kv[1])[:4]
     return f"{total:.1f} (" + ", ".join(f"{k} {v / messages:.1f}" for k, v in top) + ")"
-
-
-def cpu_cell(cpu: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.0f}%" for k, v in cpu.items())
 
 
 def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
@@ -1195,7 +1055,7 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
 
         row("sent -> ack on the sender's socket, p50 / p95", acks)
         row("sends behind the pacing schedule, p95", lambda d: f"{ms(pct(lat.send_lag_ms.get(d, []), 95))} ms")
-        row("CPU meanwhile (% of one core)", lambda d: cpu_cell(lat.cpu.get(d, {})))
+        row("CPU meanwhile (% of one core)", lambda d: cpu_line(lat.cpu.get(d, {})))
         row("Redis commands per message (most frequent)", lambda d: per_message(lat.commands.get(d, {}),
                                                                                  len(lat.lat(d))))
         row("measured (attempts: repeated when other processes disturbed it)",
@@ -1258,7 +1118,7 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
         say(chart("1. message latency across two workers", rows, "ms", goal=GOAL_P95_MS, fmt="{:,.2f}"))
         say("")
         say(chart(f"1. rep -> customer: messages per bucket ({len(lat.lat('r2c')):,})",
-                  histogram(lat.lat("r2c")), "msgs", width=40, fmt="{:,.0f}"))
+                  histogram(lat.lat("r2c"), LATENCY_BUCKETS), "msgs", width=40, fmt="{:,.0f}"))
         say("")
     if cap and cap.steps:
         done = [s for s in cap.steps if s.seconds]
@@ -1291,20 +1151,11 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
     return ok
 
 
-# --------------------------------------------------------------------------- main
-
-
-def run_async(coro: Any) -> Any:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
+# --------------------------------------------------------------------------- arguments
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = parser(__doc__, max_seconds=480)
     p.add_argument("--chats", type=int, default=20, help="1: chats the messages are spread over")
     p.add_argument("--messages", type=int, default=3000, help="1: messages timed in each direction")
     p.add_argument("--rate", type=float, default=200, help="1: messages per second (paced, open loop)")
@@ -1325,10 +1176,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--retries", type=int, default=1, help="how often a disturbed measurement is repeated")
     p.add_argument("--skip-latency", action="store_true", help="skip measurement 1")
     p.add_argument("--skip-capacity", action="store_true", help="skip measurement 2")
-    p.add_argument("--max-seconds", type=int, default=480, help="stop (and clean up) after this long")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--check", action="store_true", help="exit 3 when a goal is missed")
-    args = p.parse_args(argv)
+    args = parse(p, argv, QUICK)
     try:
         args.steps = [int(x) for x in args.steps.split(",") if x.strip()]
     except ValueError:
@@ -1340,68 +1188,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    interrupted: list[int] = []
-
-    def stop(signum: int, frame: Any) -> None:
-        interrupted.append(signum)
-        if len(interrupted) == 1:  # once: let the clean-up run to its end
-            raise KeyboardInterrupt
-
-    def out_of_time(signum: int, frame: Any) -> None:
-        raise OutOfTime
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, stop)
-    signal.signal(signal.SIGALRM, out_of_time)
-    started = time.monotonic()
-    deadline = started + args.max_seconds - 20  # steps stop early, leaving time to clean up
-    signal.alarm(args.max_seconds)
-    random.seed(args.seed)
-
-    lat: LatencyResult | None = None
-    cap: CapacityResult | None = None
-    failed = False
-    most = max(args.steps) if not args.skip_capacity else args.chats
-    from redis.utils import HIREDIS_AVAILABLE
-
-    say(f"bench_chat: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, redis-py replies parsed by "
-        f"{'hiredis' if HIREDIS_AVAILABLE else 'pure Python (no hiredis)'}; 1: {args.chats} chats, "
-        f"{args.messages:,} messages each way at {args.rate:g}/s; 2: steps {', '.join(f'{k:,}' for k in args.steps)} "
-        f"chats, a message every {args.every:g} s per chat")
-    try:
-        with contextlib.ExitStack() as stack:
-            soft, hard = raise_fd_limit(4 * (most + most // CAPACITY) + 2048)
-            say(f"  file-descriptor limit {soft:,} (hard {hard:,}), inherited by the servers started below")
-            redis = PrivateRedis()
-            stack.callback(redis.stop)
-            if not args.skip_latency:
-                lat = run_latency(args, redis, stack, deadline)
-            if not args.skip_capacity:
-                cap = run_capacity(args, redis, stack, deadline)
-    except (BenchError, RuntimeError, OSError, asyncio.TimeoutError) as exc:
-        if not interrupted:
-            print(f"\nbench_chat: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
-            failed = True
-    except OutOfTime:
-        print(f"\nbench_chat: out of time after {args.max_seconds} s; servers stopped", file=sys.stderr)
-        failed = True
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.alarm(0)
-    if interrupted:
-        print("\nbench_chat: interrupted; servers stopped", file=sys.stderr)
-        return 128 + interrupted[0]
-    if lat is None and cap is None:
-        return 1
-    ok = report(lat, cap)
-    say(f"\n(whole run {time.monotonic() - started:.0f} s)")
-    if failed:
-        return 1
-    return 3 if args.check and not ok else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    args = parse_args(None)
+    sys.exit(main("bench/chat", args, measure(args), lambda r: report(r.get("latency"), r.get("capacity"))))

@@ -1,0 +1,510 @@
+"""What every benchmark in scripts/bench/ shares, so that each benchmark file holds only its
+own measurement.
+
+- /proc meters: CPU per process group and for the rest of the machine, memory (VmRSS),
+  file descriptors; how late an asyncio loop wakes up;
+- servers: a private Redis and uvicorn processes through ``backend.testing`` (the same
+  harness the tests use), stopped with their whole process tree, configured so the
+  benchmark's own traffic is not rate limited;
+- statistics and text charts: percentiles, histograms, horizontal bars;
+- the skeleton of ``main()``: common arguments (``--quick`` for a short smoke run,
+  ``--max-seconds``, ``--seed``, ``--check``), Ctrl-C and time limits that always clean up,
+  failures reported with what was measured before them, and the exit status (0 measured,
+  1 failed, 3 with --check when a goal is missed, 128+N on signal N).
+
+Meters read /proc directly instead of depending on psutil, so the benchmarks need nothing
+beyond the project's own packages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+from backend.testing.servers import RedisServer, WebServer, free_port, poll  # noqa: F401 - for the benchmarks
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ADMIN = "bench-admin-token"
+ORIGIN = "https://shop.example"  # the benchmark site's origin
+APP = "backend.app:create_app"
+DEMO_APP = "backend.demo.app:create_app"
+
+
+class BenchError(RuntimeError):
+    """A measurement that cannot be trusted (errors, missing data): the run fails."""
+
+
+class OutOfTime(KeyboardInterrupt):
+    """The whole run took longer than --max-seconds (raised from SIGALRM). A KeyboardInterrupt,
+    because uvloop lets only that (and SystemExit) out of a signal handler."""
+
+
+def say(msg: str = "", end: str = "\n") -> None:
+    """Print at once, so progress shows while a long phase runs (also when piped)."""
+    print(msg, end=end, flush=True)
+
+
+# --------------------------------------------------------------------------- /proc
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat from field 3 (state) on, split after the command name, which may hold
+    spaces and parentheses; None when the process is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def descendants(root: int) -> list[int]:
+    """All processes below ``root`` (uvicorn --workers N forks), so they can be measured
+    and killed even when their parent no longer is."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = proc_stat(int(entry))
+            if st:
+                children.setdefault(int(st[1]), []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds used by the processes and by the children they have reaped (utime, stime,
+    cutime, cstime); a process that is gone counts 0."""
+    total = 0
+    for pid in pids:
+        st = proc_stat(pid)
+        if st:
+            total += sum(int(x) for x in st[11:15])
+    return total / CLK_TCK
+
+
+def machine_busy() -> float:
+    """CPU seconds used on the whole machine (all cores) plus time a hypervisor took away,
+    from /proc/stat; interrupts (which loopback traffic causes) left out. What the
+    benchmark's own processes did not use of it is other work disturbing the measurement."""
+    try:
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
+            int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+        )
+    except (OSError, ValueError):
+        return 0.0
+    return (user + nice + system + steal) / CLK_TCK
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS, RssAnon, RssFile, VmHWM in KB, from /proc/PID/status ({} when it is gone)."""
+    out: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+                out[name] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    kb = proc_status(pid).get("VmRSS")
+    return float("nan") if kb is None else kb / 1024
+
+
+def open_fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+def fd_limit(pid: int) -> str:
+    """How many files the process may open ("?" when unknown)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                return line.split()[3]
+    return "?"
+
+
+def raise_fd_limit(needed: int) -> tuple[int, int]:
+    """Raise RLIMIT_NOFILE (before the servers start, so they inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return soft, hard
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return needed, needed
+        except (ValueError, OSError):
+            raise BenchError(
+                f"need {needed} file descriptors, the hard limit is {hard} (raise it with ulimit -Hn as root)"
+            ) from None
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return needed, hard
+
+
+def this_tree() -> list[int]:
+    """This process and everything it started (servers, Redis, Chromium)."""
+    return [os.getpid(), *descendants(os.getpid())]
+
+
+class CpuMeter:
+    """CPU used over a window, in % of one core, by named groups of processes, and by the rest
+    of the machine ("other": what disturbs the measurement on a shared machine).
+
+    A group is a pid, a list of pids, or a function that lists them at each reading (a tree
+    that changes). Each process counts with the children it reaped, so a load generator that
+    ran and exited within the window counts with this process. As a context manager the
+    figures are in ``.pct`` afterwards; or call start() and stop()."""
+
+    def __init__(self, groups: dict[str, int | list[int] | Callable[[], list[int]]]) -> None:
+        self.groups = groups
+        self.pct: dict[str, float] = {}
+
+    def _pids(self, name: str) -> list[int]:
+        group = self.groups[name]
+        return group() if callable(group) else [group] if isinstance(group, int) else group
+
+    def start(self) -> None:
+        self.t0 = time.monotonic()
+        self.c0 = {name: cpu_seconds(self._pids(name)) for name in self.groups}
+        self.m0 = machine_busy()
+
+    def stop(self) -> dict[str, float]:
+        wall = max(time.monotonic() - self.t0, 1e-9)
+        used = {name: cpu_seconds(self._pids(name)) - self.c0[name] for name in self.groups}
+        other = machine_busy() - self.m0 - sum(used.values())
+        self.pct = {name: 100 * v / wall for name, v in used.items()}
+        self.pct["other"] = max(0.0, 100 * other / wall)
+        return self.pct
+
+    def __enter__(self) -> "CpuMeter":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def line(self) -> str:
+        return cpu_line(self.pct)
+
+
+def cpu_line(pct: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0f}%" for k, v in pct.items())
+
+
+class RssSampler:
+    """Samples a process's VmRSS every ``every`` seconds in a thread; ``.peak`` in KB."""
+
+    def __init__(self, pid: int, every: float = 0.05) -> None:
+        self.pid = pid
+        self.every = every
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, proc_status(self.pid).get("VmRSS", 0))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+class LagMonitor:
+    """How late this process's event loop wakes up (``.samples``, ms): the client's own share
+    of any latency it measures."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.01)
+            self.samples.append((loop.time() - t - 0.01) * 1000)
+
+    def __enter__(self) -> "LagMonitor":
+        self.task = asyncio.create_task(self.run())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.task:
+            self.task.cancel()
+
+
+async def wait_quiet(groups: dict[str, Any], below: float, at_most: float) -> float:
+    """Wait (at most ``at_most`` s) until processes outside ``groups`` use less than ``below`` %
+    of a core: on a 2-core machine anything else running shows up in the latency tail.
+    Returns the last level seen."""
+    meter = CpuMeter(groups)
+    t0 = time.monotonic()
+    told = False
+    while True:
+        meter.start()
+        await asyncio.sleep(1.0)
+        other = meter.stop()["other"]
+        if other < below:
+            if told:
+                say(f"    quiet after {time.monotonic() - t0:.0f} s ({other:.0f}%)")
+            return other
+        if time.monotonic() - t0 >= at_most:
+            say(f"    other processes still use {other:.0f}% of a core after {at_most:g} s; measuring anyway")
+            return other
+        if not told:
+            say(f"    other processes use {other:.0f}% of a core; waiting up to {at_most:g} s for under {below:g}%")
+            told = True
+
+
+# --------------------------------------------------------------------------- servers
+
+
+class Server(WebServer):
+    """A uvicorn server (``backend.testing``'s WebServer) that stops its whole process tree
+    (uvicorn --workers N forks) and removes its log: a benchmark that leaves a worker behind
+    disturbs the next measurement."""
+
+    def __init__(self, factory: str, env: dict[str, str], workers: int = 1, port: int | None = None) -> None:
+        self.stopped = False
+        super().__init__(factory, env, workers=workers, port=port)
+
+    def pids(self) -> list[int]:
+        """uvicorn and every process below it."""
+        return [self.proc.pid, *descendants(self.proc.pid)]
+
+    def workers(self) -> list[int]:
+        """The processes that serve requests: uvicorn's children, or uvicorn itself."""
+        kids = [p for p in descendants(self.proc.pid) if (proc_stat(p) or ["", ""])[1] == str(self.proc.pid)]
+        return kids or [self.proc.pid]
+
+    def problems(self) -> list[str]:
+        """What the server logged (uvicorn runs with --log-level warning), counted: each
+        traceback's last line, and warnings, e.g. "3 x redis.exceptions.MaxConnectionsError: ..."."""
+        found: dict[str, int] = {}
+        for line in self.output().splitlines():
+            text = line.strip()
+            if not text or line[0].isspace() or text.startswith(("Traceback", "The above", "During")) \
+                    or text.startswith("^"):
+                continue
+            found[text[:160]] = found.get(text[:160], 0) + 1
+        return [f"{n:,} x {text}" for text, n in sorted(found.items(), key=lambda kv: -kv[1])]
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        tree = descendants(self.proc.pid)
+        try:
+            super().stop()
+        finally:
+            for pid in tree:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.unlink(self.log.name)
+
+
+def start_redis(stack: contextlib.ExitStack) -> RedisServer:
+    """A private redis-server, stopped when ``stack`` closes."""
+    redis = RedisServer()
+    stack.callback(redis.stop)
+    return redis
+
+
+def start_server(stack: contextlib.ExitStack, redis_url: str, *, factory: str = APP, workers: int = 1,
+                 secret: str = "", port: int | None = None, ip_per_min: int = 1_000_000,
+                 visitor_per_min: int = 100_000, env: dict[str, str] | None = None) -> Server:
+    """The backend (or ``factory``) on uvicorn, stopped when ``stack`` closes; rate limits
+    raised so that nothing is throttled by the benchmark's own traffic."""
+    port = port or free_port()
+    base = {
+        "BECKON_REDIS_URL": redis_url,
+        "BECKON_ADMIN_TOKEN": ADMIN,
+        "BECKON_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "BECKON_RATE_VISITOR_PER_MIN": str(visitor_per_min),
+        "BECKON_RATE_IP_PER_MIN": str(ip_per_min),
+        **({"BECKON_SECRET_KEY": secret} if secret else {}),
+        **(env or {}),
+    }
+    server = Server(factory, base, workers=workers, port=port)
+    stack.callback(server.stop)
+    return server
+
+
+def create_site(url: str, name: str = "Bench shop", origins: tuple[str, ...] = (ORIGIN,)) -> str:
+    """A site through the site API; its key."""
+    req = urllib.request.Request(
+        url + "/v1/sites",
+        method="POST",
+        data=json.dumps({"name": name, "origins": list(origins)}).encode(),
+        headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())["key"]
+
+
+# --------------------------------------------------------------------------- statistics, charts
+
+
+def pct(values: list[float], p: float) -> float:
+    """Percentile with linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def histogram(values: list[float], edges: list[float] | None = None) -> list[tuple[str, float]]:
+    """Counts per bucket, for a chart of a distribution (in ms): between ``edges`` (the last
+    may be infinite), or by default in buckets of one round width up to the largest value.
+    Empty buckets past the last value are left out."""
+    if not values:
+        return []
+    if edges is None:
+        top = max(values)
+        width = next((w for w in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if top / w <= 12), 2000)
+        edges = [b * width for b in range(int(top // width) + 2)]
+        label = "{:>4g}-{:<4g} ms".format
+    else:
+        label = "{:g}-{:g} ms".format
+    counts = [sum(1 for v in values if lo <= v < hi) for lo, hi in zip(edges, edges[1:])]
+    while len(counts) > 1 and counts[-1] == 0:
+        counts.pop()
+    return [(f">= {lo:g} ms" if hi == float("inf") else label(lo, hi), float(n))
+            for (lo, hi), n in zip(zip(edges, edges[1:]), counts)]
+
+
+def chart(title: str, rows: list[tuple[str, float]], unit: str = "", width: int = 50,
+          goal: float | None = None, fmt: str | Callable[[float], str] = "{:,.1f}") -> str:
+    """Horizontal ASCII bars on one scale, readable in a terminal and in a markdown code
+    block. A ``goal`` is drawn as its own row of '=' and as ':' marks in the other bars."""
+    values = [v for _, v in rows if v == v] + ([goal] if goal else [])
+    top = max(values + [1e-9])
+    label_w = max(len(label) for label, _ in rows + ([("goal", 0.0)] if goal else []))
+    goal_col = round(goal / top * width) if goal else None
+    show = fmt if callable(fmt) else fmt.format
+    lines = [title]
+    for n_row, (label, value) in enumerate(rows + ([("goal", goal)] if goal else [])):
+        drawn_goal = goal is not None and n_row == len(rows)
+        n = 0 if value != value else round(value / top * width)
+        bar = ("=" if drawn_goal else "#") * n
+        if goal_col is not None and not drawn_goal:
+            bar = bar.ljust(width)
+            if goal_col < width and bar[goal_col] == " ":
+                bar = bar[:goal_col] + ":" + bar[goal_col + 1 :]
+            bar = bar.rstrip()
+        shown = "n/a" if value != value else show(value)
+        lines.append(f"  {label.ljust(label_w)} |{bar.ljust(width)}| {shown} {unit}".rstrip())
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main()
+
+
+def parser(doc: str, max_seconds: int) -> argparse.ArgumentParser:
+    """The arguments every benchmark has; each adds its own."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="a short smoke run (a minute or two): small sizes, figures not comparable")
+    p.add_argument("--max-seconds", type=int, default=max_seconds, help="stop (and clean up) after this long")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--check", action="store_true", help="exit 3 when a goal is missed")
+    return p
+
+
+def parse(p: argparse.ArgumentParser, argv: list[str] | None, quick: dict[str, Any]) -> argparse.Namespace:
+    """Parse; with --quick the ``quick`` values replace the defaults (options given still win)."""
+    if p.parse_known_args(argv)[0].quick:
+        p.set_defaults(**quick)
+    return p.parse_args(argv)
+
+
+def run_async(coro: Any) -> Any:
+    """asyncio.run, on uvloop when it is installed (as the servers run)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def main(name: str, args: argparse.Namespace, measure: Callable[[contextlib.ExitStack, float, dict], None],
+         report: Callable[[dict], bool], spare: float = 20) -> int:
+    """Runs ``measure(stack, deadline, results)`` and then ``report(results)``.
+
+    ``measure`` starts its servers on ``stack`` (all stopped at the end, also on error,
+    Ctrl-C or --max-seconds) and puts what it measured into ``results`` as it goes; it
+    should stop starting new work after ``deadline`` (``spare`` seconds before the limit,
+    to leave time to clean up). When it fails, what it measured so far is still reported."""
+    interrupted: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        # the servers get a terminal's Ctrl-C too and drop their connections: whatever
+        # error that causes, the run was interrupted
+        interrupted.append(signum)
+        if len(interrupted) == 1:  # once: let the clean-up run to its end
+            raise KeyboardInterrupt
+
+    def out_of_time(signum: int, frame: Any) -> None:
+        raise OutOfTime
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    signal.signal(signal.SIGALRM, out_of_time)
+    started = time.monotonic()
+    signal.alarm(args.max_seconds)
+    results: dict[str, Any] = {}
+    failed = False
+    try:
+        with contextlib.ExitStack() as stack:
+            measure(stack, started + args.max_seconds - spare, results)
+    except (BenchError, RuntimeError, OSError, asyncio.TimeoutError) as exc:
+        if not interrupted:
+            print(f"\n{name}: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed = True
+    except OutOfTime:
+        print(f"\n{name}: out of time after {args.max_seconds} s; servers stopped", file=sys.stderr)
+        failed = True
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.alarm(0)
+    if interrupted:
+        print(f"\n{name}: interrupted; servers stopped", file=sys.stderr)
+        return 128 + interrupted[0]
+    if not results:
+        return 1
+    ok = report(results)
+    say(f"\n(whole run {time.monotonic() - started:.0f} s)")
+    if failed:
+        return 1
+    return 3 if args.check and not ok else 0
