@@ -6,7 +6,6 @@ import contextlib
 import gzip
 import hashlib
 from pathlib import Path
-from types import SimpleNamespace
 from typing import AsyncIterator
 
 import redis.exceptions
@@ -16,19 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend import store
-from backend.web import console, site_api as api
-from backend.domain.chat import Chats
-from backend.web import offers as offer_routes
-from backend.domain.offers import Broker, Ticker
-from backend.domain.push import Hub
-from backend.domain.reps import Reps
-from backend.web.collector import Collector
 from backend.config import Settings
-from backend.web.http import HTTPError
+from backend.domain.services import Services
+from backend.web import collector, console, offer_ui, page_socket, site_api, widget_assets
+from backend.web.http import HTTPError, services
 from backend.web import widget_assets
-from backend.domain.sites import Sites
-from backend.store.scripts import Scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPET_DIR = ROOT / "snippet"
@@ -61,7 +52,7 @@ class StaticScript:
 
 
 async def health(request: Request) -> Response:
-    await request.app.state.redis.ping()
+    await services(request).redis.ping()
     return JSONResponse({"ok": True})
 
 
@@ -83,36 +74,19 @@ async def storage_down(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    state = SimpleNamespace(settings=settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state.redis = store.connect(settings)
-        state.sites = Sites(state.redis, settings)
-        state.reps = Reps(state.redis)
-        state.scripts = Scripts(state.redis)
-        state.hub = Hub(state.redis)
-        state.broker = Broker(state.redis, state.scripts, state.hub.publish, state.sites.offer_settings)
-        state.ticker = Ticker(state.broker, state.redis, cooldown_for)
-        state.chats = Chats(state.redis, state.scripts, state.hub, state.reps, settings.visitor_ttl_s)
-        for name, value in vars(state).items():
-            setattr(app.state, name, value)
-        state.hub.start()
-        state.ticker.start()
+        # Built here, on the worker's own event loop, which the Redis pool binds to.
+        services = Services.build(settings)
+        app.state.services = services
+        services.start()
         try:
             yield
         finally:
-            await state.ticker.stop()
-            await state.hub.stop()
-            await state.redis.aclose()
+            await services.stop()
 
-    async def cooldown_for(site: str) -> float:
-        cfg = await state.sites.offer_settings(site)
-        return cfg.cooldown_s if cfg else 0.0
-
-    collector = Collector(state)
     script = StaticScript(SNIPPET_DIR / "b.js")
-    offer_module = StaticScript(SNIPPET_DIR / "o.js")
     routes = []
     # The collector first: routes are matched in order and it takes nearly all requests.
     for path in {"/v1/events", settings.collect_path}:
@@ -120,16 +94,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(Route(path, collector.preflight, methods=["OPTIONS"]))
     routes += [
         Route("/healthz", health),
-        Route("/o.js", offer_module.serve, methods=["GET", "HEAD"]),
+        Route("/o.js", StaticScript(SNIPPET_DIR / "o.js").serve, methods=["GET", "HEAD"]),
         Route("/c.js", StaticScript(SNIPPET_DIR / "c.js").serve, methods=["GET", "HEAD"]),
         *widget_assets.routes,
-        *api.routes,
-        *offer_routes.routes,
+        *page_socket.routes,
+        *offer_ui.routes,
+        *widget_assets.routes,
+        *site_api.routes,
         console.mount(settings),
     ]
     for path in {"/b.js", settings.script_path}:
         routes.append(Route(path, script.serve, methods=["GET", "HEAD"]))
-    app = Starlette(
+    return Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
@@ -139,5 +115,3 @@ def create_app(settings: Settings | None = None) -> Starlette:
             redis.exceptions.TimeoutError: storage_down,
         },
     )
-    app.state.settings = settings
-    return app

@@ -7,6 +7,9 @@ import asyncio
 import json
 import sys
 from typing import Any, Sequence
+from urllib.parse import urlsplit
+
+import redis.exceptions
 
 from backend import store
 from backend.config import Settings
@@ -72,12 +75,7 @@ def cmd_site_create(args: argparse.Namespace) -> int:
 
 def cmd_site_list(args: argparse.Namespace) -> int:
     async def run(sites: Sites, settings: Settings) -> list[dict[str, Any]]:
-        out = []
-        for key in await sites.all():
-            site = await sites.get(key)
-            if site:
-                out.append(site.as_json(settings))
-        return out
+        return [site.as_json(settings) for site in await sites.every()]
 
     print(json.dumps(asyncio.run(_with_sites(run)), indent=2))
     return 0
@@ -125,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(fn=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run the background job worker (mail, ranking, reports)")
+    worker = sub.add_parser("worker", help="run the background job worker (it sends mail)")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     worker.set_defaults(fn=cmd_worker)
 
@@ -157,7 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.fn(args) or 0)
+    try:
+        return int(args.fn(args) or 0)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        parts = urlsplit(Settings.from_env().redis_url)
+        where = f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
+        print(f"beckon: cannot reach Redis at {where} ({exc}); is it running, and is BECKON_REDIS_URL right?",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

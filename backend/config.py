@@ -20,6 +20,25 @@ def _str(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """What a mail job needs, and nothing secret: jobs are stored in Redis until they run."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_from: str = "beckon@localhost"
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -40,6 +59,15 @@ class Settings:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     mail_from: str = "beckon@localhost"
+    # How often each web worker runs the offer broker for sites with needy visitors and
+    # withdraws expired offers; offers reach pages within about this long.
+    offer_tick_s: float = 0.5
+    # The demo shop (backend/demo): which site key its pages carry.
+    demo_site_key: str = "demo-site-key"
+
+    @property
+    def mail(self) -> MailSettings:
+        return MailSettings(self.smtp_host, self.smtp_port, self.mail_from)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -59,4 +87,6 @@ class Settings:
             smtp_host=_str("BECKON_SMTP_HOST", cls.smtp_host),
             smtp_port=_int("BECKON_SMTP_PORT", cls.smtp_port),
             mail_from=_str("BECKON_MAIL_FROM", cls.mail_from),
+            offer_tick_s=_float("BECKON_OFFER_TICK_S", cls.offer_tick_s),
+            demo_site_key=_str("BECKON_DEMO_SITE_KEY", cls.demo_site_key),
         )

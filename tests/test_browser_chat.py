@@ -64,7 +64,7 @@ class Console:
     def end(self, cid: str) -> None:
         self.run(lambda c: c.end(self.site, cid, "rep", 0))
 
-    def get(self, cid: str) -> dict:
+    def get(self, cid: str):
         return self.run(lambda c: c.get(self.site, cid))
 
     def history(self, cid: str) -> list[dict]:
@@ -277,7 +277,8 @@ def test_what_a_representative_types_is_text_and_the_pop_up_works_by_keyboard(
     page.locator(f"{CHAT} #bk-w").press("Enter")
     expect(page.locator(f"{CHAT} [data-kind=callback] .bk-text")).to_have_text(
         "Please call me back at +49 30 1234567, after 5 pm.")
-    assert console.get(cid)["callback"] == {"phone": "+49 30 1234567", "when": "after 5 pm"}
+    callback = console.get(cid).callback
+    assert callback and (callback.phone, callback.when) == ("+49 30 1234567", "after 5 pm")
     expect(page.locator(f"{CHAT} #bk-m")).to_be_visible()  # back to the text chat
 
     # the representative ends it: the page says so

@@ -49,7 +49,7 @@ def test_a_rep_goes_available_sees_why_a_request_was_flagged_and_chats(live: Liv
     item = page.locator(f".request[data-id='{request_id}']")
     item.wait_for(timeout=5000)
     text = item.inner_text()
-    for expected in ("Time in one field: 25 s (threshold 20 s)", "Form errors: 2 (threshold 2)",
+    for expected in ("Time in one field: 4 s (threshold 20 s)", "Form errors: 2 (threshold 2)",
                      "Cart value: 250", "Get a quote", "zip: invalid — Enter a valid ZIP", "waiting"):
         assert expected in text, expected
     assert item.locator(".who").inner_text() == XSS  # shown as text, never as markup

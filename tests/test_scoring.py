@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from backend.core.scoring import DEFAULT_RULES, RulesError, VisitorState, decide, fold, validate_rules
+from backend.core import scoring
+from backend.core.scoring import DEFAULT_RULES, DWELL_SLACK_MS, RulesError, VisitorState, decide, validate_rules
+
+T = 1_700_000_000_000
+HOUR = 3_600_000
+
+
+def fold(state: VisitorState, events: list[dict], flagged: set[str]) -> VisitorState:
+    """Page views arrive at T, everything after the last of them an hour later: long enough
+    that the server-side bound on claimed dwell never bites in these tests."""
+    last_pv = max((i for i, ev in enumerate(events) if ev["t"] == "pv"), default=-1)
+    state = scoring.fold(state, events[:last_pv + 1], flagged, T)
+    if state.page_at is None:
+        state = dataclasses.replace(state, page_at=T)
+    return scoring.fold(state, events[last_pv + 1:], flagged, T + HOUR)
+
+
+def test_claimed_dwell_is_bounded_by_the_servers_clock() -> None:
+    """A crafted batch cannot claim an hour on a page the server saw open for 10 s."""
+    pv = {"t": "pv", "url": "/", "visits": 0}
+    s = scoring.fold(VisitorState(), [pv, {"t": "dwell", "ms": HOUR}, {"t": "field", "name": "a", "ms": HOUR}],
+                     set(), T)
+    assert s.page_ms == DWELL_SLACK_MS and s.field_max == DWELL_SLACK_MS
+    s = scoring.fold(s, [{"t": "hb"}, {"t": "dwell", "ms": HOUR}], set(), T + 10_000)
+    assert s.page_ms == 10_000 + DWELL_SLACK_MS  # all the server allows, not an hour
+    assert s.heartbeats == 1
+    s = scoring.fold(s, [{"t": "dwell", "ms": 2_000}], set(), T + 60_000)
+    assert s.page_ms == 10_000 + DWELL_SLACK_MS + 2_000  # honest claims count in full
 
 RULES = validate_rules(
     {

@@ -7,17 +7,19 @@ import json
 import redis
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from backend.web.collector import ingest_call
 from backend.config import Settings
 from backend.core.scoring import RULE_NAMES, NUMERIC_RULES, VisitorState, decide, fold
+from backend.domain.visitors import ingest_limits
 from backend.store import keys
-from backend.store.scripts import source
+from backend.store.scripts import ingest_args, scored_from, source
 
 names = st.sampled_from(["email", "zip", "phone", "notes"])
 points = st.sampled_from(["checkout", "quote", "support"])
 event = st.one_of(
     st.builds(lambda v: {"t": "pv", "url": "https://s.example/p", "title": "P", "ref": "", "visits": v},
               st.integers(0, 20)),
+    st.just({"t": "hb"}),
+    st.just({"t": "bye"}),
     st.builds(lambda ms: {"t": "dwell", "ms": ms}, st.integers(0, 200_000)),
     st.builds(lambda n, ms: {"t": "field", "name": n, "ms": ms}, names, st.integers(0, 60_000)),
     st.builds(lambda f, k: {"t": "err", "field": f, "kind": k, "msg": ""}, names,
@@ -46,25 +48,30 @@ def rule_sets(draw: st.DrawFn) -> dict:
 
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rules=rule_sets(), batches=st.lists(st.lists(event, min_size=1, max_size=8), min_size=1, max_size=4),
+       gaps=st.lists(st.integers(0, 120_000), min_size=4, max_size=4),
        flagged=st.sets(st.sampled_from(["c1", "vip@example.com"])))
-def test_lua_and_python_reach_the_same_decision(redis_client: redis.Redis, rules, batches, flagged) -> None:
+def test_lua_and_python_reach_the_same_decision(redis_client: redis.Redis, rules, batches, gaps, flagged) -> None:
     redis_client.flushall()
     site, vid = "twin-site", "twin-visitor"
     redis_client.set(keys.rules(site), json.dumps(rules))
     if flagged:
         redis_client.sadd(keys.flagged(site), *flagged)
     run = redis_client.register_script(source("ingest"))
-    cfg = Settings(rate_visitor_per_min=10_000, rate_ip_per_min=10_000)
+    limits = ingest_limits(Settings(rate_visitor_per_min=10_000, rate_ip_per_min=10_000))
     state = VisitorState()
-    for events in batches:
-        call_keys, args = ingest_call(cfg, site, vid, "127.0.0.1", events, 1_700_000_000_000)
-        lua = json.loads(run(keys=call_keys, args=args))
-        state = fold(state, events, flagged)
+    now = 1_700_000_000_000
+    for events, gap in zip(batches, gaps):
+        now += gap  # the server's clock bounds the dwell the browser claims
+        lua = scored_from(json.loads(run(keys=keys.ingest(site, vid, "127.0.0.1", now // 60_000),
+                                         args=ingest_args(limits, vid, events, now))))
+        state = fold(state, events, flagged, now)
         py = decide(rules, state)
-        assert lua["score"] == py.score
-        assert lua["needs"] == py.needs
-        assert lua["reasons"] == py.reasons
+        assert lua.score == py.score
+        assert lua.needs == py.needs
+        assert lua.reasons == py.reasons
     stored = redis_client.hgetall(keys.visitor(site, vid))
     assert int(stored["errors"]) == state.errors
     assert int(stored["page_ms"]) == state.page_ms
     assert int(stored["field_max"]) == state.field_max
+    assert int(stored["hbs"]) == state.heartbeats
+    assert int(stored["page_at"]) == state.page_at

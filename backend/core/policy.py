@@ -1,6 +1,7 @@
 """Pure decisions about offers: estimated wait, learned timeouts, per-site offer settings.
 
-``estimate_wait`` has a Lua twin in ``store/lua/broker.lua``; keep them in step.
+``estimate_wait`` and ``page_present`` have Lua twins in ``store/lua/lib/``; property tests
+hold each pair equal.
 """
 
 from __future__ import annotations
@@ -29,6 +30,30 @@ def estimate_wait(capacity: int, in_use: int, aht_s: float) -> float | None:
     if in_use < capacity:
         return 0.0
     return (in_use - capacity + 1) * aht_s / capacity
+
+
+# A page is there while a web worker holds its live connection (confirmed every
+# PAGE_CONFIRM_S, so stale after SOCKET_WINDOW_MS), or while its batches keep coming (the
+# heartbeat, every ``heartbeat_s`` while visible: two missed beats and it is gone). After its
+# goodbye (pagehide) the next page of the same visit has PAGE_GRACE_MS to arrive.
+PAGE_CONFIRM_S = 5.0
+SOCKET_WINDOW_MS = 15_000
+PAGE_GRACE_MS = 10_000
+
+
+def live_window_ms(heartbeat_s: int) -> int:
+    return 2 * heartbeat_s * 1000 + 5_000
+
+
+def page_present(now: int, last: int | None, left: int | None, socket_seen: int | None,
+                 live_ms: int, grace_ms: int = PAGE_GRACE_MS, socket_ms: int = SOCKET_WINDOW_MS) -> bool:
+    """Is a page of the visitor still open? Twin of ``store/lua/lib/present.lua``: offers go
+    only to such visitors, and a waiting chat request ends when its page is gone."""
+    if socket_seen is not None and socket_seen >= now - socket_ms:
+        return True
+    if left is not None:
+        return left >= now - grace_ms
+    return last is not None and last >= now - live_ms
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -78,6 +103,11 @@ class OfferSettings:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def leave_message_works(self) -> bool:
+        """"Leave a message" needs somewhere to send the message."""
+        return self.leave_message and bool(self.sales_email)
 
 
 _LIMITS: dict[str, tuple[float, float]] = {

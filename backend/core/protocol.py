@@ -79,6 +79,10 @@ def _hb(ev: dict[str, Any], path: str) -> dict[str, Any]:
     return {"t": "hb"}
 
 
+def _bye(ev: dict[str, Any], path: str) -> dict[str, Any]:
+    return {"t": "bye"}
+
+
 def _dwell(ev: dict[str, Any], path: str) -> dict[str, Any]:
     return {"t": "dwell", "ms": _int(ev, "ms", path, 0, MAX_MS)}
 
@@ -148,6 +152,7 @@ def _code(ev: dict[str, Any], path: str) -> dict[str, Any]:
 VALIDATORS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "pv": _pv,
     "hb": _hb,
+    "bye": _bye,
     "dwell": _dwell,
     "field": _field,
     "err": _err,

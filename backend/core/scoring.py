@@ -145,6 +145,10 @@ def service_points_for(rules: dict[str, Any], path: str) -> list[str]:
 TRAIL_MAX = 50
 ERRORS_MAX = 50
 FIELDS_MAX = 100
+# Dwell and field times may exceed the server-measured time on the page by this much: the
+# batch that carries them leaves the browser up to a second after the page view, and
+# network delays differ between the two.
+DWELL_SLACK_MS = 5_000
 
 
 @dataclass
@@ -160,28 +164,43 @@ class VisitorState:
     cart: float = 0.0
     identified: bool = False
     flagged: bool = False
+    page_at: int | None = None  # server ms the current page view arrived
+    heartbeats: int = 0  # on the current page, counted by the server
 
 
-def fold(state: VisitorState, events: list[dict[str, Any]], flagged_ids: set[str]) -> VisitorState:
-    """Apply a batch of validated events to a copy of ``state``."""
+def bounded_ms(claimed: int, now_ms: int, page_at: int, spent: int) -> int:
+    """What the browser claims, capped by the server's clock: time since the page view
+    arrived, plus the slack, less what this page already counted."""
+    return min(claimed, max(0, now_ms - page_at + DWELL_SLACK_MS - spent))
+
+
+def fold(state: VisitorState, events: list[dict[str, Any]], flagged_ids: set[str], now_ms: int) -> VisitorState:
+    """Apply a batch of validated events, received at ``now_ms``, to a copy of ``state``."""
     s = copy.deepcopy(state)
+    if s.page_at is None:
+        s.page_at = now_ms
     for ev in events:
         t = ev["t"]
         if t == "pv":
             s.page_n += 1
             s.page_ms = 0
+            s.page_at = now_ms
+            s.heartbeats = 0
             s.svc = ""
             s.page_dwell[s.page_n] = 0
             s.page_dwell.pop(s.page_n - TRAIL_MAX, None)
             s.visits = max(s.visits, ev.get("visits", 0))
+        elif t == "hb":
+            s.heartbeats += 1
         elif t == "dwell":
-            s.page_ms += ev["ms"]
-            if s.page_n > 0:
-                s.page_dwell[s.page_n] = s.page_dwell.get(s.page_n, 0) + ev["ms"]
+            ms = bounded_ms(ev["ms"], now_ms, s.page_at, s.page_ms)
+            s.page_ms += ms
+            if s.page_n > 0 and ms > 0:
+                s.page_dwell[s.page_n] = s.page_dwell.get(s.page_n, 0) + ms
         elif t == "field":
             name = ev["name"]
             if name in s.fields or len(s.fields) < FIELDS_MAX:
-                s.fields[name] = s.fields.get(name, 0) + ev["ms"]
+                s.fields[name] = s.fields.get(name, 0) + bounded_ms(ev["ms"], now_ms, s.page_at, 0)
                 s.field_max = max(s.field_max, s.fields[name])
         elif t == "err":
             s.errors += 1

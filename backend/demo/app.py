@@ -6,7 +6,6 @@ Content-Security-Policy so that the snippet is shown to work without inline scri
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -15,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from backend.config import Settings
 
 HERE = Path(__file__).parent
 PRODUCTS = [
@@ -26,10 +27,11 @@ env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select
 
 
 def page(request: Request, template: str, status: int = 200, **ctx: object) -> Response:
-    beckon = os.environ.get("BECKON_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    settings: Settings = request.app.state.settings
+    beckon = settings.public_url
     ws = beckon.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     html = env.get_template(template).render(
-        site_key=os.environ.get("BECKON_DEMO_SITE_KEY", "demo-site-key"),
+        site_key=settings.demo_site_key,
         beckon_url=beckon,
         products=PRODUCTS,
         request=request,
@@ -86,8 +88,8 @@ async def health(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-def create_app() -> Starlette:
-    return Starlette(
+def create_app(settings: Settings | None = None) -> Starlette:
+    app = Starlette(
         routes=[
             Route("/", home),
             Route("/product/{pid}", product),
@@ -99,3 +101,5 @@ def create_app() -> Starlette:
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
     )
+    app.state.settings = settings or Settings.from_env()
+    return app

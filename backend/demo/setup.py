@@ -4,7 +4,6 @@ path (a panel; "leave a message" when nobody is on duty), so trying it shows som
 from __future__ import annotations
 
 import asyncio
-import os
 
 from backend import store
 from backend.config import Settings
@@ -32,7 +31,7 @@ async def main() -> None:
     redis = store.connect(settings)
     try:
         sites = Sites(redis, settings)
-        key = os.environ["BECKON_DEMO_SITE_KEY"]
+        key = settings.demo_site_key
         await sites.set_rules(key, DEMO_RULES)
         site = await sites.get(key, fresh=True)
         if site is not None:  # with nobody on duty, the demo offers "leave a message"

@@ -11,26 +11,40 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from backend.domain import visitors
+from backend.core import frames
+from backend.core.models import Callback, Chat, Parties
 from backend.domain.push import Hub
 from backend.domain.reps import Reps
+from backend.domain.visitors import Visitors
 from backend.store import keys
-from backend.store.scripts import Scripts
+from backend.store.keys import MessageFields as M, RequestHash as R, VisitorHash
+from backend.store.scripts import Refused, Scripts
 
 TEXT_MAX = 2000
 MESSAGES_KEPT = 2000
 RETENTION_S = 30 * 86400
-SAMPLES_KEPT = 100
 KINDS = ("text", "link", "callback", "system")
+REFUSALS = {
+    "taken": "another representative already took this request",
+    "gone": "this request no longer exists",
+    "not-offered": "this request was offered to someone else",
+    "full": "you are at your chat capacity; end a chat first",
+    "not-yours": "this chat is not yours to transfer",
+    "ended": "this chat has ended",
+}
 
 
 class ChatError(ValueError):
     """Something the caller asked for cannot be done; the message says why, for people."""
 
 
+def refused(exc: Refused, full: str = REFUSALS["full"]) -> ChatError:
+    return ChatError(full if exc.code == "full" else REFUSALS.get(exc.code, exc.code))
+
+
 def message_json(msg_id: str, fields: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {"id": msg_id, **fields}
-    out["ts"] = int(fields.get("ts", 0))
+    out["ts"] = int(fields.get(M.TS, 0))
     return out
 
 
@@ -45,126 +59,138 @@ def check_link(url: Any, origins: frozenset[str]) -> str:
     return url.strip()
 
 
+def parse_targets(raw: str | None) -> tuple[str, ...]:
+    """The stored form ("*" or a JSON list) as a tuple; anything unreadable means everyone."""
+    if not raw or raw == "*":
+        return ()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return ()
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def chat_from(chat_id: str, raw: dict[str, str], rep_name: str = "") -> Chat:
+    cb = json.loads(raw[R.CALLBACK]) if raw.get(R.CALLBACK) else None
+    return Chat(
+        id=chat_id, visitor=raw[R.VISITOR], status=raw[R.STATUS], created=int(raw[R.CREATED]),
+        score=float(raw.get(R.SCORE, 0)), reasons=json.loads(raw.get(R.REASONS, "[]")), url=raw.get(R.URL, ""),
+        rep=raw.get(R.REP, ""), rep_name=rep_name, targets=parse_targets(raw.get(R.TARGETS)),
+        must_contact=raw.get(R.MUST_CONTACT) == "1", accepted=int(raw.get(R.ACCEPTED, 0) or 0),
+        ended=int(raw.get(R.ENDED, 0) or 0), ended_by=raw.get(R.ENDED_BY, ""),
+        callback=Callback(cb["phone"], cb["when"]) if cb else None,
+    )
+
+
 class Chats:
-    def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, reps: Reps, visitor_ttl_s: int) -> None:
+    def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, reps: Reps, visitors: Visitors) -> None:
         self.redis = redis
         self.scripts = scripts
         self.hub = hub
         self.reps = reps
-        self.visitor_ttl_s = visitor_ttl_s
+        self.visitors = visitors
 
     # --- reading ---------------------------------------------------------------------
 
-    async def get(self, site: str, cid: str) -> dict[str, Any] | None:
-        raw = await self.redis.hgetall(keys.request(site, cid))
+    async def get(self, site: str, chat_id: str) -> Chat | None:
+        raw = await self.redis.hgetall(keys.request(site, chat_id))
         if not raw:
             return None
-        out: dict[str, Any] = {
-            "id": cid, "visitor": raw["vid"], "status": raw["status"], "created": int(raw["created"]),
-            "score": float(raw.get("score", 0)), "reasons": json.loads(raw.get("reasons", "[]")),
-            "url": raw.get("url", ""), "rep": raw.get("rep", ""), "targets": raw.get("targets", "*"),
-            "must_contact": raw.get("must_contact") == "1",
-            "accepted": int(raw.get("accepted", 0) or 0), "ended": int(raw.get("ended", 0) or 0),
-            "callback": json.loads(raw["callback"]) if raw.get("callback") else None,
-        }
-        if out["rep"]:
-            rep = await self.reps.get(site, out["rep"])
-            out["rep_name"] = rep.name if rep else ""
-        return out
+        rep_name = ""
+        if raw.get(R.REP):
+            rep = await self.reps.get(site, raw[R.REP])
+            rep_name = rep.name if rep else ""
+        return chat_from(chat_id, raw, rep_name)
 
-    async def with_visitor(self, site: str, chat: dict[str, Any]) -> dict[str, Any]:
-        """The chat and everything the representative should see beside it."""
-        detail = await visitors.detail(self.redis, site, chat["visitor"])
-        return {**chat, "visitor_detail": detail}
+    async def of_page(self, site: str, vid: str, chat_id: str | None = None) -> Chat | None:
+        """The visitor's open chat, or the one named (a page asks for its transcript after the
+        end); never another visitor's."""
+        if chat_id is None:
+            chat_id = await self.redis.hget(keys.visitor(site, vid), VisitorHash.REQUEST)
+            if not chat_id:
+                return None
+        chat = await self.get(site, chat_id[:64])
+        return chat if chat and chat.visitor == vid else None
 
-    def visible_to(self, chat: dict[str, Any], rid: str) -> bool:
-        targets = chat["targets"]
-        return targets in ("", "*") or rid in json.loads(targets)
-
-    async def queue(self, site: str, rid: str) -> list[dict[str, Any]]:
-        """Waiting requests this representative may accept, oldest first, with details."""
+    async def waiting(self, site: str, limit: int = 200) -> list[Chat]:
+        """Requests nobody accepted yet, oldest first."""
         out = []
-        for cid in await self.redis.zrange(keys.requests(site), 0, 199):
-            chat = await self.get(site, cid)
-            if chat and chat["status"] == "waiting" and self.visible_to(chat, rid):
-                out.append(await self.with_visitor(site, chat))
+        for chat_id in await self.redis.zrange(keys.requests(site), 0, limit - 1):
+            chat = await self.get(site, chat_id)
+            if chat and chat.status == "waiting":
+                out.append(chat)
         return out
 
-    async def of_rep(self, site: str, rid: str) -> list[dict[str, Any]]:
+    async def queue(self, site: str, rid: str) -> list[tuple[Chat, dict[str, Any] | None]]:
+        """Waiting requests this representative may accept, oldest first, with the visitor."""
+        return [(c, await self.visitors.detail(site, c.visitor)) for c in await self.waiting(site)
+                if c.visible_to(rid)]
+
+    async def of_rep(self, site: str, rid: str) -> list[Chat]:
         out = []
-        for cid in sorted(await self.redis.smembers(keys.rep_chats(site, rid))):
-            chat = await self.get(site, cid)
-            if chat and chat["status"] == "active":
-                out.append(await self.with_visitor(site, chat))
+        for chat_id in sorted(await self.redis.smembers(keys.rep_chats(site, rid))):
+            chat = await self.get(site, chat_id)
+            if chat and chat.status == "active":
+                out.append(chat)
         return out
 
-    async def history(self, site: str, cid: str, after: str = "0") -> list[dict[str, Any]]:
+    async def history(self, site: str, chat_id: str, after: str = "0") -> list[dict[str, Any]]:
         start = f"({after}" if after not in ("", "0", "-") else "-"
-        rows = await self.redis.xrange(keys.messages(site, cid), start, "+", count=MESSAGES_KEPT)
+        rows = await self.redis.xrange(keys.messages(site, chat_id), start, "+", count=MESSAGES_KEPT)
         return [message_json(i, f) for i, f in rows]
 
-    async def of_visitor(self, site: str, vid: str, query: str = "") -> list[dict[str, Any]]:
+    async def of_visitor(self, site: str, vid: str, query: str = "") -> list[tuple[Chat, list[dict[str, Any]]]]:
         """A visitor's chats, newest first, with transcripts; ``query`` filters by text."""
         out = []
         q = query.strip().lower()
-        for cid in await self.redis.lrange(keys.visitor_chats(site, vid), 0, 99):
-            chat = await self.get(site, cid)
+        for chat_id in await self.redis.lrange(keys.visitor_chats(site, vid), 0, 99):
+            chat = await self.get(site, chat_id)
             if not chat:
                 continue
-            messages = await self.history(site, cid)
-            if q and not any(q in m.get("text", "").lower() for m in messages):
+            messages = await self.history(site, chat_id)
+            if q and not any(q in m.get(M.TEXT, "").lower() for m in messages):
                 continue
-            out.append({**chat, "messages": messages})
+            out.append((chat, messages))
         return out
+
+    async def _parties(self, site: str, chat_id: str) -> Parties | None:
+        vid, rep, status = await self.redis.hmget(keys.request(site, chat_id), R.VISITOR, R.REP, R.STATUS)
+        return Parties(vid, rep or "", status) if vid else None
 
     # --- changing --------------------------------------------------------------------
 
     async def announce(self, site: str) -> None:
         """Every console of the site refreshes its queue."""
-        await self.hub.send(keys.console_channel(site), {"type": "queue"})
+        await self.hub.send(keys.console_channel(site), frames.queue_changed())
 
-    async def _to_both(self, site: str, chat: dict[str, Any], message: dict[str, Any]) -> None:
-        await self.hub.publish(site, chat["visitor"], message)
-        if chat["rep"]:
-            await self.hub.send(keys.rep_channel(site, chat["rep"]), message)
+    async def _to_both(self, site: str, parties: Parties | Chat, frame: dict[str, Any]) -> None:
+        await self.hub.publish(site, parties.visitor, frame)
+        if parties.rep:
+            await self.hub.send(keys.rep_channel(site, parties.rep), frame)
 
-    async def _parties(self, site: str, cid: str) -> dict[str, Any] | None:
-        """Just who is in the chat, in one command: every message needs this, not the rest."""
-        vid, rep, status = await self.redis.hmget(keys.request(site, cid), "vid", "rep", "status")
-        return {"visitor": vid, "rep": rep or "", "status": status} if vid else None
-
-    async def target(self, site: str, cid: str, rids: list[str] | None, must_contact: bool = False) -> None:
+    async def target(self, site: str, chat_id: str, rids: list[str] | None, must_contact: bool = False) -> None:
         """Offer a waiting request to some representatives (None: to all)."""
-        chat = await self.get(site, cid)
-        if not chat or chat["status"] != "waiting":
+        chat = await self.get(site, chat_id)
+        if not chat or chat.status != "waiting":
             raise ChatError("this request is no longer waiting")
-        await self.redis.hset(keys.request(site, cid), mapping={
-            "targets": "*" if not rids else json.dumps(sorted(set(rids))), "must_contact": int(must_contact)})
+        await self.redis.hset(keys.request(site, chat_id), mapping={
+            R.TARGETS: "*" if not rids else json.dumps(sorted(set(rids))), R.MUST_CONTACT: int(must_contact)})
         await self.announce(site)
 
-    async def accept(self, site: str, cid: str, rid: str) -> dict[str, Any]:
-        result = await self.scripts.claim(
-            keys=[keys.request(site, cid), keys.requests(site), keys.load(site), keys.capacity(site),
-                  keys.accepted_waits(site), keys.rep_chats(site, rid)],
-            args=[cid, rid, int(time.time() * 1000), SAMPLES_KEPT],
-        )
-        if result != "ok":
-            raise ChatError({
-                "taken": "another representative already took this request",
-                "gone": "this request no longer exists",
-                "not-offered": "this request was offered to someone else",
-                "full": "you are at your chat capacity; end a chat first",
-            }.get(result, result))
-        chat = await self.get(site, cid)
+    async def accept(self, site: str, chat_id: str, rid: str) -> Chat:
+        try:
+            await self.scripts.claim(site, chat_id, rid, int(time.time() * 1000))
+        except Refused as exc:
+            raise refused(exc) from None
+        chat = await self.get(site, chat_id)
         assert chat is not None
-        await self.hub.publish(site, chat["visitor"], {"type": "chat", "id": cid, "status": "active",
-                                                      "rep": chat.get("rep_name", "")})
-        await self.hub.send(keys.rep_channel(site, rid), {"type": "chat-open", "id": cid})
+        await self.hub.publish(site, chat.visitor, frames.chat(chat))
+        await self.hub.send(keys.rep_channel(site, rid), frames.chat_open(chat_id))
         await self.announce(site)
-        await self.say(site, cid, "system", "", f"{chat.get('rep_name') or 'A representative'} joined the chat.")
+        await self.say(site, chat_id, "system", "", f"{chat.rep_name or 'A representative'} joined the chat.")
         return chat
 
-    async def say(self, site: str, cid: str, sender: str, name: str, text: str, kind: str = "text",
+    async def say(self, site: str, chat_id: str, sender: str, name: str, text: Any, kind: str = "text",
                   client_id: str = "", **extra: str) -> dict[str, Any]:
         if kind not in KINDS:
             raise ChatError(f"unknown message kind {kind!r}")
@@ -175,33 +201,27 @@ class Chats:
             raise ChatError(f"a message may have at most {TEXT_MAX} characters")
         if len(client_id) > 64:
             raise ChatError("client id too long")
-        fields = {"from": sender, "name": name[:100], "text": text, "kind": kind, "ts": str(int(time.time() * 1000)),
-                  **{k: str(v)[:2048] for k, v in extra.items()}}
-        pairs: list[str] = []
-        for k, v in fields.items():
-            pairs += [k, v]
-        raw = await self.scripts.say(
-            keys=[keys.messages(site, cid), keys.client_ids(site, cid), keys.request(site, cid)],
-            args=[client_id, MESSAGES_KEPT, *pairs],
-        )
-        result = json.loads(raw)
-        if "error" in result:
-            raise ChatError("this chat has ended")
-        msg = message_json(result["id"], fields)
+        fields = {M.FROM: sender, M.NAME: name[:100], M.TEXT: text, M.KIND: kind,
+                  M.TS: str(int(time.time() * 1000)), **{k: str(v)[:2048] for k, v in extra.items()}}
+        try:
+            msg_id, dup = await self.scripts.say(site, chat_id, client_id, MESSAGES_KEPT, fields)
+        except Refused as exc:
+            raise refused(exc) from None
+        msg = message_json(msg_id, fields)
         if client_id:
             msg["cid"] = client_id
-        if not result.get("dup"):
-            chat = await self._parties(site, cid)
-            if chat:
-                await self._to_both(site, chat, {"type": "msg", "chat": cid, "msg": msg})
+        if not dup:
+            parties = await self._parties(site, chat_id)
+            if parties:
+                await self._to_both(site, parties, frames.message(chat_id, msg))
         return msg
 
-    async def typing(self, site: str, cid: str, sender: str) -> None:
-        chat = await self._parties(site, cid)
-        if chat and chat["status"] == "active":
-            await self._to_both(site, chat, {"type": "typing", "chat": cid, "from": sender})
+    async def typing(self, site: str, chat_id: str, sender: str) -> None:
+        parties = await self._parties(site, chat_id)
+        if parties and parties.status == "active":
+            await self._to_both(site, parties, frames.typing(chat_id, sender))
 
-    async def callback(self, site: str, cid: str, phone: str, when: str) -> dict[str, Any]:
+    async def callback(self, site: str, chat_id: str, phone: Any, when: Any) -> dict[str, Any]:
         """The customer would rather be called: handed to the representative as a message."""
         phone = phone.strip() if isinstance(phone, str) else ""
         when = when.strip() if isinstance(when, str) else ""
@@ -210,41 +230,36 @@ class Chats:
             raise ChatError("please give a phone number, digits and + - ( ) only")
         if len(when) > 100:
             raise ChatError("the time may have at most 100 characters")
-        await self.redis.hset(keys.request(site, cid), "callback", json.dumps({"phone": phone, "when": when}))
-        return await self.say(site, cid, "visitor", "", f"Please call me back at {phone}" +
+        await self.redis.hset(keys.request(site, chat_id), R.CALLBACK, json.dumps({"phone": phone, "when": when}))
+        return await self.say(site, chat_id, "visitor", "", f"Please call me back at {phone}" +
                               (f", {when}" if when else "") + ".", kind="callback", phone=phone, when=when)
 
-    async def end(self, site: str, cid: str, by: str, cooldown_s: float) -> None:
-        chat = await self.get(site, cid)
+    async def end(self, site: str, chat_id: str, by: str, cooldown_s: float) -> None:
+        chat = await self.get(site, chat_id)
         if chat is None:
             raise ChatError("this chat no longer exists")
-        if chat["status"] == "active":
-            who = "The customer" if by == "visitor" else (chat.get("rep_name") or "The representative")
-            await self.say(site, cid, "system", "", f"{who} ended the chat.")
-        result = await self.scripts.end_chat(
-            keys=[keys.request(site, cid), keys.requests(site), keys.load(site), keys.rep_chats(site, chat["rep"]),
-                  keys.handle_times(site), keys.messages(site, cid), keys.client_ids(site, cid),
-                  keys.visitor(site, chat["visitor"]), keys.cooldown(site, chat["visitor"])],
-            args=[cid, int(time.time() * 1000), by, SAMPLES_KEPT, RETENTION_S, int(cooldown_s)],
-        )
-        if result == "ok":
-            await self._to_both(site, chat, {"type": "ended", "chat": cid, "by": by})
-            await self.announce(site)
+        if chat.status == "active":
+            who = "The customer" if by == "visitor" else (chat.rep_name or "The representative")
+            await self.say(site, chat_id, "system", "", f"{who} ended the chat.")
+        try:
+            await self.scripts.end_chat(site, chat_id, chat.rep, chat.visitor, int(time.time() * 1000), by,
+                                        RETENTION_S, int(cooldown_s))
+        except Refused:
+            return  # ended meanwhile (the other side, or the page went away)
+        await self._to_both(site, chat, frames.ended(chat_id, by))
+        await self.announce(site)
 
-    async def transfer(self, site: str, cid: str, from_rid: str, to_rid: str) -> None:
+    async def transfer(self, site: str, chat_id: str, from_rid: str, to_rid: str) -> None:
         target = await self.reps.get(site, to_rid)
         if target is None or target.status != "available":
             raise ChatError("that representative is not available")
-        result = await self.scripts.transfer(
-            keys=[keys.request(site, cid), keys.load(site), keys.capacity(site), keys.rep_chats(site, from_rid),
-                  keys.rep_chats(site, to_rid)],
-            args=[cid, from_rid, to_rid],
-        )
-        if result != "ok":
-            raise ChatError({"not-yours": "this chat is not yours to transfer",
-                             "full": "that representative has no free slot"}.get(result, result))
-        await self.hub.send(keys.rep_channel(site, from_rid), {"type": "chat-closed", "id": cid})
-        await self.hub.send(keys.rep_channel(site, to_rid), {"type": "chat-open", "id": cid})
-        await self.say(site, cid, "system", "", f"{target.name} took over the chat.")
-        await self.hub.publish(site, (await self.get(site, cid) or {}).get("visitor", ""),
-                               {"type": "chat", "id": cid, "status": "active", "rep": target.name})
+        try:
+            await self.scripts.transfer(site, chat_id, from_rid, to_rid)
+        except Refused as exc:
+            raise refused(exc, "that representative has no free slot") from None
+        await self.hub.send(keys.rep_channel(site, from_rid), frames.chat_closed(chat_id))
+        await self.hub.send(keys.rep_channel(site, to_rid), frames.chat_open(chat_id))
+        await self.say(site, chat_id, "system", "", f"{target.name} took over the chat.")
+        chat = await self.get(site, chat_id)
+        if chat:
+            await self.hub.publish(site, chat.visitor, frames.chat(chat))

@@ -1,5 +1,5 @@
-"""The offer broker's I/O: run the reservation script, withdraw expired offers, record the
-customer's response, and push the resulting commands to pages."""
+"""The offer broker's I/O: run the reservation script, withdraw expired offers, end chat
+requests whose page is gone, record the customer's response, and push the results."""
 
 from __future__ import annotations
 
@@ -8,53 +8,80 @@ import json
 import logging
 import secrets
 import time
-from typing import Any, Awaitable, Callable
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from backend.core.policy import DEFAULT_AHT_S, OfferSettings, learned_seconds
+from backend.core import frames
+from backend.core.models import Offer, OfferMade, Slots
+from backend.core.policy import (
+    DEFAULT_AHT_S, PAGE_GRACE_MS, SOCKET_WINDOW_MS, OfferSettings, estimate_wait, learned_seconds, live_window_ms,
+)
+from backend.domain.push import Hub
 from backend.domain.reps import PRESENCE_TIMEOUT_S
-from backend.store import keys
-from backend.store.scripts import Scripts
+from backend.domain.sites import Sites
 from backend.domain.tasks import cancel
+from backend.store import keys
+from backend.store.scripts import PageWindows, Refused, Scripts, offer_from
 
 log = logging.getLogger("beckon.offers")
 
-SAMPLES_KEPT = 100
-LIVE_WINDOW_MS = 90_000  # a visitor not heard from for this long has left the page
 MAX_CANDIDATES = 200
+REQUESTS_CHECKED = 200  # waiting requests looked at per site and tick
+RETENTION_S = 30 * 86400  # an abandoned request's record, like a chat's transcript
 
-Publish = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+
+class OfferClosed(Exception):
+    """The offer a customer answered is no longer open (expired, withdrawn, answered)."""
 
 
-def offer_command(offer: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    return {
-        "type": "offer",
-        "id": offer["id"],
-        "kind": offer["kind"],
-        "variant": offer["variant"],
-        "short": bool(offer["short"]),
-        "ttl_ms": max(0, int(offer["deadline"]) - now_ms),
-    }
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Learned where possible: how long an offer stays, the acceptable wait, the average
+    handle time of a chat."""
+
+    timeout_s: float
+    acceptable_wait_s: float
+    aht_s: float
+
+
+@dataclass(frozen=True)
+class Availability:
+    slots: Slots
+    timings: Timings
+
+    @property
+    def estimated_wait_s(self) -> float | None:
+        return estimate_wait(self.slots.capacity, self.slots.in_use, self.timings.aht_s)
+
+    def as_json(self) -> dict[str, object]:
+        s = self.slots
+        return {"capacity": s.capacity, "chats": s.chats, "offers": s.offers, "pending_requests": s.pending,
+                "in_use": s.in_use, "estimated_wait_s": self.estimated_wait_s,
+                "timeout_s": self.timings.timeout_s, "acceptable_wait_s": self.timings.acceptable_wait_s,
+                "aht_s": self.timings.aht_s}
 
 
 class Broker:
-    def __init__(self, redis: aioredis.Redis, scripts: Scripts, publish: Publish,
-                 settings_for: Callable[[str], Awaitable[OfferSettings | None]]) -> None:
+    def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, sites: Sites, heartbeat_s: int) -> None:
         self.redis = redis
         self.scripts = scripts
-        self.publish = publish
-        self.settings_for = settings_for
+        self.hub = hub
+        self.sites = sites
+        self.windows = PageWindows(live_window_ms(heartbeat_s), PAGE_GRACE_MS, SOCKET_WINDOW_MS)
         self._running: set[str] = set()
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def timings(self, site: str, cfg: OfferSettings) -> dict[str, float]:
-        """Response timeout, acceptable wait and average handle time, learned where possible."""
+    async def timings(self, site: str, cfg: OfferSettings) -> Timings:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.lrange(keys.response_times(site), 0, SAMPLES_KEPT - 1)
-            pipe.lrange(keys.accepted_waits(site), 0, SAMPLES_KEPT - 1)
-            pipe.lrange(keys.handle_times(site), 0, SAMPLES_KEPT - 1)
+            pipe.lrange(keys.response_times(site), 0, keys.SAMPLES_KEPT - 1)
+            pipe.lrange(keys.accepted_waits(site), 0, keys.SAMPLES_KEPT - 1)
+            pipe.lrange(keys.handle_times(site), 0, keys.SAMPLES_KEPT - 1)
             resp, waits, handles = await pipe.execute()
         timeout = learned_seconds([float(x) for x in resp], cfg.response_timeout_s, cfg.timeout_min_s,
                                   cfg.timeout_max_s)
@@ -62,7 +89,12 @@ class Broker:
         if cfg.learn_acceptable_wait:
             acceptable = learned_seconds([float(x) for x in waits], cfg.acceptable_wait_s, 0, 3600)
         aht = sum(float(x) for x in handles) / len(handles) / 1000 if handles else DEFAULT_AHT_S
-        return {"timeout_s": timeout, "acceptable_wait_s": acceptable, "aht_s": aht}
+        return Timings(timeout, acceptable, aht)
+
+    async def availability(self, site: str, cfg: OfferSettings) -> Availability:
+        """What the broker sees: capacity, slots in use, the estimated wait, learned timings."""
+        slots = await self.scripts.availability(site, now_ms(), PRESENCE_TIMEOUT_S * 1000)
+        return Availability(slots, await self.timings(site, cfg))
 
     def poke(self, site: str) -> None:
         """Ask for a broker run soon without waiting for it. Runs for one site never overlap
@@ -90,103 +122,119 @@ class Broker:
         finally:
             self._running.discard(site)
 
-    async def run(self, site: str) -> list[dict[str, Any]]:
+    async def run(self, site: str) -> list[OfferMade]:
         """Make every offer the site's capacity allows now, and push them."""
-        cfg = await self.settings_for(site)
+        cfg = await self.sites.offer_settings(site)
         if cfg is None:
             return []
         t = await self.timings(site, cfg)
-        now = int(time.time() * 1000)
-        raw = await self.scripts.broker(
-            keys=[keys.presence(site), keys.rep_status(site), keys.capacity(site), keys.load(site),
-                  keys.offers(site), keys.requests(site), keys.needy(site), keys.DEADLINES],
-            args=[now, PRESENCE_TIMEOUT_S * 1000, t["aht_s"], t["acceptable_wait_s"], int(t["timeout_s"] * 1000),
-                  keys.site_prefix(site), site,
-                  json.dumps({"variant": cfg.variant, "min_cart_value": cfg.min_cart_value,
-                              "require_access_code": cfg.require_access_code,
-                              "short_for_first_visit": cfg.short_for_first_visit,
-                              "leave_message": cfg.leave_message and bool(cfg.sales_email)}),
-                  MAX_CANDIDATES, LIVE_WINDOW_MS, secrets.token_urlsafe(9) + "-"],
+        now = now_ms()
+        made = await self.scripts.broker(
+            site, now, PRESENCE_TIMEOUT_S * 1000, t.aht_s, t.acceptable_wait_s, int(t.timeout_s * 1000),
+            json.dumps({"variant": cfg.variant, "min_cart_value": cfg.min_cart_value,
+                        "require_access_code": cfg.require_access_code,
+                        "short_for_first_visit": cfg.short_for_first_visit,
+                        "leave_message": cfg.leave_message_works}),
+            MAX_CANDIDATES, self.windows, secrets.token_urlsafe(9) + "-",
         )
-        made = json.loads(raw)
-        for offer in made:
-            await self.publish(site, offer["vid"], offer_command(offer, now))
+        for m in made:
+            await self.hub.publish(site, m.visitor, frames.offer(m.offer, now))
         return made
 
-    async def sweep(self, cooldown_for: Callable[[str], Awaitable[float]]) -> set[str]:
+    async def cooldown_s(self, site: str) -> float:
+        cfg = await self.sites.offer_settings(site)
+        return cfg.cooldown_s if cfg else 0.0
+
+    async def sweep(self) -> set[str]:
         """Withdraw offers past their deadline; returns the sites that got slots back."""
-        now = int(time.time() * 1000)
+        now = now_ms()
         due = await self.redis.zrangebyscore(keys.DEADLINES, "-inf", now, start=0, num=500)
         freed: set[str] = set()
         for member in due:
-            site, _, vid = member.partition(" ")
-            withdrawn = await self.scripts.withdraw(
-                keys=[keys.offer(site, vid), keys.offers(site), keys.cooldown(site, vid), keys.DEADLINES],
-                args=[vid, member, now, int(await cooldown_for(site))],
-            )
+            site, vid = keys.split_deadline_member(member)
+            withdrawn = await self.scripts.withdraw(site, vid, now, int(await self.cooldown_s(site)))
             if withdrawn:
                 freed.add(site)
-                await self.publish(site, vid, {"type": "withdraw", "id": withdrawn})
+                await self.hub.publish(site, vid, frames.withdraw(withdrawn))
         return freed
 
-    async def respond(self, site: str, vid: str, offer_id: str, action: str, cfg: OfferSettings,
-                      visitor_ttl_s: int) -> dict[str, Any]:
-        """accept | dismiss | message. Returns ``{"ok": ..., "request": ...}`` or ``{"error": ...}``."""
-        req_id = secrets.token_urlsafe(12)
-        raw = await self.scripts.respond(
-            keys=[keys.offer(site, vid), keys.offers(site), keys.cooldown(site, vid), keys.DEADLINES,
-                  keys.requests(site), keys.request(site, req_id), keys.response_times(site),
-                  keys.visitor(site, vid), keys.visitor_chats(site, vid)],
-            args=[vid, offer_id, action, int(time.time() * 1000), int(cfg.cooldown_s), req_id,
-                  f"{site} {vid}", SAMPLES_KEPT, visitor_ttl_s],
-        )
-        result = json.loads(raw)
-        if "error" not in result and action != "accept":
-            await self.publish(site, vid, {"type": "withdraw", "id": offer_id})
-        return result
+    async def expire_requests(self, site: str) -> list[str]:
+        """End the site's waiting requests whose page is gone; consoles drop them."""
+        expired = await self.scripts.expire_requests(site, now_ms(), self.windows, RETENTION_S, REQUESTS_CHECKED)
+        if expired:
+            await self.hub.send(keys.console_channel(site), frames.queue_changed())
+        return expired
 
-    async def current(self, site: str, vid: str) -> dict[str, Any] | None:
+    async def respond(self, site: str, vid: str, offer_id: str, action: str, cfg: OfferSettings,
+                      visitor_ttl_s: int) -> str | None:
+        """accept | dismiss | message; the new chat request's id on accept. OfferClosed when
+        the offer is no longer open (or, for accept, is not a HELP offer)."""
+        req_id = secrets.token_urlsafe(12)
+        try:
+            request = await self.scripts.respond(site, vid, offer_id, action, now_ms(), int(cfg.cooldown_s), req_id,
+                                                 visitor_ttl_s)
+        except Refused:
+            raise OfferClosed() from None
+        if action == "accept":
+            await self.redis.sadd(keys.REQUEST_SITES, site)  # the ticker ends it if the page goes
+        else:
+            await self.hub.publish(site, vid, frames.withdraw(offer_id))
+        return request
+
+    async def current(self, site: str, vid: str) -> Offer | None:
         raw = await self.redis.hgetall(keys.offer(site, vid))
         if not raw:
             return None
-        return offer_command(raw, int(time.time() * 1000))
+        return offer_from({**raw, "short": raw.get(keys.OfferHash.SHORT) == "1"})
 
 
 class Ticker:
-    """Runs the broker for every site once a tick and sweeps expired offers, in each web
-    worker (the scripts are atomic, so workers may overlap)."""
+    """Each tick, in each web worker (the scripts are atomic, so workers may overlap):
+    withdraw expired offers, end requests whose page is gone, and run the broker for every
+    site that may have visitors needing help."""
 
-    def __init__(self, broker: Broker, redis: aioredis.Redis,
-                 cooldown_for: Callable[[str], Awaitable[float]], interval_s: float = 0.5) -> None:
+    def __init__(self, broker: Broker, redis: aioredis.Redis, interval_s: float) -> None:
         self.broker = broker
         self.redis = redis
-        self.cooldown_for = cooldown_for
         self.interval_s = interval_s
         self.task: asyncio.Task[None] | None = None
 
     async def tick(self) -> None:
-        for site in await self.broker.sweep(self.cooldown_for):
+        freed = await self.broker.sweep()
+        for site in await self.redis.smembers(keys.REQUEST_SITES):
+            if await self.broker.expire_requests(site):
+                freed.add(site)
+            await self._forget_when_empty(keys.REQUEST_SITES, keys.requests(site), site)
+        for site in freed:
             await self.broker.run(site)
-        # Only sites that may have visitors needing help: not every site, every half second.
+        # Only sites that may have visitors needing help: not every site, every tick.
         for site in await self.redis.smembers(keys.NEEDY_SITES):
-            if await self.redis.zcard(keys.needy(site)):
+            if site not in freed and await self.redis.zcard(keys.needy(site)):
                 await self.broker.run(site)
             else:
-                await self.redis.srem(keys.NEEDY_SITES, site)
-                if await self.redis.zcard(keys.needy(site)):  # someone became needy meanwhile
-                    await self.redis.sadd(keys.NEEDY_SITES, site)
+                await self._forget_when_empty(keys.NEEDY_SITES, keys.needy(site), site)
+
+    async def _forget_when_empty(self, listing: str, zset: str, site: str) -> None:
+        if await self.redis.zcard(zset):
+            return
+        await self.redis.srem(listing, site)
+        if await self.redis.zcard(zset):  # filled meanwhile
+            await self.redis.sadd(listing, site)
 
     async def seed(self) -> None:
-        """After a restart: every site with needy visitors goes back on the ticker's list."""
+        """After a restart: every site with needy visitors or waiting requests goes back on
+        the ticker's lists."""
         for site in await self.redis.smembers(keys.SITES):
             if await self.redis.zcard(keys.needy(site)):
                 await self.redis.sadd(keys.NEEDY_SITES, site)
+            if await self.redis.zcard(keys.requests(site)):
+                await self.redis.sadd(keys.REQUEST_SITES, site)
 
     async def _loop(self) -> None:
         try:
             await self.seed()
         except Exception:  # noqa: BLE001 - the pokes refill the list anyway
-            log.exception("could not seed the list of sites with needy visitors")
+            log.exception("could not seed the ticker's lists of sites")
         while True:
             try:
                 await self.tick()
@@ -202,3 +250,4 @@ class Ticker:
 
     async def stop(self) -> None:
         await cancel(self.task)
+

@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from backend.store import keys
+from backend.store.keys import RepHash as H
 from backend.core.validation import ValidationError
 
 PRESENCE_TIMEOUT_S = 30
@@ -152,9 +153,9 @@ class Reps:
             raise RepError([("email", "a representative with this e-mail already exists")])
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.rep(site, rid), mapping={
-                "name": clean["name"], "email": clean["email"], "password": hash_password(clean["password"]),
-                "capacity": clean["capacity"], "skills": json.dumps(clean["skills"]), "area": clean["area"],
-                "role": clean["role"], "active": 1,
+                H.NAME: clean["name"], H.EMAIL: clean["email"], H.PASSWORD: hash_password(clean["password"]),
+                H.CAPACITY: clean["capacity"], H.SKILLS: json.dumps(clean["skills"]), H.AREA: clean["area"],
+                H.ROLE: clean["role"], H.ACTIVE: 1,
             })
             pipe.sadd(keys.reps(site), rid)
             pipe.hset(keys.capacity(site), rid, clean["capacity"])
@@ -175,13 +176,13 @@ class Reps:
         mapping: dict[str, Any] = {}
         for k, v in clean.items():
             if k == "password":
-                mapping["password"] = hash_password(v)
+                mapping[H.PASSWORD] = hash_password(v)
             elif k == "skills":
-                mapping["skills"] = json.dumps(v)
+                mapping[H.SKILLS] = json.dumps(v)
             elif k == "active":
-                mapping["active"] = int(v)
-            else:
-                mapping[k] = v
+                mapping[H.ACTIVE] = int(v)
+            else:  # name, email, capacity, area, role: stored as given
+                mapping[getattr(H, k.upper())] = v
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.rep(site, rid), mapping=mapping)
             active = clean.get("active", current.active)
@@ -205,14 +206,14 @@ class Reps:
 
     def _rep(self, site: str, rid: str, raw: dict[str, str], seen: float | None, status: str | None) -> Rep:
         online = seen is not None and seen >= (time.time() - PRESENCE_TIMEOUT_S) * 1000
-        active = raw.get("active") == "1"
+        active = raw.get(H.ACTIVE) == "1"
         return Rep(
-            id=rid, site=site, name=raw.get("name", ""), email=raw.get("email", ""),
-            capacity=int(raw.get("capacity", 1)), skills=json.loads(raw.get("skills", "[]")),
-            area=raw.get("area", ""), active=active,
+            id=rid, site=site, name=raw.get(H.NAME, ""), email=raw.get(H.EMAIL, ""),
+            capacity=int(raw.get(H.CAPACITY, 1)), skills=json.loads(raw.get(H.SKILLS, "[]")),
+            area=raw.get(H.AREA, ""), active=active,
             status=(status or "away") if online and active else "offline",
-            role=raw.get("role", "rep") if raw.get("role") in ROLES else "rep",
-            credential_tag=hashlib.sha256(raw.get("password", "").encode()).hexdigest()[:16],
+            role=raw.get(H.ROLE, "rep") if raw.get(H.ROLE) in ROLES else "rep",
+            credential_tag=hashlib.sha256(raw.get(H.PASSWORD, "").encode()).hexdigest()[:16],
         )
 
     async def list(self, site: str) -> list[Rep]:
@@ -234,10 +235,10 @@ class Reps:
         found = await self.redis.hget(keys.REP_LOGINS, email.strip().lower())
         site, rid = found.split(" ") if found else ("", "")
         raw = await self.redis.hgetall(keys.rep(site, rid)) if found else {}
-        stored = raw.get("password", "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAA")
+        stored = raw.get(H.PASSWORD, "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAA")
         # scrypt takes tens of milliseconds of CPU: off the event loop, so chats keep flowing
         ok = await asyncio.to_thread(check_password, password, stored)
-        if not ok or not raw or raw.get("active") != "1":
+        if not ok or not raw or raw.get(H.ACTIVE) != "1":
             return None
         return await self.get(site, rid)
 

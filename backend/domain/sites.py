@@ -21,6 +21,7 @@ from backend.core import scoring
 from backend.core.policy import OfferSettings, validate_settings
 from backend.config import Settings
 from backend.store import keys
+from backend.store.keys import SiteHash as S
 from backend.core.validation import ValidationError
 
 NAME_MAX = 100
@@ -120,10 +121,10 @@ class Sites:
             pipe.hset(
                 keys.site(key),
                 mapping={
-                    "name": name,
-                    "origins": json.dumps(origins),
-                    "consent_required": int(consent_required),
-                    "created": int(time.time()),
+                    S.NAME: name,
+                    S.ORIGINS: json.dumps(origins),
+                    S.CONSENT_REQUIRED: int(consent_required),
+                    S.CREATED: int(time.time()),
                 },
             )
             pipe.sadd(keys.SITES, key)
@@ -147,7 +148,7 @@ class Sites:
     async def rebuild_origin_index(self) -> None:
         all_origins: set[str] = set()
         for key in await self.redis.smembers(keys.SITES):
-            raw = await self.redis.hget(keys.site(key), "origins")
+            raw = await self.redis.hget(keys.site(key), S.ORIGINS)
             all_origins.update(json.loads(raw or "[]"))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.ORIGINS)
@@ -169,9 +170,9 @@ class Sites:
         if raw:
             site = Site(
                 key=key,
-                name=raw.get("name", ""),
-                origins=frozenset(json.loads(raw.get("origins", "[]"))),
-                consent_required=raw.get("consent_required") == "1",
+                name=raw.get(S.NAME, ""),
+                origins=frozenset(json.loads(raw.get(S.ORIGINS, "[]"))),
+                consent_required=raw.get(S.CONSENT_REQUIRED) == "1",
                 rules=json.loads(rules_raw) if rules_raw else scoring.DEFAULT_RULES,
                 offer=OfferSettings(**json.loads(offer_raw)) if offer_raw else OfferSettings(),
             )
@@ -185,6 +186,10 @@ class Sites:
 
     async def all(self) -> list[str]:
         return sorted(await self.redis.smembers(keys.SITES))
+
+    async def every(self) -> list[Site]:
+        found = [await self.get(key) for key in await self.all()]
+        return [site for site in found if site is not None]
 
     async def set_rules(self, key: str, data: Any) -> dict[str, Any]:
         rules = scoring.validate_rules(data)

@@ -9,6 +9,113 @@ from __future__ import annotations
 
 PREFIX = "bk"
 
+# How many recent samples the timing lists keep (response times, accepted waits, handle
+# times): the scripts trim to it and the broker's learning reads that many.
+SAMPLES_KEPT = 100
+
+
+class Fields:
+    """Base of the hash-field registries below: ``names()`` lists a hash's fields, which the
+    tests hold every Lua script and every Python reader to."""
+
+    @classmethod
+    def names(cls) -> set[str]:
+        return {v for k, v in vars(cls).items() if k.isupper() and isinstance(v, str)}
+
+
+class SiteHash(Fields):
+    NAME = "name"
+    ORIGINS = "origins"  # JSON list
+    CREATED = "created"
+    CONSENT_REQUIRED = "consent_required"
+
+
+class VisitorHash(Fields):
+    """The folded visitor state (written by ingest.lua) and its links to offers and chats."""
+
+    PAGE_N = "page_n"  # page views so far; the trail's numbering
+    PAGE_MS = "page_ms"  # visible ms on the current page (client-reported, bounded by PAGE_AT)
+    PAGE_AT = "page_at"  # server ms when the current page view arrived
+    HEARTBEATS = "hbs"  # heartbeats on the current page (server-counted)
+    FIELD_MAX = "field_max"
+    ERRORS = "errors"
+    VISITS = "visits"
+    CART = "cart"
+    CURRENCY = "currency"
+    SERVICE_POINT = "svc"
+    FLAGGED = "flagged"
+    CODE_OK = "code_ok"
+    URL = "url"
+    TITLE = "title"
+    SCORE = "score"
+    NEEDS = "needs"
+    REASONS = "reasons"  # JSON list
+    FIRST = "first"  # ms of the first batch of the visit
+    LAST = "last"  # ms of the latest batch
+    LEFT = "left"  # ms of the page's goodbye (pagehide), until the next batch
+    NEEDY_AT = "needy_at"  # ms the visitor started needing help
+    REQUEST = "req"  # the chat request (or chat) the visitor has open
+
+
+class ProfileHash(Fields):
+    ID = "id"
+    EMAIL = "email"
+    NAME = "name"
+
+
+class OfferHash(Fields):
+    ID = "id"
+    KIND = "kind"  # help | message
+    VARIANT = "variant"
+    SHORT = "short"
+    CREATED = "created"
+    DEADLINE = "deadline"
+    WAIT = "wait"  # the estimated wait when offered, s (-1: none)
+
+
+class RequestHash(Fields):
+    """A chat request, then the chat itself: waiting -> active -> ended."""
+
+    VISITOR = "vid"
+    OFFER = "offer"
+    CREATED = "created"
+    STATUS = "status"
+    SCORE = "score"
+    REASONS = "reasons"
+    URL = "url"
+    TARGETS = "targets"  # "*" (every rep) or a JSON list of rep ids
+    MUST_CONTACT = "must_contact"
+    REP = "rep"
+    ACCEPTED = "accepted"
+    ENDED = "ended"
+    ENDED_BY = "ended_by"
+    CALLBACK = "callback"  # JSON {phone, when}
+
+
+class RepHash(Fields):
+    NAME = "name"
+    EMAIL = "email"
+    PASSWORD = "password"
+    CAPACITY = "capacity"
+    SKILLS = "skills"  # JSON list
+    AREA = "area"
+    ROLE = "role"
+    ACTIVE = "active"
+
+
+class MessageFields(Fields):
+    """Fields of a chat message in the messages stream."""
+
+    FROM = "from"
+    NAME = "name"
+    TEXT = "text"
+    KIND = "kind"
+    TS = "ts"
+    URL = "url"
+    TITLE = "title"
+    PHONE = "phone"
+    WHEN = "when"
+
 # Global (not per site): the set of every allowed origin, for answering CORS preflights that
 # carry no site key.
 ORIGINS = f"{PREFIX}:origins"
@@ -21,7 +128,7 @@ def _k(site: str, what: str, ident: str | None = None) -> str:
 
 
 def site(site_key: str) -> str:
-    """Hash: name, origins (JSON list), created, consent_required."""
+    """Hash: SiteHash."""
     return _k(site_key, "site")
 
 
@@ -46,7 +153,8 @@ def needy(site_key: str) -> str:
 
 
 def visitor(site_key: str, vid: str) -> str:
-    """Hash: the folded visitor state and the last decision. TTL: visitor inactivity."""
+    """Hash: VisitorHash, the folded visitor state and the last decision. TTL: visitor
+    inactivity."""
     return _k(site_key, "v", vid)
 
 
@@ -71,7 +179,7 @@ def page_dwell(site_key: str, vid: str) -> str:
 
 
 def profile(site_key: str, vid: str) -> str:
-    """Hash: id, email, name given by Beckon.identify(). TTL: visitor inactivity."""
+    """Hash: ProfileHash, given by Beckon.identify(). TTL: visitor inactivity."""
     return _k(site_key, "prof", vid)
 
 
@@ -95,25 +203,6 @@ def visitor_keys(site_key: str, vid: str) -> list[str]:
     ]
 
 
-def ingest(site_key: str, vid: str, ip: str, minute: int) -> list[str]:
-    """KEYS for ``lua/ingest.lua``, in the order the script expects."""
-    return [
-        visitor(site_key, vid),
-        trail(site_key, vid),
-        field_dwell(site_key, vid),
-        errors(site_key, vid),
-        page_dwell(site_key, vid),
-        active(site_key),
-        rules(site_key),
-        flagged(site_key),
-        rate_visitor(site_key, vid, minute),
-        rate_ip(site_key, ip, minute),
-        needy(site_key),
-        profile(site_key, vid),
-        offer(site_key, vid),
-    ]
-
-
 # --- Representatives -------------------------------------------------------------------
 
 REP_LOGINS = f"{PREFIX}:rep-logins"  # global hash: lower-cased e-mail -> "site rid", for the console login
@@ -132,7 +221,7 @@ def reps(site_key: str) -> str:
 
 
 def rep(site_key: str, rid: str) -> str:
-    """Hash: name, email, password (scrypt), capacity, skills (JSON), area, active."""
+    """Hash: RepHash (the password as scrypt)."""
     return _k(site_key, "rep", rid)
 
 
@@ -159,8 +248,9 @@ def load(site_key: str) -> str:
 
 # --- Offers ----------------------------------------------------------------------------
 
-DEADLINES = f"{PREFIX}:offer-deadlines"  # global zset: "site vid" -> withdraw-at (ms), for the sweeper
+DEADLINES = f"{PREFIX}:offer-deadlines"  # global zset: deadline_member() -> withdraw-at (ms), for the sweeper
 NEEDY_SITES = f"{PREFIX}:needy-sites"  # global set: sites that may have visitors needing help, for the ticker
+REQUEST_SITES = f"{PREFIX}:request-sites"  # global set: sites that may have waiting chat requests, for the ticker
 
 
 def offer_settings(site_key: str) -> str:
@@ -174,7 +264,7 @@ def offers(site_key: str) -> str:
 
 
 def offer(site_key: str, vid: str) -> str:
-    """Hash: the visitor's current offer (id, variant, kind, short, created, deadline)."""
+    """Hash: OfferHash, the visitor's current offer."""
     return _k(site_key, "offer", vid)
 
 
@@ -189,7 +279,7 @@ def requests(site_key: str) -> str:
 
 
 def request(site_key: str, req_id: str) -> str:
-    """Hash: a chat request (visitor, offer, created, status, reasons)."""
+    """Hash: RequestHash, a chat request and then the chat."""
     return _k(site_key, "req", req_id)
 
 
@@ -213,10 +303,10 @@ def push_channel(site_key: str, vid: str) -> str:
     return _k(site_key, "push", vid)
 
 
-def site_prefix(site_key: str) -> str:
-    """The prefix Lua scripts append ids to for per-visitor keys they discover while
-    running (same hash slot as every key of the site)."""
-    return _k(site_key, "")
+def pages(site_key: str) -> str:
+    """Sorted set: visitor id -> last time (ms) a web worker confirmed holding a live page
+    connection of that visitor. Stale means no page of the visitor is connected."""
+    return _k(site_key, "pages")
 
 
 # --- Chats ------------------------------------------------------------------------------
@@ -251,3 +341,85 @@ def console_channel(site_key: str) -> str:
 def rep_channel(site_key: str, rid: str) -> str:
     """Pub/sub channel to one representative's consoles (their chats)."""
     return _k(site_key, "console", rid)
+
+
+# --- KEYS of each Lua script, in the order the script reads them ------------------------
+# Scripts that discover ids while running (visitors in the broker, requests in the expiry)
+# get key prefixes instead, built here too; every key of a call is in the site's slot.
+
+
+def ingest(site_key: str, vid: str, ip: str, minute: int) -> list[str]:
+    return [
+        visitor(site_key, vid), trail(site_key, vid), field_dwell(site_key, vid), errors(site_key, vid),
+        page_dwell(site_key, vid), active(site_key), rules(site_key), flagged(site_key),
+        rate_visitor(site_key, vid, minute), rate_ip(site_key, ip, minute), needy(site_key),
+        profile(site_key, vid), offer(site_key, vid),
+    ]
+
+
+def slots(site_key: str) -> list[str]:
+    """The first six KEYS of the broker and the availability script (lua/lib/slots.lua)."""
+    return [presence(site_key), rep_status(site_key), capacity(site_key), load(site_key), offers(site_key),
+            requests(site_key)]
+
+
+def availability(site_key: str) -> list[str]:
+    return slots(site_key)
+
+
+def broker(site_key: str) -> list[str]:
+    return [*slots(site_key), needy(site_key), DEADLINES, pages(site_key)]
+
+
+def broker_prefixes(site_key: str) -> list[str]:
+    """Visitor hash, offer hash, cool-down key and deadline member, less the visitor id."""
+    return [visitor(site_key, ""), offer(site_key, ""), cooldown(site_key, ""), deadline_member(site_key, "")]
+
+
+def deadline_member(site_key: str, vid: str) -> str:
+    """A member of DEADLINES: which site's which visitor has an offer due."""
+    return f"{site_key} {vid}"
+
+
+def split_deadline_member(member: str) -> tuple[str, str]:
+    site_key, _, vid = member.partition(" ")
+    return site_key, vid
+
+
+def withdraw(site_key: str, vid: str) -> list[str]:
+    return [offer(site_key, vid), offers(site_key), cooldown(site_key, vid), DEADLINES]
+
+
+def respond(site_key: str, vid: str, req_id: str) -> list[str]:
+    return [offer(site_key, vid), offers(site_key), cooldown(site_key, vid), DEADLINES, requests(site_key),
+            request(site_key, req_id), response_times(site_key), visitor(site_key, vid),
+            visitor_chats(site_key, vid)]
+
+
+def claim(site_key: str, chat_id: str, rid: str) -> list[str]:
+    return [request(site_key, chat_id), requests(site_key), load(site_key), capacity(site_key),
+            accepted_waits(site_key), rep_chats(site_key, rid)]
+
+
+def end_chat(site_key: str, chat_id: str, rid: str, vid: str) -> list[str]:
+    return [request(site_key, chat_id), requests(site_key), load(site_key), rep_chats(site_key, rid),
+            handle_times(site_key), messages(site_key, chat_id), client_ids(site_key, chat_id),
+            visitor(site_key, vid), cooldown(site_key, vid)]
+
+
+def transfer(site_key: str, chat_id: str, from_rid: str, to_rid: str) -> list[str]:
+    return [request(site_key, chat_id), load(site_key), capacity(site_key), rep_chats(site_key, from_rid),
+            rep_chats(site_key, to_rid)]
+
+
+def say(site_key: str, chat_id: str) -> list[str]:
+    return [messages(site_key, chat_id), client_ids(site_key, chat_id), request(site_key, chat_id)]
+
+
+def expire_requests(site_key: str) -> list[str]:
+    return [requests(site_key), pages(site_key)]
+
+
+def expire_requests_prefixes(site_key: str) -> list[str]:
+    """Request hash, visitor hash, messages stream and client ids, less the id."""
+    return [request(site_key, ""), visitor(site_key, ""), messages(site_key, ""), client_ids(site_key, "")]

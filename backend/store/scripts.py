@@ -1,29 +1,184 @@
-"""Lua scripts, called by SHA (redis-py loads them again after a SCRIPT FLUSH or a restart)."""
+"""Lua scripts, called by SHA (redis-py loads them again after a SCRIPT FLUSH or a restart),
+each behind a typed wrapper that builds its KEYS (from ``keys``) and ARGV.
+
+One return convention: every script returns a JSON object; a refusal is
+``{"error": "<code>"}`` and its wrapper raises ``Refused(code)``. A script may pull in a
+shared piece of Lua from ``lua/lib/`` with a ``--#include NAME`` line.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from backend.core.models import Offer, OfferMade, Scored, Slots
+from backend.store import keys
 
 LUA_DIR = Path(__file__).parent / "lua"
+_INCLUDE = re.compile(r"^--#include (\w+)$", re.MULTILINE)
 
 
 @cache
 def source(name: str) -> str:
-    return (LUA_DIR / f"{name}.lua").read_text()
+    text = (LUA_DIR / f"{name}.lua").read_text()
+    return _INCLUDE.sub(lambda m: (LUA_DIR / "lib" / f"{m.group(1)}.lua").read_text(), text)
+
+
+class Refused(Exception):
+    """A script declined (the chat was taken, the offer is gone, ...): ``code`` says why."""
+
+    def __init__(self, code: str, **detail: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = detail
+
+
+def decode(raw: Any) -> dict[str, Any]:
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise TypeError("a Lua script returned something other than a JSON object")
+    if "error" in data:
+        code = data.pop("error")
+        raise Refused(code, **data)
+    return data
+
+
+def offer_from(raw: dict[str, Any]) -> Offer:
+    return Offer(id=raw["id"], kind=raw["kind"], variant=raw["variant"], short=bool(raw["short"]),
+                 deadline_ms=int(raw["deadline"]))
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """What the ingest script is told besides the events (from Settings and scoring)."""
+
+    ttl_s: int
+    rate_visitor_per_min: int
+    rate_ip_per_min: int
+    default_rules_json: str
+    trail_max: int
+    errors_max: int
+    fields_max: int
+    dwell_slack_ms: int
+
+
+def ingest_args(limits: IngestLimits, vid: str, events: list[dict[str, Any]], now_ms: int) -> list[Any]:
+    return [now_ms, limits.ttl_s, limits.rate_visitor_per_min, limits.rate_ip_per_min, json.dumps(events),
+            limits.default_rules_json, limits.trail_max, limits.errors_max, limits.fields_max, vid,
+            limits.dwell_slack_ms]
+
+
+def scored_from(data: dict[str, Any]) -> Scored:
+    return Scored(score=float(data["score"]), needs=bool(data["needs"]), newly=bool(data["newly"]),
+                  watch=bool(data["watch"]), offer=offer_from(data["offer"]) if data.get("offer") else None,
+                  reasons=json.loads(data["reasons"]))
+
+
+@dataclass(frozen=True)
+class PageWindows:
+    """How long a page counts as open (core/policy.py:page_present)."""
+
+    live_ms: int
+    grace_ms: int
+    socket_ms: int
+
+    def args(self) -> list[int]:
+        return [self.live_ms, self.grace_ms, self.socket_ms]
 
 
 class Scripts:
     """Every script, registered on one client."""
 
     def __init__(self, client: aioredis.Redis) -> None:
-        self.ingest = client.register_script(source("ingest"))
-        self.broker = client.register_script(source("broker"))
-        self.withdraw = client.register_script(source("withdraw"))
-        self.respond = client.register_script(source("respond"))
-        self.claim = client.register_script(source("claim"))
-        self.end_chat = client.register_script(source("end_chat"))
-        self.transfer = client.register_script(source("transfer"))
-        self.say = client.register_script(source("say"))
+        def load(name: str) -> AsyncScript:
+            return client.register_script(source(name))
+
+        self._ingest = load("ingest")
+        self._broker = load("broker")
+        self._availability = load("availability")
+        self._withdraw = load("withdraw")
+        self._respond = load("respond")
+        self._claim = load("claim")
+        self._end_chat = load("end_chat")
+        self._transfer = load("transfer")
+        self._say = load("say")
+        self._expire_requests = load("expire_requests")
+
+    async def ingest(self, site: str, vid: str, ip: str, events: list[dict[str, Any]], now_ms: int,
+                     limits: IngestLimits) -> Scored:
+        """Rate limits, fold, score: one atomic round trip. Refused('limited', retry=s)."""
+        raw = await self._ingest(keys=keys.ingest(site, vid, ip, now_ms // 60_000),
+                                 args=ingest_args(limits, vid, events, now_ms))
+        return scored_from(decode(raw))
+
+    async def availability(self, site: str, now_ms: int, presence_ms: int) -> Slots:
+        data = decode(await self._availability(keys=keys.availability(site), args=[now_ms, presence_ms]))
+        return Slots(**{k: int(v) for k, v in data.items()})
+
+    async def broker(self, site: str, now_ms: int, presence_ms: int, aht_s: float, acceptable_s: float,
+                     timeout_ms: int, settings_json: str, max_candidates: int, windows: PageWindows,
+                     id_base: str) -> list[OfferMade]:
+        raw = await self._broker(
+            keys=keys.broker(site),
+            args=[now_ms, presence_ms, aht_s, acceptable_s, timeout_ms, *keys.broker_prefixes(site), settings_json,
+                  max_candidates, *windows.args(), id_base],
+        )
+        return [OfferMade(m["vid"], offer_from(m)) for m in decode(raw)["made"]]
+
+    async def withdraw(self, site: str, vid: str, now_ms: int, cooldown_s: int) -> str | None:
+        """The id of the offer withdrawn, or None (not due yet, or already gone)."""
+        raw = await self._withdraw(keys=keys.withdraw(site, vid),
+                                   args=[vid, keys.deadline_member(site, vid), now_ms, cooldown_s])
+        return decode(raw).get("withdrawn")
+
+    async def respond(self, site: str, vid: str, offer_id: str, action: str, now_ms: int, cooldown_s: int,
+                      req_id: str, visitor_ttl_s: int) -> str | None:
+        """accept | dismiss | message; the new request's id on accept. Refused('gone' | 'kind')."""
+        raw = await self._respond(
+            keys=keys.respond(site, vid, req_id),
+            args=[vid, offer_id, action, now_ms, cooldown_s, req_id, keys.deadline_member(site, vid),
+                  keys.SAMPLES_KEPT, visitor_ttl_s],
+        )
+        return decode(raw).get("request")
+
+    async def claim(self, site: str, chat_id: str, rid: str, now_ms: int) -> None:
+        """Refused('taken' | 'gone' | 'not-offered' | 'full')."""
+        decode(await self._claim(keys=keys.claim(site, chat_id, rid),
+                                 args=[chat_id, rid, now_ms, keys.SAMPLES_KEPT]))
+
+    async def end_chat(self, site: str, chat_id: str, rid: str, vid: str, now_ms: int, by: str,
+                       retention_s: int, cooldown_s: int) -> str:
+        """The status the chat had ('waiting' | 'active'). Refused('gone' | 'ended')."""
+        raw = await self._end_chat(keys=keys.end_chat(site, chat_id, rid, vid),
+                                   args=[chat_id, now_ms, by, keys.SAMPLES_KEPT, retention_s, cooldown_s])
+        return str(decode(raw)["was"])
+
+    async def transfer(self, site: str, chat_id: str, from_rid: str, to_rid: str) -> None:
+        """Refused('not-yours' | 'full')."""
+        decode(await self._transfer(keys=keys.transfer(site, chat_id, from_rid, to_rid),
+                                    args=[chat_id, from_rid, to_rid]))
+
+    async def say(self, site: str, chat_id: str, client_id: str, kept: int,
+                  fields: dict[str, str]) -> tuple[str, bool]:
+        """(stream id, duplicate?). Refused('ended')."""
+        pairs: list[str] = []
+        for k, v in fields.items():
+            pairs += [k, v]
+        data = decode(await self._say(keys=keys.say(site, chat_id), args=[client_id, kept, *pairs]))
+        return data["id"], bool(data.get("dup"))
+
+    async def expire_requests(self, site: str, now_ms: int, windows: PageWindows, retention_s: int,
+                              max_checked: int) -> list[str]:
+        """Waiting requests whose page is gone, now ended as 'abandoned'."""
+        raw = await self._expire_requests(
+            keys=keys.expire_requests(site),
+            args=[now_ms, *keys.expire_requests_prefixes(site), *windows.args(), retention_s, max_checked],
+        )
+        return list(decode(raw)["expired"])

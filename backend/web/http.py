@@ -1,12 +1,33 @@
-"""Request and response helpers shared by every route: bounded body reads and JSON errors."""
+"""What every route shares: the services, bounded body reads, JSON errors, CORS headers."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
+
+from backend.domain.services import Services
+
+
+def services(conn: HTTPConnection) -> Services:
+    """The worker's services (built in the app's lifespan)."""
+    found: Services = conn.app.state.services
+    return found
+
+
+def cors_headers(origin: str) -> dict[str, str]:
+    """For answers to a site's pages, once the origin was checked against the site."""
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": "Retry-After",
+        "Vary": "Origin",
+    }
+
+
+def errors_json(errors: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"field": path, "message": message} for path, message in errors]
 
 
 class HTTPError(Exception):
@@ -44,12 +65,23 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, limit: int = 256 * 1024) -> Any:
-    body = await read_body(request, limit)
+def parse_json(body: bytes | str) -> Any:
+    """The one JSON decoder for request bodies and socket frames; HTTPError 400 when it is not."""
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPError(400, f"the body is not valid JSON: {exc}") from None
+
+
+async def read_json(request: Request, limit: int = 256 * 1024) -> Any:
+    return parse_json(await read_body(request, limit))
+
+
+async def read_object(request: Request, limit: int = 256 * 1024) -> dict[str, Any]:
+    data = await read_json(request, limit)
+    if not isinstance(data, dict):
+        raise HTTPError(400, "the body must be a JSON object")
+    return data
 
 
 def parse_int(raw: str | None, default: int, low: int, high: int, name: str) -> int:

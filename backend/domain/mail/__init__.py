@@ -10,14 +10,14 @@ from typing import Any
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from backend.config import Settings
+from backend.config import MailSettings
 
 env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 env.filters["timestamp"] = lambda ms: datetime.fromtimestamp(int(ms) / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def render(template: str, to: str, subject: str, settings: Settings, reply_to: str = "",
+def render(template: str, to: str, subject: str, settings: MailSettings, reply_to: str = "",
            **context: Any) -> EmailMessage:
     """A text + HTML message from ``<template>.txt`` and ``<template>.html``."""
     msg = EmailMessage()
@@ -31,5 +31,5 @@ def render(template: str, to: str, subject: str, settings: Settings, reply_to: s
     return msg
 
 
-async def send(settings: Settings, msg: EmailMessage) -> None:
+async def send(settings: MailSettings, msg: EmailMessage) -> None:
     await aiosmtplib.send(msg, hostname=settings.smtp_host, port=settings.smtp_port, timeout=20)

@@ -1,11 +1,9 @@
 -- End a chat (either side), or withdraw a request nobody accepted yet. Frees the rep's slot,
 -- records the handle time, keeps the transcript for the retention period.
--- KEYS: 1 request hash, 2 requests zset, 3 load hash, 4 rep chats set (of the chat's rep),
---       5 handle-times list, 6 messages stream, 7 client ids set, 8 visitor hash, 9 cooldown key
--- ARGV: 1 request id, 2 now (ms), 3 ended by, 4 samples kept, 5 retention (s), 6 cool-down (s)
+-- KEYS, ARGV: see store/keys.py:end_chat() and store/scripts.py:Scripts.end_chat().
 local r = redis.call('HMGET', KEYS[1], 'status', 'rep', 'accepted')
-if not r[1] then return 'gone' end
-if r[1] == 'ended' then return 'ended' end
+if not r[1] then return cjson.encode({error = 'gone'}) end
+if r[1] == 'ended' then return cjson.encode({error = 'ended'}) end
 local now = tonumber(ARGV[2])
 if r[1] == 'active' then
   if tonumber(redis.call('HINCRBY', KEYS[3], r[2], -1)) < 0 then redis.call('HSET', KEYS[3], r[2], 0) end
@@ -18,4 +16,4 @@ redis.call('HSET', KEYS[1], 'status', 'ended', 'ended', now, 'ended_by', ARGV[3]
 for _, i in ipairs({1, 6, 7}) do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[5])) end
 redis.call('HDEL', KEYS[8], 'req')
 if tonumber(ARGV[6]) > 0 then redis.call('SET', KEYS[9], 'chatted', 'EX', ARGV[6]) end
-return 'ok'
+return cjson.encode({ok = true, was = r[1]})

@@ -1,11 +1,7 @@
 -- One atomic round trip per batch: rate limits, fold the events into visitor state, score.
 -- The pure-Python twin is backend/scoring.py (fold + decide); keep the two in step.
 --
--- KEYS: 1 visitor hash, 2 trail list, 3 field-dwell hash, 4 errors list, 5 page-dwell hash,
---       6 active zset, 7 rules string, 8 flagged set, 9 visitor rate key, 10 ip rate key,
---       11 needy zset, 12 profile hash, 13 offer hash
--- ARGV: 1 now (ms), 2 ttl (s), 3 visitor limit/min, 4 ip limit/min, 5 events (JSON),
---       6 default rules (JSON), 7 trail max, 8 errors max, 9 fields max, 10 visitor id
+-- KEYS, ARGV: see store/keys.py:ingest() and store/scripts.py:Scripts.ingest().
 
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
@@ -17,7 +13,7 @@ if nv == 1 then redis.call('EXPIRE', KEYS[9], 61) end
 local ni = redis.call('INCR', KEYS[10])
 if ni == 1 then redis.call('EXPIRE', KEYS[10], 61) end
 if nv > tonumber(ARGV[3]) or ni > tonumber(ARGV[4]) then
-  return cjson.encode({limited = retry})
+  return cjson.encode({error = 'limited', retry = retry})
 end
 
 local rules_raw = redis.call('GET', KEYS[7])
@@ -26,10 +22,11 @@ local events = cjson.decode(ARGV[5])
 local trail_max = tonumber(ARGV[7])
 local errors_max = tonumber(ARGV[8])
 local fields_max = tonumber(ARGV[9])
+local slack = tonumber(ARGV[11])
 
 local v = KEYS[1]
 local state = redis.call('HMGET', v, 'page_n', 'page_ms', 'field_max', 'errors', 'visits', 'cart', 'svc',
-  'flagged', 'first')
+  'flagged', 'first', 'page_at', 'hbs')
 local function num(i) return tonumber(state[i] or '0') or 0 end
 
 local page_n = num(1)
@@ -41,12 +38,27 @@ local cart = num(6)
 local svc = state[7] or ''
 local flagged = num(8)
 local first = state[9]
+local page_at = tonumber(state[10] or now) or now
+local hbs = num(11)
+local left = nil
+
+-- Time on the page by the server's clock bounds what the browser claims (plus one batch's
+-- delay): a crafted batch cannot claim an hour of dwell.
+local function bounded(ms, spent)
+  local room = now - page_at + slack - spent
+  if room < 0 then room = 0 end
+  if ms > room then return room end
+  return ms
+end
 
 for _, ev in ipairs(events) do
   local t = ev.t
   if t == 'pv' then
     page_n = page_n + 1
     page_ms = 0
+    page_at = now
+    hbs = 0
+    left = false
     svc = ''
     redis.call('HSET', KEYS[5], page_n, 0)
     redis.call('HDEL', KEYS[5], page_n - trail_max)
@@ -55,13 +67,18 @@ for _, ev in ipairs(events) do
       ref = ev.ref or '', ts = now}))
     redis.call('LTRIM', KEYS[2], -trail_max, -1)
     redis.call('HSET', v, 'url', ev.url, 'title', ev.title or '')
+  elseif t == 'hb' then
+    hbs = hbs + 1
+  elseif t == 'bye' then
+    left = now
   elseif t == 'dwell' then
-    page_ms = page_ms + ev.ms
-    if page_n > 0 then redis.call('HINCRBY', KEYS[5], page_n, ev.ms) end
+    local ms = bounded(ev.ms, page_ms)
+    page_ms = page_ms + ms
+    if page_n > 0 and ms > 0 then redis.call('HINCRBY', KEYS[5], page_n, ms) end
   elseif t == 'field' then
     local known = redis.call('HEXISTS', KEYS[3], ev.name) == 1
     if known or redis.call('HLEN', KEYS[3]) < fields_max then
-      local total = redis.call('HINCRBY', KEYS[3], ev.name, ev.ms)
+      local total = redis.call('HINCRBY', KEYS[3], ev.name, bounded(ev.ms, 0))
       if total > field_max then field_max = total end
     end
   elseif t == 'err' then
@@ -135,8 +152,11 @@ if #reasons > 0 then reasons_json = cjson.encode(reasons) end
 
 redis.call('HSET', v, 'page_n', page_n, 'page_ms', page_ms, 'field_max', field_max,
   'errors', errors, 'visits', visits, 'cart', cart, 'svc', svc, 'flagged', flagged,
-  'score', score, 'needs', needs and 1 or 0, 'reasons', reasons_json, 'last', now)
+  'score', score, 'needs', needs and 1 or 0, 'reasons', reasons_json, 'last', now, 'page_at', page_at,
+  'hbs', hbs)
 if not first then redis.call('HSET', v, 'first', now) end
+-- A batch ending in a goodbye marks the page as leaving; any other batch means a page is there.
+if left then redis.call('HSET', v, 'left', left) else redis.call('HDEL', v, 'left') end
 for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ttl) end
 redis.call('EXPIRE', KEYS[12], ttl)
 redis.call('ZADD', KEYS[6], now, ARGV[10])
@@ -153,12 +173,11 @@ end
 -- whether the visitor is worth a live connection (half-way to needing help, or more, or in a
 -- chat: the page's chat pop-up lives on that connection).
 local offer = redis.call('HMGET', KEYS[13], 'id', 'kind', 'variant', 'short', 'deadline')
-local offer_json = 'null'
-if offer[1] then
-  offer_json = cjson.encode({type = 'offer', id = offer[1], kind = offer[2], variant = offer[3],
-    short = offer[4] == '1', ttl_ms = tonumber(offer[5]) - now})
-end
 local watch = score >= rules.threshold / 2 or offer[1] ~= false or redis.call('HEXISTS', v, 'req') == 1
-return '{"score":' .. string.format('%.17g', score) .. ',"needs":' .. tostring(needs) ..
-  ',"newly":' .. tostring(newly) ..
-  ',"watch":' .. tostring(watch) .. ',"offer":' .. offer_json .. ',"reasons":' .. reasons_json .. '}'
+local out = {score = string.format('%.17g', score), needs = needs, newly = newly, watch = watch,
+  reasons = reasons_json}
+if offer[1] then
+  out.offer = {id = offer[1], kind = offer[2], variant = offer[3], short = offer[4] == '1',
+    deadline = tonumber(offer[5])}
+end
+return cjson.encode(out)

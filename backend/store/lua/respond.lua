@@ -1,9 +1,6 @@
 -- The customer answered an offer: 'accept' turns its reserved slot into a chat request,
 -- 'dismiss' (or 'message', after leaving a message) frees it and starts the cool-down.
--- KEYS: 1 offer hash, 2 offers zset, 3 cooldown key, 4 global deadlines zset, 5 requests zset,
---       6 request hash, 7 response-times list, 8 visitor hash, 9 visitor chats list
--- ARGV: 1 vid, 2 offer id, 3 action, 4 now (ms), 5 cool-down (s), 6 request id,
---       7 deadline member, 8 samples kept, 9 visitor ttl (s)
+-- KEYS, ARGV: see store/keys.py:respond() and store/scripts.py:Scripts.respond().
 local offer = redis.call('HMGET', KEYS[1], 'id', 'kind', 'created')
 if offer[1] ~= ARGV[2] then return cjson.encode({error = 'gone'}) end
 local now = tonumber(ARGV[4])
@@ -16,7 +13,7 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[7])
 if action ~= 'accept' then
   if tonumber(ARGV[5]) > 0 then redis.call('SET', KEYS[3], action, 'EX', ARGV[5]) end
-  return cjson.encode({ok = action})
+  return cjson.encode({action = action})
 end
 local v = redis.call('HMGET', KEYS[8], 'score', 'reasons', 'url')
 redis.call('HSET', KEYS[6], 'vid', ARGV[1], 'offer', ARGV[2], 'created', now, 'status', 'waiting',
@@ -28,4 +25,4 @@ redis.call('LPUSH', KEYS[9], ARGV[6])
 redis.call('LTRIM', KEYS[9], 0, 99)
 redis.call('EXPIRE', KEYS[9], 86400 * 30)
 redis.call('EXPIRE', KEYS[8], tonumber(ARGV[9]))
-return cjson.encode({ok = 'accept', request = ARGV[6]})
+return cjson.encode({action = 'accept', request = ARGV[6]})

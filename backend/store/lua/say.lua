@@ -1,6 +1,5 @@
 -- Store a chat message once: a resend with the same client id returns the stored id.
--- KEYS: 1 messages stream, 2 client ids hash (client id -> stream id), 3 request hash
--- ARGV: 1 client id, 2 max messages kept, then field/value pairs of the message
+-- KEYS, ARGV: see store/keys.py:say() and store/scripts.py:Scripts.say().
 local status = redis.call('HGET', KEYS[3], 'status')
 if status ~= 'active' and status ~= 'waiting' then return cjson.encode({error = 'ended'}) end
 if ARGV[1] ~= '' then

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backend.core import scoring
-from backend.domain import visitors
+from backend.web.http import services
 from backend.web.console.web import Ctx, Form, error_page, page, redirect, render, security_headers
 from backend.core.policy import VARIANTS, SettingsError, validate_settings
 from backend.domain.reps import ROLES, Rep, RepError
@@ -66,10 +66,10 @@ def offer_values(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 async def site_page(request: Request, ctx: Ctx, status: int = 200, **override: Any) -> Response:
-    rules = await request.app.state.sites.get_rules(ctx.site.key)
+    rules = await services(request).sites.get_rules(ctx.site.key)
     context: dict[str, Any] = {
         "rep": ctx.rep, "site": ctx.site, "nav": "site",
-        "script_tag": script_tag(request.app.state.settings, ctx.site.key, ctx.site.consent_required),
+        "script_tag": script_tag(services(request).settings, ctx.site.key, ctx.site.consent_required),
         "site_values": site_values(ctx), "site_errors": {},
         "rules_text": json.dumps(rules, indent=2), "rules_errors": {}, "rule_help": scoring.RULE_HELP,
         "offer_fields": OFFER_FIELDS, "variants": VARIANTS, "offer": offer_values(ctx.site.offer.as_json()),
@@ -100,7 +100,7 @@ async def save_site(request: Request, ctx: Ctx) -> Response:
                                               "consent_required": values["consent_required"]})
     except SiteError as exc:
         return await site_page(request, ctx, 400, site_values=values, site_errors=collect(exc.errors))
-    await request.app.state.sites.update(ctx.site.key, name, clean, consent)
+    await services(request).sites.update(ctx.site.key, name, clean, consent)
     return redirect(request, "/console/admin/site?saved=site")
 
 
@@ -113,7 +113,7 @@ async def save_rules(request: Request, ctx: Ctx) -> Response:
         return await site_page(request, ctx, 400, rules_text=text,
                                rules_errors={"": [f"This is not valid JSON: {exc}"]})
     try:
-        await request.app.state.sites.set_rules(ctx.site.key, data)
+        await services(request).sites.set_rules(ctx.site.key, data)
     except RulesError as exc:
         return await site_page(request, ctx, 400, rules_text=text,
                                rules_errors={"": [f"{p or 'rule set'}: {m}" for p, m in exc.errors]})
@@ -144,7 +144,7 @@ def parse_offer(form: Form) -> tuple[dict[str, Any], list[tuple[str, str]]]:
 
 @page(admin=True)
 async def save_offer(request: Request, ctx: Ctx) -> Response:
-    state = request.app.state
+    state = services(request)
     data, errors = parse_offer(ctx.form)
     readable = {k: v for k, v in data.items() if k not in {p for p, _ in errors}}
     try:  # checked even when some numbers were unreadable, so every problem shows at once
@@ -182,7 +182,7 @@ def rep_data(form: Form, creating: bool) -> dict[str, Any]:
 
 
 async def reps_page(request: Request, ctx: Ctx, status: int = 200, **override: Any) -> Response:
-    reps = await request.app.state.reps.list(ctx.site.key)
+    reps = await services(request).reps.list(ctx.site.key)
     context: dict[str, Any] = {
         "rep": ctx.rep, "site": ctx.site, "nav": "reps", "reps": reps, "roles": ROLES,
         "new": {"name": "", "email": "", "capacity": "3", "skills": "", "area": "", "role": "rep"},
@@ -201,7 +201,7 @@ async def reps_list(request: Request, ctx: Ctx) -> Response:
 async def rep_create(request: Request, ctx: Ctx) -> Response:
     data = rep_data(ctx.form, creating=True)
     try:
-        await request.app.state.reps.create(ctx.site.key, data)
+        await services(request).reps.create(ctx.site.key, data)
     except RepError as exc:
         new = {k: ctx.form.get(k) for k in ("name", "email", "capacity", "skills", "area", "role")}
         return await reps_page(request, ctx, 400, new=new, new_errors=collect(exc.errors))
@@ -210,7 +210,7 @@ async def rep_create(request: Request, ctx: Ctx) -> Response:
 
 async def _target(request: Request, ctx: Ctx) -> Rep | None:
     rid = request.path_params["rid"]
-    return await request.app.state.reps.get(ctx.site.key, rid) if len(rid) <= 64 else None
+    return await services(request).reps.get(ctx.site.key, rid) if len(rid) <= 64 else None
 
 
 @page(admin=True)
@@ -224,7 +224,7 @@ async def rep_update(request: Request, ctx: Ctx) -> Response:
         errors.append(("role", "you cannot remove your own admin role; ask another admin"))
     try:
         if not errors:
-            await request.app.state.reps.update(ctx.site.key, target.id, data)
+            await services(request).reps.update(ctx.site.key, target.id, data)
     except RepError as exc:
         errors += exc.errors
     if errors:
@@ -243,9 +243,9 @@ async def rep_active(request: Request, ctx: Ctx) -> Response:
     if target.id == ctx.rep.id and not active:
         return await reps_page(request, ctx, 400,
                                row_errors={target.id: {"active": ["you cannot deactivate your own account"]}})
-    await request.app.state.reps.update(ctx.site.key, target.id, {"active": active})
+    await services(request).reps.update(ctx.site.key, target.id, {"active": active})
     if not active:
-        await request.app.state.reps.sign_off(ctx.site.key, target.id)
+        await services(request).reps.sign_off(ctx.site.key, target.id)
     return redirect(request, "/console/admin/reps?saved=" + ("reactivated" if active else "deactivated"))
 
 
@@ -253,8 +253,7 @@ async def rep_active(request: Request, ctx: Ctx) -> Response:
 
 
 async def _visitors(request: Request, ctx: Ctx) -> list[dict[str, Any]]:
-    state = request.app.state
-    return await visitors.active(state.redis, ctx.site.key, state.settings.visitor_ttl_s, 200)
+    return await services(request).visitors.active(ctx.site.key, 200)
 
 
 @page(admin=True)

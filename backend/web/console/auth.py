@@ -1,5 +1,5 @@
 """Console login: a signed session cookie naming (site, rep), a CSRF token kept in it, and a
-throttle on failed logins. The site always comes from the session, never from the request,
+throttle on failed logins (backend/domain/logins.py). The site always comes from the session, never from the request,
 so a representative only ever reaches their own site's data."""
 
 from __future__ import annotations
@@ -14,12 +14,7 @@ from urllib.parse import quote, urlsplit
 from starlette.requests import HTTPConnection, Request
 
 from backend.domain.reps import Rep
-from backend.store import keys
-
-FAILURES_ALLOWED = 10  # failed logins per e-mail ...
-FAILURE_WINDOW_S = 15 * 60  # ... within this window
-FAILURES_ALLOWED_PER_IP = 50  # failed logins from one address, any e-mails, in the window
-
+from backend.web.http import services
 
 class NotLoggedIn(Exception):
     """No valid session: pages redirect to the login form, other requests get a 401."""
@@ -53,7 +48,7 @@ async def current_rep(conn: HTTPConnection) -> Rep:
     site, rid = conn.session.get("site"), conn.session.get("rid")
     if not isinstance(site, str) or not isinstance(rid, str):
         raise NotLoggedIn()
-    rep = await conn.app.state.reps.get(site, rid)
+    rep = await services(conn).reps.get(site, rid)
     if rep is None or not rep.active or conn.session.get("epoch") != login_epoch(rep):
         conn.session.clear()
         raise NotLoggedIn()
@@ -79,37 +74,8 @@ def start_session(request: Request, rep: Rep) -> None:
                             "csrf": secrets.token_urlsafe(24), "since": int(time.time())})
 
 
-def _digest(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-
-
-def _failure_keys(request: Request, email: str) -> list[tuple[str, int]]:
-    """Failed logins are counted per e-mail (guessing one rep's password) and per address
-    (trying many e-mails from one place), each with its own allowance."""
-    ip = request.client.host if request.client else "unknown"
-    return [(keys.login_failures("e:" + _digest(email)), FAILURES_ALLOWED),
-            (keys.login_failures("ip:" + _digest(ip)), FAILURES_ALLOWED_PER_IP)]
-
-
-async def throttled(request: Request, email: str) -> int:
-    """Seconds until this e-mail, from this address, may try again (0: it may try now)."""
-    redis = request.app.state.redis
-    for key, allowed in _failure_keys(request, email):
-        if int(await redis.get(key) or 0) >= allowed:
-            return max(1, int(await redis.ttl(key)))
-    return 0
-
-
-async def record_failure(request: Request, email: str) -> None:
-    async with request.app.state.redis.pipeline(transaction=True) as pipe:
-        for key, _ in _failure_keys(request, email):
-            pipe.incr(key)
-            pipe.expire(key, FAILURE_WINDOW_S, nx=True)
-        await pipe.execute()
-
-
-async def clear_failures(request: Request, email: str) -> None:
-    await request.app.state.redis.delete(_failure_keys(request, email)[0][0])
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def safe_next(raw: Any) -> str:
@@ -133,7 +99,7 @@ def same_origin(conn: HTTPConnection, origin: str | None) -> bool:
     Cross-site pages cannot forge either header."""
     if not origin:
         return False
-    public = urlsplit(conn.app.state.settings.public_url)
+    public = urlsplit(services(conn).settings.public_url)
     if origin.lower() == f"{public.scheme}://{public.netloc}".lower():
         return True
     host = conn.headers.get("host", "")

@@ -5,12 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.domain import visitors
 from backend.core.protocol import ID_RE
 from backend.core.scoring import RULE_LABELS
-from backend.web.console.auth import (
-    NotLoggedIn, check_csrf, clear_failures, current_rep, record_failure, safe_next, start_session, throttled,
-)
+from backend.web.console.auth import NotLoggedIn, check_csrf, client_ip, current_rep, safe_next, start_session
+from backend.web.http import services
 from backend.web.console.web import EXPIRED, Ctx, error_page, page, read_form, redirect, render
 
 EMAIL_MAX = 254
@@ -41,14 +39,15 @@ async def login(request: Request) -> Response:
         return again("The login form had expired. Please try again.", 403)
     if not email or not password:
         return again("Please give your e-mail address and password.", 400)
-    wait = await throttled(request, email)
+    throttle, ip = services(request).logins, client_ip(request)
+    wait = await throttle.wait_s(email, ip)
     if wait:
         return again(f"Too many failed attempts. Try again in {max(1, round(wait / 60))} minutes.", 429)
-    rep = await request.app.state.reps.login(email, password) if len(password) <= PASSWORD_MAX else None
+    rep = await services(request).reps.login(email, password) if len(password) <= PASSWORD_MAX else None
     if rep is None:
-        await record_failure(request, email)
+        await throttle.failed(email, ip)
         return again("Wrong e-mail address or password (or the account is deactivated).", 401)
-    await clear_failures(request, email)
+    await throttle.succeeded(email, ip)
     start_session(request, rep)
     return redirect(request, target)
 
@@ -59,7 +58,7 @@ async def logout(request: Request) -> Response:
         return error_page(request, 403, EXPIRED)
     site, rid = request.session.get("site"), request.session.get("rid")
     if isinstance(site, str) and isinstance(rid, str):
-        await request.app.state.reps.sign_off(site, rid)  # leaving: no more offers on their account
+        await services(request).reps.sign_off(site, rid)  # leaving: no more offers on their account
     request.session.clear()
     return redirect(request, "/console/login")
 
@@ -76,9 +75,9 @@ async def visitor_history(request: Request, ctx: Ctx) -> Response:
     if not ID_RE.match(vid):
         return error_page(request, 404, "No such visitor.", ctx.rep)
     query = request.query_params.get("q", "")[:QUERY_MAX]
-    state = request.app.state
-    chats = await state.chats.of_visitor(ctx.site.key, vid, query)
-    detail = await visitors.detail(state.redis, ctx.site.key, vid)
+    svc = services(request)
+    chats = await svc.chats.of_visitor(ctx.site.key, vid, query)
+    detail = await svc.visitors.detail(ctx.site.key, vid)
     if not chats and detail is None and not query:
         return error_page(request, 404, "No chats or recent visit for this visitor.", ctx.rep)
     return render(request, "visitor.html", {

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from backend.web.console.auth import (
     Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, require_admin,
 )
-from backend.web.http import HTTPError, read_body
+from backend.web.http import HTTPError, read_body, services
 from backend.domain.reps import Rep
 from backend.domain.sites import Site
 
@@ -152,7 +152,7 @@ def page(admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitab
                                     headers=security_headers(request))
             except Forbidden as exc:
                 return error_page(request, 403, exc.message)
-            site = await request.app.state.sites.get(rep.site, fresh=True)
+            site = await services(request).sites.get(rep.site, fresh=True)
             if site is None:
                 return error_page(request, 404, "This site no longer exists.", rep)
             form = Form([])

@@ -26,10 +26,12 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from backend.core import frames
+from backend.core.models import Chat
 from backend.domain.chat import ChatError, check_link
-from backend.web.console.auth import NotLoggedIn, check_csrf, current_rep, same_origin
 from backend.domain.reps import Rep, RepError
-from backend.store import keys
+from backend.web.console.auth import NotLoggedIn, check_csrf, current_rep, same_origin
+from backend.web.http import services
 
 log = logging.getLogger("beckon.console")
 
@@ -39,8 +41,6 @@ TICK_S = 5.0  # the queue's details (dwell, pages) change while requests wait
 TYPING_EVERY_S = 1.0
 CHAT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 TITLE_MAX = 200
-PAGES_SHOWN = 20
-ERRORS_SHOWN = 20
 
 
 class Tap:
@@ -55,40 +55,10 @@ class Tap:
         self.inbox.put_nowait((self.kind, data))
 
 
-def _detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The visitor details a rep needs beside a request or chat, trimmed to what is shown."""
-    if not detail:
-        return None
-    shown = ("visitor", "profile", "url", "title", "cart_value", "currency", "visits", "score", "reasons",
-             "service_point", "fields", "errors", "flagged")
-    out = {k: detail.get(k) for k in shown}
-    out["pages"] = detail.get("pages", [])[-PAGES_SHOWN:]
-    out["form_errors"] = detail.get("form_errors", [])[-ERRORS_SHOWN:]
-    return out
-
-
-def _targets(raw: str) -> list[str]:
-    if raw in ("", "*"):
-        return []
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def request_json(chat: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": chat["id"], "visitor": chat["visitor"], "created": chat["created"], "score": chat["score"],
-        "reasons": chat["reasons"], "url": chat["url"], "targets": _targets(chat["targets"]),
-        "must_contact": chat["must_contact"], "visitor_detail": _detail(chat.get("visitor_detail")),
-    }
-
-
 class Connection:
     def __init__(self, ws: WebSocket, rep: Rep) -> None:
         self.ws = ws
-        self.state = ws.app.state
+        self.svc = services(ws)
         self.rep = rep
         self.site = rep.site
         self.inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -102,13 +72,13 @@ class Connection:
         self.inbox.put_nowait(("out", json.dumps(message)))
 
     def error(self, message: str, ref: Any) -> None:
-        self.reply({"type": "error", "message": message, "ref": ref if isinstance(ref, str) else ""})
+        self.reply(frames.console_error(message, ref if isinstance(ref, str) else ""))
 
     async def run(self) -> None:
-        channels = [(keys.console_channel(self.site), Tap("queue", self.inbox)),
-                    (keys.rep_channel(self.site, self.rep.id), Tap("rep", self.inbox))]
+        site_channel, rep_channel = self.svc.hub.console_channels(self.site, self.rep.id)
+        channels = [(site_channel, Tap("queue", self.inbox)), (rep_channel, Tap("rep", self.inbox))]
         for channel, tap in channels:
-            await self.state.hub.attach(channel, tap)  # type: ignore[arg-type]
+            await self.svc.hub.attach(channel, tap)
         tasks = [asyncio.create_task(self.read()), asyncio.create_task(self.write()),
                  asyncio.create_task(self.tick())]
         try:
@@ -125,7 +95,7 @@ class Connection:
                 with contextlib.suppress(BaseException):
                     await task
             for channel, tap in channels:
-                await self.state.hub.detach(channel, tap)  # type: ignore[arg-type]
+                await self.svc.hub.detach(channel, tap)
             if self.ws.application_state == WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await self.ws.close()
@@ -169,21 +139,20 @@ class Connection:
                 await self.send_visitors()
 
     async def send_snapshot(self, what: str, force: bool = False) -> None:
-        chats = self.state.chats
+        chats = self.svc.chats
         if what == "queue":
-            requests = [request_json(c) for c in await chats.queue(self.site, self.rep.id)]
-            body: dict[str, Any] = {"type": "queue", "requests": requests}
+            body = frames.queue([frames.request(c, detail) for c, detail in await chats.queue(self.site, self.rep.id)])
         elif what == "chats":
             out = []
             for chat in await chats.of_rep(self.site, self.rep.id):
-                out.append({**request_json(chat), "status": chat["status"], "accepted": chat["accepted"],
-                            "messages": await chats.history(self.site, chat["id"])})
+                out.append(frames.open_chat(chat, await self.svc.visitors.detail(self.site, chat.visitor),
+                                            await chats.history(self.site, chat.id)))
             self.details_sent = {c["id"]: json.dumps(c["visitor_detail"]) for c in out}
-            body = {"type": "chats", "chats": out}
+            body = frames.chats(out)
         else:
-            reps = [{"id": r.id, "name": r.name, "status": r.status, "skills": r.skills, "area": r.area}
-                    for r in await self.state.reps.list(self.site) if r.active]
-            body = {"type": "reps", "me": self.rep.id, "reps": reps}
+            body = frames.reps(self.rep.id, [
+                {"id": r.id, "name": r.name, "status": r.status, "skills": r.skills, "area": r.area}
+                for r in await self.svc.reps.list(self.site) if r.active])
         text = json.dumps(body)
         if force or self.last_sent.get(what) != text:
             self.last_sent[what] = text
@@ -194,11 +163,11 @@ class Connection:
         """The customer beside each open chat, sent again only when it changed (a new page, an
         error, the cart): the rep answers with what the customer sees now."""
         sent = {}
-        for chat in await self.state.chats.of_rep(self.site, self.rep.id):
-            detail = _detail(chat.get("visitor_detail"))
-            sent[chat["id"]] = text = json.dumps(detail)
-            if self.details_sent.get(chat["id"]) != text:
-                await self.ws.send_text(json.dumps({"type": "visitor", "chat": chat["id"], "detail": detail}))
+        for chat in await self.svc.chats.of_rep(self.site, self.rep.id):
+            frame = frames.visitor(chat.id, await self.svc.visitors.detail(self.site, chat.visitor))
+            sent[chat.id] = text = json.dumps(frame["detail"])
+            if self.details_sent.get(chat.id) != text:
+                await self.ws.send_text(json.dumps(frame))
         self.details_sent = sent
 
     async def read(self) -> None:
@@ -226,63 +195,63 @@ class Connection:
 
     # --- what a rep may do ---------------------------------------------------------------
 
-    async def own_chat(self, cid: Any) -> dict[str, Any]:
-        if not isinstance(cid, str) or not CHAT_ID_RE.match(cid):
+    async def own_chat(self, chat_id: Any) -> Chat:
+        if not isinstance(chat_id, str) or not CHAT_ID_RE.match(chat_id):
             raise ChatError("no such chat")
-        chat = await self.state.chats.get(self.site, cid)
-        if chat is None or chat["rep"] != self.rep.id:
+        chat = await self.svc.chats.get(self.site, chat_id)
+        if chat is None or chat.rep != self.rep.id:
             raise ChatError("this chat is not yours")
         return chat
 
     async def handle(self, data: dict[str, Any]) -> bool:
         kind = data["type"]
         ref = next((data[k] for k in ("ref", "cid", "id", "chat") if isinstance(data.get(k), str)), "")
-        state, site = self.state, self.site
+        chats, site = self.svc.chats, self.site
         try:
             if kind == "presence":
                 return await self.presence(data.get("status"))
             if kind == "accept":
-                cid = data.get("id")
-                if not isinstance(cid, str) or not CHAT_ID_RE.match(cid):
+                chat_id = data.get("id")
+                if not isinstance(chat_id, str) or not CHAT_ID_RE.match(chat_id):
                     raise ChatError("this request no longer exists")
-                await state.chats.accept(site, cid, self.rep.id)
-                self.reply({"type": "accepted", "id": cid})
+                await chats.accept(site, chat_id, self.rep.id)
+                self.reply(frames.accepted(chat_id))
             elif kind == "say":
                 chat = await self.own_chat(data.get("chat"))
                 client_id = data.get("cid") if isinstance(data.get("cid"), str) else ""
-                msg = await state.chats.say(site, chat["id"], "rep", self.rep.name, data.get("text", ""),
-                                            client_id=client_id[:64])
-                self.typing_at.pop(chat["id"], None)  # the next keystroke starts a new "typing…"
-                self.reply({"type": "ack", "chat": chat["id"], "cid": client_id, "ref": ref, "id": msg["id"]})
+                msg = await chats.say(site, chat.id, "rep", self.rep.name, data.get("text", ""),
+                                      client_id=client_id[:64])
+                self.typing_at.pop(chat.id, None)  # the next keystroke starts a new "typing…"
+                self.reply(frames.console_ack(chat.id, client_id, ref, msg["id"]))
             elif kind == "link":
                 chat = await self.own_chat(data.get("chat"))
-                site_obj = await state.sites.get(site)
+                site_obj = await self.svc.sites.get(site)
                 url = check_link(data.get("url"), site_obj.origins if site_obj else frozenset())
                 title = data.get("title", "")
                 if not isinstance(title, str) or len(title) > TITLE_MAX:
                     raise ChatError(f"a link's title may have at most {TITLE_MAX} characters")
                 title = title.strip()
-                msg = await state.chats.say(site, chat["id"], "rep", self.rep.name, title or url, kind="link",
-                                            url=url, title=title)
-                self.reply({"type": "ack", "chat": chat["id"], "cid": "", "ref": ref, "id": msg["id"]})
+                msg = await chats.say(site, chat.id, "rep", self.rep.name, title or url, kind="link",
+                                      url=url, title=title)
+                self.reply(frames.console_ack(chat.id, "", ref, msg["id"]))
             elif kind == "typing":
                 chat = await self.own_chat(data.get("chat"))
                 now = time.monotonic()
-                if now - self.typing_at.get(chat["id"], 0) >= TYPING_EVERY_S:
-                    self.typing_at[chat["id"]] = now
-                    await state.chats.typing(site, chat["id"], "rep")
+                if now - self.typing_at.get(chat.id, 0) >= TYPING_EVERY_S:
+                    self.typing_at[chat.id] = now
+                    await chats.typing(site, chat.id, "rep")
             elif kind == "end":
                 chat = await self.own_chat(data.get("chat"))
-                if chat["status"] != "active":
+                if chat.status != "active":
                     raise ChatError("this chat has already ended")
-                site_obj = await state.sites.get(site)
-                await state.chats.end(site, chat["id"], "rep", site_obj.offer.cooldown_s if site_obj else 0)
+                site_obj = await self.svc.sites.get(site)
+                await chats.end(site, chat.id, "rep", site_obj.offer.cooldown_s if site_obj else 0)
             elif kind == "transfer":
                 chat = await self.own_chat(data.get("chat"))
                 to = data.get("to")
                 if not isinstance(to, str) or not to or len(to) > 64 or to == self.rep.id:
                     raise ChatError("choose another representative")
-                await state.chats.transfer(site, chat["id"], self.rep.id, to)
+                await chats.transfer(site, chat.id, self.rep.id, to)
             elif kind == "target":
                 await self.target(data)
             else:
@@ -293,25 +262,20 @@ class Connection:
 
     async def presence(self, status: Any) -> bool:
         """The page's heartbeat (every 10 s): keeps the rep online and says how."""
-        rep = await self.state.reps.get(self.site, self.rep.id)
-        if rep is None or not rep.active:
+        try:
+            rep = await self.svc.presence.set(self.site, self.rep.id, status)
+        except RepError:
+            raise ChatError("status must be available, away or offline") from None
+        if rep is None:
             self.inbox.put_nowait(("close", "your account was deactivated"))
             return True
-        if status == "offline":
-            await self.state.reps.sign_off(self.site, self.rep.id)
-        else:
-            try:
-                if await self.state.reps.heartbeat(self.site, self.rep.id, status):
-                    await self.state.broker.run(self.site)
-            except RepError:
-                raise ChatError("status must be available, away or offline") from None
-        self.reply({"type": "presence", "status": status})
+        self.reply(frames.presence(status))
         return True
 
     async def target(self, data: dict[str, Any]) -> None:
         """Offer a waiting request to some representatives (none listed: to everyone)."""
-        cid, rids, must = data.get("id"), data.get("reps") or [], data.get("must_contact", False)
-        if not isinstance(cid, str) or not CHAT_ID_RE.match(cid):
+        chat_id, rids, must = data.get("id"), data.get("reps") or [], data.get("must_contact", False)
+        if not isinstance(chat_id, str) or not CHAT_ID_RE.match(chat_id):
             raise ChatError("this request no longer exists")
         if not isinstance(rids, list) or len(rids) > 100 or \
                 not all(isinstance(r, str) and len(r) <= 64 for r in rids):
@@ -319,10 +283,10 @@ class Connection:
         if not isinstance(must, bool):
             raise ChatError("'must be contacted' is yes or no")
         for rid in rids:
-            rep = await self.state.reps.get(self.site, rid)
+            rep = await self.svc.reps.get(self.site, rid)
             if rep is None or not rep.active:
                 raise ChatError("one of the chosen representatives does not exist")
-        await self.state.chats.target(self.site, cid, rids or None, must)
+        await self.svc.chats.target(self.site, chat_id, rids or None, must)
 
 
 async def console_ws(ws: WebSocket) -> None:

@@ -11,9 +11,22 @@ function readLabels() {
   try { return JSON.parse(block.textContent) || {}; } catch (e) { return {}; }
 }
 
-/** A rule's value with its unit. */
+/** A rule's value with its unit; seconds (21.772) as whole seconds or minutes: "22 s", "1 min 5 s". */
 function withUnit(value, unit) {
+  if (unit === "s" && typeof value === "number") return duration(value * 1000);
   return unit ? value + " " + unit : String(value);
+}
+
+/** Identical errors (field, kind, message) once each, in order, with how often they happened. */
+function grouped(errors) {
+  const groups = new Map();
+  errors.forEach((e) => {
+    const key = JSON.stringify([e.field || "", e.kind || "", e.msg || ""]);
+    const group = groups.get(key);
+    if (group) group.n += 1;
+    else groups.set(key, {e: e, n: 1});
+  });
+  return [...groups.values()];
 }
 
 export function who(detail, vid) {
@@ -84,8 +97,9 @@ export function renderDetails(box, reasons, d) {
     if (d.form_errors && d.form_errors.length) {
       section("Form errors");
       const errs = el("ul", "form-errors");
-      d.form_errors.forEach((e) => {
-        errs.appendChild(el("li", null, (e.field || "form") + ": " + (e.kind || "") + (e.msg ? " — " + e.msg : "")));
+      grouped(d.form_errors).forEach(({e, n}) => {
+        const text = (e.field || "form") + ": " + (e.kind || "") + (e.msg ? " — " + e.msg : "");
+        errs.appendChild(el("li", null, n > 1 ? text + " × " + n : text));
       });
       out.appendChild(errs);
     }

@@ -1,0 +1,126 @@
+"""Every frame sent to a page or a console, built in one place from what the domain returns
+(the shapes are documented in snippet/PROTOCOL.md and at the top of web/console/ws.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.core.models import Chat, Offer
+
+PAGES_SHOWN = 20  # of a visitor's trail, beside a request or chat in the console
+ERRORS_SHOWN = 20
+
+# --- to pages ------------------------------------------------------------------------------
+
+
+def offer(o: Offer, now_ms: int) -> dict[str, Any]:
+    return {"type": "offer", "id": o.id, "kind": o.kind, "variant": o.variant, "short": o.short,
+            "ttl_ms": max(0, o.deadline_ms - now_ms)}
+
+
+def withdraw(offer_id: str) -> dict[str, Any]:
+    return {"type": "withdraw", "id": offer_id}
+
+
+def chat(c: Chat) -> dict[str, Any]:
+    return {"type": "chat", "id": c.id, "status": c.status, "rep": c.rep_name}
+
+
+def history(chat_id: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "history", "chat": chat_id, "msgs": messages}
+
+
+def page_ack(client_id: str, msg_id: str) -> dict[str, Any]:
+    return {"type": "ack", "cid": client_id, "id": msg_id}
+
+
+def page_error(message: str, client_id: str = "") -> dict[str, Any]:
+    return {"type": "error", "cid": client_id, "message": message}
+
+
+# --- to both sides of a chat ----------------------------------------------------------------
+
+
+def message(chat_id: str, msg: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "msg", "chat": chat_id, "msg": msg}
+
+
+def typing(chat_id: str, sender: str) -> dict[str, Any]:
+    return {"type": "typing", "chat": chat_id, "from": sender}
+
+
+def ended(chat_id: str, by: str) -> dict[str, Any]:
+    return {"type": "ended", "chat": chat_id, "by": by}
+
+
+# --- to consoles -----------------------------------------------------------------------------
+
+
+def queue_changed() -> dict[str, Any]:
+    return {"type": "queue"}
+
+
+def chat_open(chat_id: str) -> dict[str, Any]:
+    return {"type": "chat-open", "id": chat_id}
+
+
+def chat_closed(chat_id: str) -> dict[str, Any]:
+    return {"type": "chat-closed", "id": chat_id}
+
+
+def accepted(chat_id: str) -> dict[str, Any]:
+    return {"type": "accepted", "id": chat_id}
+
+
+def presence(status: str) -> dict[str, Any]:
+    return {"type": "presence", "status": status}
+
+
+def console_ack(chat_id: str, client_id: str, ref: str, msg_id: str) -> dict[str, Any]:
+    return {"type": "ack", "chat": chat_id, "cid": client_id, "ref": ref, "id": msg_id}
+
+
+def console_error(message: str, ref: str = "") -> dict[str, Any]:
+    return {"type": "error", "message": message, "ref": ref}
+
+
+def visitor_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The visitor details a rep needs beside a request or chat, trimmed to what is shown."""
+    if not detail:
+        return None
+    shown = ("visitor", "profile", "url", "title", "cart_value", "currency", "visits", "score", "reasons",
+             "service_point", "fields", "errors", "flagged")
+    out = {k: detail.get(k) for k in shown}
+    out["pages"] = detail.get("pages", [])[-PAGES_SHOWN:]
+    out["form_errors"] = detail.get("form_errors", [])[-ERRORS_SHOWN:]
+    return out
+
+
+def request(c: Chat, detail: dict[str, Any] | None) -> dict[str, Any]:
+    """A waiting request (or the head of a chat) as a console shows it."""
+    return {
+        "id": c.id, "visitor": c.visitor, "created": c.created, "score": c.score, "reasons": c.reasons,
+        "url": c.url, "targets": list(c.targets), "must_contact": c.must_contact,
+        "visitor_detail": visitor_detail(detail),
+    }
+
+
+def queue(requests: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "queue", "requests": requests}
+
+
+def open_chat(c: Chat, detail: dict[str, Any] | None, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**request(c, detail), "status": c.status, "accepted": c.accepted, "messages": messages}
+
+
+def chats(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "chats", "chats": items}
+
+
+def reps(me: str, colleagues: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "reps", "me": me, "reps": colleagues}
+
+
+def visitor(chat_id: str, detail: dict[str, Any] | None) -> dict[str, Any]:
+    """Fresh details of the customer in an open chat (they keep browsing while chatting)."""
+    return {"type": "visitor", "chat": chat_id, "detail": visitor_detail(detail)}

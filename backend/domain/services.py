@@ -1,0 +1,68 @@
+"""Every domain service of a running web worker, built once and handed to the edge.
+
+The edge reaches a service as ``services(request).chats`` (``backend.web.http``), so every
+handler names exactly which service it calls, with its type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from backend import store
+from backend.config import Settings
+from backend.domain.chat import Chats
+from backend.domain.jobs import Jobs
+from backend.domain.logins import LoginThrottle
+from backend.domain.offers import Broker, Ticker
+from backend.domain.presence import Presence
+from backend.domain.push import Hub
+from backend.domain.reps import Reps
+from backend.domain.sites import Sites
+from backend.domain.visitors import Visitors
+from backend.store.scripts import Scripts
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    redis: aioredis.Redis
+    scripts: Scripts
+    sites: Sites
+    reps: Reps
+    logins: LoginThrottle
+    visitors: Visitors
+    hub: Hub
+    broker: Broker
+    ticker: Ticker
+    presence: Presence
+    chats: Chats
+    jobs: Jobs
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Services":
+        redis = store.connect(settings)
+        scripts = Scripts(redis)
+        sites = Sites(redis, settings)
+        reps = Reps(redis)
+        visitors = Visitors(redis, scripts, settings)
+        hub = Hub(redis)
+        broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s)
+        return cls(
+            settings=settings, redis=redis, scripts=scripts, sites=sites, reps=reps, logins=LoginThrottle(redis),
+            visitors=visitors,
+            hub=hub, broker=broker, ticker=Ticker(broker, redis, settings.offer_tick_s),
+            presence=Presence(reps, broker),
+            chats=Chats(redis, scripts, hub, reps, visitors), jobs=Jobs(settings),
+        )
+
+    def start(self) -> None:
+        """The per-worker background loops: the push reader and the offer ticker."""
+        self.hub.start()
+        self.ticker.start()
+
+    async def stop(self) -> None:
+        await self.ticker.stop()
+        await self.hub.stop()
+        await self.redis.aclose()

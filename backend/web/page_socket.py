@@ -1,0 +1,108 @@
+"""``/v1/push``: the page's live connection. Offers and chat messages flow to it; the
+customer's chat messages flow back (snippet/PROTOCOL.md, "Chat")."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from backend.core import frames
+from backend.core.validation import EMAIL_RE
+from backend.domain.chat import ChatError
+from backend.domain.services import Services
+from backend.domain.sites import Site
+from backend.web.http import HTTPError, services
+from backend.web.visitor_auth import visitor_site
+
+FRAME_MAX = 8192
+RESUME_AFTER_RE = re.compile(r"\d{1,20}-\d{1,10}|0")
+
+
+async def send(ws: WebSocket, frame: dict[str, Any]) -> None:
+    await ws.send_text(json.dumps(frame))
+
+
+async def send_state(svc: Services, ws: WebSocket, site: str, vid: str, after: str = "0",
+                     chat_id: str | None = None) -> None:
+    """The chat's status and the messages after ``after``: what a page needs on (re)connect."""
+    chat = await svc.chats.of_page(site, vid, chat_id)
+    if chat is None:
+        return
+    await send(ws, frames.chat(chat))
+    await send(ws, frames.history(chat.id, await svc.chats.history(site, chat.id, after)))
+
+
+async def handle(svc: Services, ws: WebSocket, site: Site, vid: str, data: dict[str, Any]) -> None:
+    kind = data["type"]
+    ref = data.get("cid") if isinstance(data.get("cid"), str) else ""
+    named = data.get("chat") if isinstance(data.get("chat"), str) else None
+    try:
+        if kind == "resume":
+            after = data.get("after") if isinstance(data.get("after"), str) else "0"
+            await send_state(svc, ws, site.key, vid, after if RESUME_AFTER_RE.fullmatch(after) else "0", named)
+            return
+        chat = await svc.chats.of_page(site.key, vid)
+        if chat is None and kind == "transcript" and named:
+            # the transcript form is offered after the end, when the chat is no longer current
+            chat = await svc.chats.of_page(site.key, vid, named)
+        if chat is None:
+            raise ChatError("there is no open chat")
+        if kind == "say":
+            msg = await svc.chats.say(site.key, chat.id, "visitor", "", data.get("text", ""), client_id=ref)
+            await send(ws, frames.page_ack(ref, msg["id"]))
+        elif kind == "typing":
+            await svc.chats.typing(site.key, chat.id, "visitor")
+        elif kind == "callback":
+            msg = await svc.chats.callback(site.key, chat.id, data.get("phone", ""), data.get("when", ""))
+            await send(ws, frames.page_ack(ref, msg["id"]))
+        elif kind == "end":
+            await svc.chats.end(site.key, chat.id, "visitor", site.offer.cooldown_s)
+        elif kind == "transcript":
+            email = data.get("email", "")
+            if not isinstance(email, str) or not EMAIL_RE.match(email.strip()):
+                raise ChatError("please give an e-mail address")
+            await svc.jobs.transcript(site.name, email.strip(), await svc.chats.history(site.key, chat.id))
+            await send(ws, frames.page_ack(ref, "transcript"))
+    except ChatError as exc:
+        await send(ws, frames.page_error(str(exc), ref))
+
+
+async def push(ws: WebSocket) -> None:
+    svc = services(ws)
+    q = ws.query_params
+    try:
+        site = await visitor_site(svc, ws.headers.get("origin", ""), q.get("site"), q.get("vid"), q.get("tok"))
+    except HTTPError as exc:
+        await ws.close(code=4403, reason=exc.message[:120])
+        return
+    vid = q["vid"]
+    await ws.accept()
+    await svc.hub.attach_page(site.key, vid, ws)
+    try:
+        current = await svc.broker.current(site.key, vid)
+        if current:
+            await send(ws, frames.offer(current, int(time.time() * 1000)))
+        await send_state(svc, ws, site.key, vid)
+        while True:
+            message = await ws.receive_text()
+            if len(message) > FRAME_MAX:
+                await ws.close(code=1009, reason="message too large")
+                break
+            try:
+                data = json.loads(message)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and isinstance(data.get("type"), str):
+                await handle(svc, ws, site, vid, data)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await svc.hub.detach_page(site.key, vid, ws)
+
+
+routes = [WebSocketRoute("/v1/push", push)]
