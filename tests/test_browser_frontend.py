@@ -115,3 +115,28 @@ def test_one_failed_submit_counts_once_and_each_field_once(live: Live, browser, 
     assert v["errors"] == 8, v["form_errors"]
     assert errors == []
     context.close()
+
+
+def test_times_read_as_seconds_and_minutes_and_repeated_errors_show_once_with_a_count(
+        live: Live, browser, page_errors) -> None:
+    make_rep(live.api, live.key, email="ria@shop.example")
+    context, page, errors = console(live, browser, page_errors, "ria@shop.example")
+    go_available(page)
+    customer = Customer(live, "visitor-polish01")  # 25 s in the zip field, two zip errors
+    mistake = {"t": "err", "field": "email", "kind": "invalid", "msg": "typeMismatch"}
+    customer.send([{"t": "field", "name": "zip", "ms": 40_772}, mistake, mistake, mistake])
+    item = page.locator(f".request[data-id='{customer.ask_for_help()}']")
+    item.wait_for(timeout=5000)
+    text = item.locator(".details").inner_text()
+    assert "Time in one field: 1 min 6 s (threshold 20 s)" in text
+    assert "zip: 1 min 6 s" in text and "65.772" not in text
+    assert text.count("email: invalid — typeMismatch") == 1
+    assert "email: invalid — typeMismatch × 3" in text
+    assert "zip: invalid — Enter a valid ZIP" in text and "ZIP ×" not in text  # once: no count
+    # the visitor's history page lists them the same way
+    page.goto(live.url + "/console/visitors/visitor-polish01")
+    history = page.locator(".form-errors").inner_text()
+    assert history.count("email: invalid — typeMismatch") == 1 and "× 3" in history
+    assert errors == []
+    customer.close()
+    context.close()
