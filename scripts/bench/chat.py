@@ -90,11 +90,11 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: import from the repository, not from scripts/bench/
     sys.path[0] = str(Path(__file__).resolve().parents[2])
 
-from backend.core.tokens import visitor_token  # noqa: E402
 from backend.store import keys  # noqa: E402
 from scripts.bench.lib import (  # noqa: E402
     ADMIN, ORIGIN, BenchError, CpuMeter, LagMonitor, Server, chart, cpu_line, create_site, fd_limit, histogram,
-    main, parse, parser, pct, raise_fd_limit, rss_mb, run_async, say, start_redis, start_server, wait_quiet,
+    main, parse, parser, pct, push_url, raise_fd_limit, rss_mb, run_async, say, start_redis, start_server, verdict,
+    wait_quiet,
 )
 
 GOAL_P95_MS = 50.0
@@ -102,10 +102,6 @@ CAPACITY = 20  # the most chats one representative may hold (backend.domain.reps
 PRESENCE_EVERY_S = 10.0  # console.js PRESENCE_EVERY_MS
 TICK_S = 5.0  # backend.web.console.ws.TICK_S: each console's periodic refresh
 PASSWORD = "a long bench password"
-GOAL_P95_MS = 50.0
-CAPACITY = 20  # the most chats one representative may hold (backend.domain.reps.validate_rep)
-PRESENCE_EVERY_S = 10.0  # console.js PRESENCE_EVERY_MS
-TICK_S = 5.0  # backend.web.console.ws.TICK_S: each console's periodic refresh
 TEXTS = ["Hello! How can I help you today?", "Sure, one moment while I check that for you.",
          "The delivery usually takes two to three working days.",
          "Yes, the 40 l dry bag fits in the front hatch of that kayak.",
@@ -224,8 +220,7 @@ class Customer:
         self.task: asyncio.Task[None] | None = None
 
     async def open(self, base_ws: str, site: str, secret: str) -> None:
-        q = urllib.parse.urlencode({"site": site, "vid": self.vid, "tok": visitor_token(secret, site, self.vid)})
-        self.ws = await ws_connect(f"{base_ws}/v1/push?{q}", ORIGIN)
+        self.ws = await ws_connect(push_url(base_ws, site, self.vid, secret), ORIGIN)
         self.task = asyncio.create_task(self.read())
 
     async def read(self) -> None:
@@ -1002,10 +997,6 @@ def run_capacity(args: argparse.Namespace, redis: Any, stack: contextlib.ExitSta
 
 
 # --------------------------------------------------------------------------- report
-
-
-def verdict(ok: bool) -> str:
-    return "**met**" if ok else "**not met**"
 
 
 def per_message(commands: dict[str, int], messages: int) -> str:

@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable
@@ -356,6 +357,15 @@ def start_server(stack: contextlib.ExitStack, redis_url: str, *, factory: str = 
     return server
 
 
+def push_url(base_ws: str, site: str, vid: str, secret: str) -> str:
+    """A page's push WebSocket URL (``ws://host:port``), with the visitor token the server
+    started with ``secret`` accepts."""
+    from backend.core.tokens import visitor_token
+
+    q = urllib.parse.urlencode({"site": site, "vid": vid, "tok": visitor_token(secret, site, vid)})
+    return f"{base_ws}/v1/push?{q}"
+
+
 def create_site(url: str, name: str = "Bench shop", origins: tuple[str, ...] = (ORIGIN,)) -> str:
     """A site through the site API; its key."""
     req = urllib.request.Request(
@@ -424,6 +434,10 @@ def chart(title: str, rows: list[tuple[str, float]], unit: str = "", width: int 
         shown = "n/a" if value != value else show(value)
         lines.append(f"  {label.ljust(label_w)} |{bar.ljust(width)}| {shown} {unit}".rstrip())
     return "\n".join(lines)
+
+
+def verdict(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
 
 
 # --------------------------------------------------------------------------- main()

@@ -56,7 +56,6 @@ import secrets
 import statistics
 import sys
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -64,12 +63,11 @@ from typing import Any, Callable
 if __package__ in (None, ""):  # run as a file: import from the repository, not from scripts/bench/
     sys.path[0] = str(Path(__file__).resolve().parents[2])
 
-from backend.core.tokens import visitor_token  # noqa: E402
 from backend.store import keys  # noqa: E402
 from scripts.bench.lib import (  # noqa: E402
     ADMIN, DEMO_APP, ORIGIN, BenchError, CpuMeter, RssSampler, chart, create_site, fd_limit, free_port, histogram,
-    main, open_fds, parse, parser, pct, poll, proc_status, raise_fd_limit, say, start_redis, start_server,
-    this_tree,
+    main, open_fds, parse, parser, pct, poll, proc_status, push_url, raise_fd_limit, say, start_redis, start_server,
+    this_tree, verdict,
 )
 
 GOAL_KB_PER_CONN = 30.0
@@ -152,11 +150,6 @@ class IdleResult:
         return sum((n - mx) * (r - my) for n, r in pts) / den if den else float("nan")
 
 
-def push_url(port: int, site: str, vid: str, secret: str) -> str:
-    q = urllib.parse.urlencode({"site": site, "vid": vid, "tok": visitor_token(secret, site, vid)})
-    return f"ws://127.0.0.1:{port}/v1/push?{q}"
-
-
 def offer_command(n: int) -> dict[str, Any]:
     """The command the broker publishes for an offer (backend.domain.offers.offer_command)."""
     return {"type": "offer", "id": f"bench-{n:04d}-{secrets.token_urlsafe(6)}", "kind": "help",
@@ -177,12 +170,12 @@ async def idle_bench(args: argparse.Namespace, port: int, site: str, secret: str
 
     res = IdleResult(wanted=args.connections, deflate=deflate, worker_pid=pid)
     rcli = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    hub = Hub(rcli)  # only its publish() is used: the backend's own way to send a command
+    hub = Hub(rcli, 10_000)  # only its publish() is used: the backend's own way to send a command
     compression = "deflate" if deflate else None
     run_tag = secrets.token_hex(3)
 
     async def open_one(vid: str) -> Any:
-        return await connect(push_url(port, site, vid, secret), origin=ORIGIN, compression=compression,
+        return await connect(push_url(f"ws://127.0.0.1:{port}", site, vid, secret), origin=ORIGIN, compression=compression,
                              open_timeout=20, ping_interval=None, close_timeout=2, max_queue=4)
 
     async def subscribed_count() -> int:
@@ -558,10 +551,6 @@ def run_browser(args: argparse.Namespace, redis_srv: Any, stack: contextlib.Exit
 
 def deflate_label(r: IdleResult) -> str:
     return "deflate offered" if r.deflate else "no deflate"
-
-
-def verdict(ok: bool) -> str:
-    return "**met**" if ok else "**not met**"
 
 
 def report(idle: list[IdleResult], br: BrowserResult | None) -> bool:
