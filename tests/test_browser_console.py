@@ -11,22 +11,15 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests import helpers
-from tests.helpers import PASSWORD, Customer, Live, console, go_available, poll
+from tests.helpers import PASSWORD, Customer, Live, console, go_available, make_rep, poll
 
 pytestmark = pytest.mark.browser
 
 XSS = "<img src=x onerror=window.__pwned=1>"
 
 
-def make_rep(live: Live, email: str, name: str, role: str = "rep") -> str:
-    """Transitional, for tests/test_browser_frontend.py, which still imports its helpers from
-    here: remove once it imports them (and helpers.make_rep) from tests/helpers.py."""
-    return helpers.make_rep(live.api, live.key, email=email, name=name, role=role, capacity=2)
-
-
 def test_a_rep_goes_available_sees_why_a_request_was_flagged_and_chats(live: Live, browser, page_errors) -> None:
-    rid = helpers.make_rep(live.api, live.key, email="ria@shop.example", name="Ria", capacity=2)
+    rid = make_rep(live.api, live.key, email="ria@shop.example", name="Ria", capacity=2)
     # a wrong password shows why the login failed
     context = browser.new_context()
     page = context.new_page()
@@ -110,8 +103,8 @@ def test_a_rep_goes_available_sees_why_a_request_was_flagged_and_chats(live: Liv
 
 
 def test_two_reps_race_for_one_request_and_only_one_gets_it(live: Live, browser, page_errors) -> None:
-    helpers.make_rep(live.api, live.key, email="ria@shop.example", name="Ria", capacity=2)
-    helpers.make_rep(live.api, live.key, email="bob@shop.example", name="Bob", capacity=2)
+    make_rep(live.api, live.key, email="ria@shop.example", name="Ria", capacity=2)
+    make_rep(live.api, live.key, email="bob@shop.example", name="Bob", capacity=2)
     ctx_a, a, errors_a = console(live, browser, page_errors, "ria@shop.example")
     ctx_b, b, errors_b = console(live, browser, page_errors, "bob@shop.example")
     go_available(a)
@@ -156,7 +149,7 @@ def test_two_reps_race_for_one_request_and_only_one_gets_it(live: Live, browser,
 
 
 def test_admin_pages_work_under_the_strict_csp(live: Live, browser, page_errors) -> None:
-    helpers.make_rep(live.api, live.key, email="boss@shop.example", name="Bea", role="admin", capacity=2)
+    make_rep(live.api, live.key, email="boss@shop.example", name="Bea", role="admin", capacity=2)
     ctx, page, errors = console(live, browser, page_errors, "boss@shop.example")
     page.goto(live.url + "/console/admin/site")
     page.fill("textarea[name=rules]", '{"threshold": 0, "rules": {"page_dwell": {"weight": 1}}}')
