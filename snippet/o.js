@@ -1,7 +1,9 @@
 /* Beckon offer module: loaded by b.js only when the visitor is worth a live connection or an
  * offer arrives, so the first load stays small. Opens the push WebSocket, mounts offers from
- * widget_templates/ inside a Shadow DOM, and sends the customer's answer. Never throws into
- * the host page; adds no globals (it hangs off window.Beckon). */
+ * widget_templates/ inside a Shadow DOM, and sends the customer's answer. An offer never takes
+ * focus; it is announced politely, Escape anywhere dismisses it (unless the page handled that
+ * Escape), and focus that went into it goes back where it came from. Never throws into the
+ * host page; adds no globals (it hangs off window.Beckon). */
 (function () {
   'use strict';
   var B = window.Beckon;
@@ -11,6 +13,8 @@
   var api = '';
   try { api = new URL(B.endpoint, location.href).origin; } catch (e) { return; }
   var current = null;      // {id, host, root}
+  var lastFocus = document.activeElement;  // the host page's element focused last: focus returns there
+  var ANNOUNCE_MS = 150;   // a live region speaks of changes: it must exist empty first
   var gone = {};           // offer ids answered or withdrawn: never shown again
   var ws = null;
   var wsDelay = 1000;
@@ -41,8 +45,12 @@
   }
 
   function remove() {
-    if (current && current.host.parentNode) current.host.parentNode.removeChild(current.host);
+    if (!current) return;
+    var host = current.host;
+    var inside = document.activeElement === host;
+    if (host.parentNode) host.parentNode.removeChild(host);
     current = null;
+    if (inside && lastFocus && lastFocus.isConnected) lastFocus.focus({ preventScroll: true });
   }
 
   function mount(id, ui) {
@@ -63,9 +71,12 @@
     root.appendChild(box);
     root.addEventListener('click', guard(onClick));
     root.addEventListener('submit', guard(onSubmit));
-    root.addEventListener('keydown', guard(function (e) { if (e.key === 'Escape') answer('dismiss'); }));
     document.body.appendChild(host);
     current = { id: id, host: host, root: root };
+    var say = root.querySelector('[data-beckon-announce]');
+    if (say) {
+      setTimeout(guard(function () { say.textContent = say.getAttribute('data-beckon-announce'); }), ANNOUNCE_MS);
+    }
     emit('offer', id);
   }
 
@@ -205,6 +216,19 @@
     ws.onerror = function () {};
   }
 
+  // Escape from anywhere, last of all (on window, bubbling): not when the page's own handler
+  // took it, e.g. to close its dialog.
+  function onKey(e) {
+    if (e.key !== 'Escape' || e.defaultPrevented || e.isComposing || !current) return;
+    if (gone[current.id]) remove(); else answer('dismiss');
+  }
+
+  function onFocus(e) {
+    if (!current || e.target !== current.host) lastFocus = e.target;
+  }
+
+  window.addEventListener('keydown', guard(onKey));
+  document.addEventListener('focusin', guard(onFocus), true);
   B._command = guard(command);
   B._watch = guard(connect);
   B._socket = function () { return ws; };
