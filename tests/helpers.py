@@ -77,8 +77,9 @@ def respond(client: Any, key: str, vid: str, tok: str, offer: str, action: str, 
 
 
 def offered(client: Any, key: str, vid: str) -> dict:
-    """Heartbeats until the visitor's answer carries an offer; that answer."""
-    answer = poll(lambda: (a := ingest(client, key, vid, [{"t": "hb"}]))["cmd"] and a)
+    """Heartbeats until the visitor's answer carries an offer; that answer. (Every 0.1 s: each
+    heartbeat counts against the visitor's rate limit.)"""
+    answer = poll(lambda: (a := ingest(client, key, vid, [{"t": "hb"}]))["cmd"] and a, every=0.1)
     assert answer, f"no offer reached {vid}"
     return answer
 
@@ -271,7 +272,7 @@ class Customer:
         return r.json()
 
     def ask_for_help(self) -> str:
-        answer = poll(lambda: (a := self.send([{"t": "hb"}]))["cmd"] and a)
+        answer = poll(lambda: (a := self.send([{"t": "hb"}]))["cmd"] and a, every=0.1)  # rate limited
         assert answer, "no offer reached the customer"
         r = self.http.post(f"/v1/offers/{answer['cmd']['id']}/accept",
                            content=json.dumps({"site": self.key, "vid": self.vid, "tok": answer["tok"]}))

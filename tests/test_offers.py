@@ -130,7 +130,8 @@ def test_dismissing_frees_the_slot_for_the_next_visitor(client: TestClient, site
     a = offered(client, key, "visitor-aaaa")
     assert ingest(client, key, "visitor-bbbb", [{"t": "hb"}])["cmd"] is None
     assert respond(client, key, "visitor-aaaa", a["tok"], a["cmd"]["id"], "dismiss").status_code == 200
-    assert poll(lambda: ingest(client, key, "visitor-bbbb", [{"t": "hb"}])["cmd"]), "the freed slot was not offered"
+    assert poll(lambda: ingest(client, key, "visitor-bbbb", [{"t": "hb"}])["cmd"], every=0.1), \
+        "the freed slot was not offered"
 
 
 def test_gating_by_cart_value_and_access_code(client: TestClient, site: dict, settings) -> None:
