@@ -62,6 +62,10 @@ class Settings:
     # How often each web worker runs the offer broker for sites with needy visitors and
     # withdraws expired offers; offers reach pages within about this long.
     offer_tick_s: float = 0.5
+    # After a page's goodbye (pagehide) or its live connection closing, how long the next page
+    # of the same visit has to arrive before the visitor counts as gone: no more offers, and
+    # a waiting chat request ends.
+    page_grace_s: float = 10.0
     # The demo shop (backend/demo): which site key its pages carry.
     demo_site_key: str = "demo-site-key"
 
@@ -88,5 +92,6 @@ class Settings:
             smtp_port=_int("BECKON_SMTP_PORT", cls.smtp_port),
             mail_from=_str("BECKON_MAIL_FROM", cls.mail_from),
             offer_tick_s=_float("BECKON_OFFER_TICK_S", cls.offer_tick_s),
+            page_grace_s=_float("BECKON_PAGE_GRACE_S", cls.page_grace_s),
             demo_site_key=_str("BECKON_DEMO_SITE_KEY", cls.demo_site_key),
         )

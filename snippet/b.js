@@ -119,11 +119,13 @@
       if (queue.length) soon(0); // another page view's events, or newer ones
     });
   }
-  // A beacon outlives the page. pagehide (last) ignores the backoff.
+  // A beacon outlives the page. pagehide (last) ignores the backoff and says goodbye, so
+  // the server stops offering help to a page that is gone.
   function hide(last) {
     let b;
     takeDwell();
     closeField(); // leaving with focus in a field: no blur comes
+    if (last) add('bye');
     emit('hide', last);
     while (canSend() && (last || retryAt <= now()) && (b = take())) {
       try { if (navigator.sendBeacon(endpoint, new Blob([b.body], { type: TEXT }))) continue; } catch (e) { /* */ }

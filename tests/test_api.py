@@ -76,3 +76,28 @@ def test_update_site_origins(client: TestClient, site: dict) -> None:
     assert refused.status_code == 403
     pre = client.options("/v1/events", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
     assert pre.status_code == 403
+
+
+def test_a_batch_cannot_claim_more_time_on_a_page_than_the_server_saw(client: TestClient, site: dict) -> None:
+    """Time on a page is measured by the server's clock: a crafted batch claiming an hour of
+    dwell right after the page view counts a few seconds; heartbeats are counted."""
+    events = [{"t": "pv", "url": "https://shop.example/", "title": "Home"}, {"t": "dwell", "ms": 3_600_000},
+              {"t": "field", "name": "zip", "ms": 3_600_000}, {"t": "hb"}, {"t": "hb"}]
+    assert client.post("/v1/events", content=json.dumps(batch(site["key"], events)), headers=TEXT).status_code == 200
+    v = client.get(f"/v1/sites/{site['key']}/visitors/visitor-0001", headers=admin()).json()
+    assert v["page_ms"] <= 6_000 and v["fields"]["zip"] <= 6_000
+    assert v["heartbeats"] == 2
+    assert not any(r["rule"] == "page_dwell" and r["fired"] for r in v["reasons"])
+
+
+def test_leave_a_message_is_off_until_there_is_a_sales_email(client: TestClient, site: dict) -> None:
+    url = f"/v1/sites/{site['key']}/offer-settings"
+    assert client.get(url, headers=admin()).json()["leave_message"] is False
+    r = client.put(url, json={"leave_message": True}, headers=admin())
+    assert r.status_code == 400
+    assert [e["field"] for e in r.json()["errors"]] == ["sales_email"]
+    assert "no customer is offered it" in r.json()["errors"][0]["message"]
+    r = client.put(url, json={"leave_message": True, "sales_email": "sales@shop.example"}, headers=admin())
+    assert r.status_code == 200 and r.json()["leave_message"] is True
+    # taking the address away while it is on is refused, not silently accepted
+    assert client.put(url, json={"sales_email": ""}, headers=admin()).status_code == 400

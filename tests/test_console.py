@@ -329,6 +329,19 @@ def test_offer_settings_errors_are_shown_per_field(client: TestClient, shop: dic
     assert saved["short_for_first_visit"] is False  # an unticked box means off
 
 
+def test_leave_a_message_without_a_sales_email_is_called_out_where_the_owner_sets_it(
+        client: TestClient, shop: dict, site: dict, redis_client: redis.Redis) -> None:
+    """Settings stored before 'leave a message' needed an address: the page says why it does
+    nothing, next to the field that fixes it."""
+    from backend.store import keys
+
+    redis_client.set(keys.offer_settings(site["key"]), json.dumps({"leave_message": True, "sales_email": ""}))
+    login(client, "boss@shop.example")
+    html = client.get("/console/admin/site").text
+    block = re.search(r'id="sales_email-errors".*?</ul>', html, re.S)
+    assert block and "no customer is offered it" in block.group(0)
+
+
 def test_site_and_rep_errors_are_shown(client: TestClient, shop: dict, site: dict) -> None:
     csrf = login(client, "boss@shop.example")
     r = client.post("/console/admin/site", data={"csrf": csrf, "name": "", "origins": "ftp://x\nhttps://ok.example"})

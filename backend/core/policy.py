@@ -35,10 +35,9 @@ def estimate_wait(capacity: int, in_use: int, aht_s: float) -> float | None:
 # A page is there while a web worker holds its live connection (confirmed every
 # PAGE_CONFIRM_S, so stale after SOCKET_WINDOW_MS), or while its batches keep coming (the
 # heartbeat, every ``heartbeat_s`` while visible: two missed beats and it is gone). After its
-# goodbye (pagehide) the next page of the same visit has PAGE_GRACE_MS to arrive.
+# goodbye (pagehide) the next page of the same visit has a grace (Settings.page_grace_s).
 PAGE_CONFIRM_S = 5.0
 SOCKET_WINDOW_MS = 15_000
-PAGE_GRACE_MS = 10_000
 
 
 def live_window_ms(heartbeat_s: int) -> int:
@@ -46,7 +45,7 @@ def live_window_ms(heartbeat_s: int) -> int:
 
 
 def page_present(now: int, last: int | None, left: int | None, socket_seen: int | None,
-                 live_ms: int, grace_ms: int = PAGE_GRACE_MS, socket_ms: int = SOCKET_WINDOW_MS) -> bool:
+                 live_ms: int, grace_ms: int, socket_ms: int = SOCKET_WINDOW_MS) -> bool:
     """Is a page of the visitor still open? Twin of ``store/lua/lib/present.lua``: offers go
     only to such visitors, and a waiting chat request ends when its page is gone."""
     if socket_seen is not None and socket_seen >= now - socket_ms:
@@ -93,7 +92,7 @@ class OfferSettings:
     require_access_code: bool = False
     access_codes: list[str] = field(default_factory=list)
     short_for_first_visit: bool = True
-    leave_message: bool = True
+    leave_message: bool = False  # needs sales_email: off until there is somewhere to send messages
     sales_email: str = ""
     headline: str = "Can we help?"
     message: str = "A real person is here to answer your questions."
@@ -108,6 +107,14 @@ class OfferSettings:
     def leave_message_works(self) -> bool:
         """"Leave a message" needs somewhere to send the message."""
         return self.leave_message and bool(self.sales_email)
+
+    def warnings(self) -> list[tuple[str, str]]:
+        """Settings stored before a rule existed that no longer hold, said where the owner
+        edits them."""
+        if self.leave_message and not self.sales_email:
+            return [("sales_email", "'Leave a message' is on but no sales e-mail is set, so no customer is "
+                                    "offered it. Set a sales e-mail, or turn it off.")]
+        return []
 
 
 _LIMITS: dict[str, tuple[float, float]] = {
@@ -167,8 +174,8 @@ def validate_settings(data: Any, base: OfferSettings | None = None) -> OfferSett
         merged[key] = value
     if merged["timeout_min_s"] > merged["timeout_max_s"]:
         errors.append(("timeout_min_s", "must not be above timeout_max_s"))
-    if merged["leave_message"] and data.get("leave_message") and not merged["sales_email"]:
-        errors.append(("sales_email", "is needed for 'leave a message'"))
+    if merged["leave_message"] and not merged["sales_email"]:
+        errors.append(("sales_email", "is needed for 'leave a message'; without it no customer is offered it"))
     if errors:
         raise SettingsError(errors)
     return OfferSettings(**merged)

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from backend.core import frames
 from backend.core.models import Offer, OfferMade, Slots
 from backend.core.policy import (
-    DEFAULT_AHT_S, PAGE_GRACE_MS, SOCKET_WINDOW_MS, OfferSettings, estimate_wait, learned_seconds, live_window_ms,
+    DEFAULT_AHT_S, SOCKET_WINDOW_MS, OfferSettings, estimate_wait, learned_seconds, live_window_ms,
 )
 from backend.domain.push import Hub
 from backend.domain.reps import PRESENCE_TIMEOUT_S
@@ -67,12 +67,13 @@ class Availability:
 
 
 class Broker:
-    def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, sites: Sites, heartbeat_s: int) -> None:
+    def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, sites: Sites, heartbeat_s: int,
+                 page_grace_ms: int) -> None:
         self.redis = redis
         self.scripts = scripts
         self.hub = hub
         self.sites = sites
-        self.windows = PageWindows(live_window_ms(heartbeat_s), PAGE_GRACE_MS, SOCKET_WINDOW_MS)
+        self.windows = PageWindows(live_window_ms(heartbeat_s), page_grace_ms, SOCKET_WINDOW_MS)
         self._running: set[str] = set()
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()

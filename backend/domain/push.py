@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from backend.core.policy import PAGE_CONFIRM_S, PAGE_GRACE_MS, SOCKET_WINDOW_MS
+from backend.core.policy import PAGE_CONFIRM_S, SOCKET_WINDOW_MS
 from backend.domain.tasks import cancel
 from backend.store import keys
 
@@ -30,8 +30,9 @@ class Receiver(Protocol):
 
 
 class Hub:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, page_grace_ms: int) -> None:
         self.redis = redis
+        self.page_grace_ms = page_grace_ms
         self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
         self.sockets: dict[str, set[Receiver]] = {}
         self.pages: dict[tuple[str, str], int] = {}  # (site, visitor) -> page connections here
@@ -67,7 +68,7 @@ class Hub:
             del self.pages[page]
             # Gone from here: stale after the grace, unless another worker holds a page of
             # the visitor (it confirms sooner) or the next page of the visit connects.
-            stale_in = int(time.time() * 1000) - SOCKET_WINDOW_MS + PAGE_GRACE_MS
+            stale_in = int(time.time() * 1000) - SOCKET_WINDOW_MS + self.page_grace_ms
             await self.redis.zadd(keys.pages(site), {vid: stale_in}, xx=True)
 
     async def confirm_pages(self) -> None:

@@ -47,8 +47,9 @@ class Services:
         sites = Sites(redis, settings)
         reps = Reps(redis)
         visitors = Visitors(redis, scripts, settings)
-        hub = Hub(redis)
-        broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s)
+        grace_ms = int(settings.page_grace_s * 1000)
+        hub = Hub(redis, grace_ms)
+        broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s, grace_ms)
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, reps=reps, logins=LoginThrottle(redis),
             visitors=visitors,

@@ -35,8 +35,8 @@ OFFER_FIELDS: list[tuple[str, str, str, str]] = [
     ("require_access_code", "Require an access code", "bool", ""),
     ("access_codes", "Access codes", "lines", "one per line, 3-64 characters each"),
     ("short_for_first_visit", "Short offer for first visits", "bool", ""),
-    ("leave_message", "Leave a message when nobody is free", "bool", ""),
-    ("sales_email", "Sales e-mail", "text", "where left messages go"),
+    ("leave_message", "Leave a message when nobody is free", "bool", "needs the sales e-mail below"),
+    ("sales_email", "Sales e-mail", "text", "where left messages go; 'leave a message' works only with one"),
     ("audio_url", "Audio message URL", "text", "for the audio variant"),
     ("video_url", "Video message URL", "text", "for the video variant"),
     ("captions_url", "Video captions URL (WebVTT)", "text", ""),
@@ -73,7 +73,7 @@ async def site_page(request: Request, ctx: Ctx, status: int = 200, **override: A
         "site_values": site_values(ctx), "site_errors": {},
         "rules_text": json.dumps(rules, indent=2), "rules_errors": {}, "rule_help": scoring.RULE_HELP,
         "offer_fields": OFFER_FIELDS, "variants": VARIANTS, "offer": offer_values(ctx.site.offer.as_json()),
-        "offer_errors": {}, "saved": request.query_params.get("saved", ""),
+        "offer_errors": collect(ctx.site.offer.warnings()), "saved": request.query_params.get("saved", ""),
     }
     context.update(override)
     return render(request, "admin_site.html", context, status=status)

@@ -1,0 +1,34 @@
+"""The ``beckon`` command as an operator meets it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from backend.testing.servers import free_port
+
+
+def beckon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "backend.cli", *args], env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_every_command_says_in_one_line_when_redis_is_unreachable() -> None:
+    nowhere = {"BECKON_REDIS_URL": f"redis://:secret-pass@127.0.0.1:{free_port()}/0"}
+    for args in (["site", "create", "--name", "Shop", "--origin", "https://shop.example"], ["site", "list"],
+                 ["rep", "create", "--site", "site-0001", "--name", "R", "--email", "r@x.example",
+                  "--password", "long-enough-pass"]):
+        done = beckon(*args, env=nowhere)
+        assert done.returncode == 3, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert "BECKON_REDIS_URL" in lines[0] and "cannot reach Redis" in lines[0]
+        assert "secret-pass" not in done.stderr  # the URL's password is not printed
+        assert done.stdout == ""
+
+
+def test_the_help_says_what_the_worker_does() -> None:
+    out = beckon("--help").stdout
+    assert "worker" in out and "sends mail" in out
+    assert "ranking" not in out and "reports" not in out
