@@ -1,7 +1,7 @@
 /* Beckon chat pop-up. o.js loads it when the customer accepts HELP, when this tab remembers a
  * chat (sessionStorage), or when a chat frame arrives on the push socket; o.js hands it every
  * chat frame through Beckon._chat(frame), plus {type: 'request', chat} after an accept and
- * {type: 'open'} when the socket (re)opens. Frames: backend/chat/customer.py.
+ * {type: 'open'} when the socket (re)opens. Frames: backend/web/page_socket.py.
  *
  * Own Shadow DOM, constructable stylesheet (widget_templates/chat.css, fetched from
  * /v1/chat.css), every node built with createElement and filled with textContent: nothing
@@ -415,7 +415,6 @@
   // --- start: a chat this tab remembers, or the one just requested ------------------------
   B._chat = guard(frame);
   try {
-    style();
     const s = load();
     if (s && typeof s.id === 'string') {
       chat = { id: s.id, status: 'waiting', rep: '' };
@@ -426,5 +425,6 @@
       });
     }
     if (chat) resume();  // if the socket is not open yet, o.js says 'open' when it is
+    style();
   } catch (e) { /* never into the page */ }
 })();
