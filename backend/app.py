@@ -19,7 +19,6 @@ from backend.config import Settings
 from backend.domain.services import Services
 from backend.web import collector, console, offer_ui, page_socket, site_api, widget_assets
 from backend.web.http import HTTPError, services
-from backend.web import widget_assets
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPET_DIR = ROOT / "snippet"
@@ -99,7 +98,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *widget_assets.routes,
         *page_socket.routes,
         *offer_ui.routes,
-        *widget_assets.routes,
         *site_api.routes,
         console.mount(settings),
     ]

@@ -11,7 +11,6 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import redis.asyncio as aioredis
 
 from backend.store import keys
 from backend.store.keys import RepHash as H
-from backend.core.validation import ValidationError
+from backend.core.validation import EMAIL_RE, ValidationError
 
 PRESENCE_TIMEOUT_S = 30
 STATUSES = ("available", "away")
@@ -95,7 +94,7 @@ def validate_rep(data: Any, creating: bool = True) -> dict[str, Any]:
             out["name"] = name.strip()
     if creating or "email" in data:
         email = data.get("email")
-        if not isinstance(email, str) or not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,189}", email.strip()):
+        if not isinstance(email, str) or not EMAIL_RE.match(email.strip()):
             errors.append(("email", "must be an e-mail address"))
         else:
             out["email"] = email.strip().lower()
