@@ -17,9 +17,30 @@ from backend.domain.reps import RepError, Reps
 from backend.domain.sites import SiteError, Sites, validate_site
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def secrets_refusal(settings: Settings, host: str) -> tuple[str, bool]:
+    """(message, refuse?) about default or short secrets: refused on an address other machines
+    reach, where "Bearer change-me" would open every site; a warning on loopback."""
+    weak = settings.weak_secrets()
+    if not weak:
+        return "", False
+    names = " and ".join(weak)
+    if host in LOOPBACK or host.startswith("127."):
+        return f"beckon: warning: default or short secrets; set {names} before serving other machines", False
+    return f"beckon: refusing to serve on {host} with default or short secrets; set {names}", True
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    settings = Settings.from_env()
+    message, refuse = secrets_refusal(settings, args.host)
+    if message:
+        print(message, file=sys.stderr)
+    if refuse:
+        return 2
     uvicorn.run(
         "backend.app:create_app",
         factory=True,
@@ -27,9 +48,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
-        proxy_headers=True,
+        # X-Forwarded-For only from the configured proxies (BECKON_TRUSTED_PROXIES).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
         # Offer and chat frames are a few hundred bytes: compression gains nothing and costs
-        # ~34 KB of zlib state per idle page connection (scripts/bench_push.py).
+        # ~34 KB of zlib state per idle page connection (scripts/bench/push.py).
         ws_per_message_deflate=False,
     )
     return 0

@@ -68,6 +68,19 @@ class Settings:
     page_grace_s: float = 10.0
     # The demo shop (backend/demo): which site key its pages carry.
     demo_site_key: str = "demo-site-key"
+    # Addresses of the reverse proxies whose X-Forwarded-For is believed (comma-separated IPs
+    # or networks). Nobody's by default: a client could otherwise pick its own address and
+    # slip past the per-address limits.
+    trusted_proxies: str = ""
+
+    def weak_secrets(self) -> list[str]:
+        """The secrets still at their defaults or too short to resist guessing."""
+        weak = []
+        if self.admin_token == Settings.admin_token or len(self.admin_token) < 16:
+            weak.append("BECKON_ADMIN_TOKEN (at least 16 characters)")
+        if self.secret_key == Settings.secret_key or len(self.secret_key) < 32:
+            weak.append("BECKON_SECRET_KEY (at least 32 characters)")
+        return weak
 
     @property
     def mail(self) -> MailSettings:
@@ -94,4 +107,5 @@ class Settings:
             offer_tick_s=_float("BECKON_OFFER_TICK_S", cls.offer_tick_s),
             page_grace_s=_float("BECKON_PAGE_GRACE_S", cls.page_grace_s),
             demo_site_key=_str("BECKON_DEMO_SITE_KEY", cls.demo_site_key),
+            trusted_proxies=_str("BECKON_TRUSTED_PROXIES", cls.trusted_proxies),
         )

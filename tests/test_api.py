@@ -101,3 +101,13 @@ def test_leave_a_message_is_off_until_there_is_a_sales_email(client: TestClient,
     assert r.status_code == 200 and r.json()["leave_message"] is True
     # taking the address away while it is on is refused, not silently accepted
     assert client.put(url, json={"sales_email": ""}, headers=admin()).status_code == 400
+
+
+def test_offer_media_must_be_https_or_on_the_site_itself(client: TestClient, site: dict) -> None:
+    url = f"/v1/sites/{site['key']}/offer-settings"
+    for bad in ("//evil.example/a.mp3", "/\\evil.example/a.mp3", "http://cdn.example/a.mp3", "javascript:alert(1)"):
+        r = client.put(url, json={"audio_url": bad}, headers=admin())
+        assert r.status_code == 400, bad
+        assert "https://" in r.json()["errors"][0]["message"]
+    for good in ("https://cdn.example/a.mp3", "/media/a.mp3"):
+        assert client.put(url, json={"audio_url": good}, headers=admin()).json()["audio_url"] == good

@@ -32,3 +32,20 @@ def test_the_help_says_what_the_worker_does() -> None:
     out = beckon("--help").stdout
     assert "worker" in out and "sends mail" in out
     assert "ranking" not in out and "reports" not in out
+
+
+def test_serving_other_machines_with_default_secrets_is_refused() -> None:
+    port = str(free_port())
+    done = beckon("serve", "--host", "0.0.0.0", "--port", port,
+                  env={"BECKON_ADMIN_TOKEN": "", "BECKON_SECRET_KEY": ""})
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "BECKON_ADMIN_TOKEN" in lines[0] and "BECKON_SECRET_KEY" in lines[0]
+    # strong secrets: no complaint about them (checked without starting a server)
+    from backend.cli import secrets_refusal
+    from backend.config import Settings
+
+    strong = Settings(admin_token="a" * 24, secret_key="s" * 40)
+    assert secrets_refusal(strong, "0.0.0.0") == ("", False)
+    message, refuse = secrets_refusal(Settings(), "127.0.0.1")
+    assert not refuse and "warning" in message

@@ -316,7 +316,7 @@ def test_offer_settings_errors_are_shown_per_field(client: TestClient, shop: dic
                         ("timeout_min_s", "must not be above timeout_max_s"),
                         ("sales_email", "is needed for &#39;leave a message&#39;"),
                         ("access_codes", "must be a list of up to 1000 codes of 3-64 characters"),
-                        ("audio_url", "must be an http(s) URL")]:
+                        ("audio_url", "must be an https:// URL, or a path on the site itself")]:
         block = re.search(rf'id="{field}-errors".*?</ul>', r.text, re.S)
         assert block and text in block.group(0), field
     assert 'value="soon"' in r.text  # what was typed stays, to be corrected

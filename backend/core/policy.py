@@ -7,6 +7,7 @@ hold each pair equal.
 from __future__ import annotations
 
 import math
+from urllib.parse import urlsplit
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from backend.core.validation import ValidationError
@@ -129,6 +130,22 @@ _TEXT_LIMITS = {"headline": 80, "message": 300, "audio_url": 500, "video_url": 5
                 "sales_email": 254}
 
 
+def media_url_ok(url: str) -> bool:
+    """https, or a path on the host page's own origin. Not http (mixed content), not
+    protocol-relative ``//evil.example`` nor ``/\\evil.example`` (browsers read both as another
+    host), nothing with spaces or control characters."""
+    if any(c.isspace() or ord(c) < 32 or c == "\\" for c in url):
+        return False
+    if url.startswith("/"):
+        return not url.startswith("//")
+    if not url.startswith("https://"):
+        return False
+    try:
+        return bool(urlsplit(url).hostname)
+    except ValueError:
+        return False
+
+
 def validate_settings(data: Any, base: OfferSettings | None = None) -> OfferSettings:
     """Merge ``data`` over ``base`` (default: defaults); list every problem."""
     base = base or OfferSettings()
@@ -165,8 +182,8 @@ def validate_settings(data: Any, base: OfferSettings | None = None) -> OfferSett
             if not isinstance(value, str) or len(value) > _TEXT_LIMITS[key]:
                 errors.append((key, f"must be text of at most {_TEXT_LIMITS[key]} characters"))
                 continue
-            if key.endswith("_url") and value and not value.startswith(("https://", "http://", "/")):
-                errors.append((key, "must be an http(s) URL"))
+            if key.endswith("_url") and value and not media_url_ok(value):
+                errors.append((key, "must be an https:// URL, or a path on the site itself such as /media/hello.mp3"))
                 continue
             if key == "sales_email" and value and "@" not in value:
                 errors.append((key, "must be an e-mail address"))

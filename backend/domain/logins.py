@@ -1,45 +1,75 @@
-"""The throttle on failed console logins: counted per e-mail (guessing one rep's password)
-and per address (trying many e-mails from one place), each with its own allowance."""
+"""The throttle on console logins.
+
+Every attempt is counted before the password is checked, in one MULTI, so parallel guesses
+cannot all slip under a limit. Three counters, each over a 15-minute window:
+- per e-mail and address: 10 failures lock that address out of that account only, so
+  guessing from elsewhere never locks the real representative out;
+- per address: 50 attempts, whatever the e-mails (one place trying many accounts);
+- per e-mail, from anywhere: past 10 failures each attempt waits, doubling up to 8 s, which
+  slows a guess spread over many addresses without refusing the real user.
+A success clears the account's counters. Addresses come from the connection, or from
+X-Forwarded-For only when the peer is a configured proxy (BECKON_TRUSTED_PROXIES).
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from backend.store import keys
 
-FAILURES_ALLOWED = 10  # failed logins per e-mail ...
-FAILURE_WINDOW_S = 15 * 60  # ... within this window
-FAILURES_ALLOWED_PER_IP = 50  # failed logins from one address, any e-mails, in the window
+WINDOW_S = 15 * 60
+PAIR_ALLOWED = 10
+ADDRESS_ALLOWED = 50
+EMAIL_FREE = 10  # failures of one account, from anywhere, before attempts slow down
+DELAY_MAX_S = 8.0
 
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.strip().lower().encode()).hexdigest()[:32]
 
 
-def _counters(email: str, ip: str) -> list[tuple[str, int]]:
-    return [(keys.login_failures("e:" + _digest(email)), FAILURES_ALLOWED),
-            (keys.login_failures("ip:" + _digest(ip)), FAILURES_ALLOWED_PER_IP)]
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    delay_s: float = 0.0
+    retry_s: int = 0  # when refused: until the oldest counter's window ends
+
+
+def verdict(pair_n: int, address_n: int, email_n: int) -> Verdict:
+    """The attempt numbers (this one included) -> may it be checked, and after what delay."""
+    if pair_n > PAIR_ALLOWED or address_n > ADDRESS_ALLOWED:
+        return Verdict(False)
+    over = email_n - 1 - EMAIL_FREE
+    return Verdict(True, 0.0 if over < 0 else min(DELAY_MAX_S, 0.5 * 2 ** over))
 
 
 class LoginThrottle:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
 
-    async def wait_s(self, email: str, ip: str) -> int:
-        """Seconds until this e-mail, from this address, may try again (0: it may try now)."""
-        for key, allowed in _counters(email, ip):
-            if int(await self.redis.get(key) or 0) >= allowed:
-                return max(1, int(await self.redis.ttl(key)))
-        return 0
+    @staticmethod
+    def _counters(email: str, ip: str) -> tuple[str, str, str]:
+        e, a = _digest(email), _digest(ip)
+        return (keys.login_failures(f"p:{e}:{a}"), keys.login_failures("ip:" + a), keys.login_failures("e:" + e))
 
-    async def failed(self, email: str, ip: str) -> None:
+    async def attempt(self, email: str, ip: str) -> Verdict:
+        """Count this attempt (atomically with every other) and say whether to check it."""
+        counters = self._counters(email, ip)
         async with self.redis.pipeline(transaction=True) as pipe:
-            for key, _ in _counters(email, ip):
+            for key in counters:
                 pipe.incr(key)
-                pipe.expire(key, FAILURE_WINDOW_S, nx=True)
-            await pipe.execute()
+                pipe.expire(key, WINDOW_S, nx=True)
+            pipe.ttl(counters[0])
+            pipe.ttl(counters[1])
+            *counts, pair_ttl, address_ttl = await pipe.execute()
+        v = verdict(counts[0], counts[2], counts[4])
+        if not v.allowed:
+            return Verdict(False, retry_s=max(1, int(pair_ttl if counts[0] > PAIR_ALLOWED else address_ttl)))
+        return v
 
     async def succeeded(self, email: str, ip: str) -> None:
-        await self.redis.delete(_counters(email, ip)[0][0])
+        pair, _address, account = self._counters(email, ip)
+        await self.redis.delete(pair, account)

@@ -104,10 +104,13 @@ class WebServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="beckon-web-", suffix=".log", delete=False)
+        if factory == "backend.app:create_app":  # the product: started as operators start it
+            argv = ["-m", "backend.cli", "serve", "--log-level", "warning"]
+        else:
+            argv = ["-m", "uvicorn", factory, "--factory", "--log-level", "warning", "--ws-per-message-deflate",
+                    "false"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", str(workers), "--log-level", "warning",
-             "--ws-per-message-deflate", "false"],
+            [sys.executable, *argv, "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)],
             env={**os.environ, **env},
             cwd=ROOT,
             stdout=self.log,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -40,12 +42,12 @@ async def login(request: Request) -> Response:
     if not email or not password:
         return again("Please give your e-mail address and password.", 400)
     throttle, ip = services(request).logins, client_ip(request)
-    wait = await throttle.wait_s(email, ip)
-    if wait:
-        return again(f"Too many failed attempts. Try again in {max(1, round(wait / 60))} minutes.", 429)
+    verdict = await throttle.attempt(email, ip)
+    if not verdict.allowed:
+        return again(f"Too many failed attempts. Try again in {max(1, round(verdict.retry_s / 60))} minutes.", 429)
+    await asyncio.sleep(verdict.delay_s)  # this account is being guessed at: every try waits
     rep = await services(request).reps.login(email, password) if len(password) <= PASSWORD_MAX else None
     if rep is None:
-        await throttle.failed(email, ip)
         return again("Wrong e-mail address or password (or the account is deactivated).", 401)
     await throttle.succeeded(email, ip)
     start_session(request, rep)
