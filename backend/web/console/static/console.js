@@ -111,6 +111,7 @@ function start(root) {
       // the state line changes when the server confirms, not before
       if (sendPresence(w)) document.getElementById("presence-state").textContent = "Updating…";
     });
+    button.disabled = false;
   });
   setInterval(() => tickWaits(w), 1000);
   markPresence(w);
