@@ -14,6 +14,7 @@ import redis.exceptions
 from backend import store
 from backend.config import Settings
 from backend.domain.reps import RepError, Reps
+from backend.domain.sessions import Sessions
 from backend.domain.sites import SiteError, Sites, validate_site
 
 
@@ -122,7 +123,7 @@ def cmd_rep_create(args: argparse.Namespace) -> int:
         if await sites.get(args.site, fresh=True) is None:
             return f"no site with key {args.site!r} (see: beckon site list)"
         try:
-            return (await Reps(sites.redis).create(args.site, data)).as_json()
+            return (await Reps(sites.redis, Sessions(sites.redis)).create(args.site, data)).as_json()
         except RepError as exc:
             return "\n".join(f"{path}: {message}" for path, message in exc.errors)
 

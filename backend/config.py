@@ -72,6 +72,8 @@ class Settings:
     # or networks). Nobody's by default: a client could otherwise pick its own address and
     # slip past the per-address limits.
     trusted_proxies: str = ""
+    # A console session ends after this long without a request (and 12 h after login at most).
+    session_idle_s: int = 2 * 3600
 
     def weak_secrets(self) -> list[str]:
         """The secrets still at their defaults or too short to resist guessing."""
@@ -108,4 +110,5 @@ class Settings:
             page_grace_s=_float("BECKON_PAGE_GRACE_S", cls.page_grace_s),
             demo_site_key=_str("BECKON_DEMO_SITE_KEY", cls.demo_site_key),
             trusted_proxies=_str("BECKON_TRUSTED_PROXIES", cls.trusted_proxies),
+            session_idle_s=_int("BECKON_SESSION_IDLE_S", cls.session_idle_s),
         )

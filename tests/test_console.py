@@ -357,7 +357,7 @@ def test_site_and_rep_errors_are_shown(client: TestClient, shop: dict, site: dic
     assert "must be one of rep, admin" in r.text
     r = client.post("/console/admin/reps", data={"csrf": csrf, "name": "Ria again", "email": "ria@shop.example",
                                                  "password": PASSWORD, "capacity": "2", "role": "rep"})
-    assert r.status_code == 400 and "already exists" in r.text
+    assert r.status_code == 400 and "already has this e-mail" in r.text
 
 
 def test_admin_manages_representatives(client: TestClient, shop: dict, site: dict) -> None:

@@ -1,4 +1,6 @@
-"""Representatives: accounts (scrypt-hashed passwords), capacity, skills, area, presence.
+"""Representatives: accounts (passwords: backend/domain/passwords.py), capacity, skills,
+area, presence. An e-mail address is unique within a site; the same person may hold
+accounts on several sites with one address.
 
 A rep counts as available only while the console keeps sending presence heartbeats: one
 older than ``PRESENCE_TIMEOUT_S`` means offline, whatever the last status was.
@@ -7,9 +9,7 @@ older than ``PRESENCE_TIMEOUT_S`` means offline, whatever the last status was.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -18,31 +18,22 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from backend.core.validation import EMAIL_RE, ValidationError, is_text
+from backend.domain.passwords import DUMMY, check_password, hash_password, needs_rehash
+from backend.domain.sessions import Sessions
 from backend.store import keys
 from backend.store.keys import RepHash as H
-from backend.core.validation import EMAIL_RE, ValidationError
 
 PRESENCE_TIMEOUT_S = 30
 STATUSES = ("available", "away")
-SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 ROLES = ("rep", "admin")  # an admin also edits the site's settings and representatives
 
 
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **SCRYPT)
-    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+LOGIN_ACCOUNTS_MAX = 10  # accounts one e-mail may log in to (one per site)
 
 
-def check_password(password: str, stored: str) -> bool:
-    try:
-        scheme, salt, digest = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "scrypt":
-        return False
-    got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), dklen=32, **SCRYPT)
-    return hmac.compare_digest(got, base64.b64decode(digest))
+def email_digest(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
 class RepError(ValidationError):
@@ -61,9 +52,6 @@ class Rep:
     active: bool
     status: str  # available | away | offline
     role: str = "rep"  # rep | admin
-    # A digest of the stored password hash: sessions are bound to it, so a new password
-    # ends every older session. Never shown.
-    credential_tag: str = ""
 
     @property
     def is_admin(self) -> bool:
@@ -88,19 +76,19 @@ def validate_rep(data: Any, creating: bool = True) -> dict[str, Any]:
             errors.append((key, f"unknown field; allowed: {', '.join(sorted(allowed))}"))
     if creating or "name" in data:
         name = data.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        if not is_text(name) or not name.strip() or len(name) > 100:
             errors.append(("name", "must be 1-100 characters"))
         else:
             out["name"] = name.strip()
     if creating or "email" in data:
         email = data.get("email")
-        if not isinstance(email, str) or not EMAIL_RE.match(email.strip()):
+        if not is_text(email) or not EMAIL_RE.match(email.strip()):
             errors.append(("email", "must be an e-mail address"))
         else:
             out["email"] = email.strip().lower()
     if creating or "password" in data:
         password = data.get("password")
-        if not isinstance(password, str) or not 10 <= len(password) <= 200:
+        if not is_text(password) or not 10 <= len(password) <= 200:  # hashed as UTF-8
             errors.append(("password", "must be 10-200 characters"))
         else:
             out["password"] = password
@@ -113,14 +101,14 @@ def validate_rep(data: Any, creating: bool = True) -> dict[str, Any]:
     if "skills" in data or creating:
         skills = data.get("skills", [])
         if not isinstance(skills, list) or len(skills) > 50 or not all(
-            isinstance(s, str) and 0 < len(s) <= 64 for s in skills
+            is_text(s) and 0 < len(s) <= 64 for s in skills
         ):
             errors.append(("skills", "must be a list of up to 50 names"))
         else:
             out["skills"] = sorted({s.strip().lower() for s in skills})
     if "area" in data or creating:
         area = data.get("area", "")
-        if not isinstance(area, str) or len(area) > 64:
+        if not is_text(area) or len(area) > 64:
             errors.append(("area", "must be at most 64 characters"))
         else:
             out["area"] = area.strip()
@@ -140,19 +128,42 @@ def validate_rep(data: Any, creating: bool = True) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class Login:
+    """A login's outcome: the rep, or (one password, several sites) the sites to choose from."""
+
+    rep: Rep | None = None
+    choices: tuple[str, ...] = ()
+
+
+TAKEN = RepError([("email", "a representative of this site already has this e-mail")])
+
+
 class Reps:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, sessions: Sessions) -> None:
         self.redis = redis
+        self.sessions = sessions
+
+    async def _claim_email(self, site: str, rid: str, email: str) -> None:
+        if not await self.redis.hsetnx(keys.rep_emails(site), email, rid):
+            raise TAKEN
+        await self.redis.sadd(keys.rep_logins(email_digest(email)), f"{site} {rid}")
+
+    async def _release_email(self, site: str, rid: str, email: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.rep_emails(site), email)
+            pipe.srem(keys.rep_logins(email_digest(email)), f"{site} {rid}")
+            pipe.hdel(keys.REP_LOGINS, email)
+            await pipe.execute()
 
     async def create(self, site: str, data: dict[str, Any]) -> Rep:
         clean = validate_rep(data)
         rid = secrets.token_urlsafe(9)
-        login = f"{site} {rid}"
-        if not await self.redis.hsetnx(keys.REP_LOGINS, clean["email"], login):
-            raise RepError([("email", "a representative with this e-mail already exists")])
+        password = await asyncio.to_thread(hash_password, clean["password"])
+        await self._claim_email(site, rid, clean["email"])
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.rep(site, rid), mapping={
-                H.NAME: clean["name"], H.EMAIL: clean["email"], H.PASSWORD: hash_password(clean["password"]),
+                H.NAME: clean["name"], H.EMAIL: clean["email"], H.PASSWORD: password,
                 H.CAPACITY: clean["capacity"], H.SKILLS: json.dumps(clean["skills"]), H.AREA: clean["area"],
                 H.ROLE: clean["role"], H.ACTIVE: 1,
             })
@@ -168,14 +179,14 @@ class Reps:
         if current is None:
             return None
         clean = validate_rep(data, creating=False)
-        if "email" in clean and clean["email"] != current.email:
-            if not await self.redis.hsetnx(keys.REP_LOGINS, clean["email"], f"{site} {rid}"):
-                raise RepError([("email", "a representative with this e-mail already exists")])
-            await self.redis.hdel(keys.REP_LOGINS, current.email)
+        new_email = "email" in clean and clean["email"] != current.email
+        if new_email:
+            await self._claim_email(site, rid, clean["email"])
+            await self._release_email(site, rid, current.email)
         mapping: dict[str, Any] = {}
         for k, v in clean.items():
             if k == "password":
-                mapping[H.PASSWORD] = hash_password(v)
+                mapping[H.PASSWORD] = await asyncio.to_thread(hash_password, v)
             elif k == "skills":
                 mapping[H.SKILLS] = json.dumps(v)
             elif k == "active":
@@ -191,6 +202,8 @@ class Reps:
                 pipe.hdel(keys.capacity(site), rid)
                 pipe.zrem(keys.presence(site), rid)
             await pipe.execute()
+        if new_email or "password" in clean or not clean.get("active", True):
+            await self.sessions.end_all(site, rid)  # whoever held the old credentials is out
         return await self.get(site, rid)
 
     async def get(self, site: str, rid: str) -> Rep | None:
@@ -212,7 +225,6 @@ class Reps:
             area=raw.get(H.AREA, ""), active=active,
             status=(status or "away") if online and active else "offline",
             role=raw.get(H.ROLE, "rep") if raw.get(H.ROLE) in ROLES else "rep",
-            credential_tag=hashlib.sha256(raw.get(H.PASSWORD, "").encode()).hexdigest()[:16],
         )
 
     async def list(self, site: str) -> list[Rep]:
@@ -229,17 +241,37 @@ class Reps:
         seen = dict(seen_list)
         return [self._rep(site, rid, raw, seen.get(rid), statuses.get(rid)) for rid, raw in zip(rids, raws) if raw]
 
-    async def login(self, email: str, password: str) -> Rep | None:
-        """The rep with this e-mail and password, or None (same cost either way)."""
-        found = await self.redis.hget(keys.REP_LOGINS, email.strip().lower())
-        site, rid = found.split(" ") if found else ("", "")
-        raw = await self.redis.hgetall(keys.rep(site, rid)) if found else {}
-        stored = raw.get(H.PASSWORD, "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$AAAA")
-        # scrypt takes tens of milliseconds of CPU: off the event loop, so chats keep flowing
-        ok = await asyncio.to_thread(check_password, password, stored)
-        if not ok or not raw or raw.get(H.ACTIVE) != "1":
-            return None
-        return await self.get(site, rid)
+    async def accounts(self, email: str) -> list[tuple[str, str]]:
+        """(site, rep id) of every account this e-mail logs in to."""
+        email = email.strip().lower()
+        members = await self.redis.smembers(keys.rep_logins(email_digest(email)))
+        if not members:  # an account made before e-mails were per site
+            old = await self.redis.hget(keys.REP_LOGINS, email)
+            members = {old} if old else set()
+        return sorted(tuple(m.split(" ", 1)) for m in members)[:LOGIN_ACCOUNTS_MAX]  # type: ignore[misc]
+
+    async def login(self, email: str, password: str, site: str | None = None) -> Login:
+        """The active rep with this e-mail and password (on ``site``, when given). When the
+        password opens accounts on several sites and none was chosen: those sites."""
+        matched: list[tuple[str, str]] = []
+        tried = 0
+        for acct_site, rid in await self.accounts(email):
+            if site is not None and acct_site != site:
+                continue
+            raw = await self.redis.hgetall(keys.rep(acct_site, rid))
+            stored = raw.get(H.PASSWORD, DUMMY)
+            tried += 1
+            # hashing takes tens of milliseconds of CPU: off the event loop, so chats keep flowing
+            if await asyncio.to_thread(check_password, password, stored) and raw.get(H.ACTIVE) == "1":
+                matched.append((acct_site, rid))
+                if needs_rehash(stored):
+                    await self.redis.hset(keys.rep(acct_site, rid), H.PASSWORD,
+                                          await asyncio.to_thread(hash_password, password))
+        if not tried:
+            await asyncio.to_thread(check_password, password, DUMMY)  # the same cost either way
+        if len(matched) > 1:
+            return Login(choices=tuple(s for s, _ in matched))
+        return Login(rep=await self.get(*matched[0])) if matched else Login()
 
     async def heartbeat(self, site: str, rid: str, status: str) -> bool:
         """Record the console's presence; True when this made the rep newly available

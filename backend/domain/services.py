@@ -19,6 +19,7 @@ from backend.domain.offers import Broker, Ticker
 from backend.domain.presence import Presence
 from backend.domain.push import Hub
 from backend.domain.reps import Reps
+from backend.domain.sessions import Sessions
 from backend.domain.sites import Sites
 from backend.domain.visitors import Visitors
 from backend.store.scripts import Scripts
@@ -31,6 +32,7 @@ class Services:
     scripts: Scripts
     sites: Sites
     reps: Reps
+    sessions: Sessions
     logins: LoginThrottle
     visitors: Visitors
     hub: Hub
@@ -45,13 +47,13 @@ class Services:
         redis = store.connect(settings)
         scripts = Scripts(redis)
         sites = Sites(redis, settings)
-        reps = Reps(redis)
+        reps = Reps(redis, Sessions(redis, settings.session_idle_s))
         visitors = Visitors(redis, scripts, settings)
         grace_ms = int(settings.page_grace_s * 1000)
         hub = Hub(redis, grace_ms)
         broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s, grace_ms)
         return cls(
-            settings=settings, redis=redis, scripts=scripts, sites=sites, reps=reps, logins=LoginThrottle(redis),
+            settings=settings, redis=redis, scripts=scripts, sites=sites, reps=reps, logins=LoginThrottle(redis), sessions=reps.sessions,
             visitors=visitors,
             hub=hub, broker=broker, ticker=Ticker(broker, redis, settings.offer_tick_s),
             presence=Presence(reps, broker),

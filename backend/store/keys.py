@@ -103,6 +103,12 @@ class RepHash(Fields):
     ACTIVE = "active"
 
 
+class SessionHash(Fields):
+    REP = "rid"
+    CREATED = "created"  # s
+    SEEN = "seen"  # s, of the last request that pushed the idle timeout back
+
+
 class MessageFields(Fields):
     """Fields of a chat message in the messages stream."""
 
@@ -205,7 +211,28 @@ def visitor_keys(site_key: str, vid: str) -> list[str]:
 
 # --- Representatives -------------------------------------------------------------------
 
-REP_LOGINS = f"{PREFIX}:rep-logins"  # global hash: lower-cased e-mail -> "site rid", for the console login
+REP_LOGINS = f"{PREFIX}:rep-logins"  # before per-site e-mails: global hash e-mail -> "site rid" (read, never written)
+
+
+def rep_logins(email_digest: str) -> str:
+    """Set of "site rid": every account that logs in with this e-mail (one per site at most).
+    Global, as the site is unknown before login; named by a digest, not the address."""
+    return f"{PREFIX}:rep-login:{email_digest}"
+
+
+def rep_emails(site_key: str) -> str:
+    """Hash: lower-cased e-mail -> rep id, so an address is unique within its site."""
+    return _k(site_key, "rep-emails")
+
+
+def session(site_key: str, sid: str) -> str:
+    """Hash: SessionHash, a console session. TTL: the idle timeout."""
+    return _k(site_key, "session", sid)
+
+
+def rep_sessions(site_key: str, rid: str) -> str:
+    """Set of the session ids of one representative, to end them all at once."""
+    return _k(site_key, "rep-sessions", rid)
 
 
 def login_failures(subject: str) -> str:

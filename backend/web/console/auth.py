@@ -4,10 +4,8 @@ so a representative only ever reaches their own site's data."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
-import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -43,13 +41,15 @@ def check_csrf(conn: HTTPConnection, given: str | None) -> bool:
 
 
 async def current_rep(conn: HTTPConnection) -> Rep:
-    """The logged-in representative, re-read on every request so that deactivation or a
-    role change takes effect at once."""
-    site, rid = conn.session.get("site"), conn.session.get("rid")
-    if not isinstance(site, str) or not isinstance(rid, str):
+    """The logged-in representative, re-read on every request so that logout elsewhere,
+    deactivation or a role change takes effect at once."""
+    site, sid = conn.session.get("site"), conn.session.get("sid")
+    if not isinstance(site, str) or not isinstance(sid, str):
         raise NotLoggedIn()
-    rep = await services(conn).reps.get(site, rid)
-    if rep is None or not rep.active or conn.session.get("epoch") != login_epoch(rep):
+    svc = services(conn)
+    rid = await svc.sessions.rep_of(site, sid)
+    rep = await svc.reps.get(site, rid) if rid else None
+    if rep is None or not rep.active:
         conn.session.clear()
         raise NotLoggedIn()
     return rep
@@ -62,16 +62,18 @@ async def require_admin(conn: HTTPConnection) -> Rep:
     return rep
 
 
-def login_epoch(rep: Rep) -> str:
-    """Binds a session to the rep's e-mail and password, so changing either ends older sessions."""
-    return hashlib.sha256(f"{rep.site} {rep.id} {rep.email} {rep.credential_tag}".encode()).hexdigest()[:16]
-
-
-def start_session(request: Request, rep: Rep) -> None:
+async def start_session(request: Request, rep: Rep) -> None:
     """A fresh session (and CSRF token) at login, so nothing set before it carries over."""
+    sid = await services(request).sessions.start(rep.site, rep.id)
     request.session.clear()
-    request.session.update({"site": rep.site, "rid": rep.id, "epoch": login_epoch(rep),
-                            "csrf": secrets.token_urlsafe(24), "since": int(time.time())})
+    request.session.update({"site": rep.site, "sid": sid, "csrf": secrets.token_urlsafe(24)})
+
+
+async def end_session(request: Request) -> None:
+    site, sid = request.session.get("site"), request.session.get("sid")
+    if isinstance(site, str) and isinstance(sid, str):
+        await services(request).sessions.end(site, sid)
+    request.session.clear()
 
 
 def client_ip(request: Request) -> str:

@@ -9,7 +9,9 @@ from starlette.responses import Response
 
 from backend.core.protocol import ID_RE
 from backend.core.scoring import RULE_LABELS
-from backend.web.console.auth import NotLoggedIn, check_csrf, client_ip, current_rep, safe_next, start_session
+from backend.web.console.auth import (
+    NotLoggedIn, check_csrf, client_ip, current_rep, end_session, safe_next, start_session,
+)
 from backend.web.http import services
 from backend.web.console.web import EXPIRED, Ctx, error_page, page, read_form, redirect, render
 
@@ -25,7 +27,7 @@ async def login_form(request: Request) -> Response:
     except NotLoggedIn:
         pass
     target = safe_next(request.query_params.get("next"))
-    return render(request, "login.html", {"email": "", "error": "", "next": target})
+    return render(request, "login.html", {"email": "", "error": "", "next": target, "choices": []})
 
 
 async def login(request: Request) -> Response:
@@ -33,9 +35,12 @@ async def login(request: Request) -> Response:
     email = form.get("email").strip()[:EMAIL_MAX]
     password = form.get("password")[:PASSWORD_MAX + 1]
     target = safe_next(form.get("next"))
+    chosen = form.get("site") or None
+    svc = services(request)
 
-    def again(error: str, status: int) -> Response:
-        return render(request, "login.html", {"email": email, "error": error, "next": target}, status=status)
+    def again(error: str, status: int, choices: list[tuple[str, str]] | None = None) -> Response:
+        return render(request, "login.html", {"email": email, "error": error, "next": target,
+                                              "choices": choices or []}, status=status)
 
     if not check_csrf(request, form.get("csrf")):
         return again("The login form had expired. Please try again.", 403)
@@ -46,11 +51,15 @@ async def login(request: Request) -> Response:
     if not verdict.allowed:
         return again(f"Too many failed attempts. Try again in {max(1, round(verdict.retry_s / 60))} minutes.", 429)
     await asyncio.sleep(verdict.delay_s)  # this account is being guessed at: every try waits
-    rep = await services(request).reps.login(email, password) if len(password) <= PASSWORD_MAX else None
-    if rep is None:
+    outcome = await svc.reps.login(email, password, chosen) if len(password) <= PASSWORD_MAX else None
+    if outcome and outcome.choices:
+        sites = [await svc.sites.get(key) for key in outcome.choices]
+        return again("This e-mail has accounts on several sites. Which one?", 409,
+                     [(s.key, s.name) for s in sites if s])
+    if outcome is None or outcome.rep is None:
         return again("Wrong e-mail address or password (or the account is deactivated).", 401)
     await throttle.succeeded(email, ip)
-    start_session(request, rep)
+    await start_session(request, outcome.rep)
     return redirect(request, target)
 
 
@@ -58,10 +67,12 @@ async def logout(request: Request) -> Response:
     form = await read_form(request)
     if not check_csrf(request, form.get("csrf")):
         return error_page(request, 403, EXPIRED)
-    site, rid = request.session.get("site"), request.session.get("rid")
-    if isinstance(site, str) and isinstance(rid, str):
-        await services(request).reps.sign_off(site, rid)  # leaving: no more offers on their account
-    request.session.clear()
+    try:
+        rep = await current_rep(request)
+        await services(request).reps.sign_off(rep.site, rep.id)  # leaving: no more offers on their account
+    except NotLoggedIn:
+        pass
+    await end_session(request)  # the cookie, if kept, opens nothing any more
     return redirect(request, "/console/login")
 
 

@@ -31,7 +31,7 @@ from backend.core.models import Chat
 from backend.domain.chat import ChatError, check_link
 from backend.domain.reps import Rep, RepError
 from backend.web.console.auth import NotLoggedIn, check_csrf, current_rep, same_origin
-from backend.web.http import services
+from backend.web.http import HTTPError, parse_json, services
 
 log = logging.getLogger("beckon.console")
 
@@ -39,7 +39,7 @@ FRAME_MAX = 8 * 1024  # a chat message is at most 2000 characters; nothing a rep
 INBOX_MAX = 2000  # undelivered events before a stuck connection is closed (the page reconnects)
 TICK_S = 5.0  # the queue's details (dwell, pages) change while requests wait
 TYPING_EVERY_S = 1.0
-CHAT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+CHAT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{4,64}\Z")
 TITLE_MAX = 200
 
 
@@ -56,8 +56,9 @@ class Tap:
 
 
 class Connection:
-    def __init__(self, ws: WebSocket, rep: Rep) -> None:
+    def __init__(self, ws: WebSocket, rep: Rep, sid: str) -> None:
         self.ws = ws
+        self.sid = sid
         self.svc = services(ws)
         self.rep = rep
         self.site = rep.site
@@ -183,9 +184,9 @@ class Connection:
                 self.error(f"message too large (at most {FRAME_MAX} bytes)", "")
                 continue
             try:
-                data = json.loads(text)
-            except ValueError:
-                self.error("not valid JSON", "")
+                data = parse_json(text, "the message")
+            except HTTPError as exc:
+                self.error(exc.message, "")
                 continue
             if not isinstance(data, dict) or not isinstance(data.get("type"), str):
                 self.error("each message needs a 'type'", "")
@@ -261,7 +262,11 @@ class Connection:
         return True
 
     async def presence(self, status: Any) -> bool:
-        """The page's heartbeat (every 10 s): keeps the rep online and says how."""
+        """The page's heartbeat (every 10 s): keeps the rep online and says how; a session
+        ended elsewhere (logout, a new password) ends this connection too."""
+        if await self.svc.sessions.rep_of(self.site, self.sid) != self.rep.id:
+            self.inbox.put_nowait(("close", "your session has ended; please log in again"))
+            return True
         try:
             rep = await self.svc.presence.set(self.site, self.rep.id, status)
         except RepError:
@@ -304,4 +309,4 @@ async def console_ws(ws: WebSocket) -> None:
         await ws.close(code=4403, reason="reload the page")
         return
     await ws.accept()
-    await Connection(ws, rep).run()
+    await Connection(ws, rep, ws.session["sid"]).run()
