@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from backend import store
 from backend.config import Settings
+from backend.domain.api_keys import ApiKeys
 from backend.domain.chat import Chats
 from backend.domain.jobs import Jobs
 from backend.domain.logins import LoginThrottle
@@ -31,6 +32,7 @@ class Services:
     redis: aioredis.Redis
     scripts: Scripts
     sites: Sites
+    api_keys: ApiKeys
     reps: Reps
     sessions: Sessions
     logins: LoginThrottle
@@ -53,7 +55,7 @@ class Services:
         hub = Hub(redis, grace_ms)
         broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s, grace_ms)
         return cls(
-            settings=settings, redis=redis, scripts=scripts, sites=sites, reps=reps, logins=LoginThrottle(redis), sessions=reps.sessions,
+            settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps, logins=LoginThrottle(redis), sessions=reps.sessions,
             visitors=visitors,
             hub=hub, broker=broker, ticker=Ticker(broker, redis, settings.offer_tick_s),
             presence=Presence(reps, broker),

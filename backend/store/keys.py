@@ -143,6 +143,11 @@ def rules(site_key: str) -> str:
     return _k(site_key, "rules")
 
 
+def api_keys(site_key: str) -> str:
+    """Hash: key id -> JSON {label, hash (SHA-256 of the secret), created, last_used}."""
+    return _k(site_key, "api-keys")
+
+
 def flagged(site_key: str) -> str:
     """Set: customer ids and lower-cased e-mails the site flagged for assistance."""
     return _k(site_key, "flagged")

@@ -1,6 +1,9 @@
 """Site management API for site owners' own systems: ``/v1/sites/...``.
 
-Authenticated with the admin token (``Authorization: Bearer <BECKON_ADMIN_TOKEN>``).
+``Authorization: Bearer <key>`` with either a site's own API key (``bks.<site>...``, made in
+the console's admin pages or by ``POST /v1/sites/KEY/api-keys``), which opens that site and
+nothing else (another site answers 404, as if it did not exist), or the operator token
+(``BECKON_ADMIN_TOKEN``), which opens every site and alone may create sites.
 """
 
 from __future__ import annotations
@@ -15,23 +18,40 @@ from starlette.routing import Route
 from backend.core.policy import SettingsError
 from backend.core.protocol import ID_RE
 from backend.core.scoring import RulesError
+from backend.domain.api_keys import ApiKeyError
 from backend.domain.reps import RepError
 from backend.domain.sites import Site, SiteError, validate_site
 from backend.web.http import HTTPError, errors_json, parse_int, read_json, services
 
 
-def require_admin(request: Request) -> None:
-    token = services(request).settings.admin_token
+OPERATOR = "*"  # what the operator token opens
+
+
+async def caller(request: Request) -> str:
+    """The site the bearer key opens, or OPERATOR; 401 for anything else."""
+    svc = services(request)
     given = request.headers.get("authorization", "")
-    if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), token.encode()):
-        raise HTTPError(401, "missing or wrong admin token", headers={"WWW-Authenticate": "Bearer"})
+    token = given[7:].strip() if given.startswith("Bearer ") else ""
+    if token and hmac.compare_digest(token.encode(), svc.settings.admin_token.encode()):
+        return OPERATOR
+    site = await svc.api_keys.site_of(token) if token else None
+    if site is None:
+        raise HTTPError(401, "missing, wrong or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return site
+
+
+async def require_operator(request: Request) -> None:
+    if await caller(request) != OPERATOR:
+        raise HTTPError(403, "this needs the operator token (BECKON_ADMIN_TOKEN), not a site's key")
 
 
 async def site_or_404(request: Request) -> Site:
-    require_admin(request)
+    opens = await caller(request)
     key = request.path_params["key"]
-    site = await services(request).sites.get(key, fresh=True) if ID_RE.match(key) else None
-    if site is None:
+    site = None
+    if ID_RE.fullmatch(key) and opens in (OPERATOR, key):
+        site = await services(request).sites.get(key, fresh=True)
+    if site is None:  # another site's key learns nothing, not even that the site exists
         raise HTTPError(404, "no such site")
     return site
 
@@ -44,7 +64,7 @@ def invalid(what: str, exc: SiteError | RulesError | SettingsError | RepError) -
 
 
 async def create_site(request: Request) -> Response:
-    require_admin(request)
+    await require_operator(request)
     svc = services(request)
     try:
         name, origins, consent = validate_site(await read_json(request))
@@ -55,9 +75,10 @@ async def create_site(request: Request) -> Response:
 
 
 async def list_sites(request: Request) -> Response:
-    require_admin(request)
+    opens = await caller(request)
     svc = services(request)
-    return JSONResponse({"sites": [s.as_json(svc.settings) for s in await svc.sites.every()]})
+    sites = await svc.sites.every() if opens == OPERATOR else [s for s in [await svc.sites.get(opens)] if s]
+    return JSONResponse({"sites": [s.as_json(svc.settings) for s in sites]})
 
 
 async def site_detail(request: Request) -> Response:
@@ -145,6 +166,30 @@ async def chat_requests(request: Request) -> Response:
         for c in await services(request).chats.waiting(site.key)]})
 
 
+# --- API keys -------------------------------------------------------------------------------
+
+
+async def api_keys(request: Request) -> Response:
+    site = await site_or_404(request)
+    keys = services(request).api_keys
+    if request.method == "POST":
+        data = await read_json(request)
+        label = data.get("label") if isinstance(data, dict) else None
+        try:
+            key, token = await keys.create(site.key, label if isinstance(label, str) else "")
+        except ApiKeyError as exc:
+            raise HTTPError(400, str(exc), field="label") from None
+        return JSONResponse({**key.as_json(), "key": token}, status_code=201)
+    return JSONResponse({"keys": [k.as_json() for k in await keys.of_site(site.key)]})
+
+
+async def revoke_api_key(request: Request) -> Response:
+    site = await site_or_404(request)
+    if not await services(request).api_keys.revoke(site.key, request.path_params["kid"][:16]):
+        raise HTTPError(404, "no such key")
+    return JSONResponse({"revoked": True})
+
+
 # --- Representatives ------------------------------------------------------------------
 
 
@@ -200,6 +245,8 @@ routes = [
     Route("/v1/sites/{key}/offer-settings", offer_settings, methods=["GET", "PUT"]),
     Route("/v1/sites/{key}/availability", availability, methods=["GET"]),
     Route("/v1/sites/{key}/requests", chat_requests, methods=["GET"]),
+    Route("/v1/sites/{key}/api-keys", api_keys, methods=["GET", "POST"]),
+    Route("/v1/sites/{key}/api-keys/{kid}", revoke_api_key, methods=["DELETE"]),
     Route("/v1/sites/{key}/reps", reps_collection, methods=["GET", "POST"]),
     Route("/v1/sites/{key}/reps/{rid}", rep_detail, methods=["GET", "PUT"]),
     Route("/v1/sites/{key}/reps/{rid}/presence", rep_presence, methods=["PUT", "POST"]),

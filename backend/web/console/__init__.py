@@ -11,7 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from backend.config import Settings
-from backend.web.console import admin
+from backend.web.console import admin, keys_page
 from backend.web.console.routes import login, login_form, logout, visitor_history, workspace
 from backend.web.console.web import STATIC
 from backend.web.console.ws import console_ws
@@ -48,5 +48,8 @@ _routes = [
         Route("/admin/reps/{rid}/active", admin.rep_active, methods=["POST"]),
         Route("/admin/visitors", admin.visitors_page, methods=["GET"]),
         Route("/admin/visitors.json", admin.visitors_json, methods=["GET"]),
+        Route("/admin/keys", keys_page.keys_list, methods=["GET"]),
+        Route("/admin/keys", keys_page.key_create, methods=["POST"]),
+        Route("/admin/keys/{kid}/revoke", keys_page.key_revoke, methods=["POST"]),
         Mount("/static", Revalidated(directory=STATIC), name="console-static"),  # modules: no stale mix
 ]
