@@ -10,7 +10,7 @@ import math
 from urllib.parse import urlsplit
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
-from backend.core.validation import ValidationError
+from backend.core.validation import EMAIL_RE, NOT_TEXT, ValidationError, finite_number, is_text
 
 VARIANTS = ("button", "panel", "audio", "video")
 DEFAULT_AHT_S = 180.0  # average handle time of a chat until real chats teach us better
@@ -161,7 +161,7 @@ def validate_settings(data: Any, base: OfferSettings | None = None) -> OfferSett
         default = merged[key]
         if key in _LIMITS:
             low, high = _LIMITS[key]
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+            if not finite_number(value) or not low <= value <= high:
                 errors.append((key, f"must be a number from {low:g} to {high:g}"))
                 continue
         elif isinstance(default, bool):
@@ -174,7 +174,7 @@ def validate_settings(data: Any, base: OfferSettings | None = None) -> OfferSett
                 continue
         elif key == "access_codes":
             if not isinstance(value, list) or len(value) > 1000 or not all(
-                isinstance(c, str) and 3 <= len(c) <= 64 for c in value
+                is_text(c) and 3 <= len(c) <= 64 for c in value
             ):
                 errors.append((key, "must be a list of up to 1000 codes of 3-64 characters"))
                 continue
@@ -182,10 +182,13 @@ def validate_settings(data: Any, base: OfferSettings | None = None) -> OfferSett
             if not isinstance(value, str) or len(value) > _TEXT_LIMITS[key]:
                 errors.append((key, f"must be text of at most {_TEXT_LIMITS[key]} characters"))
                 continue
+            if not is_text(value):
+                errors.append((key, NOT_TEXT))
+                continue
             if key.endswith("_url") and value and not media_url_ok(value):
                 errors.append((key, "must be an https:// URL, or a path on the site itself such as /media/hello.mp3"))
                 continue
-            if key == "sales_email" and value and "@" not in value:
+            if key == "sales_email" and value and not EMAIL_RE.match(value):  # no line breaks in a To: header
                 errors.append((key, "must be an e-mail address"))
                 continue
         merged[key] = value

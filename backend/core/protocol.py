@@ -6,13 +6,15 @@ the field that was wrong so a site owner debugging an integration sees why.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-CURRENCY_RE = re.compile(r"^[A-Za-z]{3}$")
+from backend.core.validation import NOT_TEXT, finite_number, is_text, split_url
+
+# \Z, not $: "$" also matches before a trailing newline, and "abcdefgh\n" is no id.
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
+CURRENCY_RE = re.compile(r"^[A-Za-z]{3}\Z")
 MAX_MS = 3_600_000
 ERROR_KINDS = frozenset({"invalid", "aria", "marked", "submit"})
 
@@ -48,6 +50,8 @@ def _str(ev: dict[str, Any], key: str, path: str, limit: int, required: bool = T
         return ""
     if not isinstance(value, str):
         raise ProtocolError(f"'{key}' must be a string", f"{path}.{key}")
+    if not is_text(value):
+        raise ProtocolError(f"'{key}' {NOT_TEXT}", f"{path}.{key}")
     if len(value) > limit:
         raise ProtocolError(f"'{key}' is longer than {limit} characters", f"{path}.{key}")
     return value
@@ -62,15 +66,23 @@ def _int(ev: dict[str, Any], key: str, path: str, low: int, high: int, required:
     return value
 
 
+def _url(ev: dict[str, Any], key: str, path: str, required: bool) -> str:
+    """A page address the server can take apart later (service points match its path)."""
+    url = _str(ev, key, path, 2048, required)
+    if required and not url:
+        raise ProtocolError(f"'{key}' must not be empty", f"{path}.{key}")
+    if url and split_url(url) is None:
+        raise ProtocolError(f"'{key}' is not a URL that can be read (check the brackets of its host)",
+                            f"{path}.{key}")
+    return url
+
+
 def _pv(ev: dict[str, Any], path: str) -> dict[str, Any]:
-    url = _str(ev, "url", path, 2048)
-    if not url:
-        raise ProtocolError("'url' must not be empty", f"{path}.url")
     return {
         "t": "pv",
-        "url": url,
+        "url": _url(ev, "url", path, True),
         "title": _str(ev, "title", path, 300, False),
-        "ref": _str(ev, "ref", path, 2048, False),
+        "ref": _url(ev, "ref", path, False),
         "visits": _int(ev, "visits", path, 0, 100_000, False),
     }
 
@@ -96,7 +108,7 @@ def _field(ev: dict[str, Any], path: str) -> dict[str, Any]:
 
 def _err(ev: dict[str, Any], path: str) -> dict[str, Any]:
     kind = ev.get("kind")
-    if kind not in ERROR_KINDS:
+    if not isinstance(kind, str) or kind not in ERROR_KINDS:  # a list or an object cannot be looked up
         raise ProtocolError(f"'kind' must be one of {', '.join(sorted(ERROR_KINDS))}", f"{path}.kind")
     return {
         "t": "err",
@@ -115,12 +127,7 @@ def _svc(ev: dict[str, Any], path: str) -> dict[str, Any]:
 
 def _cart(ev: dict[str, Any], path: str) -> dict[str, Any]:
     value = ev.get("value")
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or not 0 <= value <= 1e9
-    ):
+    if not finite_number(value) or not 0 <= value <= 1e9:
         raise ProtocolError("'value' must be a number from 0 to 1000000000", f"{path}.value")
     currency = ev.get("currency", "")
     if not isinstance(currency, str) or not CURRENCY_RE.match(currency):
@@ -190,10 +197,10 @@ def parse_batch(data: Any, max_events: int) -> Batch:
         path = f"events[{i}]"
         if not isinstance(ev, dict):
             raise ProtocolError("an event must be an object", path)
-        validator = VALIDATORS.get(ev.get("t"))  # type: ignore[arg-type]
+        t = ev.get("t")
+        validator = VALIDATORS.get(t) if isinstance(t, str) else None  # a list cannot be looked up
         if validator is None:
-            raise ProtocolError(
-                f"unknown event type {str(ev.get('t'))[:20]!r}; known: {', '.join(VALIDATORS)}", f"{path}.t"
-            )
+            shown = repr(t[:20]) if isinstance(t, str) else "(not a string)"
+            raise ProtocolError(f"unknown event type {shown}; known: {', '.join(VALIDATORS)}", f"{path}.t")
         clean.append(validator(ev, path))
     return Batch(site=ids[0], vid=ids[1], pid=ids[2], consent=consent, events=clean)

@@ -14,7 +14,7 @@ import fnmatch
 import math
 from dataclasses import dataclass, field
 from typing import Any
-from backend.core.validation import ValidationError
+from backend.core.validation import ValidationError, finite_number, is_text
 
 # Order matters: the Lua twin sums contributions in this same order.
 RULE_NAMES: tuple[str, ...] = (
@@ -68,7 +68,7 @@ class RulesError(ValidationError):
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return finite_number(value)
 
 
 def validate_rules(data: Any) -> dict[str, Any]:
@@ -113,12 +113,12 @@ def validate_rules(data: Any) -> dict[str, Any]:
         if name == "service_point":
             points = rule.get("points", [])
             if not isinstance(points, list) or len(points) > 50 or not all(
-                isinstance(p, str) and 0 < len(p) <= 64 for p in points
+                is_text(p) and 0 < len(p) <= 64 for p in points
             ):
                 errors.append((f"{path}.points", "must be a list of at most 50 names of 1-64 characters"))
             patterns = rule.get("url_patterns", {})
             if not isinstance(patterns, dict) or len(patterns) > 50 or not all(
-                isinstance(k, str) and 0 < len(k) <= 64 and isinstance(v, str) and 0 < len(v) <= 200
+                is_text(k) and 0 < len(k) <= 64 and is_text(v) and 0 < len(v) <= 200
                 for k, v in patterns.items()
             ):
                 errors.append(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 
 class ValidationError(ValueError):
@@ -14,5 +17,34 @@ class ValidationError(ValueError):
 
 
 # An address we could answer: one @, no spaces, sane lengths. Deliverability is the mail
-# server's business.
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
+# server's business. (\Z, not $: "$" also matches before a trailing newline.)
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\Z")
+
+# Half of a UTF-16 pair on its own: JSON's "\ud800" decodes to one, and it is not text, so
+# Redis' Lua JSON decoder, the UTF-8 encoder and the mail encoder all raise on it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+NOT_TEXT = "must be text (it holds a lone UTF-16 surrogate such as \\ud800)"
+
+
+def is_text(value: Any) -> bool:
+    """A string that can be stored, encoded and sent: no lone surrogates."""
+    return isinstance(value, str) and not LONE_SURROGATE.search(value)
+
+
+def finite_number(value: Any) -> bool:
+    """An int or float that is not a bool, NaN or infinite, and fits a float: comparing an
+    int of hundreds of digits with a float raises OverflowError."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -1e300 < value < 1e300
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def split_url(url: str) -> SplitResult | None:
+    """``urlsplit`` that answers None instead of raising on what it cannot read, such as
+    ``http://[::1/x`` or ``http://[shop.example]/``."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None

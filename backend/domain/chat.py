@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
 from backend.core import frames
 from backend.core.models import Callback, Chat, Parties
+from backend.core.validation import NOT_TEXT, is_text, split_url
 from backend.domain.push import Hub
 from backend.domain.reps import Reps
 from backend.domain.visitors import Visitors
@@ -50,9 +50,11 @@ def message_json(msg_id: str, fields: dict[str, str]) -> dict[str, Any]:
 
 def check_link(url: Any, origins: frozenset[str]) -> str:
     """Only pages of the site itself may be pushed to its customers."""
-    if not isinstance(url, str) or len(url) > 2048:
+    if not is_text(url) or len(url) > 2048:
         raise ChatError("a link must be a URL of at most 2048 characters")
-    parts = urlsplit(url.strip())
+    parts = split_url(url.strip())
+    if parts is None:
+        raise ChatError("this link is not a URL that can be read; check its host")
     origin = f"{parts.scheme}://{parts.netloc}".lower()
     if parts.scheme not in ("http", "https") or origin not in origins:
         raise ChatError("only pages of this site can be sent: " + ", ".join(sorted(origins)))
@@ -195,12 +197,14 @@ class Chats:
         if kind not in KINDS:
             raise ChatError(f"unknown message kind {kind!r}")
         text = text.strip() if isinstance(text, str) else ""
+        if not is_text(text) or not all(is_text(str(v)) for v in extra.values()):
+            raise ChatError(f"a message {NOT_TEXT}")
         if not text and kind == "text":
             raise ChatError("an empty message was not sent")
         if len(text) > TEXT_MAX:
             raise ChatError(f"a message may have at most {TEXT_MAX} characters")
-        if len(client_id) > 64:
-            raise ChatError("client id too long")
+        if len(client_id) > 64 or not is_text(client_id):
+            raise ChatError("client id too long, or not text")
         fields = {M.FROM: sender, M.NAME: name[:100], M.TEXT: text, M.KIND: kind,
                   M.TS: str(int(time.time() * 1000)), **{k: str(v)[:2048] for k, v in extra.items()}}
         try:
@@ -230,6 +234,8 @@ class Chats:
             raise ChatError("please give a phone number, digits and + - ( ) only")
         if len(when) > 100:
             raise ChatError("the time may have at most 100 characters")
+        if not is_text(when):
+            raise ChatError(f"the time {NOT_TEXT}")
         await self.redis.hset(keys.request(site, chat_id), R.CALLBACK, json.dumps({"phone": phone, "when": when}))
         return await self.say(site, chat_id, "visitor", "", f"Please call me back at {phone}" +
                               (f", {when}" if when else "") + ".", kind="callback", phone=phone, when=when)

@@ -22,7 +22,7 @@ from backend.core.policy import OfferSettings, validate_settings
 from backend.config import Settings
 from backend.store import keys
 from backend.store.keys import SiteHash as S
-from backend.core.validation import ValidationError
+from backend.core.validation import ValidationError, is_text
 
 NAME_MAX = 100
 ORIGINS_MAX = 20
@@ -86,7 +86,7 @@ def validate_site(data: Any) -> tuple[str, list[str], bool]:
     if not isinstance(data, dict):
         raise SiteError([("", "the body must be a JSON object")])
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
+    if not is_text(name) or not name.strip() or len(name) > NAME_MAX:
         errors.append(("name", f"must be 1-{NAME_MAX} characters"))
     raw_origins = data.get("origins")
     origins: list[str] = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
@@ -14,6 +13,7 @@ from backend.config import Settings
 from backend.core import scoring
 from backend.core.models import Scored
 from backend.core.protocol import Batch
+from backend.core.validation import split_url
 from backend.domain.sites import Site
 from backend.store import keys
 from backend.store.keys import VisitorHash as V
@@ -40,8 +40,9 @@ def prepare_events(site: Site, events: list[dict[str, Any]]) -> list[dict[str, A
             out.append({"t": "code", "ok": ev["code"] in site.offer.access_codes})
             continue
         out.append(ev)
-        if ev["t"] == "pv" and patterns:
-            path = urlsplit(ev["url"]).path or "/"
+        parts = split_url(ev["url"]) if ev["t"] == "pv" and patterns else None  # protocol.py: it reads
+        if parts is not None:
+            path = parts.path or "/"
             out.extend({"t": "svc", "point": p} for p in scoring.service_points_for(site.rules, path))
     return out
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
+from backend.core import strict_json
 from backend.domain.services import Services
 
 
@@ -48,29 +48,34 @@ class HTTPError(Exception):
 
 async def read_body(request: Request, limit: int) -> bytes:
     """Read at most ``limit`` bytes, refusing early on a declared or actual overflow so a
-    large or endless body never sits in memory."""
+    large or endless body never sits in memory. A client that goes away mid-body gets a 400
+    nobody reads, and nothing in the log: that is the client's business, not an error here."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):  # "²".isdigit() is true, int("²") raises
             raise HTTPError(400, "Content-Length is not a number")
         if int(declared) > limit:
             raise HTTPError(413, f"body too large: at most {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPError(413, f"body too large: at most {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPError(413, f"body too large: at most {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise HTTPError(400, "the request body was cut off") from None
     return b"".join(chunks)
 
 
-def parse_json(body: bytes | str) -> Any:
-    """The one JSON decoder for request bodies and socket frames; HTTPError 400 when it is not."""
+def parse_json(body: bytes | str, what: str = "the body") -> Any:
+    """The one JSON decoder for request bodies, socket frames and the rule-set editor
+    (core/strict_json.py); HTTPError 400 saying what was wrong when it is not JSON we accept."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPError(400, f"the body is not valid JSON: {exc}") from None
+        return strict_json.loads(body)
+    except strict_json.JSONInputError as exc:
+        raise HTTPError(400, f"{what} is not valid JSON: {exc}") from None
 
 
 async def read_json(request: Request, limit: int = 256 * 1024) -> Any:

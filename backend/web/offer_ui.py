@@ -20,7 +20,7 @@ from backend.web.visitor_auth import visitor_site
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "widget_templates"
 widgets = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
-OFFER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
+OFFER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}\Z")
 ANSWER_MAX_BYTES = 16 * 1024
 ACTIONS = ("accept", "dismiss", "message")
 MESSAGE_LIMITS = (("name", 100), ("email", 254), ("message", 4000))

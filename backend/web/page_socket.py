@@ -16,7 +16,7 @@ from backend.core.validation import EMAIL_RE
 from backend.domain.chat import ChatError
 from backend.domain.services import Services
 from backend.domain.sites import Site
-from backend.web.http import HTTPError, services
+from backend.web.http import HTTPError, parse_json, services
 from backend.web.visitor_auth import visitor_site
 
 FRAME_MAX = 8192
@@ -89,16 +89,25 @@ async def push(ws: WebSocket) -> None:
             await send(ws, frames.offer(current, int(time.time() * 1000)))
         await send_state(svc, ws, site.key, vid)
         while True:
-            message = await ws.receive_text()
-            if len(message) > FRAME_MAX:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text")
+            if text is None:
+                await send(ws, frames.page_error("send JSON text frames"))
+                continue
+            if len(text) > FRAME_MAX:
                 await ws.close(code=1009, reason="message too large")
                 break
             try:
-                data = json.loads(message)
-            except ValueError:
+                data = parse_json(text, "the message")
+            except HTTPError as exc:
+                await send(ws, frames.page_error(exc.message))
                 continue
-            if isinstance(data, dict) and isinstance(data.get("type"), str):
-                await handle(svc, ws, site, vid, data)
+            if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+                await send(ws, frames.page_error("each message needs a 'type'"))
+                continue
+            await handle(svc, ws, site, vid, data)
     except WebSocketDisconnect:
         pass
     finally:

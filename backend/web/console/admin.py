@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backend.core import scoring
+from backend.core import scoring, strict_json
 from backend.web.http import services
 from backend.web.console.web import Ctx, Form, error_page, page, redirect, render, security_headers
 from backend.core.policy import VARIANTS, SettingsError, validate_settings
@@ -108,8 +108,8 @@ async def save_site(request: Request, ctx: Ctx) -> Response:
 async def save_rules(request: Request, ctx: Ctx) -> Response:
     text = ctx.form.get("rules")
     try:
-        data = json.loads(text)
-    except ValueError as exc:
+        data = strict_json.loads(text)  # the same rules as the API: no deep nesting, no absurd numbers
+    except strict_json.JSONInputError as exc:
         return await site_page(request, ctx, 400, rules_text=text,
                                rules_errors={"": [f"This is not valid JSON: {exc}"]})
     try:
@@ -171,7 +171,9 @@ def rep_data(form: Form, creating: bool) -> dict[str, Any]:
             data[name] = form.get(name)
     raw_cap = form.get("capacity").strip()
     if "capacity" in form:
-        data["capacity"] = int(raw_cap) if raw_cap.isdigit() and len(raw_cap) < 4 else raw_cap
+        # isascii: "²".isdigit() is true, but int("²") raises
+        readable = raw_cap.isascii() and raw_cap.isdigit() and len(raw_cap) < 4
+        data["capacity"] = int(raw_cap) if readable else raw_cap
     if "skills" in form:
         data["skills"] = [s.strip() for s in form.get("skills").split(",") if s.strip()]
     if "role" in form:
