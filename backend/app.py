@@ -19,6 +19,7 @@ from backend.config import Settings
 from backend.domain.services import Services
 from backend.web import collector, console, offer_ui, page_socket, site_api, widget_assets
 from backend.web.http import HTTPError, services
+from backend.web.load_gate import GateLimits, LoadGate
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPET_DIR = ROOT / "snippet"
@@ -74,15 +75,20 @@ async def storage_down(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
 
+    gate = LoadGate(GateLimits(settings.collector_max_inflight, settings.collector_max_lag_ms))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Built here, on the worker's own event loop, which the Redis pool binds to.
         services = Services.build(settings)
         app.state.services = services
+        app.state.gate = gate
         services.start()
+        gate.start()
         try:
             yield
         finally:
+            await gate.stop()
             await services.stop()
 
     script = StaticScript(SNIPPET_DIR / "b.js")

@@ -72,6 +72,10 @@ class Settings:
     # or networks). Nobody's by default: a client could otherwise pick its own address and
     # slip past the per-address limits.
     trusted_proxies: str = ""
+    # A worker answers batches of events 503 (with Retry-After) while it has this many in
+    # flight or its event loop runs this late: chat and offers stay responsive under a flood.
+    collector_max_inflight: int = 128
+    collector_max_lag_ms: float = 100.0
     # A console session ends after this long without a request (and 12 h after login at most).
     session_idle_s: int = 2 * 3600
 
@@ -111,4 +115,6 @@ class Settings:
             demo_site_key=_str("BECKON_DEMO_SITE_KEY", cls.demo_site_key),
             trusted_proxies=_str("BECKON_TRUSTED_PROXIES", cls.trusted_proxies),
             session_idle_s=_int("BECKON_SESSION_IDLE_S", cls.session_idle_s),
+            collector_max_inflight=_int("BECKON_COLLECTOR_MAX_INFLIGHT", cls.collector_max_inflight),
+            collector_max_lag_ms=_float("BECKON_COLLECTOR_MAX_LAG_MS", cls.collector_max_lag_ms),
         )

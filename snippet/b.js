@@ -96,7 +96,7 @@
     .then(res => {
       const st = res.status;
       if (res.ok) { backoff = retryAt = 0; return res.json().then(answer, debug); }
-      if (st === 429 || st > 499) fail(b.items, st === 429 && res.headers.get('Retry-After'));
+      if (st === 429 || st > 499) fail(b.items, (st === 429 || st === 503) && res.headers.get('Retry-After'));
       else debug('batch dropped: HTTP ' + st); // other 4xx never succeed
     }, () => fail(b.items))
     .catch(debug);

@@ -11,10 +11,12 @@ from backend.core import frames
 from backend.core.protocol import ProtocolError, parse_batch
 from backend.core.tokens import visitor_token
 from backend.domain.visitors import RateLimited
+from backend.web.load_gate import LoadGate
 from backend.web.http import HTTPError, cors_headers, parse_json, read_body, services
 from backend.web.visitor_auth import site_for_origin
 
 ACCEPTED_TYPES = ("text/plain", "application/json")
+SHED_RETRY_S = 2
 
 
 async def preflight(request: Request) -> Response:
@@ -33,9 +35,18 @@ async def preflight(request: Request) -> Response:
 
 
 async def ingest(request: Request) -> Response:
+    gate: LoadGate = request.app.state.gate
+    origin = request.headers.get("origin", "")
+    if not gate.admit():  # before any work: the point is to spend nothing on it
+        return JSONResponse({"error": "busy; retry later"}, status_code=503,
+                            headers={**cors_headers(origin[:200]), "Retry-After": str(SHED_RETRY_S)})
+    with gate.holding():
+        return await _ingest(request, origin)
+
+
+async def _ingest(request: Request, origin: str) -> Response:
     svc = services(request)
     settings = svc.settings
-    origin = request.headers.get("origin", "")
     cors: dict[str, str] = {}
     try:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
