@@ -15,10 +15,11 @@ from tests.helpers import Live, TEXT, batch
 
 
 def test_the_decision() -> None:
-    limits = GateLimits(max_inflight=8, max_lag_ms=100)
-    assert not overloaded(7, 99.0, limits)
-    assert overloaded(8, 0.0, limits)
-    assert overloaded(0, 150.0, limits)
+    limits = GateLimits(max_inflight=64, max_lag_ms=100)
+    assert not overloaded(63, 99.0, limits)
+    assert overloaded(64, 0.0, limits)
+    assert overloaded(4, 150.0, limits)  # late, and batches are piling up
+    assert not overloaded(1, 500.0, limits)  # late for another reason: shedding would not help
 
 
 def test_a_flood_is_shed_with_retry_after_then_taken_again(redis_server: RedisServer, redis_client) -> None:

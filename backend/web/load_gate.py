@@ -25,7 +25,12 @@ class GateLimits:
 
 
 def overloaded(inflight: int, lag_ms: float, limits: GateLimits) -> bool:
-    return inflight >= limits.max_inflight or lag_ms > limits.max_lag_ms
+    """A late loop alone is no reason: with only a few batches in flight the collector is not
+    what makes it late (another process, a slow chat burst), and turning them away helps
+    nobody."""
+    if inflight >= limits.max_inflight:
+        return True
+    return lag_ms > limits.max_lag_ms and inflight >= max(2, limits.max_inflight // 16)
 
 
 class LoadGate:
