@@ -150,3 +150,4 @@ def test_the_idle_timeout_is_pushed_back_by_use(redis_client: redis.Redis, setti
     assert asyncio.run(scenario()) > 500
 
 
+

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from backend.core.scoring import RULE_LABELS
 from backend.web.console.auth import (
     Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, require_admin,
 )
@@ -58,8 +59,18 @@ def _time(ms: Any) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(int(ms or 0) / 1000))
 
 
+def _measure(value: Any, unit: str) -> str:
+    """A rule's value as people read it: whole seconds or minutes for times, a number else."""
+    if unit == "s" and isinstance(value, (int, float)):
+        seconds = round(value)
+        return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 templates.filters["datetime"] = _datetime
 templates.filters["time"] = _time
+templates.filters["measure"] = _measure
+templates.globals["rule_labels"] = RULE_LABELS
 
 
 def security_headers(request: Request) -> dict[str, str]:
