@@ -84,6 +84,7 @@
     const items = queue.splice(0, n);
     const o = { v: 1, site, vid, pid: p };
     if (consent) o.consent = true;
+    if (B.tok) o.tok = B.tok;
     o.events = items.map(x => x.e);
     return { items, body: JSON.stringify(o) };
   }
@@ -136,7 +137,9 @@
     if (!j) return;
     const hb = j.hb > 0 && Math.round(Math.min(300, Math.max(5, j.hb)) * 1e3);
     if (hb && hb !== hbMs) { hbMs = hb; startHb(); }
-    if (j.tok) B.tok = j.tok;
+    // The visitor's token: given to the visit's first page, kept for its other tabs.
+    if (j.tok && j.tok !== B.tok) store('beckon.tok', B.tok = j.tok);
+    else if (!j.tok && !B.tok) B.tok = store('beckon.tok') || undefined;
     emit('answer', j);
     // The offer module loads only when needed; import() adds nothing to the DOM.
     if (j.watch || j.cmd != null) {
@@ -269,6 +272,7 @@
         storeOk = stopped = true;
         queue = [];
         store('beckon.vid', null);
+        store('beckon.tok', null);
         store('beckon.visits', null);
       }
     });
@@ -288,6 +292,7 @@
     backlog.forEach(a => a && a[0] === 'consent' && call(a));
     if (!stopped) {
       B.vid = vid = loadVid(rid(4));
+      B.tok = store('beckon.tok') || undefined;
       pageView(d.referrer);
 
       on(d, 'visibilitychange', () => {

@@ -30,9 +30,9 @@
     };
   }
 
+  // The token never goes in a URL: in the body of a POST, or the socket's first frame.
   function ids() {
-    return 'site=' + encodeURIComponent(B.site) + '&vid=' + encodeURIComponent(B.vid) +
-      '&tok=' + encodeURIComponent(B.tok || '');
+    return 'site=' + encodeURIComponent(B.site) + '&vid=' + encodeURIComponent(B.vid);
   }
 
   function post(path, extra) {
@@ -89,7 +89,7 @@
     remove();
     var pending = { id: cmd.id };
     current = null;
-    fetch(api + '/v1/offers/' + encodeURIComponent(cmd.id) + '/ui?' + ids(), { credentials: 'omit' })
+    post('/v1/offers/' + encodeURIComponent(cmd.id) + '/ui', {})
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(guard(function (ui) {
         if (ui && !gone[pending.id] && !current && document.body) mount(pending.id, ui);
@@ -205,6 +205,7 @@
     } catch (e) { ws = null; return; }
     ws.onopen = function () {
       wsDelay = 1000;
+      ws.send(JSON.stringify({ type: 'hello', tok: B.tok }));
       if (B._chat) B._chat({ type: 'open' });
     };
     ws.onmessage = guard(function (e) { command(JSON.parse(e.data)); });

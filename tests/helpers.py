@@ -63,11 +63,37 @@ def batch(site: str, events: list | None = None, vid: str = "visitor-0001", **ex
     }
 
 
+# The token each (site, visitor) was given by its first batch, presented by later ones, as a
+# page does: the collector answers with offers (and the token) only to the page holding it.
+TOKENS: dict[tuple[str, str], str] = {}
+
+
 def ingest(client: Any, key: str, vid: str, events: list = NEEDY) -> dict:
     """One batch through the collector; its answer (``cmd`` carries an offer, if any)."""
-    r = client.post("/v1/events", content=json.dumps(batch(key, events, vid=vid)), headers=TEXT)
+    extra = {"tok": TOKENS[(key, vid)]} if (key, vid) in TOKENS else {}
+    r = client.post("/v1/events", content=json.dumps(batch(key, events, vid=vid, **extra)), headers=TEXT)
     assert r.status_code == 200, r.text
-    return r.json()
+    answer = r.json()
+    if answer.get("tok"):
+        TOKENS[(key, vid)] = answer["tok"]
+    return answer
+
+
+def page_socket(client: Any, key: str, vid: str, origin: str = ORIGIN) -> Any:
+    """The page's push connection (TestClient), opened as the snippet opens it: the token in
+    the first frame, not in the URL. Use as a context manager."""
+    ws = client.websocket_connect(f"/v1/push?site={key}&vid={vid}", headers={"Origin": origin})
+    session = ws.__enter__()
+    session.send_text(json.dumps({"type": "hello", "tok": TOKENS[(key, vid)]}))
+
+    class Opened:
+        def __enter__(self) -> Any:
+            return session
+
+        def __exit__(self, *exc: Any) -> None:
+            ws.__exit__(*exc)
+
+    return Opened()
 
 
 def respond(client: Any, key: str, vid: str, tok: str, offer: str, action: str, **extra):
@@ -266,7 +292,8 @@ class Customer:
         self.socket: Any = None
 
     def send(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        body = {"v": 1, "site": self.key, "vid": self.vid, "pid": "pageview-0001", "events": events}
+        body = {"v": 1, "site": self.key, "vid": self.vid, "pid": "pageview-0001", "events": events,
+                **({"tok": self.tok} if getattr(self, "tok", None) else {})}
         r = self.http.post("/v1/events", content=json.dumps(body))
         r.raise_for_status()
         return r.json()
@@ -282,8 +309,9 @@ class Customer:
     def connect(self) -> None:
         from websockets.sync.client import connect as ws_connect
 
-        url = self.live.url.replace("http://", "ws://") + f"/v1/push?site={self.key}&vid={self.vid}&tok={self.tok}"
+        url = self.live.url.replace("http://", "ws://") + f"/v1/push?site={self.key}&vid={self.vid}"
         self.socket = ws_connect(url, origin=self.live.demo_url, open_timeout=5).__enter__()
+        self.socket.send(json.dumps({"type": "hello", "tok": self.tok}))
 
     def expect(self, check: Callable[[dict], Any], timeout: float = 10.0) -> dict[str, Any]:
         """Skips frames until one passes ``check``."""

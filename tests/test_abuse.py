@@ -58,3 +58,43 @@ def test_guessing_from_elsewhere_slows_the_account_but_never_locks_its_owner_out
     delays = [verdict(1, 1, n).delay_s for n in range(1, EMAIL_FREE + 6)]
     assert delays[:EMAIL_FREE] == [0.0] * EMAIL_FREE and delays[EMAIL_FREE:] == sorted(delays[EMAIL_FREE:])
     assert delays[EMAIL_FREE] > 0
+
+
+# --- a visitor's token proves possession -----------------------------------------------------
+
+def test_knowing_a_visitor_id_is_not_enough_to_act_as_that_visitor(client, site) -> None:
+    import json as _json
+
+    from tests.helpers import NEEDY, ORIGIN, TEXT, TOKENS, batch, ingest, offered, page_socket, presence, \
+        respond, waiting_request
+
+    key = site["key"]
+    presence(client, key, make_rep(client, key, capacity=2), "available")
+    chat = waiting_request(client, key, "visitor-victim")
+    real = TOKENS[(key, "visitor-victim")]
+    # the attacker learned the id (a shared link, a log) and sends a batch as that visitor
+    stolen = client.post("/v1/events", content=_json.dumps(batch(key, NEEDY, vid="visitor-victim")),
+                         headers=TEXT).json()
+    assert stolen["tok"] is None and stolen["cmd"] is None and stolen["watch"] is False
+    # ... nor can they open the visitor's socket, with no token, a guessed one, or one in the URL
+    for url, hello in ((f"/v1/push?site={key}&vid=visitor-victim", {"type": "hello"}),
+                       (f"/v1/push?site={key}&vid=visitor-victim", {"type": "hello", "tok": "x" * 24}),
+                       (f"/v1/push?site={key}&vid=visitor-victim&tok={real}", {"type": "say", "text": "hi"})):
+        with client.websocket_connect(url, headers={"Origin": ORIGIN}) as ws:
+            ws.send_text(_json.dumps(hello))
+            closed = ws.receive()
+            assert closed["type"] == "websocket.close" and closed["code"] == 4403, closed
+    # ... nor answer an offer, nor fetch its UI
+    presence(client, key, make_rep(client, key, email="two@example.com"), "available")
+    ingest(client, key, "visitor-other")
+    offer = offered(client, key, "visitor-other")["cmd"]["id"]
+    assert respond(client, key, "visitor-other", "y" * 24, offer, "dismiss").status_code == 403
+    ui = client.post(f"/v1/offers/{offer}/ui", content=_json.dumps({"site": key, "vid": "visitor-other",
+                                                                    "tok": "y" * 24}), headers=TEXT)
+    assert ui.status_code == 403
+    assert client.get(f"/v1/offers/{offer}/ui?site={key}&vid=visitor-other&tok=x").status_code == 405
+    # the real page, holding its token, still chats
+    with page_socket(client, key, "visitor-victim") as ws:
+        while (frame := ws.receive_json())["type"] != "history":
+            pass
+        assert frame["chat"] == chat

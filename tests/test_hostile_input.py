@@ -12,7 +12,9 @@ import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from tests.helpers import NEEDY, ORIGIN, PASSWORD, TEXT, admin, batch, ingest, make_rep, presence, waiting_request
+from tests.helpers import (
+    NEEDY, ORIGIN, PASSWORD, TEXT, admin, batch, make_rep, page_socket, presence, waiting_request,
+)
 
 SURROGATE = "\ud800"  # half of a UTF-16 pair: what JSON's "\ud800" decodes to; not text
 
@@ -260,9 +262,7 @@ def test_the_page_socket_answers_a_bad_frame_with_an_error_and_stays_open(
     key = site["key"]
     presence(client, key, make_rep(client, key), "available")
     chat = waiting_request(client, key, "visitor-0001")
-    tok = ingest(client, key, "visitor-0001", [{"t": "hb"}])["tok"]
-    with client.websocket_connect(f"/v1/push?site={key}&vid=visitor-0001&tok={tok}",
-                                  headers={"Origin": ORIGIN}) as ws:
+    with page_socket(client, key, "visitor-0001") as ws:
         until(ws, "history")
         send(ws)
         frame = until(ws, "error")

@@ -13,7 +13,8 @@ from backend.config import Settings
 from backend.core.policy import live_window_ms
 from backend.testing.servers import RedisServer
 from tests.helpers import (
-    ADMIN, NEEDY, ORIGIN, admin, ingest, let_the_ticker_run, make_rep, offered, poll, presence, respond,
+    ADMIN, NEEDY, admin, ingest, let_the_ticker_run, make_rep, offered, page_socket, poll, presence,
+    respond,
     waiting_request,
 )
 
@@ -55,8 +56,7 @@ def test_a_request_lives_while_its_page_is_connected_and_ends_once_it_is_not(cli
     presence(client, key, make_rep(client, key, capacity=1), "available")
     ingest(client, key, "visitor-sock")
     answer = offered(client, key, "visitor-sock")
-    url = f"/v1/push?site={key}&vid=visitor-sock&tok={answer['tok']}"
-    with client.websocket_connect(url, headers={"Origin": ORIGIN}) as ws:
+    with page_socket(client, key, "visitor-sock") as ws:
         ws.receive_json()  # the offer
         r = respond(client, key, "visitor-sock", answer["tok"], answer["cmd"]["id"], "accept")
         request = r.json()["request"]

@@ -34,6 +34,7 @@ class Scored:
     watch: bool
     offer: Offer | None
     reasons: list[dict[str, Any]]
+    token: str | None = None  # the visitor's token, for a page that holds it or is the first
 
 
 @dataclass(frozen=True)

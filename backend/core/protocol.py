@@ -14,6 +14,7 @@ from backend.core.validation import NOT_TEXT, finite_number, is_text, split_url
 
 # \Z, not $: "$" also matches before a trailing newline, and "abcdefgh\n" is no id.
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")  # a visitor token (store/lua/ingest.lua makes them)
 CURRENCY_RE = re.compile(r"^[A-Za-z]{3}\Z")
 MAX_MS = 3_600_000
 ERROR_KINDS = frozenset({"invalid", "aria", "marked", "submit"})
@@ -40,6 +41,7 @@ class Batch:
     pid: str
     consent: bool
     events: list[dict[str, Any]]
+    tok: str = ""  # the visitor's token, once the page was given one
 
 
 def _str(ev: dict[str, Any], key: str, path: str, limit: int, required: bool = True) -> str:
@@ -185,6 +187,9 @@ def parse_batch(data: Any, max_events: int) -> Batch:
     consent = data.get("consent", False)
     if not isinstance(consent, bool):
         raise ProtocolError("'consent' must be true or false", "consent")
+    tok = data.get("tok", "")
+    if not isinstance(tok, str) or not TOKEN_RE.fullmatch(tok) and tok != "":
+        raise ProtocolError("'tok' must be the token an earlier answer gave", "tok")
     events = data.get("events")
     if not isinstance(events, list):
         raise ProtocolError("'events' must be a list", "events")
@@ -203,4 +208,4 @@ def parse_batch(data: Any, max_events: int) -> Batch:
             shown = repr(t[:20]) if isinstance(t, str) else "(not a string)"
             raise ProtocolError(f"unknown event type {shown}; known: {', '.join(VALIDATORS)}", f"{path}.t")
         clean.append(validator(ev, path))
-    return Batch(site=ids[0], vid=ids[1], pid=ids[2], consent=consent, events=clean)
+    return Batch(site=ids[0], vid=ids[1], pid=ids[2], consent=consent, events=clean, tok=tok)

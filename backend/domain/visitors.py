@@ -3,6 +3,7 @@ of the state for the API and the console."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from typing import Any
@@ -87,11 +88,19 @@ class Visitors:
         too much this minute."""
         events = prepare_events(site, batch.events)
         try:
-            return await self.scripts.ingest(site.key, batch.vid, ip, events, int(time.time() * 1000), self.limits)
+            return await self.scripts.ingest(site.key, batch.vid, ip, events, int(time.time() * 1000), self.limits,
+                                             batch.tok)
         except Refused as exc:
             if exc.code == "limited":
                 raise RateLimited(int(exc.detail["retry"])) from None
             raise
+
+    async def token_ok(self, site: str, vid: str, token: object) -> bool:
+        """Does the caller hold the token this visit was given (ingest.lua hands it out)?"""
+        if not isinstance(token, str) or not token:
+            return False
+        stored = await self.redis.hget(keys.visitor(site, vid), V.TOKEN)
+        return stored is not None and hmac.compare_digest(stored.encode(), token.encode())
 
     async def active(self, site: str, limit: int = 100) -> list[dict[str, Any]]:
         """Visitors seen within the inactivity TTL, most recent first."""

@@ -55,6 +55,7 @@ class VisitorHash(Fields):
     LEFT = "left"  # ms of the page's goodbye (pagehide), until the next batch
     NEEDY_AT = "needy_at"  # ms the visitor started needing help
     REQUEST = "req"  # the chat request (or chat) the visitor has open
+    TOKEN = "tok"  # the visitor's secret, handed to its first page; proves a call is the visitor's
 
 
 class ProfileHash(Fields):

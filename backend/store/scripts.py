@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -69,16 +70,17 @@ class IngestLimits:
     dwell_slack_ms: int
 
 
-def ingest_args(limits: IngestLimits, vid: str, events: list[dict[str, Any]], now_ms: int) -> list[Any]:
+def ingest_args(limits: IngestLimits, vid: str, events: list[dict[str, Any]], now_ms: int, presented: str = "",
+                fresh: str = "") -> list[Any]:
     return [now_ms, limits.ttl_s, limits.rate_visitor_per_min, limits.rate_ip_per_min, json.dumps(events),
             limits.default_rules_json, limits.trail_max, limits.errors_max, limits.fields_max, vid,
-            limits.dwell_slack_ms]
+            limits.dwell_slack_ms, presented, fresh or secrets.token_urlsafe(18)]
 
 
 def scored_from(data: dict[str, Any]) -> Scored:
     return Scored(score=float(data["score"]), needs=bool(data["needs"]), newly=bool(data["newly"]),
                   watch=bool(data["watch"]), offer=offer_from(data["offer"]) if data.get("offer") else None,
-                  reasons=json.loads(data["reasons"]))
+                  reasons=json.loads(data["reasons"]), token=data.get("tok"))
 
 
 @dataclass(frozen=True)
@@ -112,10 +114,10 @@ class Scripts:
         self._expire_requests = load("expire_requests")
 
     async def ingest(self, site: str, vid: str, ip: str, events: list[dict[str, Any]], now_ms: int,
-                     limits: IngestLimits) -> Scored:
+                     limits: IngestLimits, presented_token: str) -> Scored:
         """Rate limits, fold, score: one atomic round trip. Refused('limited', retry=s)."""
         raw = await self._ingest(keys=keys.ingest(site, vid, ip, now_ms // 60_000),
-                                 args=ingest_args(limits, vid, events, now_ms))
+                                 args=ingest_args(limits, vid, events, now_ms, presented_token))
         return scored_from(decode(raw))
 
     async def availability(self, site: str, now_ms: int, presence_ms: int) -> Slots:

@@ -9,7 +9,6 @@ from starlette.responses import JSONResponse, Response
 
 from backend.core import frames
 from backend.core.protocol import ProtocolError, parse_batch
-from backend.core.tokens import visitor_token
 from backend.domain.visitors import RateLimited
 from backend.web.load_gate import LoadGate
 from backend.web.http import HTTPError, cors_headers, parse_json, read_body, services
@@ -73,7 +72,7 @@ async def _ingest(request: Request, origin: str) -> Response:
             "hb": settings.heartbeat_s,
             "cmd": frames.offer(scored.offer, int(time.time() * 1000)) if scored.offer else None,
             "watch": scored.watch,
-            "tok": visitor_token(settings.secret_key, site.key, batch.vid),
+            "tok": scored.token,
         },
         headers=cors,
     )

@@ -58,12 +58,13 @@ def message_fields(data: dict[str, Any], cors: dict[str, str]) -> dict[str, str]
 
 
 async def offer_ui(request: Request) -> Response:
+    """POST with ``{site, vid, tok}`` as text/plain (no preflight), so the token is in no URL."""
     svc = services(request)
-    q = request.query_params
     origin = request.headers.get("origin", "")
-    site = await visitor_site(svc, origin, q.get("site"), q.get("vid"), q.get("tok"))
+    data = await read_object(request, ANSWER_MAX_BYTES)
+    site = await visitor_site(svc, origin, data.get("site"), data.get("vid"), data.get("tok"))
     oid = offer_id(request)
-    offer = await svc.broker.current(site.key, q["vid"])
+    offer = await svc.broker.current(site.key, data["vid"])
     if offer is None or offer.id != oid:
         raise HTTPError(410, "this offer is no longer open")
     template = "message.html" if offer.kind == "message" else f"{offer.variant}.html"
@@ -98,6 +99,6 @@ async def respond(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/offers/{offer}/ui", offer_ui, methods=["GET"]),
+    Route("/v1/offers/{offer}/ui", offer_ui, methods=["POST"]),
     Route("/v1/offers/{offer}/{action:str}", respond, methods=["POST"]),
 ]

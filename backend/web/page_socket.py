@@ -3,6 +3,7 @@ customer's chat messages flow back (snippet/PROTOCOL.md, "Chat")."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -12,14 +13,16 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from backend.core import frames
+from backend.core.protocol import ID_RE
 from backend.core.validation import EMAIL_RE
 from backend.domain.chat import ChatError
 from backend.domain.services import Services
 from backend.domain.sites import Site
 from backend.web.http import HTTPError, parse_json, services
-from backend.web.visitor_auth import visitor_site
+from backend.web.visitor_auth import site_for_origin
 
 FRAME_MAX = 8192
+HELLO_TIMEOUT_S = 10.0
 RESUME_AFTER_RE = re.compile(r"\d{1,20}-\d{1,10}|0")
 
 
@@ -72,16 +75,39 @@ async def handle(svc: Services, ws: WebSocket, site: Site, vid: str, data: dict[
         await send(ws, frames.page_error(str(exc), ref))
 
 
-async def push(ws: WebSocket) -> None:
-    svc = services(ws)
+async def hello(svc: Services, ws: WebSocket) -> tuple[Site, str] | None:
+    """The connection proves it is the visitor's in its first frame, ``{"type": "hello",
+    "tok": ...}``: the token stays out of URLs, and so out of proxies' and servers' logs."""
     q = ws.query_params
     try:
-        site = await visitor_site(svc, ws.headers.get("origin", ""), q.get("site"), q.get("vid"), q.get("tok"))
+        site = await site_for_origin(svc, q.get("site") or "", ws.headers.get("origin", "")) \
+            if ID_RE.match(q.get("site") or "") else None
     except HTTPError as exc:
         await ws.close(code=4403, reason=exc.message[:120])
-        return
-    vid = q["vid"]
+        return None
+    vid = q.get("vid") or ""
+    if site is None or not ID_RE.match(vid):
+        await ws.close(code=4400, reason="'site' and 'vid' must be 8-64 letters, digits, '-' or '_'")
+        return None
     await ws.accept()
+    try:
+        first = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
+        data = parse_json(first.get("text") or "", "the first message")
+    except (asyncio.TimeoutError, HTTPError):
+        data = None
+    tok = data.get("tok") if isinstance(data, dict) and data.get("type") == "hello" else None
+    if not await svc.visitors.token_ok(site.key, vid, tok):
+        await ws.close(code=4403, reason="send {\"type\": \"hello\", \"tok\"} with the visitor's token first")
+        return None
+    return site, vid
+
+
+async def push(ws: WebSocket) -> None:
+    svc = services(ws)
+    opened = await hello(svc, ws)
+    if opened is None:
+        return
+    site, vid = opened
     await svc.hub.attach_page(site.key, vid, ws)
     try:
         current = await svc.broker.current(site.key, vid)

@@ -1,10 +1,10 @@
 """Who may call on a visitor's behalf: a known site key, sent from one of that site's
-origins, and (for anything beyond sending events) the visitor's signed token."""
+origins, and (for anything beyond sending events) the visitor's token: a random secret the
+visit's first page was given, which only pages holding it can present."""
 
 from __future__ import annotations
 
 from backend.core.protocol import ID_RE
-from backend.core.tokens import check_visitor_token
 from backend.domain.services import Services
 from backend.domain.sites import Site
 from backend.web.http import HTTPError
@@ -24,6 +24,6 @@ async def visitor_site(svc: Services, origin: str, site_key: object, vid: object
     if not isinstance(site_key, str) or not ID_RE.match(site_key) or not isinstance(vid, str) or not ID_RE.match(vid):
         raise HTTPError(400, "'site' and 'vid' must be 8-64 letters, digits, '-' or '_'")
     site = await site_for_origin(svc, site_key, origin)
-    if not check_visitor_token(svc.settings.secret_key, site_key, vid, tok):
+    if not await svc.visitors.token_ok(site_key, vid, tok):
         raise HTTPError(403, "missing or wrong visitor token", field="tok")
     return site

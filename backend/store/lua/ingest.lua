@@ -172,12 +172,24 @@ end
 -- What the page needs back: a pending offer (the heartbeat is the push fallback), and
 -- whether the visitor is worth a live connection (half-way to needing help, or more, or in a
 -- chat: the page's chat pop-up lives on that connection).
-local offer = redis.call('HMGET', KEYS[13], 'id', 'kind', 'variant', 'short', 'deadline')
-local watch = score >= rules.threshold / 2 or offer[1] ~= false or redis.call('HEXISTS', v, 'req') == 1
-local out = {score = string.format('%.17g', score), needs = needs, newly = newly, watch = watch,
+-- All of that only to the page holding the visitor's token: the first contact of a visit is
+-- given a fresh one (ARGV[13]); later batches get it back only when they present it
+-- (ARGV[12]), so knowing a visitor id is not enough to act as that visitor.
+local tok = nil
+if redis.call('HSETNX', v, 'tok', ARGV[13]) == 1 then
+  tok = ARGV[13]
+elseif ARGV[12] ~= '' and redis.call('HGET', v, 'tok') == ARGV[12] then
+  tok = ARGV[12]
+end
+local out = {score = string.format('%.17g', score), needs = needs, newly = newly, watch = false,
   reasons = reasons_json}
-if offer[1] then
-  out.offer = {id = offer[1], kind = offer[2], variant = offer[3], short = offer[4] == '1',
-    deadline = tonumber(offer[5])}
+if tok then
+  out.tok = tok
+  local offer = redis.call('HMGET', KEYS[13], 'id', 'kind', 'variant', 'short', 'deadline')
+  out.watch = score >= rules.threshold / 2 or offer[1] ~= false or redis.call('HEXISTS', v, 'req') == 1
+  if offer[1] then
+    out.offer = {id = offer[1], kind = offer[2], variant = offer[3], short = offer[4] == '1',
+      deadline = tonumber(offer[5])}
+  end
 end
 return cjson.encode(out)
