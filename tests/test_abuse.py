@@ -98,3 +98,45 @@ def test_knowing_a_visitor_id_is_not_enough_to_act_as_that_visitor(client, site)
         while (frame := ws.receive_json())["type"] != "history":
             pass
         assert frame["chat"] == chat
+
+
+def test_one_chat_mails_one_transcript_and_a_visitor_a_few_a_day(client, site, redis_client) -> None:
+    from backend.domain.chat import TRANSCRIPTS_PER_VISITOR
+    from tests.helpers import admin, page_socket, presence, waiting_request
+
+    key = site["key"]
+    presence(client, key, make_rep(client, key, capacity=5), "available")
+
+    def ask_many(ws, n: int) -> list[str]:
+        for i in range(n):
+            ws.send_json({"type": "transcript", "email": f"target{i}@victims.example", "cid": f"t{i}"})
+        answers = []
+        while len(answers) < n:
+            frame = ws.receive_json()
+            if frame["type"] in ("ack", "error") and frame.get("cid", "").startswith("t"):
+                answers.append(frame["type"] if frame["type"] == "ack" else frame["message"])
+        return answers
+
+    waiting_request(client, key, "visitor-relay")
+    with page_socket(client, key, "visitor-relay") as ws:
+        answers = ask_many(ws, 60)
+    assert answers.count("ack") == 1
+    assert set(answers) - {"ack"} == {"the transcript of this chat has already been sent"}
+    assert redis_client.llen("rq:queue:beckon") == 1  # one mail, not sixty
+
+    # the same visitor, chat after chat: a few a day, then no more
+    client.put(f"/v1/sites/{key}/offer-settings", json={"cooldown_s": 0}, headers=admin())
+    answers = []
+    for n in range(TRANSCRIPTS_PER_VISITOR):
+        with page_socket(client, key, "visitor-relay") as ws:
+            ws.send_json({"type": "end"})
+            while ws.receive_json()["type"] != "ended":
+                pass
+        waiting_request(client, key, "visitor-relay")
+        with page_socket(client, key, "visitor-relay") as ws:
+            ws.send_json({"type": "transcript", "email": f"me{n}@customer.example", "cid": f"t{n}"})
+            while (frame := ws.receive_json())["type"] not in ("ack", "error"):
+                pass
+            answers.append(frame["type"] if frame["type"] == "ack" else frame["message"])
+    assert answers[:-1] == ["ack"] * (TRANSCRIPTS_PER_VISITOR - 1)
+    assert "too many transcripts" in answers[-1]

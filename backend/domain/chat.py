@@ -4,6 +4,7 @@ so a page that reconnects resumes from the last id it saw, with nothing lost or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -13,6 +14,8 @@ import redis.asyncio as aioredis
 from backend.core import frames
 from backend.core.models import Callback, Chat, Parties
 from backend.core.validation import NOT_TEXT, is_text, split_url
+from backend.core.validation import EMAIL_RE
+from backend.domain.jobs import Jobs
 from backend.domain.push import Hub
 from backend.domain.reps import Reps
 from backend.domain.visitors import Visitors
@@ -21,6 +24,9 @@ from backend.store.keys import MessageFields as M, RequestHash as R, VisitorHash
 from backend.store.scripts import Refused, Scripts
 
 TEXT_MAX = 2000
+TRANSCRIPT_WINDOW_S = 86400
+TRANSCRIPTS_PER_VISITOR = 3  # in the window
+TRANSCRIPTS_PER_ADDRESS = 5
 MESSAGES_KEPT = 2000
 RETENTION_S = 30 * 86400
 KINDS = ("text", "link", "callback", "system")
@@ -85,12 +91,14 @@ def chat_from(chat_id: str, raw: dict[str, str], rep_name: str = "") -> Chat:
 
 
 class Chats:
-    def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, reps: Reps, visitors: Visitors) -> None:
+    def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, reps: Reps, visitors: Visitors,
+                 jobs: Jobs) -> None:
         self.redis = redis
         self.scripts = scripts
         self.hub = hub
         self.reps = reps
         self.visitors = visitors
+        self.jobs = jobs
 
     # --- reading ---------------------------------------------------------------------
 
@@ -239,6 +247,26 @@ class Chats:
         await self.redis.hset(keys.request(site, chat_id), R.CALLBACK, json.dumps({"phone": phone, "when": when}))
         return await self.say(site, chat_id, "visitor", "", f"Please call me back at {phone}" +
                               (f", {when}" if when else "") + ".", kind="callback", phone=phone, when=when)
+
+    async def transcript(self, site: str, site_name: str, chat: Chat, email: Any) -> None:
+        """Mail the chat's transcript to the address the customer gives: once per chat, and a
+        few a day per visitor and per address, so a page cannot turn Beckon into a relay that
+        mails whatever was typed to anyone."""
+        email = email.strip() if isinstance(email, str) else ""
+        if not EMAIL_RE.match(email) or not email.isprintable():
+            raise ChatError("please give an e-mail address")
+        if not await self.redis.hsetnx(keys.request(site, chat.id), R.TRANSCRIPT_TO, email):
+            raise ChatError("the transcript of this chat has already been sent")
+        digest = hashlib.sha256(email.lower().encode()).hexdigest()[:32]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key in (keys.transcripts_sent(site, "v:" + chat.visitor), keys.transcripts_sent(site, "a:" + digest)):
+                pipe.incr(key)
+                pipe.expire(key, TRANSCRIPT_WINDOW_S, nx=True)
+            by_visitor, _, by_address, _ = await pipe.execute()
+        if by_visitor > TRANSCRIPTS_PER_VISITOR or by_address > TRANSCRIPTS_PER_ADDRESS:
+            await self.redis.hdel(keys.request(site, chat.id), R.TRANSCRIPT_TO)
+            raise ChatError("too many transcripts were asked for today; please try again tomorrow")
+        await self.jobs.transcript(site_name, email, await self.history(site, chat.id))
 
     async def end(self, site: str, chat_id: str, by: str, cooldown_s: float) -> None:
         chat = await self.get(site, chat_id)

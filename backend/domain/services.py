@@ -53,13 +53,14 @@ class Services:
         visitors = Visitors(redis, scripts, settings)
         grace_ms = int(settings.page_grace_s * 1000)
         hub = Hub(redis, grace_ms)
+        jobs = Jobs(settings)
         broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s, grace_ms)
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps, logins=LoginThrottle(redis), sessions=reps.sessions,
             visitors=visitors,
             hub=hub, broker=broker, ticker=Ticker(broker, redis, settings.offer_tick_s),
             presence=Presence(reps, broker),
-            chats=Chats(redis, scripts, hub, reps, visitors), jobs=Jobs(settings),
+            chats=Chats(redis, scripts, hub, reps, visitors, jobs), jobs=jobs,
         )
 
     def start(self) -> None:

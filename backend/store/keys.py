@@ -91,6 +91,7 @@ class RequestHash(Fields):
     ENDED = "ended"
     ENDED_BY = "ended_by"
     CALLBACK = "callback"  # JSON {phone, when}
+    TRANSCRIPT_TO = "transcript_to"  # where its one transcript mail went
 
 
 class RepHash(Fields):
@@ -359,6 +360,12 @@ def client_ids(site_key: str, chat_id: str) -> str:
 def visitor_chats(site_key: str, vid: str) -> str:
     """List of a visitor's chat ids, newest first (kept for the transcript search)."""
     return _k(site_key, "vchats", vid)
+
+
+def transcripts_sent(site_key: str, who: str) -> str:
+    """Counter with a day's TTL: transcripts mailed for one visitor ("v:<vid>") or to one
+    address ("a:<digest>")."""
+    return _k(site_key, "transcripts", who)
 
 
 def rep_chats(site_key: str, rid: str) -> str:

@@ -14,7 +14,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from backend.core import frames
 from backend.core.protocol import ID_RE
-from backend.core.validation import EMAIL_RE
 from backend.domain.chat import ChatError
 from backend.domain.services import Services
 from backend.domain.sites import Site
@@ -66,10 +65,7 @@ async def handle(svc: Services, ws: WebSocket, site: Site, vid: str, data: dict[
         elif kind == "end":
             await svc.chats.end(site.key, chat.id, "visitor", site.offer.cooldown_s)
         elif kind == "transcript":
-            email = data.get("email", "")
-            if not isinstance(email, str) or not EMAIL_RE.match(email.strip()):
-                raise ChatError("please give an e-mail address")
-            await svc.jobs.transcript(site.name, email.strip(), await svc.chats.history(site.key, chat.id))
+            await svc.chats.transcript(site.key, site.name, chat, data.get("email"))
             await send(ws, frames.page_ack(ref, "transcript"))
     except ChatError as exc:
         await send(ws, frames.page_error(str(exc), ref))
