@@ -254,11 +254,12 @@
     });
     // Dropped if too long: a cut id or e-mail is someone else's.
     B.identify = api(o => {
-      const f = {}, lim = { id: 128, email: 254, name: 128 };
+      const f = {}, lim = { id: 128, email: 254, name: 128, signature: 128 };
       for (const k in lim) {
         const v = cut(o && o[k], 300);
         if (v && v.length <= lim[k] && (k !== 'email' || v.includes('@'))) f[k] = v;
       }
+      if (f.signature) { f.sig = f.signature; delete f.signature; }
       if (f.id || f.email || f.name) add('id', f);
     });
     B.servicePoint = api(svc);

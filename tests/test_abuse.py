@@ -140,3 +140,31 @@ def test_one_chat_mails_one_transcript_and_a_visitor_a_few_a_day(client, site, r
             answers.append(frame["type"] if frame["type"] == "ack" else frame["message"])
     assert answers[:-1] == ["ack"] * (TRANSCRIPTS_PER_VISITOR - 1)
     assert "too many transcripts" in answers[-1]
+
+
+# --- signed identity --------------------------------------------------------------------------
+
+def test_an_unsigned_page_cannot_pass_for_a_flagged_customer_where_signing_is_required(client, site) -> None:
+    from backend.domain.sites import identity_signature
+    from tests.helpers import admin, ingest
+
+    key = site["key"]
+    client.post(f"/v1/sites/{key}/flagged", json={"customers": ["vip@example.com"]}, headers=admin())
+    url = f"/v1/sites/{key}/identity"
+    assert client.get(url, headers=admin()).json() == {"required": False, "secret": None}
+    # not required yet: an anonymous page claiming the address is taken at its word (as before)
+    ingest(client, key, "visitor-claim1", [{"t": "id", "email": "vip@example.com"}])
+    assert client.get(f"/v1/sites/{key}/visitors/visitor-claim1", headers=admin()).json()["flagged"] is True
+    secret = client.put(url, json={"required": True}, headers=admin()).json()["secret"]
+    assert len(secret) == 64
+    ingest(client, key, "visitor-claim2", [{"t": "id", "email": "vip@example.com", "sig": "0" * 64}])
+    claimed = client.get(f"/v1/sites/{key}/visitors/visitor-claim2", headers=admin()).json()
+    assert claimed["flagged"] is False and claimed["profile"]["verified"] == "0"
+    good = identity_signature(secret, "vip@example.com")
+    ingest(client, key, "visitor-real", [{"t": "id", "email": "vip@example.com", "sig": good}])
+    real = client.get(f"/v1/sites/{key}/visitors/visitor-real", headers=admin()).json()
+    assert real["flagged"] is True and real["profile"]["verified"] == "1"
+    # a new secret: signatures made with the old one no longer count
+    client.put(url, json={"required": True, "rotate": True}, headers=admin())
+    ingest(client, key, "visitor-old", [{"t": "id", "email": "vip@example.com", "sig": good}])
+    assert client.get(f"/v1/sites/{key}/visitors/visitor-old", headers=admin()).json()["flagged"] is False

@@ -26,8 +26,9 @@ event = st.one_of(
               st.sampled_from(["invalid", "aria", "marked", "submit"])),
     st.builds(lambda p: {"t": "svc", "point": p}, points),
     st.builds(lambda c: {"t": "cart", "value": c / 100, "currency": "EUR"}, st.integers(0, 5_000_000)),
-    st.builds(lambda i, e: {"t": "id", "id": i, "email": e, "name": "N"},
-              st.sampled_from(["", "c1", "c2"]), st.sampled_from(["", "vip@example.com", "x@example.com"])),
+    st.builds(lambda i, e, v, t: {"t": "id", "id": i, "email": e, "name": "N", "verified": v, "trusted": t},
+              st.sampled_from(["", "c1", "c2"]), st.sampled_from(["", "vip@example.com", "x@example.com"]),
+              st.booleans(), st.booleans()),
 )
 
 

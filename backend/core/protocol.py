@@ -143,6 +143,7 @@ def _id(ev: dict[str, Any], path: str) -> dict[str, Any]:
         "id": _str(ev, "id", path, 128, False),
         "email": _str(ev, "email", path, 254, False).strip().lower(),
         "name": _str(ev, "name", path, 128, False),
+        "sig": _str(ev, "sig", path, 128, False),
     }
     if not (out["id"] or out["email"] or out["name"]):
         raise ProtocolError("an 'id' event needs at least one of id, email, name", path)

@@ -211,7 +211,7 @@ def fold(state: VisitorState, events: list[dict[str, Any]], flagged_ids: set[str
         elif t == "id":
             s.identified = True
             keys = {ev.get("id", ""), ev.get("email", "")} - {""}  # email arrives lower-cased
-            if keys & flagged_ids:
+            if ev.get("trusted", True) is not False and keys & flagged_ids:
                 s.flagged = True
     return s
 

@@ -7,6 +7,8 @@ current rules.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -40,6 +42,14 @@ class Site:
     consent_required: bool
     rules: dict[str, Any]
     offer: OfferSettings
+    identity_secret: str = ""
+    signed_identity: bool = False
+
+    def identity_trusted(self, ev: dict[str, Any]) -> bool:
+        """May this ``id`` event's id / e-mail be taken as who the visitor is (the flagged-
+        customer rule)? Always on sites that do not require signing; otherwise only when
+        its signature is the site's HMAC of the id (or, with no id, the e-mail)."""
+        return identity_signed(self.identity_secret, ev) or not self.signed_identity
 
     def as_json(self, settings: Settings) -> dict[str, Any]:
         return {
@@ -49,6 +59,17 @@ class Site:
             "consent_required": self.consent_required,
             "script_tag": script_tag(settings, self.key, self.consent_required),
         }
+
+
+def identity_signature(secret: str, value: str) -> str:
+    """What the site's server computes to sign Beckon.identify(): hex HMAC-SHA256."""
+    return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def identity_signed(secret: str, ev: dict[str, Any]) -> bool:
+    value = ev.get("id") or ev.get("email") or ""
+    sig = ev.get("sig") or ""
+    return bool(secret and value and sig) and hmac.compare_digest(identity_signature(secret, value), sig)
 
 
 def script_tag(settings: Settings, key: str, consent_required: bool = False) -> str:
@@ -175,11 +196,25 @@ class Sites:
                 consent_required=raw.get(S.CONSENT_REQUIRED) == "1",
                 rules=json.loads(rules_raw) if rules_raw else scoring.DEFAULT_RULES,
                 offer=OfferSettings(**json.loads(offer_raw)) if offer_raw else OfferSettings(),
+                identity_secret=raw.get(S.IDENTITY_SECRET, ""),
+                signed_identity=raw.get(S.SIGNED_IDENTITY) == "1",
             )
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[key] = (now + self.settings.site_cache_s, site)
         return site
+
+    async def set_signed_identity(self, key: str, required: bool, rotate: bool = False) -> Site:
+        """Require signed identities (or not); a secret is made on first need, or anew."""
+        site = await self.get(key, fresh=True)
+        assert site is not None
+        secret = site.identity_secret if site.identity_secret and not rotate else secrets.token_hex(32)
+        await self.redis.hset(keys.site(key), mapping={S.IDENTITY_SECRET: secret,
+                                                        S.SIGNED_IDENTITY: int(required)})
+        self._cache.pop(key, None)
+        fresh = await self.get(key, fresh=True)
+        assert fresh is not None
+        return fresh
 
     async def origin_known(self, origin: str) -> bool:
         return bool(await self.redis.sismember(keys.ORIGINS, origin))

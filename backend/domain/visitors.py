@@ -15,7 +15,7 @@ from backend.core import scoring
 from backend.core.models import Scored
 from backend.core.protocol import Batch
 from backend.core.validation import split_url
-from backend.domain.sites import Site
+from backend.domain.sites import Site, identity_signed
 from backend.store import keys
 from backend.store.keys import VisitorHash as V
 from backend.store.scripts import IngestLimits, Refused, Scripts
@@ -40,6 +40,9 @@ def prepare_events(site: Site, events: list[dict[str, Any]]) -> list[dict[str, A
         if ev["t"] == "code":
             out.append({"t": "code", "ok": ev["code"] in site.offer.access_codes})
             continue
+        if ev["t"] == "id":  # the signature stays here; the script learns what it proved
+            ev = {**{k: v for k, v in ev.items() if k != "sig"},
+                  "verified": identity_signed(site.identity_secret, ev), "trusted": site.identity_trusted(ev)}
         out.append(ev)
         parts = split_url(ev["url"]) if ev["t"] == "pv" and patterns else None  # protocol.py: it reads
         if parts is not None:

@@ -28,6 +28,8 @@ class SiteHash(Fields):
     ORIGINS = "origins"  # JSON list
     CREATED = "created"
     CONSENT_REQUIRED = "consent_required"
+    IDENTITY_SECRET = "identity_secret"  # signs Beckon.identify() on the site's own server
+    SIGNED_IDENTITY = "signed_identity"  # "1": only signed identities count as who they claim
 
 
 class VisitorHash(Fields):
@@ -62,6 +64,7 @@ class ProfileHash(Fields):
     ID = "id"
     EMAIL = "email"
     NAME = "name"
+    VERIFIED = "verified"  # "1": the id / e-mail came signed with the site's identity secret
 
 
 class OfferHash(Fields):

@@ -166,6 +166,18 @@ async def chat_requests(request: Request) -> Response:
         for c in await services(request).chats.waiting(site.key)]})
 
 
+async def identity(request: Request) -> Response:
+    """Signed identity: ``{"required": bool, "rotate": bool}``; answers the secret to sign with."""
+    site = await site_or_404(request)
+    if request.method == "PUT":
+        data = await read_json(request)
+        required, rotate = (data.get("required"), data.get("rotate", False)) if isinstance(data, dict) else (0, 0)
+        if not isinstance(required, bool) or not isinstance(rotate, bool):
+            raise HTTPError(400, "send {\"required\": true|false, \"rotate\": true|false}")
+        site = await services(request).sites.set_signed_identity(site.key, required, rotate)
+    return JSONResponse({"required": site.signed_identity, "secret": site.identity_secret or None})
+
+
 # --- API keys -------------------------------------------------------------------------------
 
 
@@ -245,6 +257,7 @@ routes = [
     Route("/v1/sites/{key}/offer-settings", offer_settings, methods=["GET", "PUT"]),
     Route("/v1/sites/{key}/availability", availability, methods=["GET"]),
     Route("/v1/sites/{key}/requests", chat_requests, methods=["GET"]),
+    Route("/v1/sites/{key}/identity", identity, methods=["GET", "PUT"]),
     Route("/v1/sites/{key}/api-keys", api_keys, methods=["GET", "POST"]),
     Route("/v1/sites/{key}/api-keys/{kid}", revoke_api_key, methods=["DELETE"]),
     Route("/v1/sites/{key}/reps", reps_collection, methods=["GET", "POST"]),

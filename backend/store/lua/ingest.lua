@@ -97,8 +97,14 @@ for _, ev in ipairs(events) do
     for _, k in ipairs({'id', 'email', 'name'}) do
       if ev[k] and ev[k] ~= '' then redis.call('HSET', KEYS[12], k, ev[k]) end
     end
-    if (ev.id and ev.id ~= '' and redis.call('SISMEMBER', KEYS[8], ev.id) == 1)
-      or (ev.email and ev.email ~= '' and redis.call('SISMEMBER', KEYS[8], ev.email) == 1) then
+    -- 1: signed by the site; 0: unsigned where the site requires signing; else not said
+    if ev.verified then redis.call('HSET', KEYS[12], 'verified', 1)
+    elseif ev.trusted == false then redis.call('HSET', KEYS[12], 'verified', 0)
+    else redis.call('HDEL', KEYS[12], 'verified') end
+    -- Only an identity the site vouches for (signed, where the site requires it) is taken as
+    -- the flagged customer it claims to be.
+    if ev.trusted ~= false and ((ev.id and ev.id ~= '' and redis.call('SISMEMBER', KEYS[8], ev.id) == 1)
+      or (ev.email and ev.email ~= '' and redis.call('SISMEMBER', KEYS[8], ev.email) == 1)) then
       flagged = 1
     end
   end

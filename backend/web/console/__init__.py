@@ -42,6 +42,7 @@ _routes = [
         Route("/admin/site", admin.save_site, methods=["POST"]),
         Route("/admin/rules", admin.save_rules, methods=["POST"]),
         Route("/admin/offer", admin.save_offer, methods=["POST"]),
+        Route("/admin/identity", admin.save_identity, methods=["POST"]),
         Route("/admin/reps", admin.reps_list, methods=["GET"]),
         Route("/admin/reps", admin.rep_create, methods=["POST"]),
         Route("/admin/reps/{rid}", admin.rep_update, methods=["POST"]),

@@ -160,6 +160,13 @@ async def save_offer(request: Request, ctx: Ctx) -> Response:
     return redirect(request, "/console/admin/site?saved=offer")
 
 
+@page(admin=True)
+async def save_identity(request: Request, ctx: Ctx) -> Response:
+    await services(request).sites.set_signed_identity(ctx.site.key, "signed_identity" in ctx.form,
+                                                      rotate="rotate" in ctx.form)
+    return redirect(request, "/console/admin/site?saved=identity")
+
+
 # --- representatives ---------------------------------------------------------------------
 
 

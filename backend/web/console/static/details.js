@@ -63,6 +63,7 @@ export function renderDetails(box, reasons, d) {
   fact("Name", p.name);
   fact("E-mail", p.email);
   fact("Customer id", p.id);
+  fact("Identity", p.verified === "1" ? "signed by the site" : p.verified === "0" ? "unverified: not signed by the site" : "");
   if (d && d.cart_value) fact("Cart", d.cart_value + (d.currency ? " " + d.currency : ""));
   if (d) fact("Visits to this page", d.visits || "");
   if (d && d.flagged) fact("Flagged", "yes");
