@@ -113,3 +113,49 @@ def test_a_plain_representative_cannot_see_the_keys(client: TestClient, two) -> 
     client.post("/console/login", data={"csrf": csrf, "email": "rep@alpha.example", "password": PASSWORD})
     r = client.get("/console/admin/keys")
     assert r.status_code == 403 and "bks." not in r.text
+
+
+def test_every_console_message_about_another_sites_chat_is_refused(client: TestClient, two, redis_client) -> None:
+    from backend.store import keys
+
+    from tests.helpers import ORIGIN, presence, waiting_request
+
+    alpha, beta = two
+    # beta has an active chat (its rep accepted over its own console)
+    client.put(f"/v1/sites/{beta['key']}", json={"name": "Beta", "origins": [ORIGIN]}, headers=admin())
+    presence(client, beta["key"], beta["rep"], "available")
+    foreign = waiting_request(client, beta["key"], "visitor-beta")
+
+    def console_of(email: str):
+        client.cookies.clear()
+        form = client.get("/console/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        client.post("/console/login", data={"csrf": csrf, "email": email, "password": PASSWORD})
+        csrf = re.search(r'data-csrf="([^"]+)"', client.get("/console/").text).group(1)
+        return client.websocket_connect(f"ws://beckon.test/console/ws?csrf={csrf}",
+                                        headers={"Origin": "http://beckon.test"})
+
+    def answer(ws, ref: str) -> dict:
+        while True:
+            frame = ws.receive_json()
+            if frame["type"] in ("error", "ack", "accepted") and frame.get("ref", frame.get("id")) == ref:
+                return frame
+
+    with console_of("rep@beta.example") as ws:
+        ws.send_json({"type": "accept", "id": foreign})
+        assert answer(ws, foreign)["type"] == "accepted"
+    with console_of("rep@alpha.example") as ws:
+        for message in ({"type": "say", "chat": foreign, "text": "hello from alpha", "ref": "r1"},
+                        {"type": "link", "chat": foreign, "url": "https://alpha.example/x", "ref": "r2"},
+                        {"type": "typing", "chat": foreign, "ref": "r3"},
+                        {"type": "end", "chat": foreign, "ref": "r4"},
+                        {"type": "transfer", "chat": foreign, "to": alpha["rep"], "ref": "r5"},
+                        {"type": "accept", "id": foreign, "ref": "r6"},
+                        {"type": "target", "id": foreign, "reps": [], "ref": "r7"}):
+            ws.send_json(message)
+            frame = answer(ws, message["ref"])
+            assert frame["type"] == "error", (message, frame)
+    chat = redis_client.hgetall(keys.request(beta["key"], foreign))
+    assert chat["status"] == "active" and chat["rep"] == beta["rep"]  # not ended, not moved
+    texts = [f.get("text", "") for _, f in redis_client.xrange(keys.messages(beta["key"], foreign))]
+    assert texts and not any("alpha" in t for t in texts)
