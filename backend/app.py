@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
-import hashlib
-from pathlib import Path
 from typing import AsyncIterator
 
 import redis.exceptions
@@ -20,35 +17,6 @@ from backend.domain.services import Services
 from backend.web import collector, console, offer_ui, page_socket, site_api, widget_assets
 from backend.web.http import HTTPError, services
 from backend.web.load_gate import GateLimits, LoadGate
-
-ROOT = Path(__file__).resolve().parent.parent
-SNIPPET_DIR = ROOT / "snippet"
-
-
-class StaticScript:
-    """Serves one JavaScript file from memory, pre-gzipped, with an ETag: the snippet is
-    fetched by every page view of every site, so it must cost next to nothing."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.body = path.read_bytes() if path.exists() else b"/* missing */"
-        self.gz = gzip.compress(self.body, 9)
-        self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
-
-    async def serve(self, request: Request) -> Response:
-        headers = {
-            "Cache-Control": "public, max-age=300",
-            "ETag": self.etag,
-            "Access-Control-Allow-Origin": "*",
-            "Vary": "Accept-Encoding",
-        }
-        if request.headers.get("if-none-match") == self.etag:
-            return Response(status_code=304, headers=headers)
-        body = self.body
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            body = self.gz
-            headers["Content-Encoding"] = "gzip"
-        return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
 
 
 async def health(request: Request) -> Response:
@@ -91,7 +59,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await gate.stop()
             await services.stop()
 
-    script = StaticScript(SNIPPET_DIR / "b.js")
     routes = []
     # The collector first: routes are matched in order and it takes nearly all requests.
     for path in {"/v1/events", settings.collect_path}:
@@ -99,16 +66,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes.append(Route(path, collector.preflight, methods=["OPTIONS"]))
     routes += [
         Route("/healthz", health),
-        Route("/o.js", StaticScript(SNIPPET_DIR / "o.js").serve, methods=["GET", "HEAD"]),
-        Route("/c.js", StaticScript(SNIPPET_DIR / "c.js").serve, methods=["GET", "HEAD"]),
-        *widget_assets.routes,
+        *widget_assets.routes(settings),
         *page_socket.routes,
         *offer_ui.routes,
         *site_api.routes,
         console.mount(settings),
     ]
-    for path in {"/b.js", settings.script_path}:
-        routes.append(Route(path, script.serve, methods=["GET", "HEAD"]))
     return Starlette(
         routes=routes,
         lifespan=lifespan,

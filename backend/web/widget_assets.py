@@ -1,8 +1,8 @@
-"""Files browsers load from us besides the snippet's scripts.
-
-``/v1/chat.css`` is the chat pop-up's stylesheet (``widget_templates/chat.css``, beside the
-offer's): ``c.js`` fetches it from the host page's origin and adopts it as a constructable
-stylesheet, so it is cacheable and open to every origin, like the scripts.
+"""What pages load from us: the snippet (``b.js``, fetched by every page view of every site,
+so served from memory, pre-gzipped, with an ETag), its lazy modules ``o.js`` and ``c.js``, and
+``/v1/chat.css``, the chat pop-up's stylesheet (``widget_templates/chat.css``, beside the
+offer's), which ``c.js`` adopts as a constructable stylesheet. All cacheable and open to every
+origin.
 
 ``Revalidated`` serves the console's static files so a browser revalidates each one (by its
 ETag) before using it: the console is ES modules that import each other by plain URL,
@@ -21,14 +21,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "widget_templates"
+from backend.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "widget_templates"
+SNIPPET = ROOT / "snippet"
+JS = "application/javascript; charset=utf-8"
 
 
 class Asset:
     """One small file from memory, pre-gzipped, with an ETag; anyone may fetch it."""
 
     def __init__(self, path: Path, media_type: str) -> None:
-        self.body = path.read_bytes()
+        self.body = path.read_bytes() if path.exists() else b"/* missing */"
         self.gz = gzip.compress(self.body, 9)
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
         self.media_type = media_type
@@ -45,9 +50,17 @@ class Asset:
         return Response(body, media_type=self.media_type, headers=headers)
 
 
-routes = [
-    Route("/v1/chat.css", Asset(TEMPLATES / "chat.css", "text/css; charset=utf-8").serve, methods=["GET", "HEAD"]),
-]
+def routes(settings: Settings) -> list[Route]:
+    """The snippet also under the site owner's own path (BECKON_SCRIPT_PATH), which
+    ad-blockers' lists of well-known paths do not know."""
+    get = ["GET", "HEAD"]
+    script = Asset(SNIPPET / "b.js", JS)
+    return [
+        *(Route(path, script.serve, methods=get) for path in sorted({"/b.js", settings.script_path})),
+        Route("/o.js", Asset(SNIPPET / "o.js", JS).serve, methods=get),
+        Route("/c.js", Asset(SNIPPET / "c.js", JS).serve, methods=get),
+        Route("/v1/chat.css", Asset(TEMPLATES / "chat.css", "text/css; charset=utf-8").serve, methods=get),
+    ]
 
 
 class Revalidated(StaticFiles):
