@@ -161,3 +161,21 @@ def test_storage_down_is_a_503_not_a_500(settings) -> None:
         r = c.post("/v1/events", content=json.dumps(batch("some-site-key")), headers=TEXT)
         assert r.status_code == 503
         assert "retry" in r.json()["error"]
+
+
+def test_the_snippet_is_served_cached_compressed_and_under_the_owners_own_path(settings, redis_client) -> None:
+    import dataclasses
+
+    from backend.app import create_app
+
+    custom = dataclasses.replace(settings, script_path="/assets/site-helper.js")
+    with TestClient(create_app(custom), base_url="http://beckon.test") as c:
+        first = c.get("/b.js", headers={"Accept-Encoding": "gzip"})
+        assert first.status_code == 200 and first.headers["content-type"].startswith("application/javascript")
+        assert first.headers["content-encoding"] == "gzip" and "Beckon" in first.text
+        assert first.headers["access-control-allow-origin"] == "*"
+        again = c.get("/b.js", headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        assert c.get("/assets/site-helper.js").text == first.text
+        for path in ("/o.js", "/c.js", "/v1/chat.css"):
+            assert c.get(path).status_code == 200, path
