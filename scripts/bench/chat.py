@@ -10,13 +10,15 @@ started here and stopped here, also on error or Ctrl-C). The clients are one asy
   signed session cookie and the server's Origin, sends a presence heartbeat every 10 s as
   console.js does, accepts requests with ``{type: "accept", id}`` and writes with
   ``{type: "say", chat, text, cid}``;
-- the customer: the page's push WebSocket ``/v1/push?site=&vid=&tok=`` with the site's Origin
-  and a visitor token, writing with ``{type: "say", text, cid}``.
+- the customer: the page's push WebSocket ``/v1/push?site=&vid=`` with the site's Origin,
+  whose first frame is ``{type: "hello", tok}`` with the visitor token the collector's answer
+  to the visitor's page view gave (as o.js does), writing with ``{type: "say", text, cid}``.
 
 A message is matched by its client id (``cid``), which the server echoes in the ``msg``
 frame, and is timed from just before the send on one socket to its arrival on the other.
 
-Setting up chats: each visitor sends one page view to the collector (POST /v1/events); then
+Setting up chats: each visitor sends one page view to the collector (POST /v1/events) and
+keeps the visitor token its answer carries; then
 an open HELP offer is written to Redis and the customer's acceptance is recorded with the
 backend's own ``Broker.respond`` (the respond.lua script the offer route runs), which makes
 the waiting chat request; the customer's push socket opens (and sees the request waiting);
@@ -93,8 +95,8 @@ if __package__ in (None, ""):  # run as a file: import from the repository, not 
 from backend.store import keys  # noqa: E402
 from scripts.bench.lib import (  # noqa: E402
     ADMIN, ORIGIN, BenchError, CpuMeter, LagMonitor, Server, chart, cpu_line, create_site, fd_limit, histogram,
-    main, parse, parser, pct, push_url, raise_fd_limit, rss_mb, run_async, say, start_redis, start_server, verdict,
-    wait_quiet,
+    hello, main, page_view, parse, parser, pct, push_url, raise_fd_limit, rss_mb, run_async, say, start_redis,
+    start_server, verdict, wait_quiet,
 )
 
 GOAL_P95_MS = 50.0
@@ -211,6 +213,7 @@ class Customer:
 
     def __init__(self, vid: str, tracker: Tracker) -> None:
         self.vid = vid
+        self.tok = ""  # the visitor token: the collector's answer to the visit's first batch
         self.tracker = tracker
         self.ws: Any = None
         self.chat = ""
@@ -219,8 +222,9 @@ class Customer:
         self.closing = False
         self.task: asyncio.Task[None] | None = None
 
-    async def open(self, base_ws: str, site: str, secret: str) -> None:
-        self.ws = await ws_connect(push_url(base_ws, site, self.vid, secret), ORIGIN)
+    async def open(self, base_ws: str, site: str) -> None:
+        self.ws = await ws_connect(push_url(base_ws, site, self.vid), ORIGIN)
+        await self.ws.send(hello(self.tok))
         self.task = asyncio.create_task(self.read())
 
     async def read(self) -> None:
@@ -393,9 +397,8 @@ class Bench:
     """A site on the servers, its representatives and chats, and the benchmark's own Redis
     client (for the respond script)."""
 
-    def __init__(self, redis_url: str, secret: str, console_url: str, push_url: str, tag: str) -> None:
+    def __init__(self, redis_url: str, console_url: str, push_url: str, tag: str) -> None:
         self.redis_url = redis_url
-        self.secret = secret
         self.console_url = console_url
         self.push_ws = "ws" + push_url[len("http"):]
         self.push_url = push_url
@@ -510,9 +513,9 @@ class Bench:
             rep = self.reps[index // CAPACITY]
             customer = Customer(vid, self.tracker)
             async with sem:
-                await self.page_view(vid)
+                customer.tok = await self.page_view(vid)
                 request = await self.open_request(vid)
-                await customer.open(self.push_ws, self.site, self.secret)
+                await customer.open(self.push_ws, self.site)
                 await customer.wait_status("waiting", 15)
                 if customer.chat != request:
                     raise BenchError(f"{vid}: the push socket names chat {customer.chat}, not {request}")
@@ -564,14 +567,14 @@ class Bench:
         diff.pop("info", None)
         return diff
 
-    async def page_view(self, vid: str) -> None:
-        """What b.js sends on a page view: the visitor exists, with a trail the rep sees."""
-        body = {"v": 1, "site": self.site, "vid": vid, "pid": "pageview-" + secrets.token_hex(6),
-                "events": [{"t": "pv", "url": f"{ORIGIN}/product/kayak", "title": "Kayak", "visits": 1}]}
-        r = await self.collector.post("/v1/events", content=json.dumps(body),
+    async def page_view(self, vid: str) -> str:
+        """What b.js sends on a visit's first page view: the visitor exists, with a trail the
+        rep sees. Returns the visitor token the answer carries."""
+        r = await self.collector.post("/v1/events", content=page_view(self.site, vid),
                                       headers={"Origin": ORIGIN, "Content-Type": "text/plain;charset=UTF-8"})
-        if r.status_code != 200:
-            raise BenchError(f"POST /v1/events: {r.status_code} {r.text[:200]}")
+        if r.status_code != 200 or not r.json().get("tok"):
+            raise BenchError(f"POST /v1/events: {r.status_code} {r.text[:200]}, no visitor token")
+        return r.json()["tok"]
 
     async def open_request(self, vid: str) -> str:
         """An open HELP offer, then the customer's 'accept' through Broker.respond (respond.lua),
@@ -705,12 +708,12 @@ async def latency_phase(args: argparse.Namespace, bench: Bench, direction: str, 
     return ph
 
 
-async def latency_bench(args: argparse.Namespace, redis_url: str, secret: str, a: Server, b: Server,
+async def latency_bench(args: argparse.Namespace, redis_url: str, a: Server, b: Server,
                         redis_pid: int, deadline: float) -> LatencyResult:
     res = LatencyResult(chats=args.chats, rate=args.rate)
     t0 = time.monotonic()
     pids = {"worker A (console)": a.pid, "worker B (push)": b.pid, "redis": redis_pid, "client": os.getpid()}
-    async with Bench(redis_url, secret, a.url, b.url, secrets.token_hex(3)) as bench:
+    async with Bench(redis_url, a.url, b.url, secrets.token_hex(3)) as bench:
         say(f"  site {bench.site}; opening {args.chats} chats: consoles on A ({a.port}), "
             f"push sockets on B ({b.port})")
         await bench.add_chats(args.chats)
@@ -770,7 +773,7 @@ def run_latency(args: argparse.Namespace, redis: Any, stack: contextlib.ExitStac
     b = start_server(stack, redis.url, secret=secret, ip_per_min=10_000_000)
     say(f"  worker A pid {a.pid}, worker B pid {b.pid}, redis pid {redis.proc.pid}")
     try:
-        return run_async(latency_bench(args, redis.url, secret, a, b, redis.proc.pid, deadline))
+        return run_async(latency_bench(args, redis.url, a, b, redis.proc.pid, deadline))
     finally:
         a.stop()
         b.stop()
@@ -905,13 +908,13 @@ async def measure_step(args: argparse.Namespace, bench: Bench, step: Step, meter
         say(f"    ! {e}")
 
 
-async def capacity_bench(args: argparse.Namespace, redis_url: str, secret: str, server: Server,
+async def capacity_bench(args: argparse.Namespace, redis_url: str, server: Server,
                          redis_pid: int, deadline: float) -> CapacityResult:
     res = CapacityResult(every=args.every)
     rng = random.Random(args.seed)
     pids = {"worker": server.pid, "redis": redis_pid, "client": os.getpid()}
     meter = CpuMeter(pids)
-    async with Bench(redis_url, secret, server.url, server.url, secrets.token_hex(3)) as bench:
+    async with Bench(redis_url, server.url, server.url, secrets.token_hex(3)) as bench:
         res.rss_idle_mb = rss_mb(server.pid)
         say(f"  site {bench.site}; worker VmRSS {res.rss_idle_mb:.1f} MB with no chats")
         for k in args.steps:
@@ -991,7 +994,7 @@ def run_capacity(args: argparse.Namespace, redis: Any, stack: contextlib.ExitSta
     limit = fd_limit(server.pid)
     say(f"  worker pid {server.pid} (may open {limit} files), redis pid {redis.proc.pid}")
     try:
-        return run_async(capacity_bench(args, redis.url, secret, server, redis.proc.pid, deadline))
+        return run_async(capacity_bench(args, redis.url, server, redis.proc.pid, deadline))
     finally:
         server.stop()
 

@@ -18,9 +18,12 @@ events per batch; many visitors) at the same concurrency, for two measurements:
   time, so a stall shows as latency instead of as requests not sent. The time from due to
   written is shown too: the client's own lag, or waiting for a free connection.
 
-The batches come from visitor personas (browsers, shoppers, a few strugglers with forms);
-how many visitors the collector ends up scoring as needing assistance is printed, since
-that share changes its cost.
+The batches come from visitor personas (browsers, shoppers, a few strugglers with forms,
+``lib.make_batches``); how many visitors the collector ends up scoring as needing assistance
+is printed, since that share changes its cost. As pages do, every batch presents its
+visitor's token (which the collector answers with offers and ``watch``, and only then): before
+the warm-up, each visitor's first batch is sent once to get it (setup, not measured). The bare
+endpoint gets the same bodies, with made-up tokens of the same length.
 
 Every response's status is checked; a non-2xx or a socket error fails the run. It ends with
 a markdown table, a chart of requests/s and a verdict against the goals (collector >= 50%
@@ -39,12 +42,8 @@ import asyncio
 import contextlib
 import gc
 import importlib.util
-import json
 import os
-import random
-import shutil
-import string
-import subprocess
+import secrets
 import sys
 import tempfile
 import threading
@@ -57,8 +56,10 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: import from the repository, not from scripts/bench/
     sys.path[0] = str(Path(__file__).resolve().parents[2])
 
-from scripts.bench.lib import ORIGIN, BenchError, CpuMeter, chart, create_site, main, parse, parser, say  # noqa: E402
-from scripts.bench.lib import start_redis, start_server  # noqa: E402
+from scripts.bench.lib import (  # noqa: E402
+    ORIGIN, BenchError, CpuMeter, Wrk, chart, create_site, ensure_wrk, event_mix, first_batches, main, make_batches,
+    parse, parser, run_async, say, start_redis, start_server, visitor_tokens, with_site, with_tokens, write_bodies,
+)
 
 PATH = "/v1/events"
 BARE_APP = "scripts.bench.bare_app:create_app"
@@ -73,14 +74,15 @@ QUICK = dict(seconds=2, warmup=1, visitors=500, batches=2000, max_seconds=120)
 def measure(args: argparse.Namespace, wrk: str | None):
     def run(stack: contextlib.ExitStack, deadline: float, results: dict) -> None:
         batches = make_batches(args.batches, args.visitors, args.seed)
-        sizes = sorted(len(b) for _, b in batches)
+        # sizes as sent: with the site's key and a visitor token (24 characters) in each
+        sized = with_tokens(with_site(batches, "x" * 16), {vid: "x" * 24 for vid, _ in first_batches(batches)})
+        sizes = sorted(len(b) for _, b in sized)
         mean_events = sum(n for n, _ in batches) / len(batches)
         say(f"bench: {len(batches):,} batches from {args.visitors:,} visitors, "
             f"{mean_events:.1f} events per batch, "
             f"body {sizes[len(sizes) // 2]} B median / {sizes[-1]} B max; {args.connections} connections, "
             f"{args.workers} worker(s), {args.seconds} s per phase\nbench: events {event_mix(batches)}")
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="beckon-bench-")))
-        (work / "bench.lua").write_text(WRK_LUA)
         redis = start_redis(stack)
         bare = run_app("bare", 1, args, redis, batches, work, wrk, stack)
         collector = run_app("collector", 3, args, redis, batches, work, wrk, stack)
@@ -94,16 +96,23 @@ def run_app(app: str, no: int, args: argparse.Namespace, redis: Any, batches: li
     if app == "collector":
         server = start_server(stack, redis.url, workers=args.workers, ip_per_min=10**9, visitor_per_min=10**9)
         site = create_site(server.url)
+        batches = with_site(batches, site)
+        t0 = time.monotonic()
+        tokens = run_async(visitor_tokens(server.url, first_batches(batches)))
+        say(f"bench: {len(tokens):,} visitor tokens from each visitor's first batch in "
+            f"{time.monotonic() - t0:.1f} s (setup)")
     else:
         server = start_server(stack, redis.url, factory=BARE_APP, workers=args.workers)
         site = "bench-bare-0001"
-    batches = with_site(batches, site)
-    (work / "bodies.txt").write_bytes(b"".join(b"%d\t%s\n" % (n, body) for n, body in batches))
+        batches = with_site(batches, site)
+        tokens = {vid: secrets.token_urlsafe(18) for vid, _ in first_batches(batches)}
+    batches = with_tokens(batches, tokens)
+    write_bodies(work / "bodies.txt", batches)
     out: dict[str, Result] = {}
 
     def closed(seconds: int) -> Result:
         if wrk:
-            return run_wrk(wrk, server.url, seconds, args.connections, args.wrk_threads, work)[0]
+            return run_wrk(wrk, server.url, seconds, args.connections, args.wrk_threads, work)
         return run_python(server.port, batches, seconds, args.connections, None)
 
     def meter() -> CpuMeter:
@@ -229,110 +238,6 @@ def report(results: dict[str, Any]) -> bool:
     return ok_ratio and ok_p99
 
 
-# --------------------------------------------------------------------------- the batches
-
-
-SECTIONS = ["shoes", "jackets", "trousers", "bags", "socks", "hats", "gloves", "tents"]
-FIELDS = ["email", "first-name", "last-name", "street", "postcode", "city", "phone", "card-number",
-          "card-expiry", "card-cvc", "coupon", "company", "vat-id", "delivery-note"]
-ERRORS = [
-    ("email", "invalid", "Please enter a valid e-mail address."),
-    ("postcode", "invalid", "The postcode must have 5 digits."),
-    ("card-number", "aria", "The card number is incomplete."),
-    ("card-expiry", "marked", "The card has expired."),
-    ("phone", "invalid", "Please enter a phone number."),
-    ("", "submit", "Please correct the marked fields."),
-]
-CURRENCIES = ["EUR", "EUR", "EUR", "USD", "GBP", "SEK"]
-EVENTS_PER_BATCH = list(range(1, 11))
-EVENTS_WEIGHTS = [30, 18, 12, 9, 7, 6, 5, 5, 4, 4]  # most batches are small, as the snippet sends them
-VISITS, VISITS_WEIGHTS = [0, 1, 2, 3, 5], [70, 15, 7, 5, 3]  # earlier views of the same page
-# Who visits a shop: most browse, some shop, a few struggle with a form. Each persona draws
-# the events after a batch's optional page view from its own weights.
-PERSONAS = {
-    # name: (share of visitors, chance a batch starts a new page view, event weights)
-    "browser": (0.70, 0.40, {"dwell": 45, "hb": 45, "cart": 10}),
-    "shopper": (0.20, 0.30, {"dwell": 30, "hb": 25, "field": 25, "cart": 18, "err": 2}),
-    "struggler": (0.10, 0.25, {"dwell": 20, "hb": 15, "field": 40, "err": 20, "cart": 5}),
-}
-
-
-def _id(rng: random.Random, n: int = 16) -> str:
-    return "".join(rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(n))
-
-
-def _page(rng: random.Random) -> tuple[str, str]:
-    section = rng.choice(SECTIONS)
-    roll = rng.random()
-    if roll < 0.15:
-        return "https://shop.example/", "Outdoor Shop – Home"
-    if roll < 0.40:
-        return f"https://shop.example/c/{section}?page={rng.randint(1, 5)}", f"{section.title()} | Outdoor Shop"
-    if roll < 0.75:
-        n = rng.randint(100, 999)
-        return (f"https://shop.example/p/{section}/trail-{section}-{n}?colour=blue&size=42",
-                f"Trail {section.title()} {n} – free delivery | Outdoor Shop")
-    if roll < 0.85:
-        return "https://shop.example/cart", "Your cart | Outdoor Shop"
-    step = rng.choice(["address", "shipping", "payment", "review"])
-    return f"https://shop.example/checkout/{step}", f"Checkout – {step} | Outdoor Shop"
-
-
-def _event(rng: random.Random, kind: str, persona: str) -> dict[str, Any]:
-    ev: dict[str, Any] = {"t": kind}
-    if kind == "dwell":
-        ev["ms"] = rng.randint(200, 12_000)
-    elif kind == "field":
-        ev["name"] = rng.choice(FIELDS)
-        ev["ms"] = rng.randint(300, 25_000 if persona == "struggler" else 8_000)
-    elif kind == "err":
-        name, err_kind, msg = rng.choice(ERRORS)
-        ev.update(field=name, kind=err_kind, msg=msg)
-    elif kind == "cart":
-        ev.update(value=round(min(rng.lognormvariate(4.0, 0.8), 5000.0), 2), currency=rng.choice(CURRENCIES))
-    return ev
-
-
-def make_batches(count: int, visitors: int, seed: int) -> list[tuple[int, bytes]]:
-    """``count`` batches from ``visitors`` visitors, each a page view's worth of events as the
-    snippet queues them: (number of events, JSON body). Every visitor has at least one."""
-    rng = random.Random(seed)
-    names = list(PERSONAS)
-    people = [(_id(rng, rng.randint(16, 24)), rng.choices(names, [PERSONAS[n][0] for n in names])[0])
-              for _ in range(visitors)]
-    state: dict[str, dict[str, Any]] = {}
-    out = []
-    ts = 1_767_225_600_000
-    for i in range(count):
-        vid, persona = people[i] if i < visitors else rng.choice(people)
-        _, new_page, weights = PERSONAS[persona]
-        st = state.get(vid)
-        n = rng.choices(EVENTS_PER_BATCH, EVENTS_WEIGHTS)[0]
-        events: list[dict[str, Any]] = []
-        ts += rng.randint(1, 3000)
-        if st is None or rng.random() < new_page:
-            url, title = _page(rng)
-            st = state[vid] = {"pid": _id(rng, 16), "pages": (st or {}).get("pages", 0) + 1}
-            ref = "https://www.search.example/?q=outdoor+shop" if st["pages"] == 1 else "https://shop.example/"
-            events.append({"t": "pv", "url": url, "title": title, "ref": ref,
-                           "visits": rng.choices(VISITS, VISITS_WEIGHTS)[0], "ts": ts - 500})
-        kinds = rng.choices(list(weights), list(weights.values()), k=n - len(events))
-        events.extend({**_event(rng, kind, persona), "ts": ts + k * 137} for k, kind in enumerate(kinds))
-        body = {"v": 1, "site": "SITE_KEY", "vid": vid, "pid": st["pid"], "consent": True, "events": events}
-        out.append((len(events), json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()))
-    return out
-
-
-def event_mix(batches: list[tuple[int, bytes]]) -> str:
-    kinds: Counter = Counter()
-    for _, body in batches:
-        kinds.update(ev["t"] for ev in json.loads(body)["events"])
-    total = sum(kinds.values())
-    return ", ".join(f"{kind} {n / total:.0%}" for kind, n in kinds.most_common())
-
-
-def with_site(batches: list[tuple[int, bytes]], site: str) -> list[tuple[int, bytes]]:
-    return [(n, body.replace(b'"site":"SITE_KEY"', b'"site":' + json.dumps(site).encode(), 1)) for n, body in batches]
 
 # --------------------------------------------------------------------------- results
 
@@ -383,150 +288,14 @@ class Result:
 
 # --------------------------------------------------------------------------- closed loop: wrk
 
-WRK_LUA = r"""
--- Written by scripts/bench/collector.py. Varies the bodies, counts every status and dumps
--- the latency histogram (wrk applies its coordinated-omission correction to it; the
--- Python side undoes that).
-local reqs, nevents, idx = {}, {}, 0
-local threads = {}
-sent, sent_events, codes = 0, 0, {}
 
-function setup(thread)
-  thread:set("thread_no", #threads)
-  threads[#threads + 1] = thread
-end
-
-function init(args)
-  local headers = {["Content-Type"] = "text/plain;charset=UTF-8", ["Origin"] = os.getenv("BENCH_ORIGIN")}
-  for line in io.lines(os.getenv("BENCH_BODIES")) do
-    local n, body = line:match("^(%d+)\t(.*)$")
-    nevents[#nevents + 1] = tonumber(n)
-    reqs[#reqs + 1] = wrk.format("POST", nil, headers, body)
-  end
-  idx = (thread_no * 7919) % #reqs
-end
-
-function request()
-  idx = idx % #reqs + 1
-  sent = sent + 1
-  sent_events = sent_events + nevents[idx]
-  return reqs[idx]
-end
-
-function response(status, headers, body)
-  codes[status] = (codes[status] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local total, total_events, all = 0, 0, {}
-  for _, t in ipairs(threads) do
-    total = total + t:get("sent")
-    total_events = total_events + t:get("sent_events")
-    for code, n in pairs(t:get("codes")) do all[code] = (all[code] or 0) + n end
-  end
-  local f = assert(io.open(os.getenv("BENCH_HIST"), "w"))
-  for i = 1, #latency do
-    local v, c = latency(i)
-    f:write(string.format("%d %d\n", v, c))
-  end
-  f:close()
-  local parts = {}
-  for code, n in pairs(all) do parts[#parts + 1] = string.format('"%d":%d', code, n) end
-  local e = summary.errors
-  io.write(string.format('BENCH {"requests":%d,"duration_us":%d,"sent":%d,"sent_events":%d,' ..
-    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
-    '"wrk_p50_us":%d,"wrk_p99_us":%d,"codes":{%s}}\n',
-    summary.requests, summary.duration, total, total_events,
-    e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(99), table.concat(parts, ",")))
-end
-"""
-
-
-def undo_wrk_correction(hist: dict[int, int], expected: int) -> Counter:
-    """wrk 4 "corrects" its latency histogram for coordinated omission before done() sees it:
-    every recorded value n >= 2*expected also adds a synthetic sample at n - k*expected for
-    each k while that is > expected (stats_correct in wrk's stats.c). Those samples are not
-    measurements; remove them, largest value first."""
-    raw: Counter = Counter()
-    carried: dict[int, int] = {}  # m -> sum of raw[m + k*expected], k >= 1
-    for m in sorted(hist, reverse=True):
-        extra = 0
-        if expected > 0 and m > expected:
-            extra = raw.get(m + expected, 0) + carried.get(m + expected, 0)
-        if extra:
-            carried[m] = extra
-        count = hist[m] - extra
-        if count < 0:
-            raise BenchError("wrk's latency histogram does not match its correction; cannot undo it")
-        if count:
-            raw[m] = count
-    return raw
-
-
-def run_wrk(wrk: str, url: str, seconds: int, connections: int, threads: int, work: Path) -> tuple[Result, dict]:
-    hist_path = work / "wrk-hist.txt"
-    env = {
-        **os.environ,
-        "BENCH_BODIES": str(work / "bodies.txt"),
-        "BENCH_ORIGIN": ORIGIN,
-        "BENCH_HIST": str(hist_path),
-    }
-    cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
-           "-s", str(work / "bench.lua"), url + PATH]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=seconds + 60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    line = next((ln for ln in out.splitlines() if ln.startswith("BENCH ")), None)
-    if proc.returncode != 0 or line is None:
-        raise BenchError(f"wrk failed (exit {proc.returncode}):\n{out}\n{err}")
-    summary = json.loads(line[6:])
-    hist: dict[int, int] = {}
-    for row in hist_path.read_text().split("\n"):
-        if row:
-            value, count = row.split()
-            hist[int(value)] = int(count)
-    complete = summary["requests"]
-    expected = summary["duration_us"] // (complete // connections) if complete // connections else 0
-    raw = undo_wrk_correction(hist, expected)
-    recorded = complete - summary["errors"]["timeout"]
-    if sum(raw.values()) != recorded:
-        raise BenchError(f"wrk's histogram holds {sum(raw.values())} samples after undoing its correction, "
-                         f"expected {recorded}")
-    res = Result(requests=complete, seconds=summary["duration_us"] / 1e6, latencies_us=raw,
-                 codes=Counter({int(k): v for k, v in summary["codes"].items()}))
-    # events of the responses: the requests sent, scaled to those that completed in time
-    res.events = round(summary["sent_events"] * complete / summary["sent"]) if summary["sent"] else 0
-    res.socket_errors = {k: v for k, v in summary["errors"].items() if k != "status"}
-    if sum(res.codes.values()) != complete:
-        res.socket_errors["responses without a status seen by the script"] = complete - sum(res.codes.values())
-    res.note = (f"wrk's own p50/p99, with its synthetic samples: {fmt_ms(summary['wrk_p50_us'] / 1000)}/"
-                f"{fmt_ms(summary['wrk_p99_us'] / 1000)} ms (measured: {fmt_ms(res.pct(50))}/{fmt_ms(res.pct(99))})")
-    return res, summary
-
-
-def ensure_wrk() -> str | None:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    apt = shutil.which("apt-get")
-    if not apt:
-        return None
-    print("bench: installing wrk with apt-get", file=sys.stderr)
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        subprocess.run([*sudo, apt, "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL, timeout=300)
-        subprocess.run([*sudo, apt, "install", "-y", "-qq", "--no-install-recommends", "wrk"], check=True, env=env,
-                       stdout=subprocess.DEVNULL, timeout=300)
-    except (subprocess.SubprocessError, OSError) as exc:
-        print(f"bench: could not install wrk ({exc})", file=sys.stderr)
-        return None
-    return shutil.which("wrk")
+def run_wrk(wrk: str, url: str, seconds: int, connections: int, threads: int, work: Path) -> Result:
+    run = Wrk(wrk, url + PATH, work / "bodies.txt", seconds, connections, threads).result()
+    res = Result(requests=run.requests, seconds=run.seconds, latencies_us=run.latencies_us, codes=run.codes,
+                 events=run.events, socket_errors=run.errors)
+    res.note = (f"wrk's own p50/p99, with its synthetic samples: {fmt_ms(run.wrk_p50_us / 1000)}/"
+                f"{fmt_ms(run.wrk_p99_us / 1000)} ms (measured: {fmt_ms(res.pct(50))}/{fmt_ms(res.pct(99))})")
+    return res
 
 
 # --------------------------------------------------------------------------- open (and closed) loop: asyncio

@@ -6,6 +6,9 @@ own measurement.
 - servers: a private Redis and uvicorn processes through ``backend.testing`` (the same
   harness the tests use), stopped with their whole process tree, configured so the
   benchmark's own traffic is not rate limited;
+- visitors: realistic batches of events, and the visitor tokens the collector hands out (a
+  page's push socket and its later batches present them); wrk, in the background, posting
+  batches closed loop;
 - statistics and text charts: percentiles, histograms, horizontal bars;
 - the skeleton of ``main()``: common arguments (``--quick`` for a short smoke run,
   ``--max-seconds``, ``--seed``, ``--check``), Ctrl-C and time limits that always clean up,
@@ -23,13 +26,19 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import resource
+import shutil
 import signal
+import string
+import subprocess
 import sys
 import threading
 import time
 import urllib.parse
 import urllib.request
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -357,13 +366,15 @@ def start_server(stack: contextlib.ExitStack, redis_url: str, *, factory: str = 
     return server
 
 
-def push_url(base_ws: str, site: str, vid: str, secret: str) -> str:
-    """A page's push WebSocket URL (``ws://host:port``), with the visitor token the server
-    started with ``secret`` accepts."""
-    from backend.core.tokens import visitor_token
+def push_url(base_ws: str, site: str, vid: str) -> str:
+    """A page's push WebSocket URL (``ws://host:port``). The visitor's token is not in it: the
+    socket's first frame carries it (``hello()``), or the server closes it with 4403."""
+    return f"{base_ws}/v1/push?{urllib.parse.urlencode({'site': site, 'vid': vid})}"
 
-    q = urllib.parse.urlencode({"site": site, "vid": vid, "tok": visitor_token(secret, site, vid)})
-    return f"{base_ws}/v1/push?{q}"
+
+def hello(tok: str) -> str:
+    """The first frame a page sends on its push WebSocket: the token its visit was given."""
+    return json.dumps({"type": "hello", "tok": tok})
 
 
 def create_site(url: str, name: str = "Bench shop", origins: tuple[str, ...] = (ORIGIN,)) -> str:
@@ -376,6 +387,381 @@ def create_site(url: str, name: str = "Bench shop", origins: tuple[str, ...] = (
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())["key"]
+
+
+# --------------------------------------------------------------------------- visitors: batches and tokens
+# Realistic batches (collector.py measures them; chat.py floods the collector with them), and
+# the visitor tokens the collector hands out: a random secret in the answer to a visit's first
+# batch, which later batches, the push socket's hello and the offer routes must present.
+
+
+SECTIONS = ["shoes", "jackets", "trousers", "bags", "socks", "hats", "gloves", "tents"]
+FIELDS = ["email", "first-name", "last-name", "street", "postcode", "city", "phone", "card-number",
+          "card-expiry", "card-cvc", "coupon", "company", "vat-id", "delivery-note"]
+ERRORS = [
+    ("email", "invalid", "Please enter a valid e-mail address."),
+    ("postcode", "invalid", "The postcode must have 5 digits."),
+    ("card-number", "aria", "The card number is incomplete."),
+    ("card-expiry", "marked", "The card has expired."),
+    ("phone", "invalid", "Please enter a phone number."),
+    ("", "submit", "Please correct the marked fields."),
+]
+CURRENCIES = ["EUR", "EUR", "EUR", "USD", "GBP", "SEK"]
+EVENTS_PER_BATCH = list(range(1, 11))
+EVENTS_WEIGHTS = [30, 18, 12, 9, 7, 6, 5, 5, 4, 4]  # most batches are small, as the snippet sends them
+VISITS, VISITS_WEIGHTS = [0, 1, 2, 3, 5], [70, 15, 7, 5, 3]  # earlier views of the same page
+# Who visits a shop: most browse, some shop, a few struggle with a form. Each persona draws
+# the events after a batch's optional page view from its own weights.
+PERSONAS = {
+    # name: (share of visitors, chance a batch starts a new page view, event weights)
+    "browser": (0.70, 0.40, {"dwell": 45, "hb": 45, "cart": 10}),
+    "shopper": (0.20, 0.30, {"dwell": 30, "hb": 25, "field": 25, "cart": 18, "err": 2}),
+    "struggler": (0.10, 0.25, {"dwell": 20, "hb": 15, "field": 40, "err": 20, "cart": 5}),
+}
+
+
+def _id(rng: random.Random, n: int = 16) -> str:
+    return "".join(rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(n))
+
+
+def _page(rng: random.Random) -> tuple[str, str]:
+    section = rng.choice(SECTIONS)
+    roll = rng.random()
+    if roll < 0.15:
+        return "https://shop.example/", "Outdoor Shop – Home"
+    if roll < 0.40:
+        return f"https://shop.example/c/{section}?page={rng.randint(1, 5)}", f"{section.title()} | Outdoor Shop"
+    if roll < 0.75:
+        n = rng.randint(100, 999)
+        return (f"https://shop.example/p/{section}/trail-{section}-{n}?colour=blue&size=42",
+                f"Trail {section.title()} {n} – free delivery | Outdoor Shop")
+    if roll < 0.85:
+        return "https://shop.example/cart", "Your cart | Outdoor Shop"
+    step = rng.choice(["address", "shipping", "payment", "review"])
+    return f"https://shop.example/checkout/{step}", f"Checkout – {step} | Outdoor Shop"
+
+
+def _event(rng: random.Random, kind: str, persona: str) -> dict[str, Any]:
+    ev: dict[str, Any] = {"t": kind}
+    if kind == "dwell":
+        ev["ms"] = rng.randint(200, 12_000)
+    elif kind == "field":
+        ev["name"] = rng.choice(FIELDS)
+        ev["ms"] = rng.randint(300, 25_000 if persona == "struggler" else 8_000)
+    elif kind == "err":
+        name, err_kind, msg = rng.choice(ERRORS)
+        ev.update(field=name, kind=err_kind, msg=msg)
+    elif kind == "cart":
+        ev.update(value=round(min(rng.lognormvariate(4.0, 0.8), 5000.0), 2), currency=rng.choice(CURRENCIES))
+    return ev
+
+
+def make_batches(count: int, visitors: int, seed: int) -> list[tuple[int, bytes]]:
+    """``count`` batches from ``visitors`` visitors, each a page view's worth of events as the
+    snippet queues them: (number of events, JSON body). Every visitor has at least one."""
+    rng = random.Random(seed)
+    names = list(PERSONAS)
+    people = [(_id(rng, rng.randint(16, 24)), rng.choices(names, [PERSONAS[n][0] for n in names])[0])
+              for _ in range(visitors)]
+    state: dict[str, dict[str, Any]] = {}
+    out = []
+    ts = 1_767_225_600_000
+    for i in range(count):
+        vid, persona = people[i] if i < visitors else rng.choice(people)
+        _, new_page, weights = PERSONAS[persona]
+        st = state.get(vid)
+        n = rng.choices(EVENTS_PER_BATCH, EVENTS_WEIGHTS)[0]
+        events: list[dict[str, Any]] = []
+        ts += rng.randint(1, 3000)
+        if st is None or rng.random() < new_page:
+            url, title = _page(rng)
+            st = state[vid] = {"pid": _id(rng, 16), "pages": (st or {}).get("pages", 0) + 1}
+            ref = "https://www.search.example/?q=outdoor+shop" if st["pages"] == 1 else "https://shop.example/"
+            events.append({"t": "pv", "url": url, "title": title, "ref": ref,
+                           "visits": rng.choices(VISITS, VISITS_WEIGHTS)[0], "ts": ts - 500})
+        kinds = rng.choices(list(weights), list(weights.values()), k=n - len(events))
+        events.extend({**_event(rng, kind, persona), "ts": ts + k * 137} for k, kind in enumerate(kinds))
+        body = {"v": 1, "site": "SITE_KEY", "vid": vid, "pid": st["pid"], "consent": True, "events": events}
+        out.append((len(events), json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()))
+    return out
+
+
+def event_mix(batches: list[tuple[int, bytes]]) -> str:
+    kinds: Counter = Counter()
+    for _, body in batches:
+        kinds.update(ev["t"] for ev in json.loads(body)["events"])
+    total = sum(kinds.values())
+    return ", ".join(f"{kind} {n / total:.0%}" for kind, n in kinds.most_common())
+
+
+def with_site(batches: list[tuple[int, bytes]], site: str) -> list[tuple[int, bytes]]:
+    return [(n, body.replace(b'"site":"SITE_KEY"', b'"site":' + json.dumps(site).encode(), 1)) for n, body in batches]
+
+
+def with_tokens(batches: list[tuple[int, bytes]], tokens: dict[str, str]) -> list[tuple[int, bytes]]:
+    """The batches as a page that holds its visitor's token sends them (b.js: ``tok`` before
+    ``events``); visitors without a token in ``tokens`` are left as they are."""
+    out = []
+    for n, body in batches:
+        data = json.loads(body)
+        tok = tokens.get(data["vid"])
+        if tok:
+            events = data.pop("events")
+            data.update(tok=tok, events=events)
+            body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        out.append((n, body))
+    return out
+
+
+def first_batches(batches: list[tuple[int, bytes]]) -> list[tuple[str, bytes]]:
+    """Each visitor's first batch, in order: (visitor id, body)."""
+    seen: dict[str, bytes] = {}
+    for _, body in batches:
+        seen.setdefault(json.loads(body)["vid"], body)
+    return list(seen.items())
+
+
+def page_view(site: str, vid: str, path: str = "/product/kayak") -> bytes:
+    """The batch a page sends first: its page view."""
+    return json.dumps({"v": 1, "site": site, "vid": vid, "pid": "pageview-" + os.urandom(6).hex(),
+                       "events": [{"t": "pv", "url": ORIGIN + path, "title": "Kayak", "visits": 1}]}).encode()
+
+
+async def post_all(base_url: str, bodies: list[bytes], connections: int = 16,
+                   path: str = "/v1/events") -> list[tuple[int, bytes]]:
+    """POST each body (text/plain, the site's Origin) over ``connections`` keep-alive HTTP/1.1
+    connections; the answers' (status, body), in order. A plain asyncio client: an HTTP
+    library's own overhead would make setup take longer than the measurement."""
+    url = urllib.parse.urlsplit(base_url)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: text/plain;charset=UTF-8\r\n"
+            f"Origin: {ORIGIN}\r\nUser-Agent: beckon-bench\r\n").encode()
+    out: list[tuple[int, bytes]] = [(0, b"")] * len(bodies)
+    todo = iter(range(len(bodies)))
+
+    async def conn() -> None:
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        try:
+            for i in todo:
+                writer.write(head + b"Content-Length: %d\r\n\r\n" % len(bodies[i]) + bodies[i])
+                status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+                length = next((int(v) for k, _, v in (ln.partition(b":") for ln in lines)
+                               if k.strip().lower() == b"content-length"), 0)
+                out[i] = (int(status_line[9:12]), await reader.readexactly(length) if length else b"")
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(conn() for _ in range(min(connections, len(bodies)) or 1)))
+    return out
+
+
+async def visitor_tokens(base_url: str, firsts: list[tuple[str, bytes]], connections: int = 16,
+                         label: str = "") -> dict[str, str]:
+    """Send each visitor's first batch (``(vid, body)``, e.g. from ``first_batches`` or
+    ``page_view``) to the collector, as the visit's first page does, and keep the token each
+    answer carries: {vid: token}. Setup, not measurement: a non-200 answer or one without a
+    token fails the run. With a ``label``, many visitors are done in parts, with progress."""
+    tokens: dict[str, str] = {}
+    step = max(len(firsts) // 4, 1000) if label else len(firsts) or 1
+    t0 = time.monotonic()
+    for at in range(0, len(firsts), step):
+        part = firsts[at:at + step]
+        answers = await post_all(base_url, [body for _, body in part], connections)
+        for (vid, _), (status, body) in zip(part, answers):
+            tok = json.loads(body).get("tok") if status == 200 else None
+            if not tok:
+                raise BenchError(f"{vid}'s first batch: {status} {body[:200]!r}, no visitor token")
+            tokens[vid] = tok
+        if label and len(firsts) > step:
+            say(f"    {label}: {len(tokens):,} of {len(firsts):,} tokens  {time.monotonic() - t0:4.1f} s")
+    return tokens
+
+
+# --------------------------------------------------------------------------- load: wrk (closed loop)
+WRK_LUA = r"""
+-- Written by scripts/bench/lib.py. Varies the bodies, counts every status and dumps
+-- the latency histogram (wrk applies its coordinated-omission correction to it; the
+-- Python side undoes that).
+local reqs, nevents, idx = {}, {}, 0
+local threads = {}
+sent, sent_events, codes = 0, 0, {}
+
+function setup(thread)
+  thread:set("thread_no", #threads)
+  threads[#threads + 1] = thread
+end
+
+function init(args)
+  local headers = {["Content-Type"] = "text/plain;charset=UTF-8", ["Origin"] = os.getenv("BENCH_ORIGIN")}
+  for line in io.lines(os.getenv("BENCH_BODIES")) do
+    local n, body = line:match("^(%d+)\t(.*)$")
+    nevents[#nevents + 1] = tonumber(n)
+    reqs[#reqs + 1] = wrk.format("POST", nil, headers, body)
+  end
+  idx = (thread_no * 7919) % #reqs
+end
+
+function request()
+  idx = idx % #reqs + 1
+  sent = sent + 1
+  sent_events = sent_events + nevents[idx]
+  return reqs[idx]
+end
+
+function response(status, headers, body)
+  codes[status] = (codes[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local total, total_events, all = 0, 0, {}
+  for _, t in ipairs(threads) do
+    total = total + t:get("sent")
+    total_events = total_events + t:get("sent_events")
+    for code, n in pairs(t:get("codes")) do all[code] = (all[code] or 0) + n end
+  end
+  local f = assert(io.open(os.getenv("BENCH_HIST"), "w"))
+  for i = 1, #latency do
+    local v, c = latency(i)
+    f:write(string.format("%d %d\n", v, c))
+  end
+  f:close()
+  local parts = {}
+  for code, n in pairs(all) do parts[#parts + 1] = string.format('"%d":%d', code, n) end
+  local e = summary.errors
+  io.write(string.format('BENCH {"requests":%d,"duration_us":%d,"sent":%d,"sent_events":%d,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"wrk_p50_us":%d,"wrk_p99_us":%d,"codes":{%s}}\n',
+    summary.requests, summary.duration, total, total_events,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), table.concat(parts, ",")))
+end
+"""
+
+
+def undo_wrk_correction(hist: dict[int, int], expected: int) -> Counter:
+    """wrk 4 "corrects" its latency histogram for coordinated omission before done() sees it:
+    every recorded value n >= 2*expected also adds a synthetic sample at n - k*expected for
+    each k while that is > expected (stats_correct in wrk's stats.c). Those samples are not
+    measurements; remove them, largest value first."""
+    raw: Counter = Counter()
+    carried: dict[int, int] = {}  # m -> sum of raw[m + k*expected], k >= 1
+    for m in sorted(hist, reverse=True):
+        extra = 0
+        if expected > 0 and m > expected:
+            extra = raw.get(m + expected, 0) + carried.get(m + expected, 0)
+        if extra:
+            carried[m] = extra
+        count = hist[m] - extra
+        if count < 0:
+            raise BenchError("wrk's latency histogram does not match its correction; cannot undo it")
+        if count:
+            raw[m] = count
+    return raw
+
+
+
+def write_bodies(path: Path, batches: list[tuple[int, bytes]]) -> Path:
+    """The file WRK_LUA reads: one batch a line, its number of events, a tab, the body."""
+    path.write_bytes(b"".join(b"%d\t%s\n" % (n, body) for n, body in batches))
+    return path
+
+
+@dataclass
+class WrkRun:
+    """What one wrk run measured."""
+
+    requests: int  # responses (wrk's "requests")
+    seconds: float
+    events: int  # events in the batches answered (those sent, scaled to the answered share)
+    codes: Counter  # status -> responses
+    errors: dict[str, int]  # connect, read, write, timeout (+ responses whose status the script missed)
+    latencies_us: Counter  # measured latency (µs) -> count, wrk's synthetic samples removed
+    wrk_p50_us: int
+    wrk_p99_us: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+class Wrk:
+    """wrk posting the batches of ``bodies`` (``write_bodies``) round robin to ``url`` over
+    ``connections`` keep-alive connections, closed loop, for ``seconds``, with the site's
+    Origin. It runs in the background and stops by itself; ``result()`` waits for it and reads
+    what it measured, ``stop()`` kills it (idempotent: put it on the ExitStack)."""
+
+    def __init__(self, wrk: str, url: str, bodies: Path, seconds: float, connections: int, threads: int = 1,
+                 timeout_s: int = 10) -> None:
+        script = bodies.parent / "wrk.lua"
+        script.write_text(WRK_LUA)
+        self.hist = bodies.parent / f"wrk-hist-{os.getpid()}-{time.monotonic_ns()}.txt"
+        self.seconds, self.connections = seconds, connections
+        env = {**os.environ, "BENCH_BODIES": str(bodies), "BENCH_ORIGIN": ORIGIN, "BENCH_HIST": str(self.hist)}
+        cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+               "--timeout", f"{timeout_s}s", "-s", str(script), url]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def result(self, strict: bool = True) -> WrkRun:
+        """``strict``: fail unless exactly one latency sample per answer is left after undoing
+        wrk's correction (requests wrk timed out break that count; a flood may have them)."""
+        try:
+            out, err = self.proc.communicate(timeout=self.seconds + 60)
+        finally:
+            self.stop()
+        line = next((ln for ln in out.splitlines() if ln.startswith("BENCH ")), None)
+        if self.proc.returncode != 0 or line is None:
+            raise BenchError(f"wrk failed (exit {self.proc.returncode}):\n{out}\n{err}")
+        summary = json.loads(line[6:])
+        hist: dict[int, int] = {}
+        for row in self.hist.read_text().split("\n"):
+            if row:
+                value, count = row.split()
+                hist[int(value)] = int(count)
+        self.hist.unlink()
+        complete = summary["requests"]
+        per_conn = complete // self.connections
+        raw = undo_wrk_correction(hist, summary["duration_us"] // per_conn if per_conn else 0)
+        recorded = complete - summary["errors"]["timeout"]
+        if strict and sum(raw.values()) != recorded:
+            raise BenchError(f"wrk's histogram holds {sum(raw.values())} samples after undoing its correction, "
+                             f"expected {recorded}")
+        codes = Counter({int(k): v for k, v in summary["codes"].items()})
+        errors = {k: v for k, v in summary["errors"].items() if k != "status"}
+        if sum(codes.values()) != complete:
+            errors["responses without a status seen by the script"] = complete - sum(codes.values())
+        return WrkRun(requests=complete, seconds=summary["duration_us"] / 1e6,
+                      events=round(summary["sent_events"] * complete / summary["sent"]) if summary["sent"] else 0,
+                      codes=codes, errors=errors, latencies_us=raw, wrk_p50_us=summary["wrk_p50_us"],
+                      wrk_p99_us=summary["wrk_p99_us"])
+
+
+def ensure_wrk() -> str | None:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if not apt:
+        return None
+    print("bench: installing wrk with apt-get", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        subprocess.run([*sudo, apt, "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL, timeout=300)
+        subprocess.run([*sudo, apt, "install", "-y", "-qq", "--no-install-recommends", "wrk"], check=True, env=env,
+                       stdout=subprocess.DEVNULL, timeout=300)
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"bench: could not install wrk ({exc})", file=sys.stderr)
+        return None
+    return shutil.which("wrk")
+
 
 
 # --------------------------------------------------------------------------- statistics, charts

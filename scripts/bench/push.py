@@ -5,13 +5,15 @@ uvicorn, started here and stopped here, also on error or Ctrl-C):
 
 1. Idle connections. One uvicorn worker (``backend.app:create_app``, ``--workers 1``, so the
    worker is uvicorn's own process) and a site. The file-descriptor limit is raised first so
-   the server inherits it. An asyncio client (the ``websockets`` package) opens N push
-   WebSockets ``/v1/push?site=&vid=&tok=`` with distinct visitor ids, valid visitor tokens
-   (``backend.core.tokens.visitor_token`` with the secret the server was started with) and the
-   site's Origin. By default this is done twice, each time with a fresh server: offering
-   permessage-deflate exactly as Chromium does (the server accepts it and keeps a zlib
-   context per connection), and offering none (what a server with per-message deflate
-   switched off would hold); ``--deflate browser|off`` runs one of them. The worker's VmRSS
+   the server inherits it. Each of N visitors (distinct visitor ids) first sends its page view
+   to the collector, as a page does, and keeps the visitor token the answer carries (setup,
+   before the worker's memory is read). Then an asyncio client (the ``websockets`` package)
+   opens their N push WebSockets ``/v1/push?site=&vid=`` with the site's Origin, each sending
+   ``{"type": "hello", "tok"}`` as its first frame, as o.js does (the handshake time is the
+   WebSocket's opening handshake). By default this is done twice, each time with a fresh
+   server: offering permessage-deflate exactly as Chromium does (the server accepts it and
+   keeps a zlib context per connection), and offering none (what a server with per-message
+   deflate switched off would hold); ``--deflate browser|off`` runs one of them. The worker's VmRSS
    (/proc/PID/status) is sampled throughout; the run checks in Redis that the worker
    subscribed one channel per visitor. Then one offer command is published to one visitor
    among them, exactly as the backend does it (``backend.domain.push.Hub.publish``: PUBLISH on
@@ -66,8 +68,8 @@ if __package__ in (None, ""):  # run as a file: import from the repository, not 
 from backend.store import keys  # noqa: E402
 from scripts.bench.lib import (  # noqa: E402
     ADMIN, DEMO_APP, ORIGIN, BenchError, CpuMeter, RssSampler, chart, create_site, fd_limit, free_port, histogram,
-    main, open_fds, parse, parser, pct, poll, proc_status, push_url, raise_fd_limit, say, start_redis, start_server,
-    this_tree, verdict,
+    hello, main, open_fds, page_view, parse, parser, pct, poll, proc_status, push_url, raise_fd_limit, say,
+    start_redis, start_server, this_tree, verdict, visitor_tokens,
 )
 
 GOAL_KB_PER_CONN = 30.0
@@ -161,7 +163,7 @@ async def settle(pid: int, seconds: float = 1.0) -> dict[str, int]:
     await asyncio.sleep(seconds)
     return proc_status(pid)
 
-async def idle_bench(args: argparse.Namespace, port: int, site: str, secret: str, redis_url: str,
+async def idle_bench(args: argparse.Namespace, port: int, site: str, redis_url: str,
                      pid: int, deflate: bool) -> IdleResult:
     import redis.asyncio as aioredis
     from websockets.asyncio.client import connect
@@ -173,10 +175,23 @@ async def idle_bench(args: argparse.Namespace, port: int, site: str, secret: str
     hub = Hub(rcli, 10_000)  # only its publish() is used: the backend's own way to send a command
     compression = "deflate" if deflate else None
     run_tag = secrets.token_hex(3)
+    warm_vids = [f"warm-{run_tag}-{i:04d}" for i in range(20)]
+    vids = [f"bench-{run_tag}-{i:06d}" for i in range(args.connections)]
+    # setup: each visitor's page view, and the token the collector's answer gives its page
+    t = time.perf_counter()
+    tokens = await visitor_tokens(f"http://127.0.0.1:{port}", [(v, page_view(site, v)) for v in warm_vids + vids],
+                                  label="page views")
+    say(f"  {len(tokens):,} visitors sent their page view and got their token in {time.perf_counter() - t:.1f} s "
+        f"(setup)")
 
-    async def open_one(vid: str) -> Any:
-        return await connect(push_url(f"ws://127.0.0.1:{port}", site, vid, secret), origin=ORIGIN, compression=compression,
-                             open_timeout=20, ping_interval=None, close_timeout=2, max_queue=4)
+    async def open_one(vid: str, timed: list[float] | None = None) -> Any:
+        t = time.perf_counter()
+        ws = await connect(push_url(f"ws://127.0.0.1:{port}", site, vid), origin=ORIGIN, compression=compression,
+                           open_timeout=20, ping_interval=None, close_timeout=2, max_queue=4)
+        if timed is not None:
+            timed.append((time.perf_counter() - t) * 1000)
+        await ws.send(hello(tokens[vid]))
+        return ws
 
     async def subscribed_count() -> int:
         return len(await rcli.pubsub_channels(keys.push_channel(site, "*")))
@@ -191,9 +206,12 @@ async def idle_bench(args: argparse.Namespace, port: int, site: str, secret: str
     try:
         # warm-up: the worker's first connections and first delivery load code lazily; that
         # is not what one more connection costs
-        warm = [await open_one(f"warm-{run_tag}-{i:04d}") for i in range(20)]
+        warm = [await open_one(vid) for vid in warm_vids]
+        deadline = time.monotonic() + 10
+        while await subscribed_count() < len(warm) and time.monotonic() < deadline:  # after the hellos
+            await asyncio.sleep(0.05)
         cmd = offer_command(0)
-        await hub.publish(site, f"warm-{run_tag}-0000", cmd)
+        await hub.publish(site, warm_vids[0], cmd)
         got = await asyncio.wait_for(warm[0].recv(), 5)
         if json.loads(got) != cmd:
             raise BenchError(f"warm-up connection received {got!r}, not the published command")
@@ -216,17 +234,15 @@ async def idle_bench(args: argparse.Namespace, port: int, site: str, secret: str
 
         async def worker(i: int) -> None:
             nonlocal next_mark
-            vid = f"bench-{run_tag}-{i:06d}"
+            vid = vids[i]
             async with sem:
-                t = time.perf_counter()
                 try:
-                    ws = await open_one(vid)
+                    ws = await open_one(vid, res.handshake_ms)
                 except Exception as exc:  # noqa: BLE001 - counted and reported
                     res.failed += 1
                     if len(res.errors) < 5:
                         res.errors.append(f"{vid}: {type(exc).__name__}: {exc}")
                     return
-                res.handshake_ms.append((time.perf_counter() - t) * 1000)
                 conns.append((vid, ws))
                 if len(conns) >= next_mark:
                     next_mark += step
@@ -316,11 +332,10 @@ async def idle_bench(args: argparse.Namespace, port: int, site: str, secret: str
 
 
 def run_idle(args: argparse.Namespace, redis: Any, stack: contextlib.ExitStack, deflate: bool) -> IdleResult:
-    secret = secrets.token_urlsafe(24)
     say(f"\n## 1{'a' if deflate else 'b'}. idle push connections on one worker, "
         f"permessage-deflate {'offered, as browsers do' if deflate else 'not offered'}")
     say("  starting uvicorn (1 worker)")
-    server = start_server(stack, redis.url, secret=secret)
+    server = start_server(stack, redis.url)
     site = create_site(server.url, "Bench")
     pids = server.workers()
     if len(pids) != 1:
@@ -331,7 +346,7 @@ def run_idle(args: argparse.Namespace, redis: Any, stack: contextlib.ExitStack, 
     say(f"  worker: uvicorn's own process, pid {pids[0]}; it may open {limit} files")
     try:
         with cpu_meter() as cpu:
-            res = asyncio.run(idle_bench(args, server.port, site, secret, redis.url, pids[0], deflate))
+            res = asyncio.run(idle_bench(args, server.port, site, redis.url, pids[0], deflate))
         res.other_cpu_pct = cpu.pct["other"]
         say(f"  cpu (% of one core, {os.cpu_count()} cores): {cpu.line()}")
     finally:
@@ -393,7 +408,7 @@ class BrowserResult:
     seconds: float = 0.0
     not_run: str = ""
     other_cpu_pct: float = 0.0
-    before_fetch_ms: list[float] = field(default_factory=list)  # frame -> GET /v1/offers/ID/ui sent
+    before_fetch_ms: list[float] = field(default_factory=list)  # frame -> POST /v1/offers/ID/ui sent
     fetch_ms: list[float] = field(default_factory=list)         # that request, start to response end
     mount_ms: list[float] = field(default_factory=list)         # response end -> element in the DOM
 
@@ -611,12 +626,12 @@ def report(idle: list[IdleResult], br: BrowserResult | None) -> bool:
                 f"p95 {ms(pct(br.put_ms, 95))} ms | | |")
             say(f"| - push frame in the page | p50 {ms(pct(br.frame_ms, 50))} ms, "
                 f"p95 {ms(pct(br.frame_ms, 95))} ms | | |")
-            say(f"| - frame -> element in the DOM (GET /ui, mount) | p50 {ms(pct(br.render_ms, 50))} ms, "
+            say(f"| - frame -> element in the DOM (POST /ui, mount) | p50 {ms(pct(br.render_ms, 50))} ms, "
                 f"p95 {ms(pct(br.render_ms, 95))} ms | | |")
             if br.fetch_ms:
-                say(f"| -- frame -> GET /v1/offers/ID/ui sent | p50 {ms(pct(br.before_fetch_ms, 50))} ms, "
+                say(f"| -- frame -> POST /v1/offers/ID/ui sent | p50 {ms(pct(br.before_fetch_ms, 50))} ms, "
                     f"p95 {ms(pct(br.before_fetch_ms, 95))} ms | | |")
-                say(f"| -- GET /v1/offers/ID/ui (resource timing) | p50 {ms(pct(br.fetch_ms, 50))} ms, "
+                say(f"| -- POST /v1/offers/ID/ui (resource timing) | p50 {ms(pct(br.fetch_ms, 50))} ms, "
                     f"p95 {ms(pct(br.fetch_ms, 95))} ms | | |")
                 say(f"| -- its response -> element in the DOM (parse, mount) | "
                     f"p50 {ms(pct(br.mount_ms, 50))} ms, "
@@ -655,9 +670,9 @@ def report(idle: list[IdleResult], br: BrowserResult | None) -> bool:
         if br.fetch_ms:
             say("")
             say(chart("push frame -> element in the DOM, in parts",
-                      [("o.js: frame -> GET /ui p50", pct(br.before_fetch_ms, 50)),
-                       ("o.js: frame -> GET /ui p95", pct(br.before_fetch_ms, 95)),
-                       ("GET /ui p50", pct(br.fetch_ms, 50)), ("GET /ui p95", pct(br.fetch_ms, 95)),
+                      [("o.js: frame -> POST /ui p50", pct(br.before_fetch_ms, 50)),
+                       ("o.js: frame -> POST /ui p95", pct(br.before_fetch_ms, 95)),
+                       ("POST /ui p50", pct(br.fetch_ms, 50)), ("POST /ui p95", pct(br.fetch_ms, 95)),
                        ("parse + mount p50", pct(br.mount_ms, 50)),
                        ("parse + mount p95", pct(br.mount_ms, 95))],
                       "ms"))
