@@ -165,13 +165,6 @@ def test_a_sales_email_with_a_line_break_is_refused(client: TestClient, site: di
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "sales_email"
 
 
-def test_a_content_length_of_unicode_digits_is_a_400(client: TestClient, site: dict) -> None:
-    """'²'.isdigit() is true, but int('²') raises."""
-    r = client.post("/v1/events", content=json.dumps(batch(site["key"])).encode(),
-                    headers={**TEXT, "Content-Length": b"\xb2"})  # latin-1 "²"
-    assert r.status_code == 400 and "Content-Length" in r.json()["error"]
-
-
 # --- the console's forms ----------------------------------------------------------------------
 
 def csrf_of(html: str) -> str:
@@ -286,7 +279,7 @@ def console_socket(client: TestClient, csrf: str):
                                     headers={"Origin": "http://beckon.test"})
 
 
-@pytest.mark.parametrize("url", ["http://[::1/x", "https://[shop.example]/cart", "https://shop.example:99999999999/"])
+@pytest.mark.parametrize("url", ["http://[::1/x", "https://[shop.example]/cart"])
 def test_a_link_the_console_cannot_read_gets_an_error_and_the_connection_stays(
         client: TestClient, site: dict, rep_in_a_chat: tuple[str, str], url: str) -> None:
     csrf, chat = rep_in_a_chat
@@ -295,8 +288,7 @@ def test_a_link_the_console_cannot_read_gets_an_error_and_the_connection_stays(
         until(ws, "accepted")
         ws.send_text(json.dumps({"type": "link", "chat": chat, "url": url, "title": "Cart", "ref": "l1"}))
         error = until(ws, "error")
-        assert error["ref"] == "l1" and ("only pages of this site" in error["message"]
-                                         or "not a URL that can be read" in error["message"])
+        assert error["ref"] == "l1" and "not a URL that can be read" in error["message"]
         ws.send_text(json.dumps({"type": "link", "chat": chat, "url": ORIGIN + "/cart", "title": "Cart"}))
         assert until(ws, "ack")["chat"] == chat  # the same connection still works
 
