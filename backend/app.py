@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.websockets import WebSocket
 
 from backend.config import Settings
 from backend.domain.services import Services
@@ -20,7 +21,13 @@ from backend.web.load_gate import GateLimits, LoadGate
 
 
 async def health(request: Request) -> Response:
-    await services(request).redis.ping()
+    """200 only while this worker can both reach Redis and deliver live: its push reader is
+    subscribed (after an outage it is not until it has subscribed again)."""
+    svc = services(request)
+    await svc.redis.ping()
+    if not svc.hub.delivering:
+        return JSONResponse({"error": "live delivery is reconnecting to Redis"}, status_code=503,
+                            headers={"Retry-After": "5"})
     return JSONResponse({"ok": True})
 
 
@@ -34,7 +41,11 @@ async def starlette_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-async def storage_down(request: Request, exc: Exception) -> Response:
+async def storage_down(request: Request | WebSocket, exc: Exception) -> Response | None:
+    if isinstance(request, WebSocket):  # a live connection: "try again later"; it reconnects
+        with contextlib.suppress(Exception):
+            await request.close(code=1013, reason="storage is unavailable; retry shortly")
+        return None
     return JSONResponse(
         {"error": "storage is unavailable; retry shortly"}, status_code=503, headers={"Retry-After": "5"}
     )

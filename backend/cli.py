@@ -33,6 +33,9 @@ def secrets_refusal(settings: Settings, host: str) -> tuple[str, bool]:
     return f"beckon: refusing to serve on {host} with default or short secrets; set {names}", True
 
 
+SHUTDOWN_GRACE_S = 5
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -55,6 +58,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Offer and chat frames are a few hundred bytes: compression gains nothing and costs
         # ~34 KB of zlib state per idle page connection (scripts/bench/push.py).
         ws_per_message_deflate=False,
+        # On SIGTERM, connections (pages and consoles are told to reconnect) get this long to
+        # finish before they are cut; then the background loops stop. A worker exits within
+        # 10 s, Redis or not.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
     return 0
 

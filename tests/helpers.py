@@ -328,3 +328,52 @@ class Customer:
         if self.socket:
             self.socket.close()
         self.http.close()
+
+
+class ConsoleSocket:
+    """A representative's console without a browser: logged in over HTTP, then the console's
+    WebSocket, as the workspace page opens it."""
+
+    def __init__(self, live: Live, email: str, password: str = PASSWORD) -> None:
+        import re
+
+        import httpx
+        from websockets.sync.client import connect as ws_connect
+
+        self.http = httpx.Client(base_url=live.url, timeout=10, follow_redirects=True)
+        form = self.http.get("/console/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert csrf, form[:500]
+        r = self.http.post("/console/login", data={"csrf": csrf.group(1), "email": email,
+                                                  "password": password, "next": "/console/"})
+        assert r.status_code == 200 and 'id="workspace"' in r.text, r.text[:500]
+        token = re.search(r'data-csrf="([^"]+)"', r.text)
+        assert token, r.text[:500]
+        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        url = live.url.replace("http://", "ws://") + f"/console/ws?csrf={token.group(1)}"
+        self.socket = ws_connect(url, origin=live.url, additional_headers={"Cookie": cookie},
+                                 open_timeout=5).__enter__()
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.socket.send(json.dumps(frame))
+
+    def expect(self, check: Callable[[dict], Any], timeout: float = 10.0) -> dict[str, Any]:
+        """Skips frames until one passes ``check``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self.socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if check(message):
+                return message
+
+    def say(self, chat: str, text: str) -> str:
+        """A message in one of the rep's chats, once it is stored (acknowledged); its id."""
+        cid = f"r{time.monotonic_ns()}"
+        self.send({"type": "say", "chat": chat, "text": text, "cid": cid})
+        answer = self.expect(lambda m: m.get("type") in ("ack", "error") and cid in (m.get("cid"),
+                                                                                      m.get("ref")))
+        assert answer["type"] == "ack", answer
+        return answer["id"]
+
+    def close(self) -> None:
+        self.socket.close()
+        self.http.close()

@@ -122,6 +122,15 @@ class Chats:
         chat = await self.get(site, chat_id[:64])
         return chat if chat and chat.visitor == vid else None
 
+    async def catch_up(self, site: str, vid: str) -> list[dict[str, Any]]:
+        """What brings a visitor's pages up to date after they may have missed frames (the
+        hub was cut off from Redis): the open chat's state and all its messages, which pages
+        show once each."""
+        chat = await self.of_page(site, vid)
+        if chat is None:
+            return []
+        return [frames.chat(chat), frames.history(chat.id, await self.history(site, chat.id))]
+
     async def waiting(self, site: str, limit: int = 200) -> list[Chat]:
         """Requests nobody accepted yet, oldest first."""
         out = []

@@ -20,7 +20,7 @@ from backend.core.policy import (
 from backend.domain.push import Hub
 from backend.domain.reps import PRESENCE_TIMEOUT_S
 from backend.domain.sites import Sites
-from backend.domain.tasks import cancel
+from backend.domain.tasks import UNAVAILABLE, Backoff, Outage, cancel, one_line
 from backend.store import keys
 from backend.store.scripts import PageWindows, Refused, Scripts, offer_from
 
@@ -116,6 +116,8 @@ class Broker:
                 self._again.discard(site)
                 try:
                     await self.run(site)
+                except UNAVAILABLE as exc:  # the ticker retries, and logs the outage
+                    log.debug("offer broker run failed: %s", one_line(exc))
                 except Exception:  # noqa: BLE001 - the ticker retries; a poke must not crash
                     log.exception("offer broker run failed for a site")
                 if site not in self._again:
@@ -182,6 +184,11 @@ class Broker:
             await self.hub.publish(site, vid, frames.withdraw(offer_id))
         return request
 
+    async def stop(self) -> None:
+        """Runs started by pokes end with the worker."""
+        for task in list(self._tasks):
+            await cancel(task, 1.0)
+
     async def current(self, site: str, vid: str) -> Offer | None:
         raw = await self.redis.hgetall(keys.offer(site, vid))
         if not raw:
@@ -194,10 +201,12 @@ class Ticker:
     withdraw expired offers, end requests whose page is gone, and run the broker for every
     site that may have visitors needing help."""
 
-    def __init__(self, broker: Broker, redis: aioredis.Redis, interval_s: float) -> None:
+    def __init__(self, broker: Broker, redis: aioredis.Redis, interval_s: float,
+                 outage: Outage | None = None) -> None:
         self.broker = broker
         self.redis = redis
         self.interval_s = interval_s
+        self.outage = outage or Outage(log)
         self.task: asyncio.Task[None] | None = None
 
     async def tick(self) -> None:
@@ -232,19 +241,29 @@ class Ticker:
                 await self.redis.sadd(keys.REQUEST_SITES, site)
 
     async def _loop(self) -> None:
-        try:
-            await self.seed()
-        except Exception:  # noqa: BLE001 - the pokes refill the list anyway
-            log.exception("could not seed the ticker's lists of sites")
+        """Tick every interval_s. Without Redis: one log line for the outage (Outage), retries
+        with backoff, and the lists of sites seeded again once it is back."""
+        backoff = Backoff(first_s=self.interval_s)
+        seeded = False
         while True:
+            delay = self.interval_s
             try:
+                if not seeded:
+                    await self.seed()
+                    seeded = True
                 await self.tick()
+                self.outage.back()
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a failed tick (Redis restarting) must not end the loop
+            except UNAVAILABLE as exc:
+                self.outage.lost(exc, "the offer ticker")
+                seeded = False  # Redis may come back empty-handed: seed the lists of sites again
+                delay = backoff.next()
+            except Exception:  # noqa: BLE001 - a bug in one tick must not end the loop
                 log.exception("offer tick failed")
-                await asyncio.sleep(2)
-            await asyncio.sleep(self.interval_s)
+                delay = max(self.interval_s, 2.0)
+            await asyncio.sleep(delay)
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._loop())

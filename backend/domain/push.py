@@ -4,41 +4,57 @@ listens to it.
 
 The hub also vouches for the pages it holds: every PAGE_CONFIRM_S it records in Redis that
 their visitors' pages are open, which is how the broker and the request expiry tell an open
-page from a closed tab (core/policy.py:page_present)."""
+page from a closed tab (core/policy.py:page_present).
+
+When Redis goes away the reader keeps trying, with backoff, until it is back; then it
+subscribes every channel again and catches its pages and consoles up on what they missed
+meanwhile (``catch_up``; pages drop messages they already have). Until then ``delivering``
+is False and /healthz says so."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 import redis.asyncio as aioredis
 
 from backend.core.policy import PAGE_CONFIRM_S, SOCKET_WINDOW_MS
-from backend.domain.tasks import cancel
+from backend.domain.tasks import UNAVAILABLE, Backoff, Outage, cancel
 from backend.store import keys
 
 log = logging.getLogger("beckon.push")
 
 
 class Receiver(Protocol):
-    """A page's or console's connection, or anything that stands in for one."""
+    """A page's or console's connection, or anything that stands in for one. One that also
+    has ``resync()`` is asked to refresh itself after an outage (the console's Tap)."""
 
     async def send_text(self, data: str) -> None: ...
 
 
+# The frames that bring one visitor's pages up to date: (site, visitor) -> frames.
+CatchUp = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+
+
 class Hub:
-    def __init__(self, redis: aioredis.Redis, page_grace_ms: int) -> None:
+    def __init__(self, redis: aioredis.Redis, page_grace_ms: int, outage: Outage | None = None) -> None:
         self.redis = redis
         self.page_grace_ms = page_grace_ms
+        self.outage = outage or Outage(log)
         self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
         self.sockets: dict[str, set[Receiver]] = {}
         self.pages: dict[tuple[str, str], int] = {}  # (site, visitor) -> page connections here
         self.task: asyncio.Task[None] | None = None
         self.confirm_task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()  # set once anything is subscribed: the reader waits for it
+        self.catch_up: CatchUp | None = None  # set by Services: chats and offers
+        self.delivering = True  # False from losing the pub/sub connection until resubscribed
+        self._resync = False  # a (un)subscribe failed: subscribe everything afresh
+        self._lock = asyncio.Lock()  # one (un)subscribe at a time on the pub/sub connection
 
     async def publish(self, site: str, vid: str, message: dict[str, Any]) -> None:
         """To every page of one visitor."""
@@ -69,7 +85,8 @@ class Hub:
             # Gone from here: stale after the grace, unless another worker holds a page of
             # the visitor (it confirms sooner) or the next page of the visit connects.
             stale_in = int(time.time() * 1000) - SOCKET_WINDOW_MS + self.page_grace_ms
-            await self.redis.zadd(keys.pages(site), {vid: stale_in}, xx=True)
+            with contextlib.suppress(*UNAVAILABLE):  # without Redis it goes stale by itself
+                await self.redis.zadd(keys.pages(site), {vid: stale_in}, xx=True)
 
     async def confirm_pages(self) -> None:
         now = int(time.time() * 1000)
@@ -87,16 +104,17 @@ class Hub:
             await asyncio.sleep(PAGE_CONFIRM_S)
             try:
                 await self.confirm_pages()
+                self.outage.back()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - Redis restarting; confirm again next time
-                log.warning("could not confirm open pages; retrying")
+            except UNAVAILABLE as exc:  # confirm again next time
+                self.outage.lost(exc, "page confirmations")
 
     async def attach(self, channel: str, ws: Receiver) -> None:
         sockets = self.sockets.setdefault(channel, set())
         sockets.add(ws)
         if len(sockets) == 1:
-            await self.pubsub.subscribe(channel)
+            await self._subscription("subscribe", channel)
             self.ready.set()
 
     async def detach(self, channel: str, ws: Receiver) -> None:
@@ -106,7 +124,17 @@ class Hub:
         sockets.discard(ws)
         if not sockets:
             del self.sockets[channel]
-            await self.pubsub.unsubscribe(channel)
+            await self._subscription("unsubscribe", channel)
+
+    async def _subscription(self, command: str, channel: str) -> None:
+        """(Un)subscribe one channel. Without Redis the reader subscribes everything in
+        ``sockets`` again once it is back, so a connection attaching meanwhile is not refused."""
+        try:
+            async with self._lock:
+                await getattr(self.pubsub, command)(channel)
+        except UNAVAILABLE:
+            self._resync = True
+            self.ready.set()
 
     @property
     def connections(self) -> int:
@@ -120,8 +148,13 @@ class Hub:
                 pass
 
     async def _reader(self) -> None:
+        backoff = Backoff()
         while True:
             try:
+                if self._resync:
+                    await self._resubscribe()
+                    backoff.reset()
+                    continue
                 if not self.pubsub.subscribed:
                     self.ready.clear()
                     await self.ready.wait()
@@ -131,13 +164,47 @@ class Hub:
                     await self._deliver(message["channel"], message["data"])
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - reconnect after Redis trouble; pages resubscribe
-                log.exception("push reader failed; retrying")
-                await asyncio.sleep(1)
-                channels = list(self.sockets)
-                self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                if channels:
-                    await self.pubsub.subscribe(*channels)
+            except UNAVAILABLE as exc:
+                self.delivering = False
+                self._resync = True
+                self.outage.lost(exc, "live delivery")
+                await asyncio.sleep(backoff.next())
+            except Exception:  # noqa: BLE001 - a bug: log it, and start afresh rather than stop delivering
+                log.exception("push reader failed; subscribing again")
+                self.delivering = False
+                self._resync = True
+                await asyncio.sleep(backoff.next())
+
+    async def _resubscribe(self) -> None:
+        """A fresh pub/sub connection with every channel a connection here listens to."""
+        async with self._lock:
+            old, self.pubsub = self.pubsub, self.redis.pubsub(ignore_subscribe_messages=True)
+            self._resync = False
+            with contextlib.suppress(Exception):
+                await old.aclose()
+            channels = list(self.sockets)
+            if channels:
+                await self.pubsub.subscribe(*channels)
+            else:
+                await self.redis.ping()
+        missed = not self.delivering
+        self.delivering = True
+        self.outage.back()
+        if missed:
+            await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """What was published while this worker was not subscribed never reached it: each
+        page here gets its chat's state and messages again, each console a fresh snapshot."""
+        for site, vid in list(self.pages):
+            frames = await self.catch_up(site, vid) if self.catch_up else []
+            for frame in frames:
+                await self._deliver(keys.push_channel(site, vid), json.dumps(frame))
+        for sockets in list(self.sockets.values()):
+            for ws in list(sockets):
+                resync = getattr(ws, "resync", None)
+                if resync is not None:
+                    resync()
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._reader())
@@ -146,4 +213,5 @@ class Hub:
     async def stop(self) -> None:
         await cancel(self.confirm_task)
         await cancel(self.task)
-        await self.pubsub.aclose()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pubsub.aclose(), 2)

@@ -6,6 +6,9 @@ handler names exactly which service it calls, with its type.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -22,6 +25,7 @@ from backend.domain.push import Hub
 from backend.domain.reps import Reps
 from backend.domain.sessions import Sessions
 from backend.domain.sites import Sites
+from backend.domain.tasks import Outage
 from backend.domain.visitors import Visitors
 from backend.store.scripts import Scripts
 
@@ -52,15 +56,18 @@ class Services:
         reps = Reps(redis, Sessions(redis, settings.session_idle_s))
         visitors = Visitors(redis, scripts, settings)
         grace_ms = int(settings.page_grace_s * 1000)
-        hub = Hub(redis, grace_ms)
+        outage = Outage(logging.getLogger("beckon"))  # one line per outage, whichever loop notices
+        hub = Hub(redis, grace_ms, outage)
         jobs = Jobs(settings)
         broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s, grace_ms)
+        chats = Chats(redis, scripts, hub, reps, visitors, jobs)
+        hub.catch_up = chats.catch_up
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps, logins=LoginThrottle(redis), sessions=reps.sessions,
             visitors=visitors,
-            hub=hub, broker=broker, ticker=Ticker(broker, redis, settings.offer_tick_s),
+            hub=hub, broker=broker, ticker=Ticker(broker, redis, settings.offer_tick_s, outage),
             presence=Presence(reps, broker),
-            chats=Chats(redis, scripts, hub, reps, visitors, jobs), jobs=jobs,
+            chats=chats, jobs=jobs,
         )
 
     def start(self) -> None:
@@ -69,6 +76,10 @@ class Services:
         self.ticker.start()
 
     async def stop(self) -> None:
+        """In order, each step bounded, so a worker exits promptly even without Redis: the
+        loops that start work first, then work in flight, then delivery, then the connections."""
         await self.ticker.stop()
+        await self.broker.stop()
         await self.hub.stop()
-        await self.redis.aclose()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.redis.aclose(), 2)

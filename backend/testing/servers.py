@@ -53,21 +53,30 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "serve
 
 
 class RedisServer:
-    """A private redis-server: its own port and directory, no persistence."""
+    """A private redis-server: its own port and directory. No persistence, unless
+    ``persist``: then every write is in its append-only file before it is acknowledged, so
+    ``kill()`` (an outage: SIGKILL) and ``start()`` (on the same port) lose nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, persist: bool = False) -> None:
         binary = shutil.which("redis-server")
         if not binary:
             raise RuntimeError("redis-server is not installed; run scripts/test, which installs it")
+        self.binary = binary
+        self.persist = persist
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="beckon-redis-")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
+        durability = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else \
+            ["--appendonly", "no"]
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--save", "", *durability, "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.url = f"redis://127.0.0.1:{self.port}/0"
 
         def ping() -> bool:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
@@ -86,13 +95,17 @@ class RedisServer:
     def pid(self) -> int:
         return self.proc.pid
 
+    def kill(self) -> None:
+        """Gone at once, as in a crash: clients see their connections reset."""
+        self.proc.kill()
+        self.proc.wait()
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait()
             self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -30,6 +30,7 @@ from backend.core import frames
 from backend.core.models import Chat
 from backend.domain.chat import ChatError, check_link
 from backend.domain.reps import Rep, RepError
+from backend.domain.tasks import UNAVAILABLE
 from backend.web.console.auth import NotLoggedIn, check_csrf, current_rep, same_origin
 from backend.web.http import HTTPError, parse_json, services
 
@@ -53,6 +54,10 @@ class Tap:
 
     async def send_text(self, data: str) -> None:
         self.inbox.put_nowait((self.kind, data))
+
+    def resync(self) -> None:
+        """After a Redis outage (the hub missed events meanwhile): everything afresh."""
+        self.inbox.put_nowait(("hello", ""))
 
 
 class Connection:
@@ -133,11 +138,14 @@ class Connection:
                     with contextlib.suppress(ValueError, AttributeError):
                         if json.loads(data).get("type") in ("chat-open", "chat-closed"):
                             want.add("chats")
-            for what in ("reps", "queue", "chats"):
-                if what in want:
-                    await self.send_snapshot(what, force=what == "chats")
-            if "visitors" in want and "chats" not in want:
-                await self.send_visitors()
+            try:
+                for what in ("reps", "queue", "chats"):
+                    if what in want:
+                        await self.send_snapshot(what, force=what == "chats")
+                if "visitors" in want and "chats" not in want:
+                    await self.send_visitors()
+            except UNAVAILABLE:
+                pass  # Redis is away: the next tick tries again, and the hub resyncs when it is back
 
     async def send_snapshot(self, what: str, force: bool = False) -> None:
         chats = self.svc.chats
@@ -259,6 +267,8 @@ class Connection:
                 raise ChatError(f"unknown message type {kind[:40]!r}")
         except ChatError as exc:
             self.error(str(exc), ref)
+        except UNAVAILABLE:
+            self.error("Beckon cannot reach its storage just now; please try again in a moment.", ref)
         return True
 
     async def presence(self, status: Any) -> bool:
