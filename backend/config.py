@@ -78,6 +78,9 @@ class Settings:
     collector_max_lag_ms: float = 100.0
     # A console session ends after this long without a request (and 12 h after login at most).
     session_idle_s: int = 2 * 3600
+    # A chat (and a request nobody took) is gone this long after its last message: its
+    # messages with it, and the representative's slot is free again.
+    chat_ttl_s: int = 24 * 3600
 
     def weak_secrets(self) -> list[str]:
         """The secrets still at their defaults or too short to resist guessing."""
@@ -115,6 +118,7 @@ class Settings:
             demo_site_key=_str("BECKON_DEMO_SITE_KEY", cls.demo_site_key),
             trusted_proxies=_str("BECKON_TRUSTED_PROXIES", cls.trusted_proxies),
             session_idle_s=_int("BECKON_SESSION_IDLE_S", cls.session_idle_s),
+            chat_ttl_s=_int("BECKON_CHAT_TTL_S", cls.chat_ttl_s),
             collector_max_inflight=_int("BECKON_COLLECTOR_MAX_INFLIGHT", cls.collector_max_inflight),
             collector_max_lag_ms=_float("BECKON_COLLECTOR_MAX_LAG_MS", cls.collector_max_lag_ms),
         )

@@ -133,14 +133,15 @@ def presence(api: Any, key: str, rid: str, status: str) -> None:
     assert r.status_code == 200, r.text
 
 
-def chat_service(redis_url: str, fn: Callable[[Any, Any], Awaitable[Any]]) -> Any:
+def chat_service(redis_url: str, fn: Callable[[Any, Any], Awaitable[Any]], **settings: Any) -> Any:
     """``fn(chats, redis)`` with the backend's chat service on a fresh connection, as another
-    web worker (or the console) would call it. In a thread of its own: Playwright's sync API
-    may leave an event loop running in this one."""
+    web worker (or the console) would call it (``settings``: Settings fields that differ from
+    the defaults). In a thread of its own: Playwright's sync API may leave an event loop
+    running in this one."""
     from backend.domain.services import Services
 
     async def main():
-        services = Services.build(Settings(redis_url=redis_url))
+        services = Services.build(Settings(redis_url=redis_url, **settings))
         try:
             return await fn(services.chats, services.redis)
         finally:

@@ -4,13 +4,16 @@ and resumable, transfer, targeting, end."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from starlette.testclient import TestClient
 
+from backend.app import create_app
 from backend.domain.chat import ChatError, Chats, check_link
 from backend.store import keys
-from tests.helpers import admin, chat_service, make_rep, presence, waiting_request
+from backend.testing.servers import poll
+from tests.helpers import ORIGIN, admin, chat_service, make_rep, presence, waiting_request
 
 
 def run(settings, fn):
@@ -147,3 +150,41 @@ def test_only_the_sites_own_pages_can_be_pushed() -> None:
     for bad in ("https://evil.example/", "javascript:alert(1)", "//shop.example/x", 42):
         with pytest.raises(ChatError):
             check_link(bad, origins)
+
+
+def test_an_expired_chat_goes_whole_and_its_slot_with_it(settings, redis_client) -> None:
+    """Issue 8, ghost chats: the request hash expired after its lifetime but the messages, the
+    queue entry and the rep's chat list and load stayed, so the rep's slot stayed taken by a
+    chat nobody could see or end. (The lifetime is 24 h; 2 s here.)"""
+    short = dataclasses.replace(settings, chat_ttl_s=2)
+    with TestClient(create_app(short), base_url="http://beckon.test") as client:
+        key = client.post("/v1/sites", json={"name": "Shop", "origins": [ORIGIN]}, headers=admin()).json()["key"]
+        rid = make_rep(client, key, capacity=1)
+        presence(client, key, rid, "available")
+        client.put(f"/v1/sites/{key}/offer-settings", json={"acceptable_wait_s": 600}, headers=admin())
+        active = waiting_request(client, key, "visitor-0001")
+        waiting = waiting_request(client, key, "visitor-0003")
+
+        async def talk(chats: Chats, redis):
+            await chats.accept(key, active, rid)
+            await chats.say(key, active, "visitor", "", "hello", client_id="c-1")
+            await chats.say(key, waiting, "visitor", "", "anyone there?", client_id="c-3")
+
+        chat_service(short.redis_url, talk, chat_ttl_s=2)
+        parts = [keys.request(key, active), keys.messages(key, active), keys.client_ids(key, active),
+                 keys.request(key, waiting), keys.messages(key, waiting), keys.client_ids(key, waiting)]
+        assert poll(lambda: not redis_client.exists(keys.request(key, active)), timeout=15)
+        assert poll(lambda: redis_client.exists(*parts) == 0, timeout=5), \
+            [p for p in parts if redis_client.exists(p)]  # all parts of a chat go together
+
+        slots = client.get(f"/v1/sites/{key}/availability", headers=admin()).json()
+        assert (slots["chats"], slots["pending_requests"]) == (0, 0)
+        assert client.get(f"/v1/sites/{key}/requests", headers=admin()).json()["requests"] == []
+        later = waiting_request(client, key, "visitor-0002")
+
+        async def take_the_next(chats: Chats, redis):
+            await chats.accept(key, later, rid)  # the rep's one slot is free again
+            return [c.id for c in await chats.of_rep(key, rid)]
+
+        assert chat_service(short.redis_url, take_the_next, chat_ttl_s=2) == [later]
+        assert redis_client.smembers(keys.rep_chats(key, rid)) == {later}

@@ -141,5 +141,5 @@ def test_every_script_has_its_keys_listed() -> None:
 def test_a_scripts_site_keys_share_one_cluster_slot(name: str) -> None:
     slots = {key_slot(k) for k in CALLS[name]}
     assert len(slots) == 1, f"{name}: {CALLS[name]}"
-    prefixes = keys.broker_prefixes(SITE) + keys.expire_requests_prefixes(SITE)
+    prefixes = keys.broker_prefixes(SITE) + keys.expire_requests_prefixes(SITE) + keys.load_prefixes(SITE)
     assert {key_slot(p + VID) for p in prefixes if p.startswith("bk:")} == slots

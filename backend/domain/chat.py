@@ -92,8 +92,11 @@ def chat_from(chat_id: str, raw: dict[str, str], rep_name: str = "") -> Chat:
 
 class Chats:
     def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, reps: Reps, visitors: Visitors,
-                 jobs: Jobs) -> None:
+                 jobs: Jobs, chat_ttl_s: int = 24 * 3600) -> None:
         self.redis = redis
+        # A chat's parts (request, messages, client ids) expire together this long after its
+        # last message; a rep's slot goes with them (lua/lib/slots.lua). Settings.chat_ttl_s.
+        self.chat_ttl_s = chat_ttl_s
         self.scripts = scripts
         self.hub = hub
         self.reps = reps
@@ -198,7 +201,7 @@ class Chats:
 
     async def accept(self, site: str, chat_id: str, rid: str) -> Chat:
         try:
-            await self.scripts.claim(site, chat_id, rid, int(time.time() * 1000))
+            await self.scripts.claim(site, chat_id, rid, int(time.time() * 1000), self.chat_ttl_s)
         except Refused as exc:
             raise refused(exc) from None
         chat = await self.get(site, chat_id)
@@ -225,7 +228,8 @@ class Chats:
         fields = {M.FROM: sender, M.NAME: name[:100], M.TEXT: text, M.KIND: kind,
                   M.TS: str(int(time.time() * 1000)), **{k: str(v)[:2048] for k, v in extra.items()}}
         try:
-            msg_id, dup = await self.scripts.say(site, chat_id, client_id, MESSAGES_KEPT, fields)
+            msg_id, dup = await self.scripts.say(site, chat_id, client_id, MESSAGES_KEPT, self.chat_ttl_s,
+                                                 fields)
         except Refused as exc:
             raise refused(exc) from None
         msg = message_json(msg_id, fields)

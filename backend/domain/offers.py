@@ -68,8 +68,9 @@ class Availability:
 
 class Broker:
     def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, sites: Sites, heartbeat_s: int,
-                 page_grace_ms: int) -> None:
+                 page_grace_ms: int, chat_ttl_s: int = 24 * 3600) -> None:
         self.redis = redis
+        self.chat_ttl_s = chat_ttl_s  # a chat request's lifetime (Settings.chat_ttl_s)
         self.scripts = scripts
         self.hub = hub
         self.sites = sites
@@ -175,7 +176,7 @@ class Broker:
         req_id = secrets.token_urlsafe(12)
         try:
             request = await self.scripts.respond(site, vid, offer_id, action, now_ms(), int(cfg.cooldown_s), req_id,
-                                                 visitor_ttl_s)
+                                                 visitor_ttl_s, self.chat_ttl_s)
         except Refused:
             raise OfferClosed() from None
         if action == "accept":

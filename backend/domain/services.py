@@ -59,8 +59,8 @@ class Services:
         outage = Outage(logging.getLogger("beckon"))  # one line per outage, whichever loop notices
         hub = Hub(redis, grace_ms, outage)
         jobs = Jobs(settings)
-        broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s, grace_ms)
-        chats = Chats(redis, scripts, hub, reps, visitors, jobs)
+        broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s, grace_ms, settings.chat_ttl_s)
+        chats = Chats(redis, scripts, hub, reps, visitors, jobs, settings.chat_ttl_s)
         hub.catch_up = chats.catch_up
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps, logins=LoginThrottle(redis), sessions=reps.sessions,

@@ -406,6 +406,12 @@ def slots(site_key: str) -> list[str]:
             requests(site_key)]
 
 
+def load_prefixes(site_key: str) -> list[str]:
+    """A rep's chat set and a request hash, less the id: lua/lib/slots.lua counts a rep's load
+    from the chats that still exist."""
+    return [rep_chats(site_key, ""), request(site_key, "")]
+
+
 def availability(site_key: str) -> list[str]:
     return slots(site_key)
 

@@ -121,7 +121,8 @@ class Scripts:
         return scored_from(decode(raw))
 
     async def availability(self, site: str, now_ms: int, presence_ms: int) -> Slots:
-        data = decode(await self._availability(keys=keys.availability(site), args=[now_ms, presence_ms]))
+        data = decode(await self._availability(keys=keys.availability(site),
+                                               args=[now_ms, presence_ms, *keys.load_prefixes(site)]))
         return Slots(**{k: int(v) for k, v in data.items()})
 
     async def broker(self, site: str, now_ms: int, presence_ms: int, aht_s: float, acceptable_s: float,
@@ -130,7 +131,7 @@ class Scripts:
         raw = await self._broker(
             keys=keys.broker(site),
             args=[now_ms, presence_ms, aht_s, acceptable_s, timeout_ms, *keys.broker_prefixes(site), settings_json,
-                  max_candidates, *windows.args(), id_base],
+                  max_candidates, *windows.args(), id_base, *keys.load_prefixes(site)],
         )
         return [OfferMade(m["vid"], offer_from(m)) for m in decode(raw)["made"]]
 
@@ -141,39 +142,42 @@ class Scripts:
         return decode(raw).get("withdrawn")
 
     async def respond(self, site: str, vid: str, offer_id: str, action: str, now_ms: int, cooldown_s: int,
-                      req_id: str, visitor_ttl_s: int) -> str | None:
+                      req_id: str, visitor_ttl_s: int, chat_ttl_s: int) -> str | None:
         """accept | dismiss | message; the new request's id on accept. Refused('gone' | 'kind')."""
         raw = await self._respond(
             keys=keys.respond(site, vid, req_id),
             args=[vid, offer_id, action, now_ms, cooldown_s, req_id, keys.deadline_member(site, vid),
-                  keys.SAMPLES_KEPT, visitor_ttl_s],
+                  keys.SAMPLES_KEPT, visitor_ttl_s, chat_ttl_s],
         )
         return decode(raw).get("request")
 
-    async def claim(self, site: str, chat_id: str, rid: str, now_ms: int) -> None:
+    async def claim(self, site: str, chat_id: str, rid: str, now_ms: int, chat_ttl_s: int) -> None:
         """Refused('taken' | 'gone' | 'not-offered' | 'full')."""
         decode(await self._claim(keys=keys.claim(site, chat_id, rid),
-                                 args=[chat_id, rid, now_ms, keys.SAMPLES_KEPT]))
+                                 args=[chat_id, rid, now_ms, keys.SAMPLES_KEPT, keys.request(site, ""),
+                                       chat_ttl_s]))
 
     async def end_chat(self, site: str, chat_id: str, rid: str, vid: str, now_ms: int, by: str,
                        retention_s: int, cooldown_s: int) -> str:
         """The status the chat had ('waiting' | 'active'). Refused('gone' | 'ended')."""
         raw = await self._end_chat(keys=keys.end_chat(site, chat_id, rid, vid),
-                                   args=[chat_id, now_ms, by, keys.SAMPLES_KEPT, retention_s, cooldown_s])
+                                   args=[chat_id, now_ms, by, keys.SAMPLES_KEPT, retention_s, cooldown_s,
+                                         keys.request(site, "")])
         return str(decode(raw)["was"])
 
     async def transfer(self, site: str, chat_id: str, from_rid: str, to_rid: str) -> None:
         """Refused('not-yours' | 'full')."""
         decode(await self._transfer(keys=keys.transfer(site, chat_id, from_rid, to_rid),
-                                    args=[chat_id, from_rid, to_rid]))
+                                    args=[chat_id, from_rid, to_rid, keys.request(site, "")]))
 
-    async def say(self, site: str, chat_id: str, client_id: str, kept: int,
+    async def say(self, site: str, chat_id: str, client_id: str, kept: int, chat_ttl_s: int,
                   fields: dict[str, str]) -> tuple[str, bool]:
-        """(stream id, duplicate?). Refused('ended')."""
+        """(stream id, duplicate?). Refused('ended'). The chat lives ``chat_ttl_s`` from now."""
         pairs: list[str] = []
         for k, v in fields.items():
             pairs += [k, v]
-        data = decode(await self._say(keys=keys.say(site, chat_id), args=[client_id, kept, *pairs]))
+        raw = await self._say(keys=keys.say(site, chat_id), args=[client_id, kept, chat_ttl_s, *pairs])
+        data = decode(raw)
         return data["id"], bool(data.get("dup"))
 
     async def expire_requests(self, site: str, now_ms: int, windows: PageWindows, retention_s: int,

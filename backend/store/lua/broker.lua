@@ -12,7 +12,8 @@ local visitor_prefix, offer_prefix, cool_prefix, member_prefix = ARGV[6], ARGV[7
 local cfg = cjson.decode(ARGV[10])
 local live_ms, grace_ms, socket_ms = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
 
-local s = count_slots(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], now, tonumber(ARGV[2]))
+local s = count_slots(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], now, tonumber(ARGV[2]), ARGV[16],
+                      ARGV[17])
 local capacity = s.capacity
 local in_use = s.chats + s.offers + s.pending
 

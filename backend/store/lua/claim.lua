@@ -1,5 +1,6 @@
 -- A representative accepts a waiting chat request: first come, first served, atomically.
 -- KEYS, ARGV: see store/keys.py:claim() and store/scripts.py:Scripts.claim().
+--#include slots
 local r = redis.call('HMGET', KEYS[1], 'status', 'targets', 'created')
 if not r[1] then return cjson.encode({error = 'gone'}) end
 if r[1] ~= 'waiting' then return cjson.encode({error = 'taken'}) end
@@ -9,7 +10,7 @@ if r[2] and r[2] ~= '' and r[2] ~= '*' then
   if not allowed then return cjson.encode({error = 'not-offered'}) end
 end
 local cap = tonumber(redis.call('HGET', KEYS[4], ARGV[2]) or '0')
-local load = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
+local load = rep_load(KEYS[3], KEYS[6], ARGV[5], ARGV[2])
 if load >= cap then return cjson.encode({error = 'full'}) end
 local now = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'status', 'active', 'rep', ARGV[2], 'accepted', now)
@@ -18,4 +19,5 @@ redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
 redis.call('LPUSH', KEYS[5], now - tonumber(r[3]))
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[4]) - 1)
 redis.call('SADD', KEYS[6], ARGV[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
 return cjson.encode({ok = true})

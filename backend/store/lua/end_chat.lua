@@ -1,13 +1,14 @@
 -- End a chat (either side), or withdraw a request nobody accepted yet. Frees the rep's slot,
 -- records the handle time, keeps the transcript for the retention period.
 -- KEYS, ARGV: see store/keys.py:end_chat() and store/scripts.py:Scripts.end_chat().
+--#include slots
 local r = redis.call('HMGET', KEYS[1], 'status', 'rep', 'accepted')
 if not r[1] then return cjson.encode({error = 'gone'}) end
 if r[1] == 'ended' then return cjson.encode({error = 'ended'}) end
 local now = tonumber(ARGV[2])
 if r[1] == 'active' then
-  if tonumber(redis.call('HINCRBY', KEYS[3], r[2], -1)) < 0 then redis.call('HSET', KEYS[3], r[2], 0) end
   redis.call('SREM', KEYS[4], ARGV[1])
+  rep_load(KEYS[3], KEYS[4], ARGV[7], r[2])
   redis.call('LPUSH', KEYS[5], now - tonumber(r[3]))
   redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[4]) - 1)
 end

@@ -1,4 +1,6 @@
--- Store a chat message once: a resend with the same client id returns the stored id.
+-- Store a chat message once: a resend with the same client id returns the stored id. Each
+-- message gives the chat's parts (request hash, messages, client ids) its lifetime again, so
+-- they expire together, a lifetime after the last message.
 -- KEYS, ARGV: see store/keys.py:say() and store/scripts.py:Scripts.say().
 local status = redis.call('HGET', KEYS[3], 'status')
 if status ~= 'active' and status ~= 'waiting' then return cjson.encode({error = 'ended'}) end
@@ -7,7 +9,8 @@ if ARGV[1] ~= '' then
   if seen then return cjson.encode({id = seen, dup = true}) end
 end
 local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
 if ARGV[1] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], id) end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[3])) end
 return cjson.encode({id = id})
