@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from backend.core.policy import estimate_wait, learned_seconds, validate_settings, SettingsError
-from tests.helpers import (NEEDY, admin, ingest, let_the_ticker_run, make_rep, offered, poll, presence, respond,
-                           run_worker)
+from backend.core.policy import (AHT_FLOOR_S, DEFAULT_AHT_S, estimate_wait, handle_time_s, learned_seconds,
+                                 validate_settings, SettingsError)
+from tests.helpers import (NEEDY, admin, chat_service, ingest, let_the_ticker_run, make_rep, offered, poll,
+                           presence, respond, run_worker, waiting_request)
 
 
 # --- pure decisions --------------------------------------------------------------------
@@ -19,6 +20,38 @@ def test_wait_estimate() -> None:
     assert estimate_wait(3, 3, 180) == 60              # first in queue: a slot frees every 180/3 s
     assert estimate_wait(3, 5, 180) == 180             # third in queue
     assert estimate_wait(1, 1, 120) == 120
+
+
+def test_handle_time_is_a_median_of_plausible_chats_with_a_floor() -> None:
+    minutes = [120_000.0, 150_000.0, 180_000.0, 200_000.0, 240_000.0]
+    assert handle_time_s([7.0]) == DEFAULT_AHT_S  # one chat teaches nothing, least of all a 7 ms one
+    assert handle_time_s([7.0, 3.0] * 50) == DEFAULT_AHT_S  # ended at once: never handled
+    assert handle_time_s(minutes + [7.0, 5.0, 9 * 3600_000.0]) == 180.0  # the odd ones change nothing
+    assert handle_time_s([12_000.0] * 20) == AHT_FLOOR_S
+    assert estimate_wait(5, 5, 0.007) == estimate_wait(5, 5, AHT_FLOOR_S) == AHT_FLOOR_S / 5
+
+
+def test_one_short_chat_does_not_flood_the_queue_with_offers(client: TestClient, site: dict, settings) -> None:
+    """Issue 8: a chat the customer ended 7 ms after the rep joined made the average handle
+    time 0.007 s, and the broker then had 31 offers out for 5 slots."""
+    key = site["key"]
+    rid = make_rep(client, key, capacity=5)
+    presence(client, key, rid, "available")
+    short = waiting_request(client, key, "visitor-0100")
+
+    async def join_and_leave(chats, redis):
+        await chats.accept(key, short, rid)
+        await chats.end(key, short, "visitor", 0)
+
+    chat_service(settings.redis_url, join_and_leave)
+    for i in range(31):
+        ingest(client, key, f"visitor-{i:04d}")
+    offers_out(client, key, 6)
+    let_the_ticker_run(settings.offer_tick_s, passes=3)  # and no seventh
+    now = availability(client, key)
+    assert now["aht_s"] == DEFAULT_AHT_S
+    # 5 free slots, then one customer whose wait (180 s / 5 = 36 s) is within the default 60 s
+    assert (now["capacity"], now["offers"]) == (5, 6)
 
 
 def test_learned_timeout_is_the_clamped_90th_percentile() -> None:

@@ -48,7 +48,8 @@ def test_page_present_twins_agree(r, now, last, left, socket, live, grace, socke
 
 
 @hsettings(max_examples=300, deadline=None)
-@given(capacity=st.integers(0, 50), used=st.integers(0, 200), aht=st.integers(1, 3600))
+@given(capacity=st.integers(0, 50), used=st.integers(0, 200),
+       aht=st.one_of(st.integers(1, 3600), st.floats(0.001, 100, allow_nan=False)))
 def test_estimate_wait_twins_agree(r, capacity, used, aht) -> None:
     script = lib("slots") + ("\nlocal w = estimate_wait(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
                              "\nif w == nil then return 'none' end\nreturn string.format('%.17g', w)")

@@ -13,7 +13,25 @@ from typing import Any
 from backend.core.validation import EMAIL_RE, NOT_TEXT, ValidationError, finite_number, is_text
 
 VARIANTS = ("button", "panel", "audio", "video")
-DEFAULT_AHT_S = 180.0  # average handle time of a chat until real chats teach us better
+DEFAULT_AHT_S = 180.0  # the handle time of a chat until real chats teach us better
+# Handle times are learned robustly: one chat ended 7 ms after the rep joined once made the
+# "average" 0.007 s, and 31 offers went out for 5 slots.
+AHT_FLOOR_S = 30.0  # no estimate assumes chats shorter than this (twin: lua/lib/slots.lua)
+HANDLE_MIN_S = 10.0  # a chat ended sooner was not handled (the customer left, a mis-click)
+HANDLE_MAX_S = 4 * 3600.0  # one open longer was forgotten, not handled
+HANDLE_SAMPLES_MIN = 5  # plausible chats needed before they replace the default
+
+
+def handle_time_s(samples_ms: list[float]) -> float:
+    """The handle time waits are estimated with: the median of recent chat durations that are
+    plausible (HANDLE_MIN_S to HANDLE_MAX_S), at least AHT_FLOOR_S; DEFAULT_AHT_S until there
+    are HANDLE_SAMPLES_MIN of them. A median, so a few odd chats do not move it."""
+    plausible = sorted(s / 1000 for s in samples_ms if HANDLE_MIN_S <= s / 1000 <= HANDLE_MAX_S)
+    if len(plausible) < HANDLE_SAMPLES_MIN:
+        return DEFAULT_AHT_S
+    mid = len(plausible) // 2
+    median = plausible[mid] if len(plausible) % 2 else (plausible[mid - 1] + plausible[mid]) / 2
+    return max(AHT_FLOOR_S, median)
 
 
 def estimate_wait(capacity: int, in_use: int, aht_s: float) -> float | None:
@@ -24,13 +42,14 @@ def estimate_wait(capacity: int, in_use: int, aht_s: float) -> float | None:
     wait is 0. Otherwise the customer is at queue position ``p = in_use - capacity`` and,
     with ``capacity`` chats each lasting ``aht_s`` on average, a slot frees every
     ``aht_s / capacity`` seconds, so the wait is ``(p + 1) * aht_s / capacity``. Nobody on
-    duty: None (infinite).
+    duty: None (infinite). ``aht_s`` counts as at least AHT_FLOOR_S, whoever passes it: the
+    broker offers while this is within the acceptable wait, so this bounds the offers out.
     """
     if capacity <= 0:
         return None
     if in_use < capacity:
         return 0.0
-    return (in_use - capacity + 1) * aht_s / capacity
+    return (in_use - capacity + 1) * max(aht_s, AHT_FLOOR_S) / capacity
 
 
 # A page is there while a web worker holds its live connection (confirmed every

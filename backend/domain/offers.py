@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from backend.core import frames
 from backend.core.models import Offer, OfferMade, Slots
 from backend.core.policy import (
-    DEFAULT_AHT_S, SOCKET_WINDOW_MS, OfferSettings, estimate_wait, learned_seconds, live_window_ms,
+    SOCKET_WINDOW_MS, OfferSettings, estimate_wait, handle_time_s, learned_seconds, live_window_ms,
 )
 from backend.domain.push import Hub
 from backend.domain.reps import PRESENCE_TIMEOUT_S
@@ -41,8 +41,8 @@ def now_ms() -> int:
 
 @dataclass(frozen=True)
 class Timings:
-    """Learned where possible: how long an offer stays, the acceptable wait, the average
-    handle time of a chat."""
+    """Learned where possible: how long an offer stays, the acceptable wait, the handle time
+    of a chat (core/policy.py:handle_time_s)."""
 
     timeout_s: float
     acceptable_wait_s: float
@@ -90,8 +90,7 @@ class Broker:
         acceptable = cfg.acceptable_wait_s
         if cfg.learn_acceptable_wait:
             acceptable = learned_seconds([float(x) for x in waits], cfg.acceptable_wait_s, 0, 3600)
-        aht = sum(float(x) for x in handles) / len(handles) / 1000 if handles else DEFAULT_AHT_S
-        return Timings(timeout, acceptable, aht)
+        return Timings(timeout, acceptable, handle_time_s([float(x) for x in handles]))
 
     async def availability(self, site: str, cfg: OfferSettings) -> Availability:
         """What the broker sees: capacity, slots in use, the estimated wait, learned timings."""

@@ -38,8 +38,11 @@ local function count_slots(presence, statuses, capacities, loads, offers, reques
           pending = live_requests(requests, request_prefix)}
 end
 
+local AHT_FLOOR = 30  -- core/policy.py:AHT_FLOOR_S
+
 local function estimate_wait(cap, used, aht)
   if cap <= 0 then return nil end
   if used < cap then return 0 end
+  if aht < AHT_FLOOR then aht = AHT_FLOOR end
   return (used - cap + 1) * aht / cap
 end
