@@ -18,6 +18,7 @@ from backend.domain.services import Services
 from backend.web import collector, console, offer_ui, page_socket, site_api, widget_assets
 from backend.web.http import HTTPError, services
 from backend.web.load_gate import GateLimits, LoadGate
+from backend.web.logs import quiet_client_mistakes
 
 
 async def health(request: Request) -> Response:
@@ -53,6 +54,7 @@ async def storage_down(request: Request | WebSocket, exc: Exception) -> Response
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    quiet_client_mistakes()
 
     gate = LoadGate(GateLimits(settings.collector_max_inflight, settings.collector_max_lag_ms))
 

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from tests.helpers import (
     NEEDY, ORIGIN, PASSWORD, TEXT, admin, batch, make_rep, page_socket, presence, waiting_request,
@@ -165,6 +166,14 @@ def test_a_sales_email_with_a_line_break_is_refused(client: TestClient, site: di
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "sales_email"
 
 
+def test_an_empty_change_to_a_representative_changes_nothing(client: TestClient, site: dict) -> None:
+    """Found by tests/test_fuzz.py: ``{}`` reached Redis as an HSET without fields, a 500."""
+    rid = make_rep(client, site["key"])
+    before = client.get(f"/v1/sites/{site['key']}/reps/{rid}", headers=admin()).json()
+    r = client.put(f"/v1/sites/{site['key']}/reps/{rid}", json={}, headers=admin())
+    assert r.status_code == 200 and r.json() == before
+
+
 # --- the console's forms ----------------------------------------------------------------------
 
 def csrf_of(html: str) -> str:
@@ -208,6 +217,17 @@ def test_a_capacity_in_superscript_digits_is_a_form_error(client: TestClient, si
     assert r.status_code == 400 and "must be a whole number from 1 to 20" in r.text
     assert [rep["name"] for rep in client.get(f"/v1/sites/{site['key']}/reps", headers=admin()).json()["reps"]] \
         == ["Bea Boss"]
+
+
+@pytest.mark.parametrize("target", ["http://[shop.example]/console/", "http://[::1/console/"])
+def test_a_login_with_an_unreadable_next_address_goes_to_the_console(client: TestClient, site: dict,
+                                                                     target: str) -> None:
+    """Found by tests/test_fuzz.py: urlsplit raised on the form's ``next``, a 500."""
+    make_rep(client, site["key"], email="ria@shop.example")
+    csrf = csrf_of(client.get("/console/login").text)
+    r = client.post("/console/login", data={"csrf": csrf, "email": "ria@shop.example", "password": PASSWORD,
+                                            "next": target}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/"
 
 
 # --- the sockets ------------------------------------------------------------------------------
@@ -302,3 +322,11 @@ def test_the_console_socket_answers_a_bad_frame_with_an_error_and_stays_open(
         assert words in until(ws, "error")["message"]
         ws.send_text(json.dumps({"type": "presence", "status": "available"}))
         assert until(ws, "presence")["status"] == "available"
+
+
+def test_a_console_socket_from_an_unreadable_origin_is_refused(client: TestClient, site: dict) -> None:
+    """urlsplit raised on the Origin header before the handshake was answered."""
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect("ws://beckon.test/console/ws?csrf=x", headers={"Origin": "http://[::1"}):
+            pass
+    assert refused.value.code == 4403

@@ -194,7 +194,8 @@ class Reps:
             else:  # name, email, capacity, area, role: stored as given
                 mapping[getattr(H, k.upper())] = v
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.rep(site, rid), mapping=mapping)
+            if mapping:  # an empty change ({}) changes nothing; HSET without fields is an error
+                pipe.hset(keys.rep(site, rid), mapping=mapping)
             active = clean.get("active", current.active)
             if active:
                 pipe.hset(keys.capacity(site), rid, clean.get("capacity", current.capacity))

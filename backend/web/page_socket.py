@@ -88,6 +88,8 @@ async def hello(svc: Services, ws: WebSocket) -> tuple[Site, str] | None:
     await ws.accept()
     try:
         first = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
+        if first["type"] == "websocket.disconnect":  # gone before its hello (or its bytes were not UTF-8)
+            return None
         data = parse_json(first.get("text") or "", "the first message")
     except (asyncio.TimeoutError, HTTPError):
         data = None

@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 
 from starlette.requests import HTTPConnection, Request
 
+from backend.core.validation import split_url
 from backend.domain.reps import Rep
 from backend.web.http import services
 
@@ -84,7 +85,9 @@ def safe_next(raw: Any) -> str:
     """Where to go after login: only a path inside the console (no open redirect)."""
     if not isinstance(raw, str) or len(raw) > 500:
         return "/console/"
-    parts = urlsplit(raw)
+    parts = split_url(raw)
+    if parts is None:  # not even a URL: "http://[shop.example]/"
+        return "/console/"
     if parts.scheme or parts.netloc or not parts.path.startswith("/console/") or raw.startswith("//") \
             or "\\" in raw or parts.path.startswith("/console/login"):
         return "/console/"
@@ -105,4 +108,5 @@ def same_origin(conn: HTTPConnection, origin: str | None) -> bool:
     if origin.lower() == f"{public.scheme}://{public.netloc}".lower():
         return True
     host = conn.headers.get("host", "")
-    return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
+    parts = split_url(origin)
+    return bool(host) and parts is not None and parts.netloc.lower() == host.lower()
