@@ -1,5 +1,6 @@
 """Generated hostile input against the real server (uvicorn and real Redis, as in production):
-collector batches, site API bodies, console forms, and frames on both WebSockets.
+collector batches, site API bodies, the customer's answers to offers, console forms, and
+frames on both WebSockets.
 
 Bodies mix valid-looking batches (so they reach scoring, Lua and storage) with wrong types,
 lone surrogates, numbers of hundreds of digits, deep nesting, invalid UTF-8 and URLs that
@@ -117,7 +118,9 @@ def server(redis_server, request) -> Iterator[Server]:
             report.write_line("fuzz figures (tests/test_fuzz.py): inputs tried, and what came back")
             for target, counts in s.figures.items():
                 rest = ", ".join(f"{k} = {v}" for k, v in sorted(counts.items()) if k != "tried")
-                report.write_line(f"  {target}: {counts['tried']} tried; {rest}")
+                dropped = counts["dropped"] + counts["closed None"]
+                report.write_line(f"  {target}: {counts['tried']} tried; {rest}; 5xx = {counts['5xx']}, "
+                                  f"dropped = {dropped}")
 
 
 @pytest.fixture()
@@ -399,6 +402,25 @@ def test_site_api_bodies(server: Server, clean_log: None) -> None:
     r = server.http.post("/v1/events", content=json.dumps(batch(key, vid="visitor-after")), headers=TEXT)
     assert r.status_code == 200, r.text
     assert server.http.get(f"/v1/sites/{key}/rules", headers=admin()).status_code == 200
+
+
+def test_offer_answers(server: Server, clean_log: None) -> None:
+    """The customer's answers to an offer (the "leave a message" form's text goes to mail)."""
+    key = server.site("Fuzzed offers")
+    tok = server.http.post("/v1/events", content=json.dumps(batch(key, vid="visitor-offers")),
+                           headers=TEXT).json()["tok"]
+    answers = st.fixed_dictionaries({"site": st.just(key), "vid": st.just("visitor-offers"), "tok": st.just(tok)},
+                                    optional={"name": plain, "email": emails, "message": plain})
+    paths = st.sampled_from([f"/v1/offers/{oid}/{action}" for oid in ("offer-0001", "x", "offer-0001%0A")
+                             for action in ("accept", "dismiss", "message", "ui", "nope")])
+
+    @hsettings(FUZZ, max_examples=50)
+    @given(paths, bodies(answers))
+    def run(path: str, inputs: list[bytes]) -> None:
+        for body in inputs:
+            server.request("offer answers", "POST", path, body=body, headers=TEXT)
+
+    run()
 
 
 # --- the console's forms ---------------------------------------------------------------------------
