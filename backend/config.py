@@ -16,6 +16,16 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _ints(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        raise SystemExit(f"{name} must be whole numbers separated by commas, got {raw!r}") from None
+
+
 def _str(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
@@ -81,6 +91,9 @@ class Settings:
     # A chat (and a request nobody took) is gone this long after its last message: its
     # messages with it, and the representative's slot is free again.
     chat_ttl_s: int = 24 * 3600
+    # A mail job that fails is tried again after each of these delays (s); after the last it
+    # is kept as a dead letter of its site, for an admin to resend.
+    mail_retry_s: tuple[int, ...] = (5, 30, 120, 600)
 
     def weak_secrets(self) -> list[str]:
         """The secrets still at their defaults or too short to resist guessing."""
@@ -119,6 +132,7 @@ class Settings:
             trusted_proxies=_str("BECKON_TRUSTED_PROXIES", cls.trusted_proxies),
             session_idle_s=_int("BECKON_SESSION_IDLE_S", cls.session_idle_s),
             chat_ttl_s=_int("BECKON_CHAT_TTL_S", cls.chat_ttl_s),
+            mail_retry_s=_ints("BECKON_MAIL_RETRY_S", cls.mail_retry_s),
             collector_max_inflight=_int("BECKON_COLLECTOR_MAX_INFLIGHT", cls.collector_max_inflight),
             collector_max_lag_ms=_float("BECKON_COLLECTOR_MAX_LAG_MS", cls.collector_max_lag_ms),
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import os
 import subprocess
@@ -186,19 +187,28 @@ class Live:
 
 
 class Smtp:
-    """A real SMTP server (aiosmtpd) on a free port that keeps what it receives."""
+    """A real SMTP server (aiosmtpd) on a free port that keeps what it receives. With
+    ``stall_first`` the first message hangs in DATA (``stalled`` is set) until ``released``
+    is set, as a mail server that stops answering mid-send."""
 
-    def __init__(self) -> None:
+    def __init__(self, stall_first: bool = False) -> None:
         import email
         import email.policy
+        import threading
 
         from aiosmtpd.controller import Controller
 
         self.messages: list = []
+        self.stalled, self.released = threading.Event(), threading.Event()
         outer = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+                if stall_first and not outer.stalled.is_set():
+                    outer.stalled.set()
+                    while not outer.released.is_set():
+                        await asyncio.sleep(0.05)
+                    return "451 try again later"
                 outer.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
                 return "250 OK"
 
@@ -214,12 +224,58 @@ class Smtp:
         self.controller.stop()
 
 
-def run_worker(settings: Settings, smtp: Smtp) -> None:
-    """The real job worker, as its own process, until the queue is empty."""
-    env = {**os.environ, "BECKON_REDIS_URL": settings.redis_url, "BECKON_SMTP_PORT": str(smtp.port)}
+def run_worker(settings: Settings, smtp: Smtp | int) -> None:
+    """The real job worker, as its own process, until the queue is empty. ``smtp``: the SMTP
+    sink, or a port (where nothing may listen)."""
+    port = smtp if isinstance(smtp, int) else smtp.port
+    env = {**os.environ, "BECKON_REDIS_URL": settings.redis_url, "BECKON_SMTP_PORT": str(port)}
     done = subprocess.run([sys.executable, "-m", "backend.cli", "worker", "--burst"], env=env, timeout=60,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def start_worker(settings: Settings, smtp: Smtp) -> subprocess.Popen:
+    """The real job worker, running until it is stopped."""
+    env = {**os.environ, "BECKON_REDIS_URL": settings.redis_url, "BECKON_SMTP_PORT": str(smtp.port)}
+    return subprocess.Popen([sys.executable, "-m", "backend.cli", "worker"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def kill_worker(worker: subprocess.Popen) -> None:
+    """SIGKILL to the worker and every process it started (its scheduler, and the work horse
+    running a job, which rq puts in a process group of its own), as when the machine or
+    container goes: nothing of it gets to clean up."""
+    import signal
+    from pathlib import Path
+
+    if worker.returncode is not None:
+        return  # stopped already (and its pid may be someone else's now)
+    tree, found = {worker.pid}, True
+    while found:  # the descendants, from each process's parent in /proc
+        found = False
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pid, ppid = int(stat.parent.name), int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                if ppid in tree and pid not in tree:
+                    tree.add(pid)
+                    found = True
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    worker.wait(10)
+
+
+def console_login(client: Any, email: str, password: str = PASSWORD) -> str:
+    """Logs a TestClient in to the console (replacing any session); the session's CSRF token."""
+    import re
+
+    client.cookies.clear()
+    form = client.get("/console/login").text
+    r = client.post("/console/login", data={"csrf": re.search(r'name="csrf" value="([^"]+)"', form).group(1),
+                                            "email": email, "password": password, "next": "/console/"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return re.search(r'data-csrf="([^"]+)"', client.get("/console/").text).group(1)
 
 
 # --- in the browser: a flagged shopper, a representative's console -------------------------

@@ -279,7 +279,7 @@ class Chats:
         if by_visitor > TRANSCRIPTS_PER_VISITOR or by_address > TRANSCRIPTS_PER_ADDRESS:
             await self.redis.hdel(keys.request(site, chat.id), R.TRANSCRIPT_TO)
             raise ChatError("too many transcripts were asked for today; please try again tomorrow")
-        await self.jobs.transcript(site_name, email, await self.history(site, chat.id))
+        await self.jobs.transcript(site, site_name, email, await self.history(site, chat.id))
 
     async def end(self, site: str, chat_id: str, by: str, cooldown_s: float) -> None:
         chat = await self.get(site, chat_id)

@@ -1,5 +1,7 @@
-"""Background jobs on rq: the worker entry point, the jobs it runs (mail), and ``Jobs``, the
-service that enqueues them.
+"""Background jobs on rq: the worker entry point, the jobs it runs (mail), ``Jobs``, the
+service that enqueues them, and the dead letters: mail that could not be sent after its
+last retry, kept per site until an admin resends it (the console's admin pages), so nothing
+a customer wrote is lost.
 
 Jobs take plain data gathered when they are enqueued, so that a visit expiring in Redis
 before the job runs loses nothing. The worker hands each job the settings it needs (the
@@ -10,22 +12,43 @@ applies to queued and retried jobs too, and no job reads the environment.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
 
+import redis.asyncio as aioredis
 from redis import Redis
 from rq import Queue, Retry, Worker
+from rq.exceptions import AbandonedJobError
 from rq.executions import Execution
 from rq.job import Job
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 
 from backend.config import MailSettings, Settings
 from backend.domain import mail as outgoing
+from backend.store import keys
+
+log = logging.getLogger("beckon.jobs")
 
 QUEUE = "beckon"
-MAIL_RETRY = Retry(max=4, interval=[5, 30, 120, 600])
+MAIL_TIMEOUT_S = 60  # one try of a mail job (SMTP's own timeout is 20 s)
+# How often the worker looks after rq's registries: jobs of a worker that was killed, retries
+# due, a scheduler that died. rq's default is 10 minutes, and a retry waited that long.
+MAINTENANCE_S = 5
+HEARTBEAT_S = 5  # the worker vouches for the job it runs this often...
+HEARTBEAT_SLACK_S = 10  # ...and a job nobody vouched for this much longer was abandoned
 
 
 class BeckonWorker(Worker):
-    """rq's worker, handing each job the worker's settings."""
+    """rq's worker, handing each job the worker's settings. A job whose last try failed
+    becomes a dead letter of its site. A job whose worker was killed is retried within its
+    backoff: rq notices it within HEARTBEAT_S + HEARTBEAT_SLACK_S (not 60 s more) and looks
+    every MAINTENANCE_S (not every 10 minutes), and a scheduler that died with its worker on
+    this machine does not keep the others from scheduling retries."""
 
     mail = MailSettings()
 
@@ -33,36 +56,135 @@ class BeckonWorker(Worker):
         job.kwargs = {**job.kwargs, "mail": self.mail}
         return super().perform_job(job, queue, execution)
 
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        interval = float(self.job_monitoring_interval)
+        if job.timeout and job.timeout > 0:
+            interval = max(1.0, min(job.timeout - working_time, interval))
+        return int(interval) + HEARTBEAT_SLACK_S
+
+    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry: Any = None,
+                           exc_string: str = "", execution: Execution | None = None) -> None:
+        last_try = not job.should_retry
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+        if last_try:
+            keep_dead_letter(self.connection, job, exc_string)
+
+    def run_maintenance_tasks(self) -> None:
+        release_dead_scheduler(self.connection, QUEUE)
+        super().run_maintenance_tasks()
+
+
+def abandoned(job: Job, exc_type: type, exc_value: BaseException | None, tb: Any) -> None:
+    """rq's handler for a job whose worker died: after its last try, a dead letter too."""
+    if isinstance(exc_type, type) and issubclass(exc_type, AbandonedJobError) and not job.should_retry:
+        keep_dead_letter(job.connection, job, "the worker running it stopped (killed or crashed)")
+
+
+def release_dead_scheduler(connection: Redis, queue: str) -> None:
+    """rq's scheduler lock outlives a scheduler killed with its worker by a minute, and rq only
+    tries to take it over at maintenance, so retries waited. A lock whose holder ran on this
+    machine and is gone is released now, for a living worker's scheduler to take."""
+    lock = RQScheduler.get_locking_key(queue)
+    holder = connection.get(lock)
+    if holder is None:
+        return
+    host, pid = connection.hmget(SCHEDULER_KEY_TEMPLATE % holder.decode(), "hostname", "pid")
+    if host is None or pid is None or host.decode() != socket.gethostname():
+        return  # its record expires with it: rq takes over then
+    try:
+        os.kill(int(pid), 0)
+        return  # alive (or its pid reused: then rq's own expiry applies)
+    except ProcessLookupError:
+        pass
+    except (PermissionError, ValueError):
+        return
+    release = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+    connection.eval(release, 1, lock, holder)
+    log.warning("released the scheduler lock of a scheduler that is gone (pid %s)", pid.decode())
+
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
     connection = Redis.from_url(settings.redis_url)
-    worker = BeckonWorker([Queue(QUEUE, connection=connection)], connection=connection)
+    worker = BeckonWorker([Queue(QUEUE, connection=connection)], connection=connection,
+                          exception_handlers=[abandoned], maintenance_interval=MAINTENANCE_S,
+                          worker_ttl=MAINTENANCE_S + 15,  # rq waits this less 15 s for a job, then maintains
+                          job_monitoring_interval=HEARTBEAT_S)
     worker.mail = settings.mail
+    release_dead_scheduler(connection, QUEUE)
     worker.work(burst=burst, with_scheduler=True)
 
 
+def visitor_message_subject(site_name: str, fields: dict[str, str]) -> str:
+    return f"Message from {fields.get('name') or 'a visitor'} on {site_name}"
+
+
 def send_visitor_message(site_name: str, to: str, fields: dict[str, str], visitor: dict[str, Any], *,
-                         mail: MailSettings) -> None:
+                         mail: MailSettings, site: str = "") -> None:
     """Mail a visitor's "leave a message" to the site's sales inbox (retried by rq)."""
-    msg = outgoing.render("visitor_message", to, f"Message from {fields.get('name') or 'a visitor'} on {site_name}",
-                      mail, reply_to=fields.get("email", ""), site_name=site_name, fields=fields,
-                      visitor=visitor)
+    msg = outgoing.render("visitor_message", to, visitor_message_subject(site_name, fields), mail,
+                          reply_to=fields.get("email", ""), site_name=site_name, fields=fields,
+                          visitor=visitor)
     asyncio.run(outgoing.send(mail, msg))
 
 
-def send_transcript(site_name: str, to: str, messages: list[dict[str, Any]], *, mail: MailSettings) -> None:
+def send_transcript(site_name: str, to: str, messages: list[dict[str, Any]], *, mail: MailSettings,
+                    site: str = "") -> None:
     """Mail a chat transcript to the customer who asked for it (retried by rq)."""
     msg = outgoing.render("transcript", to, f"Your chat with {site_name}", mail, site_name=site_name,
                           messages=messages)
     asyncio.run(outgoing.send(mail, msg))
 
 
-class Jobs:
-    """Enqueues jobs. rq's client is synchronous, so callers on the event loop go through
-    ``asyncio.to_thread``; the connection is made on first use."""
+# The jobs a dead letter may name, to be run again: never anything else.
+JOBS: dict[str, Callable[..., None]] = {f"{fn.__module__}.{fn.__name__}": fn
+                                        for fn in (send_visitor_message, send_transcript)}
 
-    def __init__(self, settings: Settings) -> None:
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Mail that could not be sent, kept until it is resent."""
+
+    id: str
+    kind: str  # "message" (a visitor's, to sales) | "transcript" (to a customer)
+    to: str
+    subject: str
+    failed_at_ms: int
+    error: str
+
+
+def keep_dead_letter(connection: Redis, job: Job, error: str) -> None:
+    """Store a job that failed for good under its site (keys.dead_letters), with what it takes
+    to send it again. A job with no site (enqueued before sites were recorded) stays in rq's
+    failed-job registry only."""
+    kwargs = {k: v for k, v in job.kwargs.items() if k != "mail"}
+    site = kwargs.get("site")
+    if not site or job.func_name not in JOBS:
+        log.error("mail job %s failed for good and names no site: see rq's failed jobs", job.id)
+        return
+    args = list(job.args)
+    site_name, to = (str(args[0]), str(args[1])) if len(args) >= 2 else ("", "")
+    transcript = job.func_name.endswith("send_transcript")
+    lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
+    record = {
+        "id": job.id, "job": job.func_name, "args": args, "kwargs": kwargs,
+        "kind": "transcript" if transcript else "message", "to": to,
+        "subject": f"Your chat with {site_name}" if transcript else
+        visitor_message_subject(site_name, args[2] if len(args) > 2 and isinstance(args[2], dict) else {}),
+        "failed_at": int(time.time() * 1000), "error": (lines[-1] if lines else "unknown error")[:300],
+    }
+    connection.hset(keys.dead_letters(site), job.id, json.dumps(record))
+    log.warning("mail job %s failed for good; kept as a dead letter of its site", job.id)
+
+
+class Jobs:
+    """Enqueues jobs, lists a site's dead letters and resends them. rq's client is
+    synchronous, so callers on the event loop go through ``asyncio.to_thread``; the
+    connection is made on first use."""
+
+    def __init__(self, settings: Settings, redis: aioredis.Redis | None = None) -> None:
         self.settings = settings
+        self.redis = redis
+        self.retry = Retry(max=len(settings.mail_retry_s), interval=list(settings.mail_retry_s))
         self._queue: Queue | None = None
 
     @property
@@ -71,10 +193,39 @@ class Jobs:
             self._queue = Queue(QUEUE, connection=Redis.from_url(self.settings.redis_url))
         return self._queue
 
-    async def visitor_message(self, site_name: str, to: str, fields: dict[str, str],
-                              visitor: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.queue.enqueue, send_visitor_message, site_name, to, fields, visitor,
-                                retry=MAIL_RETRY)
+    async def _enqueue(self, fn: Callable[..., None], args: list[Any], kwargs: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.queue.enqueue, fn, args=tuple(args), kwargs=kwargs, retry=self.retry,
+                                job_timeout=MAIL_TIMEOUT_S)
 
-    async def transcript(self, site_name: str, to: str, messages: list[dict[str, Any]]) -> None:
-        await asyncio.to_thread(self.queue.enqueue, send_transcript, site_name, to, messages, retry=MAIL_RETRY)
+    async def visitor_message(self, site: str, site_name: str, to: str, fields: dict[str, str],
+                              visitor: dict[str, Any]) -> None:
+        await self._enqueue(send_visitor_message, [site_name, to, fields, visitor], {"site": site})
+
+    async def transcript(self, site: str, site_name: str, to: str, messages: list[dict[str, Any]]) -> None:
+        await self._enqueue(send_transcript, [site_name, to, messages], {"site": site})
+
+    async def dead_letters(self, site: str) -> list[DeadLetter]:
+        """The site's mail that could not be sent, newest first."""
+        assert self.redis is not None
+        letters = []
+        for raw in (await self.redis.hgetall(keys.dead_letters(site))).values():
+            r = json.loads(raw)
+            letters.append(DeadLetter(r["id"], r["kind"], r["to"], r["subject"], int(r["failed_at"]),
+                                      r["error"]))
+        return sorted(letters, key=lambda letter: letter.failed_at_ms, reverse=True)
+
+    async def resend(self, site: str, letter_id: str) -> bool:
+        """Queue a dead letter of this site again (with its retries); False if there is none
+        by that id. It leaves the list, and comes back if it fails for good again."""
+        assert self.redis is not None
+        key = keys.dead_letters(site)
+        raw = await self.redis.hget(key, letter_id)
+        if raw is None or not await self.redis.hdel(key, letter_id):
+            return False  # (another admin resent it just now)
+        record = json.loads(raw)
+        try:
+            await self._enqueue(JOBS[record["job"]], record["args"], record["kwargs"])
+        except BaseException:
+            await self.redis.hset(key, letter_id, raw)  # not queued: keep it
+            raise
+        return True

@@ -58,7 +58,7 @@ class Services:
         grace_ms = int(settings.page_grace_s * 1000)
         outage = Outage(logging.getLogger("beckon"))  # one line per outage, whichever loop notices
         hub = Hub(redis, grace_ms, outage)
-        jobs = Jobs(settings)
+        jobs = Jobs(settings, redis)
         broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s, grace_ms, settings.chat_ttl_s)
         chats = Chats(redis, scripts, hub, reps, visitors, jobs, settings.chat_ttl_s)
         hub.catch_up = chats.catch_up

@@ -335,6 +335,12 @@ def handle_times(site_key: str) -> str:
     return _k(site_key, "handle-times")
 
 
+def dead_letters(site_key: str) -> str:
+    """Hash: job id -> JSON of a mail job that failed for good (domain/jobs.py:keep_dead_letter),
+    until an admin resends it."""
+    return _k(site_key, "dead-letters")
+
+
 def push_channel(site_key: str, vid: str) -> str:
     """Pub/sub channel of one visitor's pages."""
     return _k(site_key, "push", vid)

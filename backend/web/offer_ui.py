@@ -92,7 +92,8 @@ async def respond(request: Request) -> Response:
         await svc.chats.announce(site.key)
     elif action == "message":
         detail = await svc.visitors.detail(site.key, vid)
-        await svc.jobs.visitor_message(site.name, site.offer.sales_email, fields, detail or {"visitor": vid})
+        await svc.jobs.visitor_message(site.key, site.name, site.offer.sales_email, fields,
+                                       detail or {"visitor": vid})
     else:
         await svc.broker.run(site.key)  # a dismissed offer's slot may go to someone else
     return JSONResponse({"ok": True, **({"request": request_id} if request_id else {})}, headers=cors)

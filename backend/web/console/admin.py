@@ -274,3 +274,25 @@ async def visitors_page(request: Request, ctx: Ctx) -> Response:
 @page(admin=True)
 async def visitors_json(request: Request, ctx: Ctx) -> Response:
     return JSONResponse({"visitors": await _visitors(request, ctx)}, headers=security_headers(request))
+
+
+# --- mail that could not be sent ------------------------------------------------------------
+
+LETTER_ID_MAX = 100
+
+
+@page(admin=True)
+async def mail_page(request: Request, ctx: Ctx) -> Response:
+    """The site's dead letters (domain/jobs.py), each with a button to send it again."""
+    return render(request, "admin_mail.html", {
+        "rep": ctx.rep, "site": ctx.site, "nav": "mail", "resent": request.query_params.get("resent", ""),
+        "letters": await services(request).jobs.dead_letters(ctx.site.key)})
+
+
+@page(admin=True)
+async def mail_resend(request: Request, ctx: Ctx) -> Response:
+    letter = request.path_params["letter"]
+    if len(letter) > LETTER_ID_MAX or not await services(request).jobs.resend(ctx.site.key, letter):
+        return error_page(request, 404, "No such undelivered mail on this site (it may have been sent "
+                                        "again).", ctx.rep)
+    return redirect(request, "/console/admin/mail?resent=1")
