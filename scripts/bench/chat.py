@@ -1,5 +1,5 @@
-"""Chat benchmark: rep -> customer message latency across two web workers, and how many
-concurrent chats one web worker sustains.
+"""Chat benchmark: rep -> customer message latency across two web workers, how many
+concurrent chats one web worker sustains, and chat latency while the collector is flooded.
 
 Everything runs against real processes on 127.0.0.1 (a private redis-server and uvicorn,
 started here and stopped here, also on error or Ctrl-C). The clients are one asyncio process
@@ -54,17 +54,37 @@ console WebSocket -> web worker -> Redis -> web worker -> page WebSocket.
    K that met the goal, and per step the worker's CPU and VmRSS, Redis's and the client's
    CPU, and the Redis commands run per chat message (INFO commandstats).
 
+3. Chat under a collector flood. The web server as operators run it with 2 workers (one
+   uvicorn, ``--workers 2``: the kernel spreads the connections over them), --flood-chats
+   chats (default 200, 20 per representative), each carrying a message every --flood-every
+   s as in 2. Chat latency both ways is measured for --flood-seconds, first quiet, then while
+   wrk (a separate process: the collector benchmark's Lua script and realistic batches, of
+   another site's 5,000 visitors, each presenting its token) posts batches to
+   ``/v1/events`` over --flood-connections (default 512) connections, closed loop: each
+   connection sends its next batch as soon as the last is answered, except that each 503
+   (or 429) holds one next batch back for its Retry-After, as the snippet waits (with
+   --flood-ignore-retry-after not even that: a client that ignores it, which a load gate
+   cannot help against: answering 503s then takes the workers' time). The flood
+   starts 3 s before the chat window and ends 1 s after it; messages still under way after
+   it are waited for (--flood-drain) and count with their full latency. Reported beside chat
+   latency: the flood's answers per second, and its status mix (200 taken, 503 shed with
+   Retry-After, other). Then the same flood against a second server whose load gate is
+   effectively off (BECKON_COLLECTOR_MAX_INFLIGHT and BECKON_COLLECTOR_MAX_LAG_MS 10^9), to
+   show what the gate buys. Goal: chat p95 under 50 ms both ways during the flood, gate on.
+
 This machine has 2 cores and is shared: before each measurement the benchmark waits (at most
 --quiet-wait s) until other processes use under --quiet-below % of a core, and a measurement
-they disturbed (over --disturbed %) is repeated (--retries): in 1 always, keeping the least
-disturbed attempt; in 2 when it missed the goal. What other processes used is reported.
+they disturbed (over --disturbed %) is repeated (--retries): in 1 and 3 always, keeping the
+least disturbed attempt; in 2 when it missed the goal. What other processes used is reported.
 
 Ends with a markdown table, ASCII charts and the goals met or not.
 
     .venv/bin/python scripts/bench/chat.py [--chats 20] [--messages 3000] [--rate 200] [--warmup 100]
                                            [--steps 100,250,500,1000,1500,2000] [--every 3]
-                                           [--step-seconds 20] [--skip-latency] [--skip-capacity]
-                                           [--max-seconds 480] [--check] [--quick]
+                                           [--step-seconds 20] [--flood-chats 200] [--flood-every 2]
+                                           [--flood-seconds 15] [--flood-connections 512]
+                                           [--skip-latency] [--skip-capacity] [--skip-flood]
+                                           [--max-seconds 720] [--check] [--quick]
 
 Exit status: 0 measured (goals met or not; 3 with --check when one is missed), 1 failed,
 130 interrupted.
@@ -83,6 +103,7 @@ import random
 import re
 import secrets
 import sys
+import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -94,9 +115,10 @@ if __package__ in (None, ""):  # run as a file: import from the repository, not 
 
 from backend.store import keys  # noqa: E402
 from scripts.bench.lib import (  # noqa: E402
-    ADMIN, ORIGIN, BenchError, CpuMeter, LagMonitor, Server, chart, cpu_line, create_site, fd_limit, histogram,
-    hello, main, page_view, parse, parser, pct, push_url, raise_fd_limit, rss_mb, run_async, say, start_redis,
-    start_server, verdict, wait_quiet,
+    ADMIN, ORIGIN, BenchError, CpuMeter, LagMonitor, Server, Wrk, WrkRun, chart, cpu_line, create_site, ensure_wrk,
+    fd_limit, first_batches, hello, histogram, main, make_batches, page_view, parse, parser, pct, push_url,
+    raise_fd_limit, rss_mb, run_async, say, start_redis, start_server, verdict, visitor_tokens, wait_quiet,
+    with_site, with_tokens, write_bodies,
 )
 
 GOAL_P95_MS = 50.0
@@ -109,7 +131,9 @@ TEXTS = ["Hello! How can I help you today?", "Sure, one moment while I check tha
          "Yes, the 40 l dry bag fits in the front hatch of that kayak.",
          "Could you tell me the order number, please?", "Thanks, that is all I needed."]
 QUICK = dict(chats=5, messages=300, rate=100, warmup=20, steps="20,60", every=1.0, warm_seconds=1.0,
-             step_seconds=3.0, quiet_wait=2.0, retries=0, max_seconds=150)
+             step_seconds=3.0, quiet_wait=2.0, retries=0, flood_chats=20, flood_every=1.0, flood_warm=1.0,
+             flood_seconds=4.0, flood_connections=128, flood_batches=2000, flood_visitors=500, max_seconds=200)
+FLOOD_BUDGET_S = 170  # what measurement 3 takes at its defaults: measurement 2 leaves it that much
 LATENCY_BUCKETS = [0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, float("inf")]
 
 
@@ -125,14 +149,19 @@ def measure(args: argparse.Namespace):
         say(f"bench/chat: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, redis-py replies parsed by "
             f"{'hiredis' if HIREDIS_AVAILABLE else 'pure Python (no hiredis)'}; 1: {args.chats} chats, "
             f"{args.messages:,} messages each way at {args.rate:g}/s; 2: steps "
-            f"{', '.join(f'{k:,}' for k in args.steps)} chats, a message every {args.every:g} s per chat")
+            f"{', '.join(f'{k:,}' for k in args.steps)} chats, a message every {args.every:g} s per chat; "
+            f"3: {args.flood_chats} chats on 2 workers, a message every {args.flood_every:g} s per chat, quiet "
+            f"and during a collector flood (wrk, {args.flood_connections} connections), gate on and off")
         soft, hard = raise_fd_limit(4 * (most + most // CAPACITY) + 2048)
         say(f"  file-descriptor limit {soft:,} (hard {hard:,}), inherited by the servers started below")
         redis = start_redis(stack)
         if not args.skip_latency:
             results["latency"] = run_latency(args, redis, stack, deadline)
         if not args.skip_capacity:
-            results["capacity"] = run_capacity(args, redis, stack, deadline)
+            results["capacity"] = run_capacity(args, redis, stack,
+                                               deadline if args.skip_flood else deadline - FLOOD_BUDGET_S)
+        if not args.skip_flood:
+            run_flood(args, redis, stack, deadline, results)
     return run
 
 
@@ -999,7 +1028,275 @@ def run_capacity(args: argparse.Namespace, redis: Any, stack: contextlib.ExitSta
         server.stop()
 
 
+# --------------------------------------------------------------------------- 3. chat under a collector flood
+
+GATE_OFF = {"BECKON_COLLECTOR_MAX_INFLIGHT": "1000000000", "BECKON_COLLECTOR_MAX_LAG_MS": "1000000000"}
+FLOOD_LEAD_S = 3.0  # the flood runs this long before chat is measured, and a second past its end
+
+
+@dataclass
+class Window:
+    """Chat measured over one window: quiet, or during a flood."""
+
+    label: str
+    gate: bool
+    lat: dict[str, list[float]] = field(default_factory=dict)
+    sent: int = 0
+    lost: int = 0
+    errors: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)
+    loop_lag_ms: list[float] = field(default_factory=list)
+    send_late_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    attempts: int = 1
+    flood: WrkRun | None = None
+    flood_connections: int = 0
+
+    def p(self, direction: str, q: float) -> float:
+        return pct(self.lat.get(direction, []), q)
+
+    @property
+    def p95(self) -> float:
+        values = [pct(v, 95) for v in self.lat.values() if v]
+        return max(values) if values else float("nan")
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.lost == 0 and self.p95 < GOAL_P95_MS
+
+    def answers(self, kind: str) -> int:
+        """The flood's answers: "200", "503" or "other" (any other status, and requests that
+        got no answer: socket errors, timeouts)."""
+        if not self.flood:
+            return 0
+        codes = self.flood.codes
+        if kind in ("200", "503"):
+            return codes.get(int(kind), 0)
+        return sum(n for c, n in codes.items() if c not in (200, 503)) + sum(self.flood.errors.values())
+
+    def mix(self) -> str:
+        total = sum(self.answers(k) for k in ("200", "503", "other"))
+        return " / ".join(f"{self.answers(k) / max(total, 1):.0%}" for k in ("200", "503", "other"))
+
+
+@dataclass
+class FloodResult:
+    windows: list[Window] = field(default_factory=list)
+    chats: int = 0
+    every: float = 0.0
+    connections: int = 0
+    batches: int = 0
+    visitors: int = 0
+    retry_after: bool = True  # the flood honours Retry-After
+    server_problems: list[str] = field(default_factory=list)
+    not_run: str = ""
+
+
+async def chat_window(args: argparse.Namespace, bench: Bench, win: Window, meter: CpuMeter,
+                      rng: random.Random) -> None:
+    """The chats' load (each chat a message every --flood-every s, rep and customer in turn)
+    for --flood-warm + --flood-seconds; the window's numbers into ``win``."""
+    errors_before = len(bench.tracker.errors)
+    with LagMonitor() as mon:
+        load = asyncio.create_task(run_load(bench, args.flood_every, args.flood_warm, args.flood_seconds, rng))
+        await asyncio.sleep(args.flood_warm)
+        meter.start()
+        items, late, window = await load
+        win.cpu = meter.stop()
+    # after a flood the backlog may take long to clear: every message counts, however late
+    await drain(bench.tracker, items, args.flood_drain)
+    win.loop_lag_ms, win.send_late_ms, win.seconds = mon.samples, late, window
+    counted = [i for i in items if i.counted]
+    win.sent = len(counted)
+    win.lat = {d: latencies(counted, d) for d in ("r2c", "c2r")}
+    win.lost = sum(1 for i in counted if i.arrived is None)
+    win.errors = bench.tracker.errors[errors_before:]
+    bench.tracker.sent.clear()
+
+
+def flood_line(win: Window) -> str:
+    r2c, c2r = win.lat.get("r2c", []), win.lat.get("c2r", [])
+    text = (f"rep->customer p50 {ms(pct(r2c, 50))} / p95 {ms(pct(r2c, 95))} / p99 {ms(pct(r2c, 99))} ms; "
+            f"customer->rep p50 {ms(pct(c2r, 50))} / p95 {ms(pct(c2r, 95))} / p99 {ms(pct(c2r, 99))} ms; "
+            f"{win.sent:,} messages, lost {win.lost}, errors {len(win.errors)}")
+    if win.flood:
+        text += (f"\n      flood: {win.flood.rps:,.0f} answers/s ({win.answers('200') / win.flood.seconds:,.0f}/s "
+                 f"taken, {win.answers('503') / win.flood.seconds:,.0f}/s shed with 503, "
+                 f"{win.answers('other'):,} other)")
+    return text + f"\n      CPU (% of one core): {cpu_line(win.cpu)}; client loop lag p99 {ms(pct(win.loop_lag_ms, 99))} ms"
+
+
+async def flood_bench(args: argparse.Namespace, redis_url: str, redis_pid: int, server: Server, gate: bool,
+                      wrk: str, work: Path, flood: dict[str, Any], deadline: float, out: list[Window]) -> None:
+    """On one 2-worker server: chats, then (with the gate) a quiet window, then a window with
+    wrk flooding the collector from its own process; each window into ``out`` when measured."""
+    rng = random.Random(args.seed)
+    async with Bench(redis_url, server.url, server.url, secrets.token_hex(3)) as bench:
+        t = time.monotonic()
+        await bench.add_chats(args.flood_chats, accept_in_console=False)
+        say(f"    {len(bench.chats)} chats with {len(bench.reps)} reps in {time.monotonic() - t:.1f} s; "
+            f"a message per chat every {args.flood_every:g} s ({len(bench.chats) / args.flood_every:,.0f}/s)")
+        if "bodies" not in flood:  # the flood's site and tokens, once: both servers share the Redis
+            flood["site"] = create_site(server.url, "Flooded shop")
+            batches = with_site(make_batches(args.flood_batches, args.flood_visitors, args.seed), flood["site"])
+            t = time.monotonic()
+            tokens = await visitor_tokens(server.url, first_batches(batches), label="flood visitors")
+            flood["bodies"] = write_bodies(work / "flood.txt", with_tokens(batches, tokens))
+            say(f"    flood: {len(batches):,} batches of {len(tokens):,} visitors of another site, each "
+                f"presenting its token (fetched in {time.monotonic() - t:.1f} s)")
+        await asyncio.sleep(1.0)
+        settle_gc()
+        groups = {"workers": server.pids(), "redis": redis_pid, "client": os.getpid()}
+        kinds = ["quiet", "flood"] if gate else ["flood"]
+        for kind in kinds:
+            label = "quiet" if kind == "quiet" else f"flood, gate {'on' if gate else 'off'}"
+            best: Window | None = None
+            for attempt in range(1, args.retries + 2):
+                await wait_quiet(groups, args.quiet_below, args.quiet_wait)
+                win = Window(label, gate, attempts=attempt, flood_connections=args.flood_connections)
+                say(f"  {label}{f' (attempt {attempt})' if attempt > 1 else ''}: {args.flood_warm:g} + "
+                    f"{args.flood_seconds:g} s of chat"
+                    + (f", wrk with {args.flood_connections} connections posting batches "
+                       f"({'ignoring' if args.flood_ignore_retry_after else 'honouring'} Retry-After) from "
+                       f"{FLOOD_LEAD_S:g} s before until 1 s after" if kind == "flood" else ""))
+                if kind == "flood":
+                    flooder = Wrk(wrk, server.url + "/v1/events", flood["bodies"],
+                                  FLOOD_LEAD_S + args.flood_warm + args.flood_seconds + 1, args.flood_connections,
+                                  timeout_s=60, retry_after=not args.flood_ignore_retry_after)
+                    try:
+                        await asyncio.sleep(FLOOD_LEAD_S)
+                        meter = CpuMeter({**groups, "wrk": flooder.pid})
+                        await chat_window(args, bench, win, meter, rng)
+                        loop = asyncio.get_running_loop()
+                        win.flood = await loop.run_in_executor(None, lambda: flooder.result(strict=False))
+                    finally:
+                        flooder.stop()
+                else:
+                    await chat_window(args, bench, win, CpuMeter(groups), rng)
+                say(f"    {flood_line(win)}")
+                if best is None or win.cpu["other"] < best.cpu["other"]:
+                    best = win
+                if win.cpu["other"] < args.disturbed or attempt > args.retries:
+                    break
+                if time.monotonic() + 2 * (FLOOD_LEAD_S + args.flood_warm + args.flood_seconds) + 10 > deadline:
+                    say("    (no time left to measure again)")
+                    break
+                say(f"    disturbed: other processes used {win.cpu['other']:.0f}% of a core meanwhile; "
+                    f"measuring again")
+                await asyncio.sleep(2.0)
+            assert best is not None
+            if best is not win:
+                say(f"    kept attempt {best.attempts}, the least disturbed ({best.cpu['other']:.0f}%)")
+            out.append(best)
+    gc.unfreeze()
+
+
+def run_flood(args: argparse.Namespace, redis: Any, stack: contextlib.ExitStack, deadline: float,
+              results: dict[str, Any]) -> None:
+    """Measurement 3 into results["flood"], window by window (a failure keeps those done)."""
+    say("\n## 3. chat under a collector flood (2 workers)")
+    res = results["flood"] = FloodResult(chats=args.flood_chats, every=args.flood_every,
+                                         connections=args.flood_connections, batches=args.flood_batches,
+                                         visitors=args.flood_visitors,
+                                         retry_after=not args.flood_ignore_retry_after)
+    wrk = ensure_wrk()
+    if not wrk:
+        res.not_run = "wrk is not available (apt-get install wrk)"
+        say(f"  NOT RUN: {res.not_run}")
+        return
+    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="beckon-flood-")))
+    flood: dict[str, Any] = {}
+    for gate in (True, False):
+        settings = ("load gate on: " + ", ".join(
+            f"{name} {os.environ.get(name, default + ' (default)')}" for name, default in
+            (("BECKON_COLLECTOR_MAX_INFLIGHT", "128"), ("BECKON_COLLECTOR_MAX_LAG_MS", "100")))) \
+            if gate else "load gate effectively off (both limits 10^9)"
+        say(f"  uvicorn with 2 workers, {settings}")
+        server = start_server(stack, redis.url, workers=2, ip_per_min=10**9, visitor_per_min=10**9,
+                              secret=secrets.token_urlsafe(24), env=None if gate else GATE_OFF)
+        try:
+            run_async(flood_bench(args, redis.url, redis.proc.pid, server, gate, wrk, work, flood, deadline,
+                                  res.windows))
+        finally:
+            res.server_problems += [f"gate {'on' if gate else 'off'}: {p}" for p in server.problems()]
+            server.stop()
+
+
 # --------------------------------------------------------------------------- report
+
+
+def report_flood(fl: FloodResult) -> bool:
+    """The table and charts of measurement 3; whether chat met its goal during the flood with
+    the gate on."""
+    if fl.not_run:
+        say(f"| chat under a collector flood | not run: {fl.not_run} |\n|---|---|\n")
+        return False
+    wins = fl.windows
+    gated = next((w for w in wins if w.flood and w.gate), None)
+    ok = gated is not None and gated.ok
+    say(f"| 2 workers, {fl.chats} chats (a message per chat every {fl.every:g} s); flood: wrk, "
+        f"{fl.connections} connections, closed loop, {'honouring' if fl.retry_after else 'ignoring'} "
+        f"Retry-After | " + " | ".join(w.label for w in wins) + " |")
+    say("|---|" + "---|" * len(wins))
+
+    def row(label: str, fn: Any) -> None:
+        say(f"| {label} | " + " | ".join(fn(w) for w in wins) + " |")
+
+    for d, name in (("r2c", "rep -> customer"), ("c2r", "customer -> rep")):
+        row(f"**{name}** p50 / **p95** / p99 / max", lambda w, d=d: (
+            f"{ms(w.p(d, 50))} / **{ms(w.p(d, 95))}** / {ms(w.p(d, 99))} / "
+            f"{ms(max(w.lat.get(d) or [float('nan')]))} ms"))
+    row("messages timed (lost); errors", lambda w: f"{w.sent:,} ({w.lost}); {len(w.errors)}")
+    row(f"goal: p95 < {GOAL_P95_MS:.0f} ms both ways, nothing lost", lambda w: verdict(w.ok))
+    row("flood: answers/s", lambda w: f"{w.flood.rps:,.0f}" if w.flood else "-")
+    row("- batches taken (200)/s", lambda w: f"{w.answers('200') / w.flood.seconds:,.0f}" if w.flood else "-")
+    row("- shed (503 + Retry-After)/s", lambda w: f"{w.answers('503') / w.flood.seconds:,.0f}" if w.flood else "-")
+    row("- status mix 200 / 503 / other", lambda w: w.mix() if w.flood else "-")
+    row("- answer latency p50 / p99 (wrk)", lambda w: (
+        f"{ms(pct_us(w.flood.latencies_us, 50))} / {ms(pct_us(w.flood.latencies_us, 99))} ms" if w.flood else "-"))
+    row("CPU: workers; redis; wrk; client; other (% of one core)", lambda w: "; ".join(
+        f"{w.cpu.get(k, float('nan')):.0f}%" if k in w.cpu else "-"
+        for k in ("workers", "redis", "wrk", "client", "other")))
+    row("client: sends late p95; loop lag p99",
+        lambda w: f"{ms(pct(w.send_late_ms, 95))}; {ms(pct(w.loop_lag_ms, 99))} ms")
+    row("measured; attempts", lambda w: f"{w.seconds:.0f} s; {w.attempts}")
+    say("")
+    say(f"Chat during the flood with the load gate: {verdict(ok)} (p95 under {GOAL_P95_MS:.0f} ms both ways).")
+    say("")
+    say("```")
+    rows = [(f"{w.label}: {name}", w.p(d, 95)) for w in wins
+            for d, name in (("r2c", "rep->cust"), ("c2r", "cust->rep"))]
+    say(chart("3. chat p95 (ms): quiet vs collector flood", rows, "ms", goal=GOAL_P95_MS, fmt=ms))
+    floods = [w for w in wins if w.flood]
+    if floods:
+        say("")
+        say(chart("3. the flood's answers per second",
+                  [(f"{w.label}: {kind}", w.answers(code) / w.flood.seconds) for w in floods
+                   for kind, code in (("taken (200)", "200"), ("shed (503)", "503"), ("other", "other"))],
+                  "/s", fmt="{:,.0f}"))
+    say("```")
+    for w in wins:
+        for e in w.errors[:5]:
+            say(f"- {w.label}: {e}")
+    for p in fl.server_problems[:10]:
+        say(f"- flood run, worker log: {p}")
+    say("")
+    return ok
+
+
+def pct_us(hist: Any, q: float) -> float:
+    """Percentile in ms of a histogram {µs: count} (nearest rank)."""
+    total = sum(hist.values())
+    if not total:
+        return float("nan")
+    rank, seen = max(1, -(-total * q // 100)), 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return value / 1000
+    return max(hist) / 1000
+
+
 
 
 def per_message(commands: dict[str, int], messages: int) -> str:
@@ -1010,7 +1307,7 @@ def per_message(commands: dict[str, int], messages: int) -> str:
     return f"{total:.1f} (" + ", ".join(f"{k} {v / messages:.1f}" for k, v in top) + ")"
 
 
-def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
+def report(lat: LatencyResult | None, cap: CapacityResult | None, flood: FloodResult | None) -> bool:
     ok = True
     say("\n## Results\n")
     if lat:
@@ -1100,7 +1397,9 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
         say(f"**Largest number of concurrent chats one worker sustained within the goal: {best:,}** "
             f"({verdict(cap_ok)}; worker VmRSS {cap.rss_idle_mb:.1f} MB with none). {cap.reason}.")
         say("")
-    say("```")
+    charts = bool(lat and lat.lat("r2c")) or bool(cap and cap.steps)
+    if charts:
+        say("```")
     if lat and lat.lat("r2c"):
         rows = []
         for d, name in (("r2c", "rep->cust"), ("c2r", "cust->rep")):
@@ -1124,7 +1423,8 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
         say("")
         say(chart("2. worker VmRSS by concurrent chats",
                   [("    0 chats", cap.rss_idle_mb)] + [(f"{s.chats:>5,} chats", s.rss_mb) for s in done], "MB"))
-    say("```")
+    if charts:
+        say("```")
     if lat:
         for e in lat.errors[:10]:
             say(f"- latency run: {e}")
@@ -1136,8 +1436,12 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
                 say(f"- {s.chats:,} chats: {e}")
         for p in cap.server_problems[:10]:
             say(f"- capacity run, worker log: {p}")
+    if flood:
+        say("")
+        ok &= report_flood(flood)
     other = [c.get("other", 0) for c in (lat.cpu.values() if lat else [])] + \
-        [s.cpu.get("other", 0) for s in (cap.steps if cap else [])]
+        [s.cpu.get("other", 0) for s in (cap.steps if cap else [])] + \
+        [w.cpu.get("other", 0) for w in (flood.windows if flood else [])]
     if other and max(other) > 25:
         say(f"\nNote: other processes used up to {max(other):.0f}% of a core during a measurement on this "
             f"{os.cpu_count()}-core machine; the timings are disturbed by them.")
@@ -1149,7 +1453,7 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None) -> bool:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = parser(__doc__, max_seconds=480)
+    p = parser(__doc__, max_seconds=720)
     p.add_argument("--chats", type=int, default=20, help="1: chats the messages are spread over")
     p.add_argument("--messages", type=int, default=3000, help="1: messages timed in each direction")
     p.add_argument("--rate", type=float, default=200, help="1: messages per second (paced, open loop)")
@@ -1169,7 +1473,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "is repeated (1: always, 2: when it missed the goal)")
     p.add_argument("--retries", type=int, default=1, help="how often a disturbed measurement is repeated")
     p.add_argument("--skip-latency", action="store_true", help="skip measurement 1")
+    p.add_argument("--flood-chats", type=int, default=200, help="3: chats (at most 20 per representative)")
+    p.add_argument("--flood-every", type=float, default=2.0,
+                   help="3: seconds between two messages of one chat (rep and customer in turn)")
+    p.add_argument("--flood-warm", type=float, default=2.0, help="3: chat load before each window is measured")
+    p.add_argument("--flood-seconds", type=float, default=15.0, help="3: measured seconds per window")
+    p.add_argument("--flood-drain", type=float, default=60.0,
+                   help="3: seconds to wait for messages still under way after a window (then they count lost)")
+    p.add_argument("--flood-connections", type=int, default=512,
+                   help="3: wrk's connections: pages posting batches at once, each its next as soon as the "
+                        "last is answered")
+    p.add_argument("--flood-ignore-retry-after", action="store_true",
+                   help="3: the flood sends its next batch at once after a 503, ignoring Retry-After")
+    p.add_argument("--flood-batches", type=int, default=20000, help="3: distinct batches the flood sends")
+    p.add_argument("--flood-visitors", type=int, default=5000, help="3: distinct visitors of the flood")
     p.add_argument("--skip-capacity", action="store_true", help="skip measurement 2")
+    p.add_argument("--skip-flood", action="store_true", help="skip measurement 3")
     args = parse(p, argv, QUICK)
     try:
         args.steps = [int(x) for x in args.steps.split(",") if x.strip()]
@@ -1179,9 +1498,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--steps must be positive and increasing")
     if args.chats < 1 or args.messages < 1 or args.rate <= 0 or args.every <= 0 or args.warmup < 0:
         p.error("--chats, --messages, --rate and --every must be positive")
+    if args.flood_chats < 1 or args.flood_every <= 0 or args.flood_seconds <= 0 or args.flood_connections < 1 \
+            or args.flood_batches < args.flood_visitors or args.flood_visitors < 1:
+        p.error("--flood-*: positive, and --flood-batches at least --flood-visitors")
     return args
 
 
 if __name__ == "__main__":
     args = parse_args(None)
-    sys.exit(main("bench/chat", args, measure(args), lambda r: report(r.get("latency"), r.get("capacity"))))
+    sys.exit(main("bench/chat", args, measure(args),
+                  lambda r: report(r.get("latency"), r.get("capacity"), r.get("flood"))))

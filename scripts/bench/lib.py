@@ -609,6 +609,22 @@ end
 
 function response(status, headers, body)
   codes[status] = (codes[status] or 0) + 1
+  if owed and (status == 429 or status == 503) then
+    local after = tonumber(headers["Retry-After"] or headers["retry-after"] or "") or 0
+    owed[#owed + 1] = after * 1000
+  end
+end
+
+-- BENCH_RETRY_AFTER=1: clients that honour Retry-After, as the snippet does. wrk asks delay()
+-- before each request (only when the script defines it, so otherwise nothing changes); it
+-- cannot say for which connection, so each 429/503 delays one next request, oldest first.
+if os.getenv("BENCH_RETRY_AFTER") == "1" then
+  owed, owed_at = {}, 1
+  function delay()
+    if owed_at > #owed then return 0 end
+    owed_at = owed_at + 1
+    return owed[owed_at - 1]
+  end
 end
 
 function done(summary, latency, requests)
@@ -686,16 +702,18 @@ class WrkRun:
 class Wrk:
     """wrk posting the batches of ``bodies`` (``write_bodies``) round robin to ``url`` over
     ``connections`` keep-alive connections, closed loop, for ``seconds``, with the site's
-    Origin. It runs in the background and stops by itself; ``result()`` waits for it and reads
+    Origin; with ``retry_after`` a 429 or 503 delays a next request by its Retry-After, as
+    the snippet waits. It runs in the background and stops by itself; ``result()`` waits for it and reads
     what it measured, ``stop()`` kills it (idempotent: put it on the ExitStack)."""
 
     def __init__(self, wrk: str, url: str, bodies: Path, seconds: float, connections: int, threads: int = 1,
-                 timeout_s: int = 10) -> None:
+                 timeout_s: int = 10, retry_after: bool = False) -> None:
         script = bodies.parent / "wrk.lua"
         script.write_text(WRK_LUA)
         self.hist = bodies.parent / f"wrk-hist-{os.getpid()}-{time.monotonic_ns()}.txt"
         self.seconds, self.connections = seconds, connections
-        env = {**os.environ, "BENCH_BODIES": str(bodies), "BENCH_ORIGIN": ORIGIN, "BENCH_HIST": str(self.hist)}
+        env = {**os.environ, "BENCH_BODIES": str(bodies), "BENCH_ORIGIN": ORIGIN, "BENCH_HIST": str(self.hist),
+               "BENCH_RETRY_AFTER": "1" if retry_after else "0"}
         cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
                "--timeout", f"{timeout_s}s", "-s", str(script), url]
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
