@@ -126,7 +126,7 @@ def run_app(app: str, no: int, args: argparse.Namespace, redis: Any, batches: li
     with meter() as cpu:
         res = closed(args.seconds)
     res.check(f"{app}, closed loop")
-    res.other_cpu = cpu.pct["other"]
+    res.other_cpu, res.server_cpu = cpu.pct["other"], cpu.pct["server"]
     say(f"{fmt_int(res.rps)} req/s, {fmt_int(res.eps)} events/s, p50 {fmt_ms(res.pct(50))} ms, "
         f"p99 {fmt_ms(res.pct(99))} ms; cpu: {cpu.line()}")
     out["closed"] = res
@@ -135,7 +135,7 @@ def run_app(app: str, no: int, args: argparse.Namespace, redis: Any, batches: li
     with meter() as cpu:
         res = run_python(server.port, batches, args.seconds, args.connections, args.rate)
     res.check(f"{app}, open loop")
-    res.other_cpu = cpu.pct["other"]
+    res.other_cpu, res.server_cpu = cpu.pct["other"], cpu.pct["server"]
     unanswered = f" ({res.unfinished} unanswered at the end)" if res.unfinished else ""
     say(f"{fmt_int(res.rps)} req/s achieved, p50 {fmt_ms(res.pct(50))} ms, p99 {fmt_ms(res.pct(99))} ms"
         f"{unanswered}; due-to-sent p50/p99 "
@@ -186,14 +186,16 @@ def report(results: dict[str, Any]) -> bool:
         f"{args.workers} uvicorn worker{'s' if args.workers > 1 else ''} ({stack}), {os.cpu_count()} CPUs)"
     )
     print()
-    print(f"| app | req/s | events/s | p50 ms | p99 ms | p50 ms @ {rate} rps | p99 ms @ {rate} rps | achieved rps |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| app | req/s | events/s | p50 ms | p99 ms | server CPU µs/req | p50 ms @ {rate} rps "
+          f"| p99 ms @ {rate} rps | achieved rps | server CPU µs/req @ {rate} rps |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for app in ("bare", "collector"):
         c, o = results[app]["closed"], results[app]["open"]
         unfinished = f" ({o.unfinished} unanswered)" if o.unfinished else ""
         print(
             f"| {app} | {fmt_int(c.rps)} | {fmt_int(c.eps)} | {fmt_ms(c.pct(50))} | {fmt_ms(c.pct(99))} "
-            f"| {fmt_ms(o.pct(50))} | {fmt_ms(o.pct(99))}{unfinished} | {fmt_int(o.rps)} |"
+            f"| {fmt_int(c.cpu_us)} | {fmt_ms(o.pct(50))} | {fmt_ms(o.pct(99))}{unfinished} | {fmt_int(o.rps)} "
+            f"| {fmt_int(o.cpu_us)} |"
         )
     bare, coll = results["bare"], results["collector"]
     ratio = coll["closed"].rps / bare["closed"].rps if bare["closed"].rps else 0.0
@@ -201,7 +203,9 @@ def report(results: dict[str, Any]) -> bool:
     ok_ratio = ratio >= GOAL_RATIO
     ok_p99 = p99 < GOAL_P99_MS and coll["open"].unfinished == 0 and coll["open"].rps >= 0.95 * args.rate
     print()
-    print(f"collector/bare requests/s: {ratio:.2f} ({ratio:.0%})")
+    print(f"collector/bare requests/s: {ratio:.2f} ({ratio:.0%}); server CPU per request, closed loop: "
+          f"{fmt_int(coll['closed'].cpu_us)} µs (collector) / {fmt_int(bare['closed'].cpu_us)} µs (bare) = "
+          f"{coll['closed'].cpu_us / bare['closed'].cpu_us:.1f}x")
     print()
     print("```")
     print(chart("requests/s, closed loop", [("bare", bare["closed"].rps), ("collector", coll["closed"].rps)],
@@ -255,6 +259,12 @@ class Result:
     lag_us: Counter = field(default_factory=Counter)
     note: str = ""
     other_cpu: float = 0.0  # % of one core used by other processes during the phase
+    server_cpu: float = 0.0  # % of one core used by the server (uvicorn and its workers)
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU per answered request (µs): what a request costs, whatever else ran."""
+        return self.server_cpu / 100 * self.seconds / self.requests * 1e6 if self.requests else float("nan")
 
     @property
     def rps(self) -> float:
