@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = Services.build(settings)
         app.state.services = services
         app.state.gate = gate
+        await services.open()
         services.start()
         gate.start()
         try:

@@ -51,7 +51,10 @@ class MailSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    # redis://host:port/db for one Redis; redis+cluster://host:port (any node) for a Redis Cluster.
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # The job queue's Redis (rq needs a single Redis, not a cluster); by default the main one.
+    queue_redis_url: str = ""
     admin_token: str = "change-me"
     secret_key: str = "dev-secret-change-me"
     public_url: str = "http://127.0.0.1:8000"
@@ -95,6 +98,15 @@ class Settings:
     # is kept as a dead letter of its site, for an admin to resend.
     mail_retry_s: tuple[int, ...] = (5, 30, 120, 600)
 
+    @property
+    def queue_url(self) -> str:
+        if self.queue_redis_url:
+            return self.queue_redis_url
+        if self.redis_url.startswith("redis+cluster://"):
+            raise SystemExit("BECKON_QUEUE_URL must name a single Redis for the job queue (rq cannot use a "
+                             "cluster) when BECKON_REDIS_URL is a cluster")
+        return self.redis_url
+
     def weak_secrets(self) -> list[str]:
         """The secrets still at their defaults or too short to resist guessing."""
         weak = []
@@ -112,6 +124,7 @@ class Settings:
     def from_env(cls) -> "Settings":
         return cls(
             redis_url=_str("BECKON_REDIS_URL", cls.redis_url),
+            queue_redis_url=_str("BECKON_QUEUE_URL", cls.queue_redis_url),
             admin_token=_str("BECKON_ADMIN_TOKEN", cls.admin_token),
             secret_key=_str("BECKON_SECRET_KEY", cls.secret_key),
             public_url=_str("BECKON_PUBLIC_URL", cls.public_url).rstrip("/"),

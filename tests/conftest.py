@@ -4,6 +4,7 @@ tests/helpers.py."""
 
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 import pytest
@@ -13,28 +14,43 @@ from starlette.testclient import TestClient
 from backend.app import create_app
 from backend.config import Settings
 from backend.testing import chromium
+from backend.testing.cluster import ClusterStore, sync_client
 from backend.testing.servers import RedisServer
 from tests.helpers import ADMIN, ORIGIN, Live, Smtp, admin
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
+# The stores the Redis-touching tests run against: BECKON_TEST_STORES=single,cluster adds a
+# 3-master Redis Cluster (with a replica each) to the single Redis. Browser tests run against
+# the single Redis, and those marked ``cluster_too`` against the cluster as well.
+STORES = [s for s in os.environ.get("BECKON_TEST_STORES", "single").split(",") if s]
+
+
+@pytest.fixture(scope="session", params=STORES)
+def redis_server(request: pytest.FixtureRequest) -> Iterator[RedisServer | ClusterStore]:
+    server = RedisServer() if request.param == "single" else ClusterStore()
+    before = os.environ.get("BECKON_QUEUE_URL")
+    if server.kind == "cluster":  # for the processes tests start: web servers, the job worker
+        os.environ["BECKON_QUEUE_URL"] = server.queue_url
     yield server
+    if before is None:
+        os.environ.pop("BECKON_QUEUE_URL", None)
+    else:
+        os.environ["BECKON_QUEUE_URL"] = before
     server.stop()
 
 
 @pytest.fixture()
-def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
-    client.flushall()
+def redis_client(redis_server: RedisServer | ClusterStore) -> Iterator[redis.Redis]:
+    redis_server.flushall()
+    client = sync_client(redis_server.url)
     yield client
     client.close()
 
 
 @pytest.fixture()
-def settings(redis_server: RedisServer) -> Settings:
-    return Settings(redis_url=redis_server.url, admin_token=ADMIN, rate_visitor_per_min=100, rate_ip_per_min=1000)
+def settings(redis_server: RedisServer | ClusterStore) -> Settings:
+    return Settings(redis_url=redis_server.url, admin_token=ADMIN, rate_visitor_per_min=100, rate_ip_per_min=1000,
+                    queue_redis_url=redis_server.queue_url)
 
 
 @pytest.fixture()
@@ -101,4 +117,15 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the main
     thread once the browser starts, and code under test that calls asyncio.run (the CLI,
     the job worker) must not run after it in the same thread."""
-    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
+    def on_cluster(item: pytest.Item) -> bool:
+        callspec = getattr(item, "callspec", None)
+        return bool(callspec) and callspec.params.get("redis_server") == "cluster"
+
+    def browser(item: pytest.Item) -> bool:
+        return "browser" in getattr(item, "fixturenames", ())
+
+    skipped = [i for i in items if browser(i) and on_cluster(i) and not i.get_closest_marker("cluster_too")]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [i for i in items if i not in skipped]
+    items.sort(key=lambda item: (browser(item), on_cluster(item)))

@@ -142,7 +142,9 @@ def chat_service(redis_url: str, fn: Callable[[Any, Any], Awaitable[Any]], **set
     from backend.domain.services import Services
 
     async def main():
-        services = Services.build(Settings(redis_url=redis_url, **settings))
+        services = Services.build(Settings(redis_url=redis_url, queue_redis_url=os.environ.get("BECKON_QUEUE_URL", ""),
+                                           **settings))
+        await services.open()
         try:
             return await fn(services.chats, services.redis)
         finally:
@@ -162,8 +164,10 @@ class Live:
 
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        base = {"BECKON_REDIS_URL": redis_url, "BECKON_ADMIN_TOKEN": ADMIN, "BECKON_PUBLIC_URL": self.url,
-                **(env or {})}
+        # the job queue: the cluster's own single Redis (conftest), or else this very Redis
+        queue = os.environ.get("BECKON_QUEUE_URL", "") if redis_url.startswith("redis+cluster://") else redis_url
+        base = {"BECKON_REDIS_URL": redis_url, "BECKON_QUEUE_URL": queue, "BECKON_ADMIN_TOKEN": ADMIN,
+                "BECKON_PUBLIC_URL": self.url, **(env or {})}
         self.tick_s = float(base.get("BECKON_OFFER_TICK_S") or Settings.from_env().offer_tick_s)
         self.web = WebServer("backend.app:create_app", base, workers=workers, port=port)
         self.api = httpx.Client(base_url=self.url, headers=admin(), timeout=10)
@@ -228,7 +232,7 @@ def run_worker(settings: Settings, smtp: Smtp | int) -> None:
     """The real job worker, as its own process, until the queue is empty. ``smtp``: the SMTP
     sink, or a port (where nothing may listen)."""
     port = smtp if isinstance(smtp, int) else smtp.port
-    env = {**os.environ, "BECKON_REDIS_URL": settings.redis_url, "BECKON_SMTP_PORT": str(port)}
+    env = {**os.environ, "BECKON_REDIS_URL": settings.redis_url, "BECKON_QUEUE_URL": settings.queue_url, "BECKON_SMTP_PORT": str(port)}
     done = subprocess.run([sys.executable, "-m", "backend.cli", "worker", "--burst"], env=env, timeout=60,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -236,7 +240,7 @@ def run_worker(settings: Settings, smtp: Smtp | int) -> None:
 
 def start_worker(settings: Settings, smtp: Smtp) -> subprocess.Popen:
     """The real job worker, running until it is stopped."""
-    env = {**os.environ, "BECKON_REDIS_URL": settings.redis_url, "BECKON_SMTP_PORT": str(smtp.port)}
+    env = {**os.environ, "BECKON_REDIS_URL": settings.redis_url, "BECKON_QUEUE_URL": settings.queue_url, "BECKON_SMTP_PORT": str(smtp.port)}
     return subprocess.Popen([sys.executable, "-m", "backend.cli", "worker"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -100,7 +100,8 @@ def test_knowing_a_visitor_id_is_not_enough_to_act_as_that_visitor(client, site)
         assert frame["chat"] == chat
 
 
-def test_one_chat_mails_one_transcript_and_a_visitor_a_few_a_day(client, site, redis_client) -> None:
+def test_one_chat_mails_one_transcript_and_a_visitor_a_few_a_day(client, site, redis_client, redis_server) -> None:
+    from backend.testing.cluster import sync_client
     from backend.domain.chat import TRANSCRIPTS_PER_VISITOR
     from tests.helpers import admin, page_socket, presence, waiting_request
 
@@ -122,7 +123,9 @@ def test_one_chat_mails_one_transcript_and_a_visitor_a_few_a_day(client, site, r
         answers = ask_many(ws, 60)
     assert answers.count("ack") == 1
     assert set(answers) - {"ack"} == {"the transcript of this chat has already been sent"}
-    assert redis_client.llen("rq:queue:beckon") == 1  # one mail, not sixty
+    queue = sync_client(redis_server.queue_url)
+    assert queue.llen("rq:queue:beckon") == 1  # one mail, not sixty
+    queue.close()
 
     # the same visitor, chat after chat: a few a day, then no more
     client.put(f"/v1/sites/{key}/offer-settings", json={"cooldown_s": 0}, headers=admin())

@@ -128,7 +128,7 @@ def test_a_whole_chat_survives_reloads_and_navigation_and_ends_with_a_transcript
     # customer -> rep: typing is announced at most every 2 s; the message is stored once and
     # shows as sent when its ack arrives
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(keys.rep_channel(key, console.rid))
+    pubsub.ssubscribe(keys.rep_channel(key, console.rid))  # sharded: store/channels.py
     page.locator(f"{CHAT} #bk-m").press_sequentially("I need a paddle", delay=40)
     page.keyboard.press("Enter")
     expect(page.locator(f"{CHAT} .bk-visitor").last).to_have_attribute("data-state", "sent")

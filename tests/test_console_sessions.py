@@ -81,9 +81,9 @@ def test_logging_out_in_one_tab_closes_the_console_socket_of_that_session(client
 
 def test_an_idle_session_times_out(redis_client: redis.Redis, settings) -> None:
     async def scenario() -> tuple[str | None, str | None]:
-        import redis.asyncio as aioredis
+        from backend import store
 
-        r = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        r = store.connect(settings)
         try:
             sessions = Sessions(r, idle_s=1)
             sid = await sessions.start("site-0001", "rep-0001")
@@ -134,9 +134,9 @@ def test_an_old_scrypt_hash_still_logs_in_and_is_replaced(client: TestClient, si
 
 def test_the_idle_timeout_is_pushed_back_by_use(redis_client: redis.Redis, settings) -> None:
     async def scenario() -> int:
-        import redis.asyncio as aioredis
+        from backend import store
 
-        r = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        r = store.connect(settings)
         try:
             sessions = Sessions(r, idle_s=600)
             sid = await sessions.start("site-0001", "rep-0001")

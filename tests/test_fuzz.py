@@ -25,7 +25,7 @@ from urllib.parse import quote_from_bytes
 
 import httpx
 import pytest
-import redis
+from backend.testing.cluster import sync_client
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect as ws_connect
@@ -95,7 +95,7 @@ class Server:
                 and not any(line.endswith(mistake) and "WARNING" in line for mistake in CLIENT_MISTAKES)]
 
     def forget_failed_logins(self) -> None:
-        r = redis.Redis.from_url(self.redis_url)
+        r = sync_client(self.redis_url, decode_responses=False)
         try:
             r.delete(*r.keys(keys.login_failures("*")) or [keys.login_failures("none")])
         finally:

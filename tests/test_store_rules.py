@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 
 import pytest
-import redis
 from hypothesis import given, settings as hsettings, strategies as st
 
 from backend.core.policy import estimate_wait, page_present
 from backend.store import keys
 from backend.store.scripts import LUA_DIR, source
+from backend.testing.cluster import sync_client
 from backend.testing.servers import RedisServer
 
 SCRIPTS = sorted(p.stem for p in LUA_DIR.glob("*.lua"))
@@ -20,7 +20,7 @@ SCRIPTS = sorted(p.stem for p in LUA_DIR.glob("*.lua"))
 
 @pytest.fixture(scope="module")
 def r(redis_server: RedisServer):
-    client = redis.Redis.from_url(redis_server.url)
+    client = sync_client(redis_server.url, decode_responses=False)
     yield client
     client.close()
 
@@ -123,9 +123,9 @@ SITE, VID, RID = "site-0001", "visitor-0001", "rep-0001"
 CALLS = {
     "ingest": keys.ingest(SITE, VID, "127.0.0.1", 1),
     "availability": keys.availability(SITE),
-    "broker": [k for k in keys.broker(SITE) if k != keys.DEADLINES],
-    "withdraw": [k for k in keys.withdraw(SITE, VID) if k != keys.DEADLINES],
-    "respond": [k for k in keys.respond(SITE, VID, "req-1") if k != keys.DEADLINES],
+    "broker": keys.broker(SITE),
+    "withdraw": keys.withdraw(SITE, VID),
+    "respond": keys.respond(SITE, VID, "req-1"),
     "claim": keys.claim(SITE, "chat-1", RID),
     "end_chat": keys.end_chat(SITE, "chat-1", RID, VID),
     "transfer": keys.transfer(SITE, "chat-1", RID, "rep-0002"),

@@ -104,7 +104,7 @@ def release_dead_scheduler(connection: Redis, queue: str) -> None:
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
-    connection = Redis.from_url(settings.redis_url)
+    connection = Redis.from_url(settings.queue_url)
     worker = BeckonWorker([Queue(QUEUE, connection=connection)], connection=connection,
                           exception_handlers=[abandoned], maintenance_interval=MAINTENANCE_S,
                           worker_ttl=MAINTENANCE_S + 15,  # rq waits this less 15 s for a job, then maintains
@@ -190,7 +190,7 @@ class Jobs:
     @property
     def queue(self) -> Queue:
         if self._queue is None:
-            self._queue = Queue(QUEUE, connection=Redis.from_url(self.settings.redis_url))
+            self._queue = Queue(QUEUE, connection=Redis.from_url(self.settings.queue_url))
         return self._queue
 
     async def _enqueue(self, fn: Callable[..., None], args: list[Any], kwargs: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """The throttle on console logins.
 
-Every attempt is counted before the password is checked, in one MULTI, so parallel guesses
+Every attempt is counted (atomic INCRs) before the password is checked, so parallel guesses
 cannot all slip under a limit. Three counters, each over a 15-minute window:
 - per e-mail and address: 10 failures lock that address out of that account only, so
   guessing from elsewhere never locks the real representative out;
@@ -58,7 +58,9 @@ class LoginThrottle:
     async def attempt(self, email: str, ip: str) -> Verdict:
         """Count this attempt (atomically with every other) and say whether to check it."""
         counters = self._counters(email, ip)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # Each INCR is atomic on its own, which is all the count-before-check needs; the three
+        # counters are in different cluster slots, so they cannot share one transaction.
+        async with self.redis.pipeline(transaction=False) as pipe:
             for key in counters:
                 pipe.incr(key)
                 pipe.expire(key, WINDOW_S, nx=True)

@@ -10,7 +10,6 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 
 from backend.core import frames
 from backend.core.models import Offer, OfferMade, Slots
@@ -21,7 +20,7 @@ from backend.domain.push import Hub
 from backend.domain.reps import PRESENCE_TIMEOUT_S
 from backend.domain.sites import Sites
 from backend.domain.tasks import UNAVAILABLE, Backoff, Outage, cancel, one_line
-from backend.store import keys
+from backend.store import Client, keys
 from backend.store.scripts import PageWindows, Refused, Scripts, offer_from
 
 log = logging.getLogger("beckon.offers")
@@ -67,7 +66,7 @@ class Availability:
 
 
 class Broker:
-    def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, sites: Sites, heartbeat_s: int,
+    def __init__(self, redis: Client, scripts: Scripts, hub: Hub, sites: Sites, heartbeat_s: int,
                  page_grace_ms: int, chat_ttl_s: int = 24 * 3600) -> None:
         self.redis = redis
         self.chat_ttl_s = chat_ttl_s  # a chat request's lifetime (Settings.chat_ttl_s)
@@ -140,6 +139,8 @@ class Broker:
                         "leave_message": cfg.leave_message_works}),
             MAX_CANDIDATES, self.windows, secrets.token_urlsafe(9) + "-",
         )
+        if made:
+            await self.redis.sadd(keys.OFFER_SITES, site)  # the sweeper withdraws them when due
         for m in made:
             await self.hub.publish(site, m.visitor, frames.offer(m.offer, now))
         return made
@@ -151,15 +152,18 @@ class Broker:
     async def sweep(self) -> set[str]:
         """Withdraw offers past their deadline; returns the sites that got slots back."""
         now = now_ms()
-        due = await self.redis.zrangebyscore(keys.DEADLINES, "-inf", now, start=0, num=500)
         freed: set[str] = set()
-        for member in due:
-            site, vid = keys.split_deadline_member(member)
+        for site in await self.redis.smembers(keys.OFFER_SITES):
+            await self._sweep_site(site, now, freed)
+            await forget_when_empty(self.redis, keys.OFFER_SITES, keys.deadlines(site), site)
+        return freed
+
+    async def _sweep_site(self, site: str, now: int, freed: set[str]) -> None:
+        for vid in await self.redis.zrangebyscore(keys.deadlines(site), "-inf", now, start=0, num=500):
             withdrawn = await self.scripts.withdraw(site, vid, now, int(await self.cooldown_s(site)))
             if withdrawn:
                 freed.add(site)
                 await self.hub.publish(site, vid, frames.withdraw(withdrawn))
-        return freed
 
     async def expire_requests(self, site: str) -> list[str]:
         """End the site's waiting requests whose page is gone; consoles drop them."""
@@ -196,12 +200,22 @@ class Broker:
         return offer_from({**raw, "short": raw.get(keys.OfferHash.SHORT) == "1"})
 
 
+async def forget_when_empty(redis: Client, listing: str, zset: str, site: str) -> None:
+    """Take ``site`` off a ticker's list once its ``zset`` is empty (and put it back if it
+    filled meanwhile), so the ticker visits only sites with something to do."""
+    if await redis.zcard(zset):
+        return
+    await redis.srem(listing, site)
+    if await redis.zcard(zset):  # filled meanwhile
+        await redis.sadd(listing, site)
+
+
 class Ticker:
     """Each tick, in each web worker (the scripts are atomic, so workers may overlap):
     withdraw expired offers, end requests whose page is gone, and run the broker for every
     site that may have visitors needing help."""
 
-    def __init__(self, broker: Broker, redis: aioredis.Redis, interval_s: float,
+    def __init__(self, broker: Broker, redis: Client, interval_s: float,
                  outage: Outage | None = None) -> None:
         self.broker = broker
         self.redis = redis
@@ -214,7 +228,7 @@ class Ticker:
         for site in await self.redis.smembers(keys.REQUEST_SITES):
             if await self.broker.expire_requests(site):
                 freed.add(site)
-            await self._forget_when_empty(keys.REQUEST_SITES, keys.requests(site), site)
+            await forget_when_empty(self.redis, keys.REQUEST_SITES, keys.requests(site), site)
         for site in freed:
             await self.broker.run(site)
         # Only sites that may have visitors needing help: not every site, every tick.
@@ -222,23 +236,16 @@ class Ticker:
             if site not in freed and await self.redis.zcard(keys.needy(site)):
                 await self.broker.run(site)
             else:
-                await self._forget_when_empty(keys.NEEDY_SITES, keys.needy(site), site)
-
-    async def _forget_when_empty(self, listing: str, zset: str, site: str) -> None:
-        if await self.redis.zcard(zset):
-            return
-        await self.redis.srem(listing, site)
-        if await self.redis.zcard(zset):  # filled meanwhile
-            await self.redis.sadd(listing, site)
+                await forget_when_empty(self.redis, keys.NEEDY_SITES, keys.needy(site), site)
 
     async def seed(self) -> None:
-        """After a restart: every site with needy visitors or waiting requests goes back on
-        the ticker's lists."""
+        """After a restart: every site with needy visitors, waiting requests or offers out goes
+        back on the ticker's lists."""
         for site in await self.redis.smembers(keys.SITES):
-            if await self.redis.zcard(keys.needy(site)):
-                await self.redis.sadd(keys.NEEDY_SITES, site)
-            if await self.redis.zcard(keys.requests(site)):
-                await self.redis.sadd(keys.REQUEST_SITES, site)
+            for zset, listing in ((keys.needy(site), keys.NEEDY_SITES), (keys.requests(site), keys.REQUEST_SITES),
+                                  (keys.deadlines(site), keys.OFFER_SITES)):
+                if await self.redis.zcard(zset):
+                    await self.redis.sadd(listing, site)
 
     async def _loop(self) -> None:
         """Tick every interval_s. Without Redis: one log line for the outage (Outage), retries

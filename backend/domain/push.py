@@ -20,11 +20,10 @@ import logging
 import time
 from typing import Any, Awaitable, Callable, Protocol
 
-import redis.asyncio as aioredis
-
 from backend.core.policy import PAGE_CONFIRM_S, SOCKET_WINDOW_MS
 from backend.domain.tasks import UNAVAILABLE, Backoff, Outage, cancel
-from backend.store import keys
+from backend.store import Client, keys
+from backend.store.channels import Subscriber, publish
 
 log = logging.getLogger("beckon.push")
 
@@ -41,11 +40,11 @@ CatchUp = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 
 
 class Hub:
-    def __init__(self, redis: aioredis.Redis, page_grace_ms: int, outage: Outage | None = None) -> None:
+    def __init__(self, redis: Client, page_grace_ms: int, outage: Outage | None = None) -> None:
         self.redis = redis
         self.page_grace_ms = page_grace_ms
         self.outage = outage or Outage(log)
-        self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self.pubsub = Subscriber(redis)
         self.sockets: dict[str, set[Receiver]] = {}
         self.pages: dict[tuple[str, str], int] = {}  # (site, visitor) -> page connections here
         self.task: asyncio.Task[None] | None = None
@@ -58,7 +57,7 @@ class Hub:
 
     async def publish(self, site: str, vid: str, message: dict[str, Any]) -> None:
         """To every page of one visitor."""
-        await self.redis.publish(keys.push_channel(site, vid), json.dumps(message))
+        await publish(self.redis, keys.push_channel(site, vid), json.dumps(message))
 
     @staticmethod
     def console_channels(site: str, rid: str) -> tuple[str, str]:
@@ -67,7 +66,7 @@ class Hub:
         return keys.console_channel(site), keys.rep_channel(site, rid)
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        await self.redis.publish(channel, json.dumps(message))
+        await publish(self.redis, channel, json.dumps(message))
 
     async def attach_page(self, site: str, vid: str, ws: Receiver) -> None:
         page = (site, vid)
@@ -160,8 +159,8 @@ class Hub:
                     await self.ready.wait()
                     continue
                 message = await self.pubsub.get_message(timeout=1.0)
-                if message and message["type"] == "message":
-                    await self._deliver(message["channel"], message["data"])
+                if message:
+                    await self._deliver(*message)
             except asyncio.CancelledError:
                 raise
             except UNAVAILABLE as exc:
@@ -178,7 +177,7 @@ class Hub:
     async def _resubscribe(self) -> None:
         """A fresh pub/sub connection with every channel a connection here listens to."""
         async with self._lock:
-            old, self.pubsub = self.pubsub, self.redis.pubsub(ignore_subscribe_messages=True)
+            old, self.pubsub = self.pubsub, Subscriber(self.redis)
             self._resync = False
             with contextlib.suppress(Exception):
                 await old.aclose()

@@ -150,7 +150,7 @@ class Reps:
         await self.redis.sadd(keys.rep_logins(email_digest(email)), f"{site} {rid}")
 
     async def _release_email(self, site: str, rid: str, email: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:  # the site's and global keys: several slots
             pipe.hdel(keys.rep_emails(site), email)
             pipe.srem(keys.rep_logins(email_digest(email)), f"{site} {rid}")
             pipe.hdel(keys.REP_LOGINS, email)

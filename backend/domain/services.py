@@ -58,7 +58,8 @@ class Services:
         grace_ms = int(settings.page_grace_s * 1000)
         outage = Outage(logging.getLogger("beckon"))  # one line per outage, whichever loop notices
         hub = Hub(redis, grace_ms, outage)
-        jobs = Jobs(settings, redis)
+        # dead letters live beside the queue, where the job worker writes them
+        jobs = Jobs(settings, redis if settings.queue_url == settings.redis_url else store.connect_queue(settings))
         broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s, grace_ms, settings.chat_ttl_s)
         chats = Chats(redis, scripts, hub, reps, visitors, jobs, settings.chat_ttl_s)
         hub.catch_up = chats.catch_up
@@ -69,6 +70,10 @@ class Services:
             presence=Presence(reps, broker),
             chats=chats, jobs=jobs,
         )
+
+    async def open(self) -> None:
+        with contextlib.suppress(*store.UNAVAILABLE):  # without Redis now, the loops wait for it
+            await store.prepare(self.redis)
 
     def start(self) -> None:
         """The per-worker background loops: the push reader and the offer ticker."""
@@ -83,3 +88,6 @@ class Services:
         await self.hub.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.redis.aclose(), 2)
+        if self.jobs.redis is not None and self.jobs.redis is not self.redis:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.jobs.redis.aclose(), 2)

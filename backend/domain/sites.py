@@ -138,7 +138,9 @@ class Sites:
     async def create(self, name: str, origins: list[str], consent_required: bool = False,
                      key: str | None = None) -> Site:
         key = key or secrets.token_urlsafe(12)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # Not one transaction: the site's hash and the global lists live in different cluster
+        # slots; each write stands alone and a retried create repeats them harmlessly.
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(
                 keys.site(key),
                 mapping={

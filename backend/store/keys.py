@@ -285,7 +285,7 @@ def load(site_key: str) -> str:
 
 # --- Offers ----------------------------------------------------------------------------
 
-DEADLINES = f"{PREFIX}:offer-deadlines"  # global zset: deadline_member() -> withdraw-at (ms), for the sweeper
+OFFER_SITES = f"{PREFIX}:offer-sites"  # global set: sites that may have offers out, for the sweeper
 NEEDY_SITES = f"{PREFIX}:needy-sites"  # global set: sites that may have visitors needing help, for the ticker
 REQUEST_SITES = f"{PREFIX}:request-sites"  # global set: sites that may have waiting chat requests, for the ticker
 
@@ -293,6 +293,12 @@ REQUEST_SITES = f"{PREFIX}:request-sites"  # global set: sites that may have wai
 def offer_settings(site_key: str) -> str:
     """String: the site's offer settings as JSON (absent: defaults)."""
     return _k(site_key, "offer-settings")
+
+
+def deadlines(site_key: str) -> str:
+    """Sorted set: visitor id -> when (ms) its offer is withdrawn, for the sweeper. Per site (in
+    the site's slot), so the scripts that change offers touch one cluster slot."""
+    return _k(site_key, "offer-deadlines")
 
 
 def offers(site_key: str) -> str:
@@ -423,30 +429,20 @@ def availability(site_key: str) -> list[str]:
 
 
 def broker(site_key: str) -> list[str]:
-    return [*slots(site_key), needy(site_key), DEADLINES, pages(site_key)]
+    return [*slots(site_key), needy(site_key), deadlines(site_key), pages(site_key)]
 
 
 def broker_prefixes(site_key: str) -> list[str]:
-    """Visitor hash, offer hash, cool-down key and deadline member, less the visitor id."""
-    return [visitor(site_key, ""), offer(site_key, ""), cooldown(site_key, ""), deadline_member(site_key, "")]
-
-
-def deadline_member(site_key: str, vid: str) -> str:
-    """A member of DEADLINES: which site's which visitor has an offer due."""
-    return f"{site_key} {vid}"
-
-
-def split_deadline_member(member: str) -> tuple[str, str]:
-    site_key, _, vid = member.partition(" ")
-    return site_key, vid
+    """Visitor hash, offer hash and cool-down key, less the visitor id."""
+    return [visitor(site_key, ""), offer(site_key, ""), cooldown(site_key, "")]
 
 
 def withdraw(site_key: str, vid: str) -> list[str]:
-    return [offer(site_key, vid), offers(site_key), cooldown(site_key, vid), DEADLINES]
+    return [offer(site_key, vid), offers(site_key), cooldown(site_key, vid), deadlines(site_key)]
 
 
 def respond(site_key: str, vid: str, req_id: str) -> list[str]:
-    return [offer(site_key, vid), offers(site_key), cooldown(site_key, vid), DEADLINES, requests(site_key),
+    return [offer(site_key, vid), offers(site_key), cooldown(site_key, vid), deadlines(site_key), requests(site_key),
             request(site_key, req_id), response_times(site_key), visitor(site_key, vid),
             visitor_chats(site_key, vid)]
 

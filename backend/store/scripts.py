@@ -138,7 +138,7 @@ class Scripts:
     async def withdraw(self, site: str, vid: str, now_ms: int, cooldown_s: int) -> str | None:
         """The id of the offer withdrawn, or None (not due yet, or already gone)."""
         raw = await self._withdraw(keys=keys.withdraw(site, vid),
-                                   args=[vid, keys.deadline_member(site, vid), now_ms, cooldown_s])
+                                   args=[vid, vid, now_ms, cooldown_s])
         return decode(raw).get("withdrawn")
 
     async def respond(self, site: str, vid: str, offer_id: str, action: str, now_ms: int, cooldown_s: int,
@@ -146,7 +146,7 @@ class Scripts:
         """accept | dismiss | message; the new request's id on accept. Refused('gone' | 'kind')."""
         raw = await self._respond(
             keys=keys.respond(site, vid, req_id),
-            args=[vid, offer_id, action, now_ms, cooldown_s, req_id, keys.deadline_member(site, vid),
+            args=[vid, offer_id, action, now_ms, cooldown_s, req_id, vid,
                   keys.SAMPLES_KEPT, visitor_ttl_s, chat_ttl_s],
         )
         return decode(raw).get("request")

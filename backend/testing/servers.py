@@ -91,6 +91,17 @@ class RedisServer:
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
 
+    kind = "single"
+
+    @property
+    def queue_url(self) -> str:
+        return self.url  # the job queue shares the one Redis
+
+    def flushall(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"FLUSHALL\r\n")
+            s.recv(16)
+
     @property
     def pid(self) -> int:
         return self.proc.pid

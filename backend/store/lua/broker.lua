@@ -8,12 +8,12 @@ local now = tonumber(ARGV[1])
 local aht = tonumber(ARGV[3])
 local acceptable = tonumber(ARGV[4])
 local timeout = tonumber(ARGV[5])
-local visitor_prefix, offer_prefix, cool_prefix, member_prefix = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local cfg = cjson.decode(ARGV[10])
-local live_ms, grace_ms, socket_ms = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local visitor_prefix, offer_prefix, cool_prefix = ARGV[6], ARGV[7], ARGV[8]
+local cfg = cjson.decode(ARGV[9])
+local live_ms, grace_ms, socket_ms = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
 
-local s = count_slots(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], now, tonumber(ARGV[2]), ARGV[16],
-                      ARGV[17])
+local s = count_slots(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], now, tonumber(ARGV[2]), ARGV[15],
+                      ARGV[16])
 local capacity = s.capacity
 local in_use = s.chats + s.offers + s.pending
 
@@ -24,7 +24,7 @@ if (first_wait == nil or first_wait > acceptable) and not cfg.leave_message then
 
 -- Eligible visitors, most needed first, then the longest waiting.
 local candidates = {}
-local needy = redis.call('ZREVRANGE', KEYS[7], 0, tonumber(ARGV[11]) - 1, 'WITHSCORES')
+local needy = redis.call('ZREVRANGE', KEYS[7], 0, tonumber(ARGV[10]) - 1, 'WITHSCORES')
 for i = 1, #needy, 2 do
   local vid = needy[i]
   local v = redis.call('HMGET', visitor_prefix .. vid, 'last', 'needy_at', 'cart', 'code_ok', 'visits', 'req', 'left')
@@ -59,7 +59,7 @@ for n, c in ipairs(candidates) do
     break
   end
   local deadline = now + timeout
-  local id = ARGV[15] .. n
+  local id = ARGV[14] .. n
   local short = (cfg.short_for_first_visit and c.first) and 1 or 0
   redis.call('HSET', offer_prefix .. c.vid, 'id', id, 'kind', kind, 'variant', cfg.variant,
     'short', short, 'created', now, 'deadline', deadline, 'wait', wait or -1)
@@ -68,7 +68,7 @@ for n, c in ipairs(candidates) do
     redis.call('ZADD', KEYS[5], deadline, c.vid)
     in_use = in_use + 1
   end
-  redis.call('ZADD', KEYS[8], deadline, member_prefix .. c.vid)
+  redis.call('ZADD', KEYS[8], deadline, c.vid)
   made[#made + 1] = {vid = c.vid, id = id, kind = kind, variant = cfg.variant, short = short == 1,
     deadline = deadline, wait = wait or -1}
 end
