@@ -19,10 +19,11 @@ from backend.testing.servers import RedisServer
 from tests.helpers import ADMIN, ORIGIN, Live, Smtp, admin
 
 
-# The stores the Redis-touching tests run against: BECKON_TEST_STORES=single,cluster adds a
-# 3-master Redis Cluster (with a replica each) to the single Redis. Browser tests run against
-# the single Redis, and those marked ``cluster_too`` against the cluster as well.
-STORES = [s for s in os.environ.get("BECKON_TEST_STORES", "single").split(",") if s]
+# Every test that touches Redis runs against a single Redis and against a 3-master Redis
+# Cluster with a replica each (BECKON_TEST_STORES=single runs only the first, for a quicker
+# local run). Browser tests run against the single Redis, and those marked ``cluster_too``
+# against the cluster as well.
+STORES = [s for s in os.environ.get("BECKON_TEST_STORES", "single,cluster").split(",") if s]
 
 
 @pytest.fixture(scope="session", params=STORES)

@@ -108,6 +108,7 @@ def start_chat(live: Live, browser, page_errors, redis_server):
     return context, page, errors, console, cid
 
 
+@pytest.mark.cluster_too
 def test_a_whole_chat_survives_reloads_and_navigation_and_ends_with_a_transcript(
         live: Live, browser, page_errors, redis_server, redis_client, smtp) -> None:
     context, page, errors, console, cid = start_chat(live, browser, page_errors, redis_server)
@@ -128,15 +129,18 @@ def test_a_whole_chat_survives_reloads_and_navigation_and_ends_with_a_transcript
     # customer -> rep: typing is announced at most every 2 s; the message is stored once and
     # shows as sent when its ack arrives
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    pubsub.ssubscribe(keys.rep_channel(key, console.rid))  # sharded: store/channels.py
+    pubsub.ssubscribe(keys.hub_channel(key))  # what the hub sends the site's workers (domain/push.py)
+    to_rep = keys.rep_channel(key, console.rid) + "\n"
+    read = pubsub.get_sharded_message if hasattr(pubsub, "get_sharded_message") else pubsub.get_message
     page.locator(f"{CHAT} #bk-m").press_sequentially("I need a paddle", delay=40)
     page.keyboard.press("Enter")
     expect(page.locator(f"{CHAT} .bk-visitor").last).to_have_attribute("data-state", "sent")
     frames: list[dict] = []
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not any(f["type"] == "msg" for f in frames):
-        if m := pubsub.get_message(timeout=0.1):  # the typing frames came before the message
-            frames.append(json.loads(m["data"]))
+        m = read(timeout=0.1)  # the typing frames came before the message
+        if m and m["data"].startswith(to_rep):
+            frames.append(json.loads(m["data"][len(to_rep):]))
     pubsub.close()
     assert [f["type"] for f in frames].count("typing") == 1
     assert [f["msg"]["text"] for f in frames if f["type"] == "msg"] == ["I need a paddle"]
@@ -209,7 +213,7 @@ def test_a_whole_chat_survives_reloads_and_navigation_and_ends_with_a_transcript
     page.locator(f"{CHAT} #bk-e").press("Enter")
     expect(page.locator(f"{CHAT} .bk-note")).to_contain_text("ann@example.com")
 
-    run_worker(Settings(redis_url=redis_server.url), smtp)  # the real job worker process
+    run_worker(Settings(redis_url=redis_server.url, queue_redis_url=redis_server.queue_url), smtp)  # the real job worker process
     mail = smtp.wait_for_message()
     assert mail["To"] == "ann@example.com"
     text = mail.get_body(("plain",)).get_content()

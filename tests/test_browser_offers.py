@@ -27,6 +27,7 @@ def test_help_appears_only_when_a_representative_is_available_and_goes_when_igno
     context.close()
 
 
+@pytest.mark.cluster_too
 def test_two_flagged_visitors_and_one_free_slot_get_exactly_one_offer(live2: Live, browser, page_errors) -> None:
     rid = setup_site(live2, acceptable_wait_s=0)
     a = flagged_page(live2, browser, page_errors, VIP)

@@ -97,7 +97,9 @@ class Server:
     def forget_failed_logins(self) -> None:
         r = sync_client(self.redis_url, decode_responses=False)
         try:
-            r.delete(*r.keys(keys.login_failures("*")) or [keys.login_failures("none")])
+            on_every_node = {"target_nodes": r.PRIMARIES} if hasattr(r, "PRIMARIES") else {}
+            for key in r.keys(keys.login_failures("*"), **on_every_node):
+                r.delete(key)  # one by one: on a cluster they live in different slots
         finally:
             r.close()
 

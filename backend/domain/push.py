@@ -45,7 +45,8 @@ class Hub:
         self.page_grace_ms = page_grace_ms
         self.outage = outage or Outage(log)
         self.pubsub = Subscriber(redis)
-        self.sockets: dict[str, set[Receiver]] = {}
+        self.sockets: dict[str, set[Receiver]] = {}  # channel -> connections here listening to it
+        self.sites: dict[str, int] = {}  # site -> channels here of that site (its hub channel is subscribed)
         self.pages: dict[tuple[str, str], int] = {}  # (site, visitor) -> page connections here
         self.task: asyncio.Task[None] | None = None
         self.confirm_task: asyncio.Task[None] | None = None
@@ -57,7 +58,7 @@ class Hub:
 
     async def publish(self, site: str, vid: str, message: dict[str, Any]) -> None:
         """To every page of one visitor."""
-        await publish(self.redis, keys.push_channel(site, vid), json.dumps(message))
+        await self.send(keys.push_channel(site, vid), message)
 
     @staticmethod
     def console_channels(site: str, rid: str) -> tuple[str, str]:
@@ -66,7 +67,11 @@ class Hub:
         return keys.console_channel(site), keys.rep_channel(site, rid)
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        await publish(self.redis, channel, json.dumps(message))
+        """Through the site's hub channel, addressed to ``channel``: a worker subscribes once
+        per site it holds connections of, not once per page, so pages coming and going cost
+        no (un)subscribe (on a cluster those stalled a worker under churn)."""
+        site = keys.site_of(channel)
+        await publish(self.redis, keys.hub_channel(site), channel + "\n" + json.dumps(message))
 
     async def attach_page(self, site: str, vid: str, ws: Receiver) -> None:
         page = (site, vid)
@@ -113,7 +118,10 @@ class Hub:
         sockets = self.sockets.setdefault(channel, set())
         sockets.add(ws)
         if len(sockets) == 1:
-            await self._subscription("subscribe", channel)
+            site = keys.site_of(channel)
+            self.sites[site] = self.sites.get(site, 0) + 1
+            if self.sites[site] == 1:
+                await self._subscription("subscribe", keys.hub_channel(site))
             self.ready.set()
 
     async def detach(self, channel: str, ws: Receiver) -> None:
@@ -123,7 +131,11 @@ class Hub:
         sockets.discard(ws)
         if not sockets:
             del self.sockets[channel]
-            await self._subscription("unsubscribe", channel)
+            site = keys.site_of(channel)
+            self.sites[site] -= 1
+            if self.sites[site] <= 0:
+                del self.sites[site]
+                await self._subscription("unsubscribe", keys.hub_channel(site))
 
     async def _subscription(self, command: str, channel: str) -> None:
         """(Un)subscribe one channel. Without Redis the reader subscribes everything in
@@ -160,7 +172,8 @@ class Hub:
                     continue
                 message = await self.pubsub.get_message(timeout=1.0)
                 if message:
-                    await self._deliver(*message)
+                    channel, _, data = message[1].partition("\n")
+                    await self._deliver(channel, data)
             except asyncio.CancelledError:
                 raise
             except UNAVAILABLE as exc:
@@ -181,7 +194,7 @@ class Hub:
             self._resync = False
             with contextlib.suppress(Exception):
                 await old.aclose()
-            channels = list(self.sockets)
+            channels = [keys.hub_channel(site) for site in self.sites]
             if channels:
                 await self.pubsub.subscribe(*channels)
             else:

@@ -5,11 +5,14 @@ broadcast to every node, and one busy site does not flood the others."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
 
 from backend.store import Client
+
+CLUSTER_POLL_S = 0.005
 
 
 class Subscriber:
@@ -18,24 +21,37 @@ class Subscriber:
     def __init__(self, client: Client) -> None:
         self.cluster = isinstance(client, RedisCluster)
         self.pubsub: Any = client.pubsub() if self.cluster else client.pubsub(ignore_subscribe_messages=True)
+        self.channels: set[str] = set()
 
     @property
     def subscribed(self) -> bool:
-        if self.cluster:
-            return bool(getattr(self.pubsub, "shard_channels", None)) or any(
-                p.subscribed for p in getattr(self.pubsub, "node_pubsub_mapping", {}).values())
-        return bool(self.pubsub.subscribed)
+        return bool(self.channels)
 
     async def subscribe(self, *channels: str) -> None:
         await self.pubsub.ssubscribe(*channels)
+        self.channels.update(channels)
 
     async def unsubscribe(self, *channels: str) -> None:
+        self.channels.difference_update(channels)
         await self.pubsub.sunsubscribe(*channels)
 
     async def get_message(self, timeout: float) -> tuple[str, str] | None:
         """The next message's (channel, data), or None after ``timeout``."""
         if self.cluster:
-            message = await self.pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=timeout)
+            # redis-py's cluster pub/sub waits on one shard at a time, and answers at once when it
+            # has none: poll every shard briefly instead, pausing between rounds, so a message on
+            # any shard waits at most a few ms and an idle reader never spins.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                try:
+                    message = await self.pubsub.get_sharded_message(ignore_subscribe_messages=True,
+                                                                    timeout=CLUSTER_POLL_S)
+                except RuntimeError:  # a shard's connection left by its last unsubscribe
+                    message = None
+                if message or loop.time() >= deadline:
+                    break
+                await asyncio.sleep(CLUSTER_POLL_S)
         else:
             message = await self.pubsub.get_message(timeout=timeout)
         if message and message["type"] == "smessage":

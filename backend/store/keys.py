@@ -347,6 +347,17 @@ def dead_letters(site_key: str) -> str:
     return _k(site_key, "dead-letters")
 
 
+def hub_channel(site_key: str) -> str:
+    """Sharded pub/sub channel of everything live for one site: each message names the
+    channel below (a page's, the site's consoles', a rep's) it is for."""
+    return _k(site_key, "hub")
+
+
+def site_of(channel: str) -> str:
+    """The site of a key or channel name, from its hash tag."""
+    return channel[channel.index("{") + 1:channel.index("}")]
+
+
 def push_channel(site_key: str, vid: str) -> str:
     """Pub/sub channel of one visitor's pages."""
     return _k(site_key, "push", vid)
