@@ -80,6 +80,20 @@ def ingest(client: Any, key: str, vid: str, events: list = NEEDY) -> dict:
     return answer
 
 
+def recv(ws: Any, timeout: float = 5.0) -> dict:
+    """The next JSON frame of a TestClient WebSocket, or a failure after ``timeout`` (never a
+    hung test)."""
+    import anyio
+
+    async def receive() -> Any:
+        with anyio.fail_after(timeout):
+            return await ws._send_rx.receive()
+
+    message = ws.portal.call(receive)
+    ws._raise_on_close(message)
+    return json.loads(message["text"])
+
+
 def page_socket(client: Any, key: str, vid: str, origin: str = ORIGIN) -> Any:
     """The page's push connection (TestClient), opened as the snippet opens it: the token in
     the first frame, not in the URL. Use as a context manager."""

@@ -9,7 +9,6 @@ import json
 import re
 from typing import Any
 
-import anyio
 from markupsafe import escape
 import pytest
 import redis
@@ -17,7 +16,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from backend.config import Settings
-from tests.helpers import NEEDY, ORIGIN, PASSWORD, admin, batch, make_rep, waiting_request
+from tests.helpers import recv, NEEDY, ORIGIN, PASSWORD, admin, batch, make_rep, waiting_request
 
 HOST = "http://beckon.test"
 WS = "ws://beckon.test/console/ws"
@@ -48,15 +47,6 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
     return csrf_of(client.get("/console/").text)
 
 
-def recv(ws: Any, timeout: float = 5.0) -> dict:
-    """The next JSON message, or a failure after ``timeout`` (never a hung test)."""
-    async def receive() -> Any:
-        with anyio.fail_after(timeout):
-            return await ws._send_rx.receive()
-
-    message = ws.portal.call(receive)
-    ws._raise_on_close(message)
-    return json.loads(message["text"])
 
 
 def expect(ws: Any, kind: str, check=lambda m: True, timeout: float = 5.0) -> dict:

@@ -8,12 +8,12 @@ import json
 import re
 from typing import Any
 
-import anyio
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.helpers import (
+    recv,
     NEEDY, ORIGIN, PASSWORD, TEXT, admin, batch, make_rep, page_socket, presence, waiting_request,
 )
 
@@ -232,15 +232,6 @@ def test_a_login_with_an_unreadable_next_address_goes_to_the_console(client: Tes
 
 # --- the sockets ------------------------------------------------------------------------------
 
-def recv(ws: Any, timeout: float = 5.0) -> dict:
-    """The next JSON frame, or a failure after ``timeout`` (never a hung test)."""
-    async def receive() -> Any:
-        with anyio.fail_after(timeout):
-            return await ws._send_rx.receive()
-
-    message = ws.portal.call(receive)
-    ws._raise_on_close(message)
-    return json.loads(message["text"])
 
 
 def until(ws: Any, kind: str) -> dict:

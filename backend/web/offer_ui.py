@@ -15,6 +15,8 @@ from starlette.routing import Route
 
 from backend.core.validation import EMAIL_RE
 from backend.domain.offers import OfferClosed
+from backend.domain.services import Services
+from backend.domain.sites import Site
 from backend.web.http import HTTPError, cors_headers, errors_json, read_object, services
 from backend.web.visitor_auth import visitor_site
 
@@ -57,12 +59,18 @@ def message_fields(data: dict[str, Any], cors: dict[str, str]) -> dict[str, str]
     return fields
 
 
-async def offer_ui(request: Request) -> Response:
-    """POST with ``{site, vid, tok}`` as text/plain (no preflight), so the token is in no URL."""
+async def visitor_call(request: Request) -> tuple[Services, Site, dict[str, Any], str]:
+    """A page's call about its offer: POST ``{site, vid, tok, ...}`` as text/plain (no
+    preflight, and the token in no URL), checked for site, origin and visitor token."""
     svc = services(request)
     origin = request.headers.get("origin", "")
     data = await read_object(request, ANSWER_MAX_BYTES)
     site = await visitor_site(svc, origin, data.get("site"), data.get("vid"), data.get("tok"))
+    return svc, site, data, origin
+
+
+async def offer_ui(request: Request) -> Response:
+    svc, site, data, origin = await visitor_call(request)
     oid = offer_id(request)
     offer = await svc.broker.current(site.key, data["vid"])
     if offer is None or offer.id != oid:
@@ -73,10 +81,7 @@ async def offer_ui(request: Request) -> Response:
 
 
 async def respond(request: Request) -> Response:
-    svc = services(request)
-    origin = request.headers.get("origin", "")
-    data = await read_object(request, ANSWER_MAX_BYTES)
-    site = await visitor_site(svc, origin, data.get("site"), data.get("vid"), data.get("tok"))
+    svc, site, data, origin = await visitor_call(request)
     cors = cors_headers(origin)
     vid: str = data["vid"]
     oid = offer_id(request)
