@@ -11,8 +11,6 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
 from backend import store
 from backend.config import Settings
 from backend.domain.api_keys import ApiKeys
@@ -33,7 +31,7 @@ from backend.store.scripts import Scripts
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    redis: aioredis.Redis
+    redis: store.Client
     scripts: Scripts
     sites: Sites
     api_keys: ApiKeys
@@ -64,10 +62,9 @@ class Services:
         chats = Chats(redis, scripts, hub, reps, visitors, jobs, settings.chat_ttl_s)
         hub.catch_up = chats.catch_up
         return cls(
-            settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps, logins=LoginThrottle(redis), sessions=reps.sessions,
-            visitors=visitors,
-            hub=hub, broker=broker, ticker=Ticker(broker, redis, settings.offer_tick_s, outage),
-            presence=Presence(reps, broker),
+            settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
+            sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
+            ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
             chats=chats, jobs=jobs,
         )
 
