@@ -115,8 +115,8 @@ if __package__ in (None, ""):  # run as a file: import from the repository, not 
 
 from backend.store import keys  # noqa: E402
 from scripts.bench.lib import (  # noqa: E402
-    ADMIN, ORIGIN, BenchError, CpuMeter, LagMonitor, Server, Wrk, WrkRun, chart, cpu_line, create_site, ensure_wrk,
-    fd_limit, first_batches, hello, histogram, main, make_batches, page_view, parse, parser, pct, push_url,
+    ADMIN, GATE_OFF, ORIGIN, BenchError, CpuMeter, LagMonitor, Server, Wrk, WrkRun, chart, cpu_line, create_site,
+    ensure_wrk, fd_limit, first_batches, hello, histogram, main, make_batches, page_view, parse, parser, pct, push_url,
     raise_fd_limit, rss_mb, run_async, say, start_redis, start_server, verdict, visitor_tokens, wait_quiet,
     with_site, with_tokens, write_bodies,
 )
@@ -1034,7 +1034,6 @@ def run_capacity(args: argparse.Namespace, redis: Any, stack: contextlib.ExitSta
 
 # --------------------------------------------------------------------------- 3. chat under a collector flood
 
-GATE_OFF = {"BECKON_COLLECTOR_MAX_INFLIGHT": "1000000000", "BECKON_COLLECTOR_MAX_LAG_MS": "1000000000"}
 FLOOD_LEAD_S = 3.0  # the flood runs this long before chat is measured, and a second past its end
 
 

@@ -2,8 +2,10 @@
 
 Starts a private redis-server and, one after the other, two uvicorn servers with the same
 settings: (a) ``scripts/bench/bare_app.py``, a Starlette endpoint that reads the body and
-answers 204, and (b) the collector (``backend.app:create_app``) with a site and rate limits
-raised so nothing is throttled. Both are driven over loopback with the same realistic batches
+answers 204, and (b) the collector (``backend.app:create_app``) with a site, rate limits
+raised so nothing is throttled, and its load gate effectively off (``lib.GATE_OFF``: at
+saturation on a busy machine it would turn some batches away with 503, and what is measured
+here is what a batch costs; chat.py measures the gate). Both are driven over loopback with the same realistic batches
 (text/plain, the site's Origin, page views, dwell, field dwell, form errors, cart; 1-10
 events per batch; many visitors) at the same concurrency, for two measurements:
 
@@ -57,7 +59,7 @@ if __package__ in (None, ""):  # run as a file: import from the repository, not 
     sys.path[0] = str(Path(__file__).resolve().parents[2])
 
 from scripts.bench.lib import (  # noqa: E402
-    ORIGIN, BenchError, CpuMeter, Wrk, chart, create_site, ensure_wrk, event_mix, first_batches, main, make_batches,
+    GATE_OFF, ORIGIN, BenchError, CpuMeter, Wrk, chart, create_site, ensure_wrk, event_mix, first_batches, main, make_batches,
     parse, parser, run_async, say, start_redis, start_server, visitor_tokens, with_site, with_tokens, write_bodies,
 )
 
@@ -94,7 +96,8 @@ def run_app(app: str, no: int, args: argparse.Namespace, redis: Any, batches: li
             work: Path, wrk: str | None, stack: contextlib.ExitStack) -> dict[str, Result]:
     """The two phases against one app, on its own server, stopped before the next app starts."""
     if app == "collector":
-        server = start_server(stack, redis.url, workers=args.workers, ip_per_min=10**9, visitor_per_min=10**9)
+        server = start_server(stack, redis.url, workers=args.workers, ip_per_min=10**9, visitor_per_min=10**9,
+                              env=GATE_OFF)
         site = create_site(server.url)
         batches = with_site(batches, site)
         t0 = time.monotonic()

@@ -366,6 +366,12 @@ def start_server(stack: contextlib.ExitStack, redis_url: str, *, factory: str = 
     return server
 
 
+# The collector's load gate effectively off: a worker never turns batches away with 503. The
+# collector benchmark measures what a batch costs at saturation (the gate would shed some when
+# the machine is busy); chat.py measures the gate itself, on and off.
+GATE_OFF = {"BECKON_COLLECTOR_MAX_INFLIGHT": "1000000000", "BECKON_COLLECTOR_MAX_LAG_MS": "1000000000"}
+
+
 def push_url(base_ws: str, site: str, vid: str) -> str:
     """A page's push WebSocket URL (``ws://host:port``). The visitor's token is not in it: the
     socket's first frame carries it (``hello()``), or the server closes it with 4403."""
