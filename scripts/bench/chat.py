@@ -1126,7 +1126,8 @@ def flood_line(win: Window) -> str:
         text += (f"\n      flood: {win.flood.rps:,.0f} answers/s ({win.answers('200') / win.flood.seconds:,.0f}/s "
                  f"taken, {win.answers('503') / win.flood.seconds:,.0f}/s shed with 503, "
                  f"{win.answers('other'):,} other)")
-    return text + f"\n      CPU (% of one core): {cpu_line(win.cpu)}; client loop lag p99 {ms(pct(win.loop_lag_ms, 99))} ms"
+    return text + (f"\n      CPU (% of one core): {cpu_line(win.cpu)}; client loop lag p99 "
+                   f"{ms(pct(win.loop_lag_ms, 99))} ms")
 
 
 async def flood_bench(args: argparse.Namespace, redis_url: str, redis_pid: int, server: Server, gate: bool,

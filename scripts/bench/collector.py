@@ -59,8 +59,9 @@ if __package__ in (None, ""):  # run as a file: import from the repository, not 
     sys.path[0] = str(Path(__file__).resolve().parents[2])
 
 from scripts.bench.lib import (  # noqa: E402
-    GATE_OFF, ORIGIN, BenchError, CpuMeter, Wrk, chart, create_site, ensure_wrk, event_mix, first_batches, main, make_batches,
-    parse, parser, run_async, say, start_redis, start_server, visitor_tokens, with_site, with_tokens, write_bodies,
+    GATE_OFF, ORIGIN, BenchError, CpuMeter, Wrk, chart, create_site, ensure_wrk, event_mix, first_batches, main,
+    make_batches, parse, parser, run_async, say, start_redis, start_server, visitor_tokens, with_site, with_tokens,
+    write_bodies,
 )
 
 PATH = "/v1/events"
