@@ -29,7 +29,8 @@ async def health(request: Request) -> Response:
     if not svc.hub.delivering:
         return JSONResponse({"error": "live delivery is reconnecting to Redis"}, status_code=503,
                             headers={"Retry-After": "5"})
-    return JSONResponse({"ok": True})
+    # live connections held by this worker: what a host takes with it when it dies
+    return JSONResponse({"ok": True, "connections": svc.hub.connections})
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

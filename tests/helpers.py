@@ -171,19 +171,28 @@ def chat_service(redis_url: str, fn: Callable[[Any, Any], Awaitable[Any]], **set
 # --- real processes: the live servers, the job worker, an SMTP sink -----------------------
 
 class Live:
-    """The web server and the demo shop, each in its own uvicorn process."""
+    """The web server and the demo shop, each in its own uvicorn process. With ``hosts`` > 1,
+    that many web hosts behind HAProxy, and ``url`` is the balancer's."""
 
-    def __init__(self, redis_url: str, workers: int = 1, env: dict[str, str] | None = None) -> None:
+    def __init__(self, redis_url: str, workers: int = 1, env: dict[str, str] | None = None, hosts: int = 1) -> None:
         import httpx
 
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
+        self.balancer: Any = None
         # the job queue: the cluster's own single Redis (conftest), or else this very Redis
         queue = os.environ.get("BECKON_QUEUE_URL", "") if redis_url.startswith("redis+cluster://") else redis_url
         base = {"BECKON_REDIS_URL": redis_url, "BECKON_QUEUE_URL": queue, "BECKON_ADMIN_TOKEN": ADMIN,
                 "BECKON_PUBLIC_URL": self.url, **(env or {})}
         self.tick_s = float(base.get("BECKON_OFFER_TICK_S") or Settings.from_env().offer_tick_s)
-        self.web = WebServer("backend.app:create_app", base, workers=workers, port=port)
+        if hosts == 1:
+            self.webs = [WebServer("backend.app:create_app", base, workers=workers, port=port)]
+        else:
+            from backend.testing.balancer import Balancer
+
+            self.webs = [WebServer("backend.app:create_app", base, workers=workers) for _ in range(hosts)]
+            self.balancer = Balancer([w.url for w in self.webs], port=port)
+        self.web = self.webs[0]
         self.api = httpx.Client(base_url=self.url, headers=admin(), timeout=10)
         demo_port = free_port()
         self.demo_url = f"http://127.0.0.1:{demo_port}"
@@ -201,7 +210,10 @@ class Live:
     def stop(self) -> None:
         self.api.close()
         self.demo.stop()
-        self.web.stop()
+        if self.balancer:
+            self.balancer.stop()
+        for web in self.webs:
+            web.stop()
 
 
 class Smtp:

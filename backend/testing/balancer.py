@@ -33,11 +33,11 @@ backend hosts
 
 
 class Balancer:
-    def __init__(self, hosts: list[str]) -> None:
+    def __init__(self, hosts: list[str], port: int | None = None) -> None:
         binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
         if not Path(binary).exists():
             raise RuntimeError("haproxy is not installed; run scripts/test, which installs it")
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = Path(tempfile.mkdtemp(prefix="beckon-lb-"))
         servers = "\n".join(f"    server web{i} {h.split('://')[-1]} check inter 1s fall 2 rise 1"
