@@ -27,9 +27,11 @@ def two_hosts(redis_server: RedisServer, redis_client) -> Iterator[Live]:
 
 def holding(live: Live) -> int:
     """The host that holds live connections (the page's, before the console connects)."""
-    counts = [httpx.get(w.url + "/healthz").json()["connections"] for w in live.webs]
-    assert sorted(counts) == [0, 1], counts
-    return counts.index(1)
+    def counts() -> list[int]:
+        return [httpx.get(w.url + "/healthz").json()["connections"] for w in live.webs]
+
+    assert poll(lambda: sorted(counts()) == [0, 1]), counts()
+    return counts().index(1)
 
 
 def reconnected_console(live: Live) -> ConsoleSocket:
@@ -53,11 +55,13 @@ def test_a_chat_carries_on_through_the_balancer_when_a_host_dies(two_hosts: Live
     presence(live.api, live.key, rid, "available")
     context, page, errors = flagged_page(live, browser, page_errors)
     page.click(f"{OFFER} [data-beckon-action=accept]")
-    chat = page.evaluate("Beckon.request")
     expect(page.locator(f"{CHAT} .bk-status")).to_have_text("Waiting for a representative…")
+    chat = poll(lambda: page.evaluate("Beckon.request"))
+    assert chat, "the page has no chat request"
     pages_host = holding(live)
     console = ConsoleSocket(live, "ria@shop.example")
     console.send({"type": "accept", "id": chat})
+    console.expect(lambda m: m["type"] == "accepted" and m["id"] == chat)
     console.say(chat, "Before: hello")
     expect(page.locator(f"{CHAT} .bk-rep .bk-text").last).to_have_text("Before: hello")
 
