@@ -44,9 +44,15 @@ class Outage:
     outage is logged in one line, and so is the first success after it. Tracebacks are for
     bugs, not for a Redis restart."""
 
+    # A loop that fails again this soon after another saw Redis back (a stale connection of
+    # its own) is still in the same outage: not logged again.
+    SETTLE_S = 10.0
+
     def __init__(self, logger: logging.Logger) -> None:
         self.log = logger
         self.since: float | None = None
+        self.back_at: float | None = None
+        self.quiet = False
 
     @property
     def down(self) -> bool:
@@ -55,12 +61,16 @@ class Outage:
     def lost(self, exc: BaseException, what: str) -> None:
         if self.since is None:
             self.since = time.monotonic()
-            self.log.warning("Redis unreachable (%s, in %s); retrying until it is back", one_line(exc), what)
+            self.quiet = self.back_at is not None and self.since - self.back_at < self.SETTLE_S
+            if not self.quiet:
+                self.log.warning("Redis unreachable (%s, in %s); retrying until it is back", one_line(exc), what)
 
     def back(self) -> None:
         if self.since is not None:
-            self.log.warning("Redis is back after %.1f s", time.monotonic() - self.since)
+            if not self.quiet:
+                self.log.warning("Redis is back after %.1f s", time.monotonic() - self.since)
             self.since = None
+            self.back_at = time.monotonic()
 
 
 class Backoff:
