@@ -9,7 +9,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from backend.testing.servers import free_port, wait_for
+from backend.testing.servers import end, free_port, wait_for
 
 CONFIG = """
 global
@@ -50,10 +50,5 @@ class Balancer:
                  what="haproxy")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -52,6 +52,16 @@ def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "serve
         raise RuntimeError(f"{what} did not come up in {timeout}s: {last[0] if last else None}")
 
 
+def end(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if it is not gone within 10 s: a test never leaves a server behind."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class RedisServer:
     """A private redis-server: its own port and directory. No persistence, unless
     ``persist``: then every write is in its append-only file before it is acknowledged, so
@@ -112,12 +122,7 @@ class RedisServer:
         self.proc.wait()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -158,9 +163,4 @@ class WebServer:
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end(self.proc)
