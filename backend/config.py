@@ -87,7 +87,11 @@ class Settings:
     trusted_proxies: str = ""
     # A worker answers batches of events 503 (with Retry-After) while it has this many in
     # flight or its event loop runs this late: chat and offers stay responsive under a flood.
-    collector_max_inflight: int = 16  # about 3,000 batches/s at 5 ms each: more than a worker serves
+    # Batches one worker works on at once. Each is a few loop turns of work, and every chat frame
+    # waits behind those in flight: at 16, chat p95 was 0.5 s under a flood; at 8 or 4, 9-21 ms,
+    # and the worker took as many batches (scripts/bench/chat.py, README). 8 leaves room for a
+    # Redis across a network, whose round trips a worker fills with other batches.
+    collector_max_inflight: int = 8
     collector_max_lag_ms: float = 100.0
     # A console session ends after this long without a request (and 12 h after login at most).
     session_idle_s: int = 2 * 3600

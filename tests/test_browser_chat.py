@@ -130,7 +130,7 @@ def test_a_whole_chat_survives_reloads_and_navigation_and_ends_with_a_transcript
     # shows as sent when its ack arrives
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     pubsub.ssubscribe(keys.hub_channel(key))  # what the hub sends the site's workers (domain/push.py)
-    to_rep = keys.rep_channel(key, console.rid) + "\n"
+    to_rep = keys.rep_channel(key, console.rid)  # "<channel> <channel>\n<frame>"
     read = pubsub.get_sharded_message if hasattr(pubsub, "get_sharded_message") else pubsub.get_message
     page.locator(f"{CHAT} #bk-m").press_sequentially("I need a paddle", delay=40)
     page.keyboard.press("Enter")
@@ -139,8 +139,9 @@ def test_a_whole_chat_survives_reloads_and_navigation_and_ends_with_a_transcript
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not any(f["type"] == "msg" for f in frames):
         m = read(timeout=0.1)  # the typing frames came before the message
-        if m and m["data"].startswith(to_rep):
-            frames.append(json.loads(m["data"][len(to_rep):]))
+        to, _, frame = m["data"].partition("\n") if m else ("", "", "")
+        if to_rep in to.split(" "):
+            frames.append(json.loads(frame))
     pubsub.close()
     assert [f["type"] for f in frames].count("typing") == 1
     assert [f["msg"]["text"] for f in frames if f["type"] == "msg"] == ["I need a paddle"]

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from backend.config import Settings
-from tests.helpers import recv, NEEDY, ORIGIN, PASSWORD, admin, batch, make_rep, waiting_request
+from tests.helpers import recv, NEEDY, ORIGIN, PASSWORD, admin, batch, ingest, make_rep, waiting_request
 
 HOST = "http://beckon.test"
 WS = "ws://beckon.test/console/ws"
@@ -511,6 +511,42 @@ def test_chatting_links_typing_transfer_and_end(client: TestClient, shop: dict, 
     history = client.get("/console/visitors/visitor-0001?q=order")
     assert history.status_code == 200 and "Where is my order?" in history.text
     assert "No chat mentions" in client.get("/console/visitors/visitor-0001?q=zebra").text
+
+
+def test_what_the_customer_does_reaches_their_reps_console_as_it_happens(
+        client: TestClient, shop: dict, site: dict) -> None:
+    """The details beside a chat are pushed by the customer's own batches (no waiting for a
+    refresh), to the chat's representative only, and only when they changed."""
+    key = site["key"]
+    csrf_b = login(client, "boss@shop.example")
+    with connect(client, csrf_b) as boss:
+        boss.send_json({"type": "presence", "status": "available"})
+        expect(boss, "presence")
+        csrf = login(client, "ria@shop.example")
+        with connect(client, csrf) as ws:
+            ws.send_json({"type": "presence", "status": "available"})
+            expect(ws, "presence")
+            cid = waiting_request(client, key, "visitor-0001")
+            ws.send_json({"type": "accept", "id": cid})
+            expect(ws, "chats", lambda m: m["chats"])
+            ingest(client, key, "visitor-0001", [{"t": "cart", "value": 149, "currency": "EUR"},
+                                                 {"t": "pv", "url": ORIGIN + "/checkout", "title": "Checkout"}])
+            detail = expect(ws, "visitor", timeout=3)  # the console's own refresh comes every 5 s
+            assert detail["chat"] == cid and detail["detail"]["url"] == ORIGIN + "/checkout"
+            assert detail["detail"]["cart_value"] == 149
+            # the same batch again changes nothing the rep sees: no frame; a new page does
+            ingest(client, key, "visitor-0001", [{"t": "cart", "value": 149, "currency": "EUR"}])
+            ingest(client, key, "visitor-0001", [{"t": "pv", "url": ORIGIN + "/thanks", "title": "Thanks"}])
+            after = expect(ws, "visitor", timeout=3)
+            assert after["detail"]["url"] == ORIGIN + "/thanks"
+            ws.send_json({"type": "say", "chat": cid, "text": "anything else?", "cid": "c-9"})
+            expect(ws, "ack")
+        # the other representative heard of none of it
+        boss.send_json({"type": "presence", "status": "available"})
+        seen = []
+        while (m := recv(boss))["type"] != "presence":
+            seen.append(m["type"])
+        assert "visitor" not in seen and "visitor-changed" not in seen
 
 
 def test_a_request_offered_to_one_rep_leaves_the_others_queues(client: TestClient, shop: dict, site: dict) -> None:

@@ -68,6 +68,12 @@ def chat_closed(chat_id: str) -> dict[str, Any]:
     return {"type": "chat-closed", "id": chat_id}
 
 
+def visitor_changed(chat_id: str) -> dict[str, Any]:
+    """To the rep's consoles, never to a browser: the customer of this chat sent something
+    (a page, an error, the cart); the console reads the details again and sends what changed."""
+    return {"type": "visitor-changed", "chat": chat_id}
+
+
 def accepted(chat_id: str) -> dict[str, Any]:
     return {"type": "accepted", "id": chat_id}
 

@@ -35,6 +35,7 @@ class Scored:
     offer: Offer | None
     reasons: list[dict[str, Any]]
     token: str | None = None  # the visitor's token, for a page that holds it or is the first
+    chat: str | None = None  # the visitor's open chat request, whose representative watches them
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Chat:
 class Parties:
     """Just who is in a chat: what every message needs, read in one command."""
 
+    id: str
     visitor: str
     rep: str
     status: str

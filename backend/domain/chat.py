@@ -175,9 +175,16 @@ class Chats:
             out.append((chat, messages))
         return out
 
-    async def _parties(self, site: str, chat_id: str) -> Parties | None:
+    async def parties(self, site: str, chat_id: str) -> Parties | None:
+        """Who is in a chat and its status: one command, where ``get`` takes two."""
         vid, rep, status = await self.redis.hmget(keys.request(site, chat_id), R.VISITOR, R.REP, R.STATUS)
-        return Parties(vid, rep or "", status) if vid else None
+        return Parties(chat_id, vid, rep or "", status or "") if vid else None
+
+    async def page_parties(self, site: str, vid: str) -> Parties | None:
+        """The visitor's open chat, as ``parties``; never another visitor's."""
+        chat_id = await self.redis.hget(keys.visitor(site, vid), VisitorHash.REQUEST)
+        parties = await self.parties(site, chat_id[:64]) if chat_id else None
+        return parties if parties and parties.visitor == vid else None
 
     # --- changing --------------------------------------------------------------------
 
@@ -186,9 +193,18 @@ class Chats:
         await self.hub.send(keys.console_channel(site), frames.queue_changed())
 
     async def _to_both(self, site: str, parties: Parties | Chat, frame: dict[str, Any]) -> None:
-        await self.hub.publish(site, parties.visitor, frame)
+        """One publish reaches the visitor's pages and the rep's consoles."""
+        channels = [keys.push_channel(site, parties.visitor)]
         if parties.rep:
-            await self.hub.send(keys.rep_channel(site, parties.rep), frame)
+            channels.append(keys.rep_channel(site, parties.rep))
+        await self.hub.send_many(channels, frame)
+
+    async def visitor_changed(self, site: str, chat_id: str) -> None:
+        """The customer in an active chat sent a batch: their representative's consoles refresh
+        the details beside it (pushed, so a console reads them only when they change)."""
+        parties = await self.parties(site, chat_id)
+        if parties and parties.rep and parties.status == "active":
+            await self.hub.send(keys.rep_channel(site, parties.rep), frames.visitor_changed(chat_id))
 
     async def target(self, site: str, chat_id: str, rids: list[str] | None, must_contact: bool = False) -> None:
         """Offer a waiting request to some representatives (None: to all)."""
@@ -228,21 +244,18 @@ class Chats:
         fields = {M.FROM: sender, M.NAME: name[:100], M.TEXT: text, M.KIND: kind,
                   M.TS: str(int(time.time() * 1000)), **{k: str(v)[:2048] for k, v in extra.items()}}
         try:
-            msg_id, dup = await self.scripts.say(site, chat_id, client_id, MESSAGES_KEPT, self.chat_ttl_s,
-                                                 fields)
+            said = await self.scripts.say(site, chat_id, client_id, MESSAGES_KEPT, self.chat_ttl_s, fields)
         except Refused as exc:
             raise refused(exc) from None
-        msg = message_json(msg_id, fields)
+        msg = message_json(said.id, fields)
         if client_id:
             msg["cid"] = client_id
-        if not dup:
-            parties = await self._parties(site, chat_id)
-            if parties:
-                await self._to_both(site, parties, frames.message(chat_id, msg))
+        if not said.duplicate:
+            await self._to_both(site, said.parties, frames.message(chat_id, msg))
         return msg
 
     async def typing(self, site: str, chat_id: str, sender: str) -> None:
-        parties = await self._parties(site, chat_id)
+        parties = await self.parties(site, chat_id)
         if parties and parties.status == "active":
             await self._to_both(site, parties, frames.typing(chat_id, sender))
 

@@ -70,8 +70,14 @@ class Hub:
         """Through the site's hub channel, addressed to ``channel``: a worker subscribes once
         per site it holds connections of, not once per page, so pages coming and going cost
         no (un)subscribe (on a cluster those stalled a worker under churn)."""
-        site = keys.site_of(channel)
-        await publish(self.redis, keys.hub_channel(site), channel + "\n" + json.dumps(message))
+        await self.send_many([channel], message)
+
+    async def send_many(self, channels: list[str], message: dict[str, Any]) -> None:
+        """One publish to several channels of one site (a chat message to the visitor's pages
+        and the rep's consoles): ``"<channel> <channel>\\n<json>"``."""
+        site = keys.site_of(channels[0])
+        assert all(keys.site_of(c) == site and " " not in c for c in channels), channels
+        await publish(self.redis, keys.hub_channel(site), " ".join(channels) + "\n" + json.dumps(message))
 
     async def attach_page(self, site: str, vid: str, ws: Receiver) -> None:
         page = (site, vid)
@@ -172,8 +178,9 @@ class Hub:
                     continue
                 message = await self.pubsub.get_message(timeout=1.0)
                 if message:
-                    channel, _, data = message[1].partition("\n")
-                    await self._deliver(channel, data)
+                    to, _, data = message[1].partition("\n")
+                    for channel in to.split(" "):
+                        await self._deliver(channel, data)
             except asyncio.CancelledError:
                 raise
             except UNAVAILABLE as exc:

@@ -19,7 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from backend.core.models import Offer, OfferMade, Scored, Slots
+from backend.core.models import Offer, OfferMade, Parties, Scored, Slots
 from backend.store import keys
 
 LUA_DIR = Path(__file__).parent / "lua"
@@ -80,7 +80,18 @@ def ingest_args(limits: IngestLimits, vid: str, events: list[dict[str, Any]], no
 def scored_from(data: dict[str, Any]) -> Scored:
     return Scored(score=float(data["score"]), needs=bool(data["needs"]), newly=bool(data["newly"]),
                   watch=bool(data["watch"]), offer=offer_from(data["offer"]) if data.get("offer") else None,
-                  reasons=json.loads(data["reasons"]), token=data.get("tok"))
+                  reasons=json.loads(data["reasons"]), token=data.get("tok"),
+                  chat=data.get("chat") or None)
+
+
+@dataclass(frozen=True)
+class Said:
+    """A stored chat message: its stream id, whether the client id had been seen (a resend),
+    and who is in the chat (read in the same round trip, to publish it to them)."""
+
+    id: str
+    duplicate: bool
+    parties: Parties
 
 
 @dataclass(frozen=True)
@@ -171,14 +182,15 @@ class Scripts:
                                     args=[chat_id, from_rid, to_rid, keys.request(site, "")]))
 
     async def say(self, site: str, chat_id: str, client_id: str, kept: int, chat_ttl_s: int,
-                  fields: dict[str, str]) -> tuple[str, bool]:
-        """(stream id, duplicate?). Refused('ended'). The chat lives ``chat_ttl_s`` from now."""
+                  fields: dict[str, str]) -> Said:
+        """Refused('ended'). The chat lives ``chat_ttl_s`` from now."""
         pairs: list[str] = []
         for k, v in fields.items():
             pairs += [k, v]
         raw = await self._say(keys=keys.say(site, chat_id), args=[client_id, kept, chat_ttl_s, *pairs])
         data = decode(raw)
-        return data["id"], bool(data.get("dup"))
+        return Said(data["id"], bool(data.get("dup")),
+                    Parties(chat_id, data["visitor"], data["rep"], data["status"]))
 
     async def expire_requests(self, site: str, now_ms: int, windows: PageWindows, retention_s: int,
                               max_checked: int) -> list[str]:

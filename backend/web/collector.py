@@ -66,6 +66,8 @@ async def _ingest(request: Request, origin: str) -> Response:
         return exc.response(cors)
     if scored.newly:
         svc.broker.poke(site.key)
+    if scored.chat:
+        await svc.chats.visitor_changed(site.key, scored.chat)
     return JSONResponse(
         {
             "ok": True,

@@ -48,10 +48,16 @@ async def handle(svc: Services, ws: WebSocket, site: Site, vid: str, data: dict[
             after = data.get("after") if isinstance(data.get("after"), str) else "0"
             await send_state(svc, ws, site.key, vid, after if RESUME_AFTER_RE.fullmatch(after) else "0", named)
             return
-        chat = await svc.chats.of_page(site.key, vid)
-        if chat is None and kind == "transcript" and named:
+        if kind == "transcript":
             # the transcript form is offered after the end, when the chat is no longer current
-            chat = await svc.chats.of_page(site.key, vid, named)
+            chat = await svc.chats.of_page(site.key, vid) or (
+                await svc.chats.of_page(site.key, vid, named) if named else None)
+            if chat is None:
+                raise ChatError("there is no open chat")
+            await svc.chats.transcript(site.key, site.name, chat, data.get("email"))
+            await send(ws, frames.page_ack(ref, "transcript"))
+            return
+        chat = await svc.chats.page_parties(site.key, vid)  # one command less than the whole chat
         if chat is None:
             raise ChatError("there is no open chat")
         if kind == "say":
@@ -64,9 +70,6 @@ async def handle(svc: Services, ws: WebSocket, site: Site, vid: str, data: dict[
             await send(ws, frames.page_ack(ref, msg["id"]))
         elif kind == "end":
             await svc.chats.end(site.key, chat.id, "visitor", site.offer.cooldown_s)
-        elif kind == "transcript":
-            await svc.chats.transcript(site.key, site.name, chat, data.get("email"))
-            await send(ws, frames.page_ack(ref, "transcript"))
     except ChatError as exc:
         await send(ws, frames.page_error(str(exc), ref))
 

@@ -113,9 +113,10 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: import from the repository, not from scripts/bench/
     sys.path[0] = str(Path(__file__).resolve().parents[2])
 
+from backend.config import Settings  # noqa: E402
 from backend.store import keys  # noqa: E402
 from scripts.bench.lib import (  # noqa: E402
-    ADMIN, GATE_OFF, ORIGIN, BenchError, CpuMeter, LagMonitor, Server, Wrk, WrkRun, chart, cpu_line, create_site,
+    ADMIN, SETUP_RETRIES, SETUP_RETRY_S, GATE_OFF, ORIGIN, BenchError, CpuMeter, LagMonitor, Server, Wrk, WrkRun, chart, cpu_line, create_site,
     ensure_wrk, fd_limit, first_batches, hello, histogram, main, make_batches, page_view, parse, parser, pct, push_url,
     raise_fd_limit, rss_mb, run_async, say, start_redis, start_server, verdict, visitor_tokens, wait_quiet,
     with_site, with_tokens, write_bodies,
@@ -603,8 +604,13 @@ class Bench:
     async def page_view(self, vid: str) -> str:
         """What b.js sends on a visit's first page view: the visitor exists, with a trail the
         rep sees. Returns the visitor token the answer carries."""
-        r = await self.collector.post("/v1/events", content=page_view(self.site, vid),
-                                      headers={"Origin": ORIGIN, "Content-Type": "text/plain;charset=UTF-8"})
+        body = page_view(self.site, vid)
+        for _ in range(SETUP_RETRIES):  # a busy collector sheds batches, and pages send them again
+            r = await self.collector.post("/v1/events", content=body,
+                                          headers={"Origin": ORIGIN, "Content-Type": "text/plain;charset=UTF-8"})
+            if r.status_code != 503:
+                break
+            await asyncio.sleep(SETUP_RETRY_S)
         if r.status_code != 200 or not r.json().get("tok"):
             raise BenchError(f"POST /v1/events: {r.status_code} {r.text[:200]}, no visitor token")
         return r.json()["tok"]
@@ -1213,7 +1219,8 @@ def run_flood(args: argparse.Namespace, redis: Any, stack: contextlib.ExitStack,
     for gate in (True, False):
         settings = ("load gate on: " + ", ".join(
             f"{name} {os.environ.get(name, default + ' (default)')}" for name, default in
-            (("BECKON_COLLECTOR_MAX_INFLIGHT", "128"), ("BECKON_COLLECTOR_MAX_LAG_MS", "100")))) \
+            (("BECKON_COLLECTOR_MAX_INFLIGHT", str(Settings.collector_max_inflight)),
+             ("BECKON_COLLECTOR_MAX_LAG_MS", f"{Settings.collector_max_lag_ms:g}")))) \
             if gate else "load gate effectively off (both limits 10^9)"
         say(f"  uvicorn with 2 workers, {settings}")
         server = start_server(stack, redis.url, workers=2, ip_per_min=10**9, visitor_per_min=10**9,

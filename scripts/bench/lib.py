@@ -533,6 +533,10 @@ def page_view(site: str, vid: str, path: str = "/product/kayak") -> bytes:
                        "events": [{"t": "pv", "url": ORIGIN + path, "title": "Kayak", "visits": 1}]}).encode()
 
 
+SETUP_RETRIES = 200  # setup's batches answered 503 by the load gate are sent again, this often
+SETUP_RETRY_S = 0.02  # sooner than Retry-After: setup is not measured, and only wants to be done
+
+
 async def post_all(base_url: str, bodies: list[bytes], connections: int = 16,
                    path: str = "/v1/events") -> list[tuple[int, bytes]]:
     """POST each body (text/plain, the site's Origin) over ``connections`` keep-alive HTTP/1.1
@@ -548,11 +552,15 @@ async def post_all(base_url: str, bodies: list[bytes], connections: int = 16,
         reader, writer = await asyncio.open_connection(url.hostname, url.port)
         try:
             for i in todo:
-                writer.write(head + b"Content-Length: %d\r\n\r\n" % len(bodies[i]) + bodies[i])
-                status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
-                length = next((int(v) for k, _, v in (ln.partition(b":") for ln in lines)
-                               if k.strip().lower() == b"content-length"), 0)
-                out[i] = (int(status_line[9:12]), await reader.readexactly(length) if length else b"")
+                for _ in range(SETUP_RETRIES):  # a 503 is the load gate shedding: send it again, as pages do
+                    writer.write(head + b"Content-Length: %d\r\n\r\n" % len(bodies[i]) + bodies[i])
+                    status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+                    length = next((int(v) for k, _, v in (ln.partition(b":") for ln in lines)
+                                   if k.strip().lower() == b"content-length"), 0)
+                    out[i] = (int(status_line[9:12]), await reader.readexactly(length) if length else b"")
+                    if out[i][0] != 503:
+                        break
+                    await asyncio.sleep(SETUP_RETRY_S)
         finally:
             writer.close()
 

@@ -187,12 +187,14 @@ if redis.call('HSETNX', v, 'tok', ARGV[13]) == 1 then
 elseif ARGV[12] ~= '' and redis.call('HGET', v, 'tok') == ARGV[12] then
   tok = ARGV[12]
 end
+-- The visitor's open request or chat: its representative is told the customer moved on.
+local req = redis.call('HGET', v, 'req')
 local out = {score = string.format('%.17g', score), needs = needs, newly = newly, watch = false,
-  reasons = reasons_json}
+  reasons = reasons_json, chat = req or nil}
 if tok then
   out.tok = tok
   local offer = redis.call('HMGET', KEYS[13], 'id', 'kind', 'variant', 'short', 'deadline')
-  out.watch = score >= rules.threshold / 2 or offer[1] ~= false or redis.call('HEXISTS', v, 'req') == 1
+  out.watch = score >= rules.threshold / 2 or offer[1] ~= false or req ~= false
   if offer[1] then
     out.offer = {id = offer[1], kind = offer[2], variant = offer[3], short = offer[4] == '1',
       deadline = tonumber(offer[5])}

@@ -2,7 +2,7 @@
 
 Server -> client: ``queue`` (a full snapshot of the requests this rep may take), ``chats``
 (the rep's open chats with history), ``visitor`` (``{chat, detail}``: the customer beside an
-open chat changed), ``reps`` (colleagues and their presence), ``presence``,
+open chat changed; the collector tells the rep's channel, ``visitor-changed``), ``reps`` (colleagues and their presence), ``presence``,
 ``accepted``, ``ack``, ``error`` (``{message, ref}``), and the rep channel's events as they
 are (``chat-open``, ``chat-closed``, ``msg``, ``typing``, ``ended``).
 
@@ -27,7 +27,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from backend.core import frames
-from backend.core.models import Chat
+from backend.core.models import Parties
 from backend.domain.chat import ChatError, check_link
 from backend.domain.reps import Rep, RepError
 from backend.domain.tasks import UNAVAILABLE
@@ -70,6 +70,7 @@ class Connection:
         self.inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self.last_sent: dict[str, str] = {}
         self.details_sent: dict[str, str] = {}  # chat id -> visitor detail the page has
+        self.chat_visitors: dict[str, str] = {}  # the rep's open chats (as the page has them) -> visitor
         self.typing_at: dict[str, float] = {}
 
     # --- plumbing ----------------------------------------------------------------------
@@ -121,6 +122,7 @@ class Connection:
                 await self.ws.close(code=1013, reason="too far behind; reconnect")
                 return
             want: set[str] = set()
+            changed: set[str] = set()  # chats whose customer sent something
             for kind, data in pending:
                 if kind == "out":
                     await self.ws.send_text(data)
@@ -130,20 +132,23 @@ class Connection:
                 elif kind == "hello":
                     want |= {"reps", "queue", "chats"}
                 elif kind == "tick":
-                    want |= {"reps", "queue", "visitors"}
+                    want |= {"reps", "queue"}
                 elif kind == "queue":
                     want.add("queue")
                 elif kind == "rep":
+                    event = json.loads(data)
+                    if event.get("type") == "visitor-changed":
+                        changed.add(event.get("chat"))
+                        continue
                     await self.ws.send_text(data)
-                    with contextlib.suppress(ValueError, AttributeError):
-                        if json.loads(data).get("type") in ("chat-open", "chat-closed"):
-                            want.add("chats")
+                    if event.get("type") in ("chat-open", "chat-closed"):
+                        want.add("chats")
             try:
                 for what in ("reps", "queue", "chats"):
                     if what in want:
                         await self.send_snapshot(what, force=what == "chats")
-                if "visitors" in want and "chats" not in want:
-                    await self.send_visitors()
+                if changed and "chats" not in want:  # a chats snapshot carries the details
+                    await self.send_visitors(changed)
             except UNAVAILABLE:
                 pass  # Redis is away: the next tick tries again, and the hub resyncs when it is back
 
@@ -157,6 +162,7 @@ class Connection:
                 out.append(frames.open_chat(chat, await self.svc.visitors.detail(self.site, chat.visitor),
                                             await chats.history(self.site, chat.id)))
             self.details_sent = {c["id"]: json.dumps(c["visitor_detail"]) for c in out}
+            self.chat_visitors = {c["id"]: c["visitor"] for c in out}
             body = frames.chats(out)
         else:
             body = frames.reps(self.rep.id, [
@@ -168,16 +174,16 @@ class Connection:
             # "now" lets the page show waiting times in server time, whatever its clock says
             await self.ws.send_text(text[:-1] + f', "now": {int(time.time() * 1000)}}}')
 
-    async def send_visitors(self) -> None:
-        """The customer beside each open chat, sent again only when it changed (a new page, an
-        error, the cart): the rep answers with what the customer sees now."""
-        sent = {}
-        for chat in await self.svc.chats.of_rep(self.site, self.rep.id):
-            frame = frames.visitor(chat.id, await self.svc.visitors.detail(self.site, chat.visitor))
-            sent[chat.id] = text = json.dumps(frame["detail"])
-            if self.details_sent.get(chat.id) != text:
+    async def send_visitors(self, chat_ids: set[str]) -> None:
+        """The customer beside an open chat, sent again when it changed (a new page, an error,
+        the cart): the rep answers with what the customer sees now. Only the chats whose
+        customer sent something are read, and a burst of their batches is read once."""
+        for chat_id in chat_ids & self.chat_visitors.keys():
+            frame = frames.visitor(chat_id, await self.svc.visitors.detail(self.site, self.chat_visitors[chat_id]))
+            text = json.dumps(frame["detail"])
+            if self.details_sent.get(chat_id) != text:
+                self.details_sent[chat_id] = text
                 await self.ws.send_text(json.dumps(frame))
-        self.details_sent = sent
 
     async def read(self) -> None:
         while True:
@@ -204,10 +210,10 @@ class Connection:
 
     # --- what a rep may do ---------------------------------------------------------------
 
-    async def own_chat(self, chat_id: Any) -> Chat:
+    async def own_chat(self, chat_id: Any) -> Parties:
         if not isinstance(chat_id, str) or not CHAT_ID_RE.match(chat_id):
             raise ChatError("no such chat")
-        chat = await self.svc.chats.get(self.site, chat_id)
+        chat = await self.svc.chats.parties(self.site, chat_id)
         if chat is None or chat.rep != self.rep.id:
             raise ChatError("this chat is not yours")
         return chat
