@@ -505,10 +505,17 @@ def test_console_forms(server: Server, clean_log: None) -> None:
                   forms(rep_form, csrf)),
         st.tuples(st.just(("owner", f"/console/admin/reps/{other}/active")),
                   forms(st.fixed_dictionaries({"active": st.sampled_from(["0", "1", ""])}), csrf)),
+        st.tuples(st.just(("owner", "/console/admin/keys")),
+                  forms(st.fixed_dictionaries({}, optional={"label": texts}), csrf)),
+        st.tuples(st.sampled_from([("owner", "/console/admin/keys/" + kid + "/revoke")
+                                   for kid in ("nosuchkey0001", "x" * 40, "%ED%A0%80", "..%2F..")]),
+                  forms(st.fixed_dictionaries({}), csrf)),
+        st.tuples(st.just(("owner", "/console/admin/identity")),
+                  forms(st.fixed_dictionaries({}, optional={"signed_identity": texts, "rotate": texts}), csrf)),
     )
     ctypes = ["application/x-www-form-urlencoded"] * 8 + ["multipart/form-data", "text/plain"]
 
-    @hsettings(FUZZ, max_examples=75)
+    @hsettings(FUZZ, max_examples=100)  # nine forms
     @given(posts, st.randoms(use_true_random=True))
     def run(post: tuple[tuple[str, str], list[bytes]], rnd: random.Random) -> None:
         (who, path), inputs = post
