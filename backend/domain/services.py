@@ -83,6 +83,7 @@ class Services:
         await self.ticker.stop()
         await self.broker.stop()
         await self.hub.stop()
+        self.scripts.lanes.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.redis.aclose(), 2)
         if self.jobs.redis is not None and self.jobs.redis is not self.redis:

@@ -21,6 +21,7 @@ from redis.commands.core import AsyncScript
 
 from backend.core.models import Offer, OfferMade, Parties, Scored, Slots
 from backend.store import keys
+from backend.store.lane import Lanes
 
 LUA_DIR = Path(__file__).parent / "lua"
 _INCLUDE = re.compile(r"^--#include (\w+)$", re.MULTILINE)
@@ -114,6 +115,7 @@ class Scripts:
             return client.register_script(source(name))
 
         self._ingest = load("ingest")
+        self.lanes = Lanes(client)  # the collector's call, on a pipelined connection
         self._broker = load("broker")
         self._availability = load("availability")
         self._withdraw = load("withdraw")
@@ -127,8 +129,8 @@ class Scripts:
     async def ingest(self, site: str, vid: str, ip: str, events: list[dict[str, Any]], now_ms: int,
                      limits: IngestLimits, presented_token: str) -> Scored:
         """Rate limits, fold, score: one atomic round trip. Refused('limited', retry=s)."""
-        raw = await self._ingest(keys=keys.ingest(site, vid, ip, now_ms // 60_000),
-                                 args=ingest_args(limits, vid, events, now_ms, presented_token))
+        raw = await self.lanes.evalsha(self._ingest, keys.ingest(site, vid, ip, now_ms // 60_000),
+                                       ingest_args(limits, vid, events, now_ms, presented_token))
         return scored_from(decode(raw))
 
     async def availability(self, site: str, now_ms: int, presence_ms: int) -> Slots:
