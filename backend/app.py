@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from typing import AsyncIterator
 
 import redis.exceptions
@@ -21,6 +22,10 @@ from backend.web.load_gate import GateLimits, LoadGate
 from backend.web.logs import quiet_client_mistakes
 
 
+# Names the host that answered /healthz: behind a balancer, which of them took the request.
+HOST_NAME = socket.gethostname()
+
+
 async def health(request: Request) -> Response:
     """200 only while this worker can both reach Redis and deliver live: its push reader is
     subscribed (after an outage it is not until it has subscribed again)."""
@@ -29,8 +34,10 @@ async def health(request: Request) -> Response:
     if not svc.hub.delivering:
         return JSONResponse({"error": "live delivery is reconnecting to Redis"}, status_code=503,
                             headers={"Retry-After": "5"})
-    # live connections held by this worker: what a host takes with it when it dies
-    return JSONResponse({"ok": True, "connections": svc.hub.connections})
+    # host: this machine and the port it listens on (several hosts may share a machine);
+    # connections: live ones held by this worker, what a host takes with it when it dies
+    port = (request.scope.get("server") or ("", 0))[1]
+    return JSONResponse({"ok": True, "host": f"{HOST_NAME}:{port}", "connections": svc.hub.connections})
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
