@@ -101,6 +101,18 @@ class Settings:
     # A mail job that fails is tried again after each of these delays (s); after the last it
     # is kept as a dead letter of its site, for an admin to resend.
     mail_retry_s: tuple[int, ...] = (5, 30, 120, 600)
+    # A chat message is acknowledged to its sender only once this many replicas have it (Redis
+    # WAIT, up to chat_replica_timeout_ms; fewer in time: the sender is told to send it again):
+    # replication is asynchronous, and a master that dies loses what it had not yet shipped.
+    # None: 1 on a cluster (whose masters have replicas to promote), 0 on a single Redis.
+    chat_replicas: int | None = None
+    chat_replica_timeout_ms: int = 1000
+
+    @property
+    def chat_wait_replicas(self) -> int:
+        if self.chat_replicas is not None:
+            return max(0, self.chat_replicas)
+        return 1 if self.redis_url.startswith("redis+cluster://") else 0
 
     @property
     def queue_url(self) -> str:
@@ -150,6 +162,8 @@ class Settings:
             session_idle_s=_int("BECKON_SESSION_IDLE_S", cls.session_idle_s),
             chat_ttl_s=_int("BECKON_CHAT_TTL_S", cls.chat_ttl_s),
             mail_retry_s=_ints("BECKON_MAIL_RETRY_S", cls.mail_retry_s),
+            chat_replicas=_int("BECKON_CHAT_REPLICAS", 0) if os.environ.get("BECKON_CHAT_REPLICAS") else None,
+            chat_replica_timeout_ms=_int("BECKON_CHAT_REPLICA_TIMEOUT_MS", cls.chat_replica_timeout_ms),
             collector_max_inflight=_int("BECKON_COLLECTOR_MAX_INFLIGHT", cls.collector_max_inflight),
             collector_max_lag_ms=_float("BECKON_COLLECTOR_MAX_LAG_MS", cls.collector_max_lag_ms),
         )

@@ -293,6 +293,18 @@
     return p;
   }
 
+  // The server could not be sure it kept a message (its storage failing over): it stays
+  // pending and goes again, same cid, after the pause asked for (if a reconnect sent it
+  // sooner, the server still keeps one copy). False when it is not one of ours.
+  function again(cid, ms) {
+    const p = pending.find(q => q.cid === cid);
+    if (!p) return false;
+    setTimeout(guard(() => {
+      if (pending.indexOf(p) >= 0) send({ type: 'say', text: p.text, cid });
+    }), Math.min(ms, 30000));
+    return true;
+  }
+
   function queue(cid, text) {
     const p = { cid, text, el: item({ from: 'visitor', text }, 'sending') };
     pending.push(p);
@@ -404,7 +416,7 @@
       } else if (t === 'ack') {
         const p = settle(f.cid);
         if (p) add({ id: f.id, from: 'visitor', text: p.text, kind: 'text', ts: Date.now() });
-      } else {
+      } else if (!(f.retry > 0 && again(f.cid, f.retry))) {
         const p = settle(f.cid);
         if (p) { mark(p.el, 'failed', f.message); ui.log.appendChild(p.el); }
         else ui.err.textContent = f.message;

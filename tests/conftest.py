@@ -22,7 +22,7 @@ from tests.helpers import ADMIN, ORIGIN, Live, Smtp, admin
 # Every test that touches Redis runs against a single Redis and against a 3-master Redis
 # Cluster with a replica each (BECKON_TEST_STORES=single runs only the first, for a quicker
 # local run). Browser tests run against the single Redis, and those marked ``cluster_too``
-# against the cluster as well.
+# against the cluster as well; tests marked ``cluster_only`` (failover) only against the cluster.
 STORES = [s for s in os.environ.get("BECKON_TEST_STORES", "single,cluster").split(",") if s]
 
 
@@ -125,7 +125,11 @@ def pytest_collection_modifyitems(config, items) -> None:
     def browser(item: pytest.Item) -> bool:
         return "browser" in getattr(item, "fixturenames", ())
 
-    skipped = [i for i in items if browser(i) and on_cluster(i) and not i.get_closest_marker("cluster_too")]
+    def marked(item: pytest.Item, name: str) -> bool:
+        return item.get_closest_marker(name) is not None
+
+    skipped = [i for i in items if marked(i, "cluster_only") and not on_cluster(i)
+               or browser(i) and on_cluster(i) and not marked(i, "cluster_too") and not marked(i, "cluster_only")]
     if skipped:
         config.hook.pytest_deselected(items=skipped)
         items[:] = [i for i in items if i not in skipped]

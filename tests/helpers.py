@@ -437,8 +437,10 @@ class ConsoleSocket:
         token = re.search(r'data-csrf="([^"]+)"', r.text)
         assert token, r.text[:500]
         cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
-        url = live.url.replace("http://", "ws://") + f"/console/ws?csrf={token.group(1)}"
-        self.socket = ws_connect(url, origin=live.url, additional_headers={"Cookie": cookie},
+        # what the console page connects with (again, after a drop): the session stays valid
+        self.url = live.url.replace("http://", "ws://") + f"/console/ws?csrf={token.group(1)}"
+        self.origin, self.headers = live.url, {"Cookie": cookie}
+        self.socket = ws_connect(self.url, origin=self.origin, additional_headers=self.headers,
                                  open_timeout=5).__enter__()
 
     def send(self, frame: dict[str, Any]) -> None:

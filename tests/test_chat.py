@@ -13,7 +13,7 @@ from backend.app import create_app
 from backend.domain.chat import ChatError, Chats, check_link
 from backend.store import keys
 from backend.testing.servers import poll
-from tests.helpers import ORIGIN, admin, chat_service, make_rep, presence, waiting_request
+from tests.helpers import ORIGIN, admin, chat_service, make_rep, page_socket, presence, waiting_request
 
 
 def run(settings, fn):
@@ -70,6 +70,30 @@ def test_messages_are_stored_once_and_resume_from_the_last_seen(client, site, se
     assert texts.count("hello") == 1
     assert texts[-1] == "<b>hi</b>"  # stored as typed; every page shows it as text
     assert [m["id"] for m in after_first] == [second["id"]]
+
+
+def test_a_message_too_few_replicas_confirm_is_sent_again_not_acknowledged(settings, redis_client) -> None:
+    """More replicas wanted than the store has (a single Redis has none, the test cluster's
+    masters one each): a message waits for them, at most BECKON_CHAT_REPLICA_TIMEOUT_MS, and
+    then its page is told to send it again (an error frame with ``retry``), not acknowledged;
+    the same resend is answered the same way, and the message is stored once."""
+    wanting = dataclasses.replace(settings, chat_replicas=3, chat_replica_timeout_ms=50)
+    with TestClient(create_app(wanting), base_url="http://beckon.test") as client:
+        key = client.post("/v1/sites", json={"name": "Shop", "origins": [ORIGIN]}, headers=admin()).json()["key"]
+        rid = make_rep(client, key)
+        presence(client, key, rid, "available")
+        chat = waiting_request(client, key)
+        client.portal.call(client.app.state.services.chats.accept, key, chat, rid)  # its system line is shown
+        with page_socket(client, key, "visitor-0001") as ws:
+            answers = []
+            for _ in range(2):
+                ws.send_json({"type": "say", "text": "hello", "cid": "c-1"})
+                while (frame := ws.receive_json())["type"] not in ("ack", "error"):
+                    pass
+                answers.append(frame)
+    assert [(a["type"], a["cid"], a.get("retry")) for a in answers] == [("error", "c-1", 1000)] * 2
+    texts = [f["text"] for _, f in redis_client.xrange(keys.messages(key, chat))]
+    assert texts.count("hello") == 1
 
 
 def test_end_frees_the_slot_and_records_the_handle_time(client, site, settings, two_reps, redis_client) -> None:

@@ -34,8 +34,12 @@ def page_ack(client_id: str, msg_id: str) -> dict[str, Any]:
     return {"type": "ack", "cid": client_id, "id": msg_id}
 
 
-def page_error(message: str, client_id: str = "") -> dict[str, Any]:
-    return {"type": "error", "cid": client_id, "message": message}
+def page_error(message: str, client_id: str = "", retry_ms: int = 0) -> dict[str, Any]:
+    """``retry_ms``: the message may not be kept; send it again (same cid) after this long."""
+    frame: dict[str, Any] = {"type": "error", "cid": client_id, "message": message}
+    if retry_ms:
+        frame["retry"] = retry_ms
+    return frame
 
 
 # --- to both sides of a chat ----------------------------------------------------------------
@@ -86,8 +90,12 @@ def console_ack(chat_id: str, client_id: str, ref: str, msg_id: str) -> dict[str
     return {"type": "ack", "chat": chat_id, "cid": client_id, "ref": ref, "id": msg_id}
 
 
-def console_error(message: str, ref: str = "") -> dict[str, Any]:
-    return {"type": "error", "message": message, "ref": ref}
+def console_error(message: str, ref: str = "", retry_ms: int = 0) -> dict[str, Any]:
+    """``retry_ms`` as in ``page_error``."""
+    frame: dict[str, Any] = {"type": "error", "message": message, "ref": ref}
+    if retry_ms:
+        frame["retry"] = retry_ms
+    return frame
 
 
 def visitor_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:

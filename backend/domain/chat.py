@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ from backend.domain.visitors import Visitors
 from backend.store import keys
 from backend.store.keys import MessageFields as M, RequestHash as R, VisitorHash
 from backend.store.scripts import Refused, Scripts
+
+log = logging.getLogger("beckon.chat")
 
 TEXT_MAX = 2000
 TRANSCRIPT_WINDOW_S = 86400
@@ -40,8 +43,20 @@ REFUSALS = {
 }
 
 
+# A message that may or may not be kept is sent again by its sender after this long.
+RESEND_AFTER_MS = 1000
+UNCONFIRMED_LOG_EVERY_S = 60.0
+
+
 class ChatError(ValueError):
     """Something the caller asked for cannot be done; the message says why, for people."""
+
+
+class Unconfirmed(Exception):
+    """Fewer replicas than asked for confirmed a message in time (a replica lags, or its master
+    is failing over): it is stored, but could still be lost, so it is neither acknowledged nor
+    shown. Its sender sends it again with the same client id, which keeps it once; that
+    resend is shown, once the replicas have it."""
 
 
 def refused(exc: Refused, full: str = REFUSALS["full"]) -> ChatError:
@@ -92,11 +107,16 @@ def chat_from(chat_id: str, raw: dict[str, str], rep_name: str = "") -> Chat:
 
 class Chats:
     def __init__(self, redis: aioredis.Redis, scripts: Scripts, hub: Hub, reps: Reps, visitors: Visitors,
-                 jobs: Jobs, chat_ttl_s: int = 24 * 3600) -> None:
+                 jobs: Jobs, chat_ttl_s: int = 24 * 3600, replicas: int = 0,
+                 replica_timeout_ms: int = 1000) -> None:
         self.redis = redis
         # A chat's parts (request, messages, client ids) expire together this long after its
         # last message; a rep's slot goes with them (lua/lib/slots.lua). Settings.chat_ttl_s.
         self.chat_ttl_s = chat_ttl_s
+        # A message counts as said once this many replicas have it (Settings.chat_replicas).
+        self.replicas = replicas
+        self.replica_timeout_ms = replica_timeout_ms
+        self._unconfirmed_logged = -UNCONFIRMED_LOG_EVERY_S
         self.scripts = scripts
         self.hub = hub
         self.reps = reps
@@ -244,15 +264,29 @@ class Chats:
         fields = {M.FROM: sender, M.NAME: name[:100], M.TEXT: text, M.KIND: kind,
                   M.TS: str(int(time.time() * 1000)), **{k: str(v)[:2048] for k, v in extra.items()}}
         try:
-            said = await self.scripts.say(site, chat_id, client_id, MESSAGES_KEPT, self.chat_ttl_s, fields)
+            said = await self.scripts.say(site, chat_id, client_id, MESSAGES_KEPT, self.chat_ttl_s, fields,
+                                          self.replicas, self.replica_timeout_ms)
         except Refused as exc:
             raise refused(exc) from None
+        if said.replicas < self.replicas:
+            self._log_unconfirmed(said.replicas)
+            if sender != "system":  # nobody waits for a system line: shown as it is
+                raise Unconfirmed(f"{said.replicas} of {self.replicas} replicas confirmed the message")
         msg = message_json(said.id, fields)
         if client_id:
             msg["cid"] = client_id
-        if not said.duplicate:
-            await self._to_both(site, said.parties, frames.message(chat_id, msg))
+        # A resend is published too: its first attempt may never have been (unconfirmed, or
+        # the worker died before publishing). Pages and consoles drop ids they already have.
+        await self._to_both(site, said.parties, frames.message(chat_id, msg))
         return msg
+
+    def _log_unconfirmed(self, got: int) -> None:
+        """One line a minute at most: while a shard has no replica every message says so."""
+        now = time.monotonic()
+        if now - self._unconfirmed_logged >= UNCONFIRMED_LOG_EVERY_S:
+            self._unconfirmed_logged = now
+            log.warning("a chat message reached %d of %d replicas within %d ms: its sender is asked to send it "
+                        "again (BECKON_CHAT_REPLICAS)", got, self.replicas, self.replica_timeout_ms)
 
     async def typing(self, site: str, chat_id: str, sender: str) -> None:
         parties = await self.parties(site, chat_id)

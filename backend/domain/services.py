@@ -59,7 +59,8 @@ class Services:
         # dead letters live beside the queue, where the job worker writes them
         jobs = Jobs(settings, redis if settings.queue_url == settings.redis_url else store.connect_queue(settings))
         broker = Broker(redis, scripts, hub, sites, settings.heartbeat_s, grace_ms, settings.chat_ttl_s)
-        chats = Chats(redis, scripts, hub, reps, visitors, jobs, settings.chat_ttl_s)
+        chats = Chats(redis, scripts, hub, reps, visitors, jobs, settings.chat_ttl_s, settings.chat_wait_replicas,
+                      settings.chat_replica_timeout_ms)
         hub.catch_up = chats.catch_up
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,

@@ -22,6 +22,7 @@ from redis.commands.core import AsyncScript
 from backend.core.models import Offer, OfferMade, Parties, Scored, Slots
 from backend.store import keys
 from backend.store.lane import Lanes
+from backend.store.replicated import eval_then_wait
 
 LUA_DIR = Path(__file__).parent / "lua"
 _INCLUDE = re.compile(r"^--#include (\w+)$", re.MULTILINE)
@@ -88,11 +89,13 @@ def scored_from(data: dict[str, Any]) -> Scored:
 @dataclass(frozen=True)
 class Said:
     """A stored chat message: its stream id, whether the client id had been seen (a resend),
-    and who is in the chat (read in the same round trip, to publish it to them)."""
+    who is in the chat (read in the same round trip, to publish it to them), and how many
+    replicas confirmed they have it (when that was asked for)."""
 
     id: str
     duplicate: bool
     parties: Parties
+    replicas: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ class Scripts:
     """Every script, registered on one client."""
 
     def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
         def load(name: str) -> AsyncScript:
             return client.register_script(source(name))
 
@@ -184,15 +189,20 @@ class Scripts:
                                     args=[chat_id, from_rid, to_rid, keys.request(site, "")]))
 
     async def say(self, site: str, chat_id: str, client_id: str, kept: int, chat_ttl_s: int,
-                  fields: dict[str, str]) -> Said:
-        """Refused('ended'). The chat lives ``chat_ttl_s`` from now."""
+                  fields: dict[str, str], replicas: int = 0, timeout_ms: int = 0) -> Said:
+        """Refused('ended'). The chat lives ``chat_ttl_s`` from now. With ``replicas``, the
+        answer waits (up to ``timeout_ms``) until that many replicas have the message too."""
         pairs: list[str] = []
         for k, v in fields.items():
             pairs += [k, v]
-        raw = await self._say(keys=keys.say(site, chat_id), args=[client_id, kept, chat_ttl_s, *pairs])
+        names, args = keys.say(site, chat_id), [client_id, kept, chat_ttl_s, *pairs]
+        if replicas > 0:
+            raw, confirmed = await eval_then_wait(self.client, self._say, names, args, replicas, timeout_ms)
+        else:
+            raw, confirmed = await self._say(keys=names, args=args), 0
         data = decode(raw)
         return Said(data["id"], bool(data.get("dup")),
-                    Parties(chat_id, data["visitor"], data["rep"], data["status"]))
+                    Parties(chat_id, data["visitor"], data["rep"], data["status"]), confirmed)
 
     async def expire_requests(self, site: str, now_ms: int, windows: PageWindows, retention_s: int,
                               max_checked: int) -> list[str]:

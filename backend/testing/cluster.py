@@ -68,7 +68,10 @@ class Node:
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
              "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes"],
+             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes",
+             # a replica's first sync starts at once, not after 5 s of waiting for more replicas to
+             # share it: a node brought back after a failover is a working replica within a second
+             "--repl-diskless-sync-delay", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: _send(self.port, "PING").startswith("+PONG"), what=f"redis node {self.port}")
 
@@ -80,6 +83,37 @@ class Node:
 
     def info(self, what: str) -> str:
         return _send(self.port, "CLUSTER", "INFO") if what == "cluster" else _send(self.port, "INFO", what)
+
+    def command(self, *command: str) -> str:
+        """One command to this node alone (CONFIG SET, CLIENT KILL, ...), its reply as text."""
+        return _send(self.port, *command)
+
+    def replicas(self) -> dict[int, str]:
+        """The replicas connected to this node (a master): port -> state, 'online' once in sync."""
+        found = {}
+        for line in self.info("replication").splitlines():
+            if line.startswith("slave") and "port=" in line:
+                fields = dict(part.split("=", 1) for part in line.split(":", 1)[1].split(",") if "=" in part)
+                found[int(fields["port"])] = fields.get("state", "")
+        return found
+
+    @property
+    def is_master(self) -> bool:
+        return "role:master" in self.info("replication")
+
+    def cut_off(self) -> None:
+        """This replica loses its master and cannot get it back, as when the network between
+        them fails, and stays a healthy member of the cluster (a failover can promote it): the
+        master refuses a handshake that offers a password it does not have."""
+        if not self.command("CONFIG", "SET", "masterauth", "not-the-masters").startswith("+OK"):
+            raise RuntimeError(f"node {self.port} refused CONFIG SET")
+        self.command("CLIENT", "KILL", "TYPE", "master")
+        if not poll(lambda: "master_link_status:down" in self.info("replication")):
+            raise RuntimeError(f"node {self.port} kept its link to its master")
+
+    def relink(self) -> None:
+        """The network is back (after ``cut_off``): the replica resynchronises by itself."""
+        self.command("CONFIG", "SET", "masterauth", "")
 
 
 class RedisCluster:
@@ -112,7 +146,28 @@ class RedisCluster:
                    in n.info("cluster") for n in live)
 
     def masters(self) -> list[Node]:
-        return [n for n in self.nodes if n.proc and "role:master" in n.info("replication")]
+        return [n for n in self.nodes if n.proc and n.is_master]
+
+    def shard(self, master_port: int) -> tuple[Node, Node]:
+        """A master (by port, e.g. the one a client names for a key) and its replica, once in sync."""
+        master = next(n for n in self.nodes if n.port == master_port)
+        if not poll(lambda: "online" in master.replicas().values(), timeout=20):
+            raise RuntimeError(f"master {master_port} has no replica in sync")
+        replica = next(iter(master.replicas()))
+        return master, next(n for n in self.nodes if n.port == replica)
+
+    def heal(self) -> None:
+        """After faults (``Node.kill``, ``Node.cut_off``): every node up and linked again, each
+        master with a replica in sync (a dead master comes back as its successor's replica)."""
+        for node in self.nodes:
+            if node.proc is None:
+                node.start()
+            node.relink()
+        def in_sync() -> bool:
+            return all("online" in m.replicas().values() for m in self.masters())
+
+        if not poll(in_sync, timeout=30) or not poll(self.healthy, timeout=30):
+            raise RuntimeError("the cluster did not heal: a master without a replica in sync, or not ok")
 
     def flushall(self) -> None:
         for node in self.masters():

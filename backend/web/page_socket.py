@@ -14,13 +14,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from backend.core import frames
 from backend.core.protocol import ID_RE
-from backend.domain.chat import ChatError
+from backend.domain.chat import RESEND_AFTER_MS, ChatError, Unconfirmed
 from backend.domain.services import Services
 from backend.domain.sites import Site
+from backend.domain.tasks import UNAVAILABLE
 from backend.web.http import HTTPError, parse_json, services
 from backend.web.visitor_auth import site_for_origin
 
 FRAME_MAX = 8192
+NOT_KEPT = "this could not be stored safely just now"
 HELLO_TIMEOUT_S = 10.0
 RESUME_AFTER_RE = re.compile(r"\d{1,20}-\d{1,10}|0")
 
@@ -72,6 +74,15 @@ async def handle(svc: Services, ws: WebSocket, site: Site, vid: str, data: dict[
             await svc.chats.end(site.key, chat.id, "visitor", site.offer.cooldown_s)
     except ChatError as exc:
         await send(ws, frames.page_error(str(exc), ref))
+    except (Unconfirmed, *UNAVAILABLE) as exc:
+        # Perhaps kept, perhaps not (a master failing over): the page keeps a message and sends
+        # it again; a call-back request the customer sends again
+        if kind == "say":
+            await send(ws, frames.page_error(NOT_KEPT, ref, RESEND_AFTER_MS))
+        elif isinstance(exc, Unconfirmed):
+            await send(ws, frames.page_error(NOT_KEPT + "; please try again", ref))
+        else:
+            raise
 
 
 async def hello(svc: Services, ws: WebSocket) -> tuple[Site, str] | None:

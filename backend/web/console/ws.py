@@ -28,7 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from backend.core import frames
 from backend.core.models import Parties
-from backend.domain.chat import ChatError, check_link
+from backend.domain.chat import RESEND_AFTER_MS, ChatError, Unconfirmed, check_link
 from backend.domain.reps import Rep, RepError
 from backend.domain.tasks import UNAVAILABLE
 from backend.web.console.auth import NotLoggedIn, check_csrf, current_rep, same_origin
@@ -78,8 +78,8 @@ class Connection:
     def reply(self, message: dict[str, Any]) -> None:
         self.inbox.put_nowait(("out", json.dumps(message)))
 
-    def error(self, message: str, ref: Any) -> None:
-        self.reply(frames.console_error(message, ref if isinstance(ref, str) else ""))
+    def error(self, message: str, ref: Any, retry_ms: int = 0) -> None:
+        self.reply(frames.console_error(message, ref if isinstance(ref, str) else "", retry_ms))
 
     async def run(self) -> None:
         site_channel, rep_channel = self.svc.hub.console_channels(self.site, self.rep.id)
@@ -274,7 +274,12 @@ class Connection:
         except ChatError as exc:
             self.error(str(exc), ref)
         except UNAVAILABLE:
-            self.error("Beckon cannot reach its storage just now; please try again in a moment.", ref)
+            # a message ("say") is perhaps kept, perhaps not: the console sends it again
+            self.error("Beckon cannot reach its storage just now; please try again in a moment.", ref,
+                       RESEND_AFTER_MS if kind == "say" else 0)
+        except Unconfirmed:
+            self.error("The message could not be stored safely just now; please try again in a moment.", ref,
+                       RESEND_AFTER_MS if kind == "say" else 0)
         return True
 
     async def presence(self, status: Any) -> bool:

@@ -16,7 +16,10 @@ export function fillTransfer(w, chat) {
 function makeChat(w, c) {
   const pane = clone("t-chat");
   pane.setAttribute("data-id", c.id);
-  const chat = {data: c, el: pane, ids: new Set(), ended: false, typingTimer: null, sentTypingAt: 0};
+  // pending: cid -> text of the rep's messages sent and not yet acknowledged, sent again on
+  // a reconnect or when the server asks (the server keeps one copy per cid)
+  const chat = {data: c, el: pane, ids: new Set(), pending: new Map(), ended: false, typingTimer: null,
+                sentTypingAt: 0};
   w.chats.set(c.id, chat);
   q(pane, ".history").href = "/console/visitors/" + encodeURIComponent(c.visitor);
   const form = q(pane, "form.say");
@@ -130,6 +133,7 @@ function scrollDown(list, force) {
 }
 
 function addPending(w, chat, cid, text) {
+  chat.pending.set(cid, text);
   const li = messageNode({from: "rep", name: "You", text: text, kind: "text", ts: w.now()});
   li.classList.add("pending");
   li.setAttribute("data-cid", cid);
@@ -146,6 +150,7 @@ export function addMessage(w, chatId, m) {
   const list = q(chat.el, ".messages");
   const node = messageNode(m);
   const pending = m.cid ? list.querySelector('.msg[data-cid="' + CSS.escape(m.cid) + '"]') : null;
+  if (m.cid) chat.pending.delete(m.cid);
   if (pending) list.replaceChild(node, pending);
   else list.appendChild(node);
   scrollDown(list, false);
@@ -162,14 +167,37 @@ export function ack(w, m) {
   const chat = w.chats.get(m.chat);
   if (!chat) return;
   if (m.cid) {
+    chat.pending.delete(m.cid);
     const pending = q(chat.el, '.msg[data-cid="' + CSS.escape(m.cid) + '"]');
-    if (pending) {
-      pending.classList.remove("pending");
+    if (pending && chat.ids.has(m.id)) {
+      pending.remove(); // shown already: it came with the chat list after a reconnect
+    } else if (pending) {
+      pending.classList.remove("pending", "failed");
       pending.setAttribute("data-id", m.id);
       chat.ids.add(m.id);
     }
   }
   if (m.ref && m.ref.startsWith("link:")) q(chat.el, "form.link").reset();
+}
+
+/** The server could not be sure it kept one of our messages (its storage failing over):
+ * it stays pending and goes again, same cid, after ``ms``. False when it is not ours. */
+export function sendAgain(w, cid, ms) {
+  for (const [id, chat] of w.chats) {
+    if (!chat.pending.has(cid)) continue;
+    setTimeout(() => {
+      if (chat.pending.has(cid)) w.send({type: "say", chat: id, text: chat.pending.get(cid), cid: cid});
+    }, Math.min(ms, 30000));
+    return true;
+  }
+  return false;
+}
+
+/** After a reconnect: every message still unacknowledged goes again (stored once per cid). */
+export function resendPending(w) {
+  w.chats.forEach((chat, id) => {
+    if (!chat.ended) chat.pending.forEach((text, cid) => w.send({type: "say", chat: id, text: text, cid: cid}));
+  });
 }
 
 export function showTyping(w, chatId) {

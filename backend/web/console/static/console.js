@@ -7,7 +7,8 @@ import { Connection } from "./connection.js";
 import { Alerts } from "./alerts.js";
 import { fillRepSelect, renderQueue, tickWaits } from "./queue.js";
 import {
-  ack, addMessage, closedElsewhere, fillTransfer, markEnded, renderChats, showTyping, updateVisitor,
+  ack, addMessage, closedElsewhere, fillTransfer, markEnded, renderChats, resendPending, sendAgain, showTyping,
+  updateVisitor,
 } from "./chats.js";
 
 const PRESENCE_EVERY_MS = 10000;
@@ -22,7 +23,12 @@ function handle(w, m) {
     case "reps": setReps(w, m.reps || []); break;
     case "presence": showPresence(w, m.status); break;
     case "ack": ack(w, m); break;
-    case "error": routeError(w, m.ref || "", m.message || "That did not work."); break;
+    case "error":
+      // a message the server could not be sure it kept goes again; anything else is shown
+      if (!(m.retry > 0 && sendAgain(w, m.ref || "", m.retry))) {
+        routeError(w, m.ref || "", m.message || "That did not work.");
+      }
+      break;
     case "msg": addMessage(w, m.chat, m.msg); break;
     case "typing": if (m.from === "visitor") showTyping(w, m.chat); break;
     case "ended": markEnded(w, m.chat, m.by === "visitor" ? "The customer ended the chat." : "Chat ended."); break;
@@ -46,6 +52,7 @@ function routeError(w, ref, message) {
   if (w.chats.has(ref)) { w.showError(w.chats.get(ref).el, message); return; }
   const pending = document.querySelector('.msg.pending[data-cid="' + CSS.escape(ref) + '"]');
   if (pending) {
+    w.chats.forEach((chat) => chat.pending.delete(ref)); // refused: not sent again
     pending.classList.add("failed");
     pending.classList.remove("pending");
     w.showError(pending.closest(".chat"), message);
@@ -89,6 +96,7 @@ function start(root) {
     opened() {
       conn.textContent = "";
       sendPresence(w);
+      resendPending(w);
       clearInterval(w.presenceTimer);
       w.presenceTimer = setInterval(() => sendPresence(w), PRESENCE_EVERY_MS);
     },
