@@ -13,6 +13,7 @@ import redis.exceptions
 
 from backend import store
 from backend.config import Settings
+from backend.core.rep_profile import skills_from_text, split_list
 from backend.domain.reps import RepError, Reps
 from backend.domain.sessions import Sessions
 from backend.domain.sites import SiteError, Sites, validate_site
@@ -122,7 +123,8 @@ def cmd_rep_create(args: argparse.Namespace) -> int:
         password = getpass.getpass("password (10-200 characters): ")
     data: dict[str, Any] = {
         "name": args.name, "email": args.email, "password": password, "capacity": args.capacity,
-        "skills": [s.strip() for s in (args.skills or "").split(",") if s.strip()], "area": args.area,
+        "skills": skills_from_text(args.skills or ""), "languages": split_list(args.languages or ""),
+        "areas": split_list(args.areas or ""),
         "role": "admin" if args.admin else "rep",
     }
 
@@ -176,8 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--email", required=True)
     rc.add_argument("--password", help="10-200 characters; asked for when left out")
     rc.add_argument("--capacity", type=int, default=3, help="chats held at once (1-20)")
-    rc.add_argument("--skills", default="", help="comma-separated, e.g. billing,french")
-    rc.add_argument("--area", default="")
+    rc.add_argument("--skills", default="", help="comma-separated, with a proficiency 1-5 (3 when left out), "
+                                                 "e.g. billing:4,returns")
+    rc.add_argument("--languages", default="", help="comma-separated language tags, e.g. en,fr,pt-BR")
+    rc.add_argument("--areas", "--area", default="", help="comma-separated postcode prefixes, area codes or regions")
     rc.add_argument("--admin", action="store_true",
                     help="may also edit the site's settings and representatives")
     rc.set_defaults(fn=cmd_rep_create)

@@ -353,18 +353,19 @@ def test_site_and_rep_errors_are_shown(client: TestClient, shop: dict, site: dic
 def test_admin_manages_representatives(client: TestClient, shop: dict, site: dict) -> None:
     csrf = login(client, "boss@shop.example")
     r = client.post("/console/admin/reps", data={"csrf": csrf, "name": "Nia", "email": "nia@shop.example",
-                                                 "password": PASSWORD, "capacity": "4", "skills": "Billing, french",
-                                                 "area": "EU", "role": "rep"}, follow_redirects=False)
+                                                 "password": PASSWORD, "capacity": "4", "skills": "Billing:4, french",
+                                                 "areas": "eu", "role": "rep"}, follow_redirects=False)
     assert r.status_code == 303
     reps = client.get(f"/v1/sites/{site['key']}/reps", headers=admin()).json()["reps"]
     nia = next(x for x in reps if x["email"] == "nia@shop.example")
-    assert (nia["capacity"], nia["skills"], nia["area"], nia["role"]) == (4, ["billing", "french"], "EU", "rep")
+    assert (nia["capacity"], nia["skills"], nia["areas"], nia["role"]) == (4, {"billing": 4, "french": 3}, ["EU"],
+                                                                           "rep")
     r = client.post(f"/console/admin/reps/{nia['id']}", data={
-        "csrf": csrf, "name": "Nia", "email": "nia@shop.example", "capacity": "6", "skills": "sales",
-        "area": "US", "role": "admin", "password": ""}, follow_redirects=False)
+        "csrf": csrf, "name": "Nia", "email": "nia@shop.example", "capacity": "6", "skills": "sales:5",
+        "area": "US", "role": "admin", "password": ""}, follow_redirects=False)  # the old single-area field
     assert r.status_code == 303
     nia = client.get(f"/v1/sites/{site['key']}/reps/{nia['id']}", headers=admin()).json()
-    assert (nia["capacity"], nia["skills"], nia["area"], nia["role"]) == (6, ["sales"], "US", "admin")
+    assert (nia["capacity"], nia["skills"], nia["areas"], nia["role"]) == (6, {"sales": 5}, ["US"], "admin")
     r = client.post(f"/console/admin/reps/{nia['id']}", data={"csrf": csrf, "capacity": "0"})
     assert r.status_code == 400 and "from 1 to 20" in r.text
     assert client.post(f"/console/admin/reps/{nia['id']}/active", data={"csrf": csrf, "active": "0"},
@@ -600,10 +601,12 @@ def test_cli_creates_the_first_admin(client: TestClient, site: dict, settings: S
 
     monkeypatch.setenv("BECKON_REDIS_URL", settings.redis_url)
     code = beckon("rep", "create", "--site", site["key"], "--name", "Ada", "--email", "ada@shop.example",
-                  "--password", PASSWORD, "--capacity", "5", "--skills", "billing,French", "--area", "EU", "--admin")
+                  "--password", PASSWORD, "--capacity", "5", "--skills", "billing:4,French", "--area", "EU",
+                  "--languages", "en, pt_br", "--admin")
     assert code == 0
     made = json.loads(capsys.readouterr().out)
-    assert (made["role"], made["capacity"], made["skills"], made["area"]) == ("admin", 5, ["billing", "french"], "EU")
+    assert (made["role"], made["capacity"], made["skills"], made["areas"], made["languages"]) == (
+        "admin", 5, {"billing": 4, "french": 3}, ["EU"], ["en", "pt-BR"])
     assert beckon("rep", "create", "--site", "no-such-site", "--name", "A", "--email", "a@b.c",
                   "--password", PASSWORD) == 2
     assert beckon("rep", "create", "--site", site["key"], "--name", "A", "--email", "nope",

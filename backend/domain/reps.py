@@ -1,5 +1,5 @@
-"""Representatives: accounts (passwords: backend/domain/passwords.py), capacity, skills,
-area, presence. An e-mail address is unique within a site; the same person may hold
+"""Representatives: accounts (passwords: backend/domain/passwords.py), profiles
+(backend/core/rep_profile.py: what matching reads), presence. An e-mail address is unique within a site; the same person may hold
 accounts on several sites with one address.
 
 A rep counts as available only while the console keeps sending presence heartbeats: one
@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from backend.core.rep_profile import EMPTY, Profile, read_profile, validate_profile
 from backend.core.validation import EMAIL_RE, ValidationError, is_text
 from backend.domain.passwords import DUMMY, check_password, hash_password, needs_rehash
 from backend.domain.sessions import Sessions
@@ -46,34 +47,58 @@ class Rep:
     site: str
     name: str
     email: str
-    capacity: int
-    skills: list[str]
-    area: str
     active: bool
     status: str  # available | away | offline
     role: str = "rep"  # rep | admin
+    profile: Profile = EMPTY  # capacity, skills, languages, products, areas, schedule, alerts
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def capacity(self) -> int:
+        return self.profile.capacity
+
+    @property
+    def skills(self) -> list[str]:
+        """The skill names, for lists that show them (proficiencies: ``profile.skills``)."""
+        return list(self.profile.skills)
+
+    @property
+    def area(self) -> str:
+        return ", ".join(self.profile.areas)
+
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "name": self.name, "email": self.email, "capacity": self.capacity,
-            "skills": self.skills, "area": self.area, "active": self.active, "status": self.status,
-            "role": self.role,
-        }
+        return {"id": self.id, "name": self.name, "email": self.email, **self.profile.as_json(),
+                "active": self.active, "status": self.status, "role": self.role}
 
 
-def validate_rep(data: Any, creating: bool = True) -> dict[str, Any]:
+ACCOUNT_FIELDS = ("name", "email", "password", "active", "role")
+# the profile's fields, stored JSON-encoded each in its own hash field; "area" is the old one
+PROFILE_FIELDS = {"capacity": H.CAPACITY, "skills": H.SKILLS, "languages": H.LANGUAGES, "products": H.PRODUCTS,
+                  "areas": H.AREAS, "schedule": H.SCHEDULE, "alerts": H.ALERTS}
+
+
+@dataclass(frozen=True)
+class RepChange:
+    """A validated create or update: the account fields given, and the profile after it."""
+
+    account: dict[str, Any]
+    profile: Profile
+    changed: tuple[str, ...]  # the profile fields given (PROFILE_FIELDS' keys)
+
+
+def validate_rep(data: Any, creating: bool = True, base: Profile = EMPTY) -> RepChange:
     errors: list[tuple[str, str]] = []
     if not isinstance(data, dict):
         raise RepError([("", "the body must be a JSON object")])
     out: dict[str, Any] = {}
-    allowed = {"name", "email", "password", "capacity", "skills", "area", "active", "role"}
+    allowed = set(ACCOUNT_FIELDS) | set(PROFILE_FIELDS) | {"area"}
     for key in data:
         if key not in allowed:
-            errors.append((key, f"unknown field; allowed: {', '.join(sorted(allowed))}"))
+            label = key if is_text(key) and len(key) <= 64 else "(a field)"
+            errors.append((label, f"unknown field; allowed: {', '.join(sorted(allowed))}"))
     if creating or "name" in data:
         name = data.get("name")
         if not is_text(name) or not name.strip() or len(name) > 100:
@@ -92,26 +117,6 @@ def validate_rep(data: Any, creating: bool = True) -> dict[str, Any]:
             errors.append(("password", "must be 10-200 characters"))
         else:
             out["password"] = password
-    if "capacity" in data or creating:
-        cap = data.get("capacity", 3)
-        if not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= 20:
-            errors.append(("capacity", "must be a whole number from 1 to 20"))
-        else:
-            out["capacity"] = cap
-    if "skills" in data or creating:
-        skills = data.get("skills", [])
-        if not isinstance(skills, list) or len(skills) > 50 or not all(
-            is_text(s) and 0 < len(s) <= 64 for s in skills
-        ):
-            errors.append(("skills", "must be a list of up to 50 names"))
-        else:
-            out["skills"] = sorted({s.strip().lower() for s in skills})
-    if "area" in data or creating:
-        area = data.get("area", "")
-        if not is_text(area) or len(area) > 64:
-            errors.append(("area", "must be at most 64 characters"))
-        else:
-            out["area"] = area.strip()
     if "role" in data or creating:
         role = data.get("role", "rep")
         if role not in ROLES:
@@ -123,9 +128,35 @@ def validate_rep(data: Any, creating: bool = True) -> dict[str, Any]:
             errors.append(("active", "must be true or false"))
         else:
             out["active"] = data["active"]
+    given = {k: v for k, v in data.items() if k in PROFILE_FIELDS or k == "area"}
+    profile = validate_profile(given, base)
+    if isinstance(profile, list):
+        errors += profile
     if errors:
         raise RepError(errors)
-    return out
+    assert isinstance(profile, Profile)
+    changed = {"areas" if k == "area" else k for k in given}
+    return RepChange(out, profile, tuple(PROFILE_FIELDS if creating else sorted(changed)))
+
+
+def profile_mapping(profile: Profile, names: tuple[str, ...]) -> dict[str, str | int]:
+    """The hash fields that store the profile fields ``names``."""
+    encoded = profile.as_json()
+    return {PROFILE_FIELDS[n]: encoded[n] if n == "capacity" else json.dumps(encoded[n]) for n in names}
+
+
+def stored_profile(raw: dict[str, str]) -> Profile:
+    """The profile in a rep's hash; a field missing or unreadable reads as empty."""
+    decoded: dict[str, object] = {}
+    for name, hash_field in PROFILE_FIELDS.items():
+        if hash_field in raw:
+            try:
+                decoded[name] = int(raw[hash_field]) if name == "capacity" else json.loads(raw[hash_field])
+            except ValueError:
+                pass
+    if "areas" not in decoded and raw.get(H.AREA):
+        decoded["area"] = raw[H.AREA]
+    return read_profile(decoded)
 
 
 @dataclass(frozen=True)
@@ -158,52 +189,55 @@ class Reps:
 
     async def create(self, site: str, data: dict[str, Any]) -> Rep:
         clean = validate_rep(data)
+        account = clean.account
         rid = secrets.token_urlsafe(9)
-        password = await asyncio.to_thread(hash_password, clean["password"])
-        await self._claim_email(site, rid, clean["email"])
+        password = await asyncio.to_thread(hash_password, account["password"])
+        await self._claim_email(site, rid, account["email"])
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.rep(site, rid), mapping={
-                H.NAME: clean["name"], H.EMAIL: clean["email"], H.PASSWORD: password,
-                H.CAPACITY: clean["capacity"], H.SKILLS: json.dumps(clean["skills"]), H.AREA: clean["area"],
-                H.ROLE: clean["role"], H.ACTIVE: 1,
+                H.NAME: account["name"], H.EMAIL: account["email"], H.PASSWORD: password,
+                H.ROLE: account["role"], H.ACTIVE: 1, **profile_mapping(clean.profile, clean.changed),
             })
             pipe.sadd(keys.reps(site), rid)
-            pipe.hset(keys.capacity(site), rid, clean["capacity"])
+            pipe.hset(keys.capacity(site), rid, clean.profile.capacity)
             await pipe.execute()
         rep = await self.get(site, rid)
         assert rep is not None
         return rep
 
     async def update(self, site: str, rid: str, data: dict[str, Any]) -> Rep | None:
+        """Changes the fields ``data`` gives, and only those: an admin editing skills and the
+        rep editing their own hours at the same time do not undo each other."""
         current = await self.get(site, rid)
         if current is None:
             return None
-        clean = validate_rep(data, creating=False)
-        new_email = "email" in clean and clean["email"] != current.email
+        clean = validate_rep(data, creating=False, base=current.profile)
+        account = clean.account
+        new_email = "email" in account and account["email"] != current.email
         if new_email:
-            await self._claim_email(site, rid, clean["email"])
+            await self._claim_email(site, rid, account["email"])
             await self._release_email(site, rid, current.email)
-        mapping: dict[str, Any] = {}
-        for k, v in clean.items():
+        mapping: dict[str, Any] = profile_mapping(clean.profile, clean.changed)
+        for k, v in account.items():
             if k == "password":
                 mapping[H.PASSWORD] = await asyncio.to_thread(hash_password, v)
-            elif k == "skills":
-                mapping[H.SKILLS] = json.dumps(v)
             elif k == "active":
                 mapping[H.ACTIVE] = int(v)
-            else:  # name, email, capacity, area, role: stored as given
+            else:  # name, email, role: stored as given
                 mapping[getattr(H, k.upper())] = v
         async with self.redis.pipeline(transaction=True) as pipe:
             if mapping:  # an empty change ({}) changes nothing; HSET without fields is an error
                 pipe.hset(keys.rep(site, rid), mapping=mapping)
-            active = clean.get("active", current.active)
+            if "areas" in clean.changed:
+                pipe.hdel(keys.rep(site, rid), H.AREA)  # the old single area is now in AREAS
+            active = account.get("active", current.active)
             if active:
-                pipe.hset(keys.capacity(site), rid, clean.get("capacity", current.capacity))
+                pipe.hset(keys.capacity(site), rid, clean.profile.capacity)
             else:  # a deactivated rep stops counting at once
                 pipe.hdel(keys.capacity(site), rid)
                 pipe.zrem(keys.presence(site), rid)
             await pipe.execute()
-        if new_email or "password" in clean or not clean.get("active", True):
+        if new_email or "password" in account or not account.get("active", True):
             await self.sessions.end_all(site, rid)  # whoever held the old credentials is out
         return await self.get(site, rid)
 
@@ -221,11 +255,10 @@ class Reps:
         online = seen is not None and seen >= (time.time() - PRESENCE_TIMEOUT_S) * 1000
         active = raw.get(H.ACTIVE) == "1"
         return Rep(
-            id=rid, site=site, name=raw.get(H.NAME, ""), email=raw.get(H.EMAIL, ""),
-            capacity=int(raw.get(H.CAPACITY, 1)), skills=json.loads(raw.get(H.SKILLS, "[]")),
-            area=raw.get(H.AREA, ""), active=active,
+            id=rid, site=site, name=raw.get(H.NAME, ""), email=raw.get(H.EMAIL, ""), active=active,
             status=(status or "away") if online and active else "offline",
             role=raw.get(H.ROLE, "rep") if raw.get(H.ROLE) in ROLES else "rep",
+            profile=stored_profile(raw),
         )
 
     async def list(self, site: str) -> list[Rep]:

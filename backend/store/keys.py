@@ -102,8 +102,13 @@ class RepHash(Fields):
     EMAIL = "email"
     PASSWORD = "password"
     CAPACITY = "capacity"
-    SKILLS = "skills"  # JSON list
-    AREA = "area"
+    SKILLS = "skills"  # JSON object skill -> proficiency 1-5 (before profiles: a JSON list of names)
+    AREA = "area"  # before profiles: one area as text, read while AREAS is absent
+    LANGUAGES = "languages"  # JSON list of BCP 47 tags
+    PRODUCTS = "products"  # JSON list of product lines
+    AREAS = "areas"  # JSON list of postcode prefixes, area codes, regions
+    SCHEDULE = "schedule"  # JSON {timezone, hours, days_off} or null
+    ALERTS = "alerts"  # JSON {channels, email_after_s}
     ROLE = "role"
     ACTIVE = "active"
 

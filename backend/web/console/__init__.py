@@ -12,6 +12,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from backend.config import Settings
 from backend.web.console import admin, keys_page
+from backend.web.console.profile_page import own_profile, save_own_profile
 from backend.web.console.routes import login, login_form, logout, visitor_history, workspace
 from backend.web.console.web import STATIC
 from backend.web.console.ws import console_ws
@@ -36,6 +37,8 @@ _routes = [
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/visitors/{vid}", visitor_history, methods=["GET"]),
+        Route("/profile", own_profile, methods=["GET"]),
+        Route("/profile", save_own_profile, methods=["POST"]),
         WebSocketRoute("/ws", console_ws),
         Route("/admin/", admin.admin_index, methods=["GET"]),
         Route("/admin/site", admin.site_settings, methods=["GET"]),
@@ -45,6 +48,7 @@ _routes = [
         Route("/admin/identity", admin.save_identity, methods=["POST"]),
         Route("/admin/reps", admin.reps_list, methods=["GET"]),
         Route("/admin/reps", admin.rep_create, methods=["POST"]),
+        Route("/admin/reps/{rid}", admin.rep_edit, methods=["GET"]),
         Route("/admin/reps/{rid}", admin.rep_update, methods=["POST"]),
         Route("/admin/reps/{rid}/active", admin.rep_active, methods=["POST"]),
         Route("/admin/visitors", admin.visitors_page, methods=["GET"]),

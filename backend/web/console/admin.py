@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from backend.core import scoring, strict_json
 from backend.web.http import services
+from backend.web.console import profile_form
 from backend.web.console.web import Ctx, Form, error_page, page, redirect, render, security_headers
 from backend.core.policy import VARIANTS, SettingsError, validate_settings
 from backend.domain.reps import ROLES, Rep, RepError
@@ -171,31 +172,23 @@ async def save_identity(request: Request, ctx: Ctx) -> Response:
 
 
 def rep_data(form: Form, creating: bool) -> dict[str, Any]:
-    """Form strings to what validate_rep expects; blank password on edit keeps the old one."""
-    data: dict[str, Any] = {}
-    for name in ("name", "email", "area"):
-        if name in form:
-            data[name] = form.get(name)
-    raw_cap = form.get("capacity").strip()
-    if "capacity" in form:
-        # isascii: "²".isdigit() is true, but int("²") raises
-        readable = raw_cap.isascii() and raw_cap.isdigit() and len(raw_cap) < 4
-        data["capacity"] = int(raw_cap) if readable else raw_cap
-    if "skills" in form:
-        data["skills"] = [s.strip() for s in form.get("skills").split(",") if s.strip()]
-    if "role" in form:
-        data["role"] = form.get("role")
+    """Form strings to what the reps service validates (the site API's shape): the account
+    fields the form has, then the profile's; a blank password on edit keeps the old one."""
+    data: dict[str, Any] = {name: form.get(name) for name in ("name", "email", "role") if name in form}
     if creating or form.get("password"):
         data["password"] = form.get("password")
-    return data
+    return {**data, **profile_form.admin_part(form), **profile_form.own_part(form)}
+
+
+NEW_REP = ("name", "email", "capacity", "skills", "areas", "role")
 
 
 async def reps_page(request: Request, ctx: Ctx, status: int = 200, **override: Any) -> Response:
     reps = await services(request).reps.list(ctx.site.key)
     context: dict[str, Any] = {
         "rep": ctx.rep, "site": ctx.site, "nav": "reps", "reps": reps, "roles": ROLES,
-        "new": {"name": "", "email": "", "capacity": "3", "skills": "", "area": "", "role": "rep"},
-        "new_errors": {}, "row_errors": {}, "row_values": {}, "saved": request.query_params.get("saved", ""),
+        "new": {"name": "", "email": "", "capacity": "3", "skills": "", "areas": "", "role": "rep"},
+        "new_errors": {}, "row_errors": {}, "saved": request.query_params.get("saved", ""),
     }
     context.update(override)
     return render(request, "admin_reps.html", context, status=status)
@@ -212,14 +205,33 @@ async def rep_create(request: Request, ctx: Ctx) -> Response:
     try:
         await services(request).reps.create(ctx.site.key, data)
     except RepError as exc:
-        new = {k: ctx.form.get(k) for k in ("name", "email", "capacity", "skills", "area", "role")}
-        return await reps_page(request, ctx, 400, new=new, new_errors=collect(exc.errors))
+        new = {k: ctx.form.get(k) for k in NEW_REP}
+        return await reps_page(request, ctx, 400, new=new, new_errors=profile_form.collect(exc.errors))
     return redirect(request, "/console/admin/reps?saved=created")
 
 
 async def _target(request: Request, ctx: Ctx) -> Rep | None:
     rid = request.path_params["rid"]
     return await services(request).reps.get(ctx.site.key, rid) if len(rid) <= 64 else None
+
+
+def rep_page(request: Request, ctx: Ctx, target: Rep, status: int = 200, typed: dict[str, Any] | None = None,
+             errors: Errors | None = None) -> Response:
+    """One representative's account and whole profile, each error beside its field."""
+    values = typed or {"name": target.name, "email": target.email, "role": target.role,
+                       **profile_form.values(target.profile)}
+    return render(request, "admin_rep.html", {
+        "rep": ctx.rep, "site": ctx.site, "nav": "reps", "target": target, "roles": ROLES, "v": values,
+        "errs": errors or {}, "days": profile_form.DAY_NAMES, "saved": request.query_params.get("saved", ""),
+    }, status=status)
+
+
+@page(admin=True)
+async def rep_edit(request: Request, ctx: Ctx) -> Response:
+    target = await _target(request, ctx)
+    if target is None:
+        return error_page(request, 404, "No such representative on this site.", ctx.rep)
+    return rep_page(request, ctx, target)
 
 
 @page(admin=True)
@@ -237,10 +249,10 @@ async def rep_update(request: Request, ctx: Ctx) -> Response:
     except RepError as exc:
         errors += exc.errors
     if errors:
-        values = {k: ctx.form.get(k) for k in ("name", "email", "capacity", "skills", "area", "role")}
-        return await reps_page(request, ctx, 400, row_errors={target.id: collect(errors)},
-                               row_values={target.id: values})
-    return redirect(request, "/console/admin/reps?saved=updated")
+        typed = {"name": ctx.form.get("name", target.name), "email": ctx.form.get("email", target.email),
+                 "role": ctx.form.get("role", target.role), **profile_form.typed(ctx.form)}
+        return rep_page(request, ctx, target, 400, typed, profile_form.collect(errors))
+    return redirect(request, f"/console/admin/reps/{target.id}?saved=1")
 
 
 @page(admin=True)
