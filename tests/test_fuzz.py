@@ -369,12 +369,28 @@ offer_settings = st.fixed_dictionaries({}, optional={
 sites = st.fixed_dictionaries({"name": st.text(min_size=1, max_size=20),
                                "origins": st.lists(sometimes(st.just(ORIGIN), urls), min_size=1, max_size=3)},
                               optional={"consent_required": st.booleans()})
+# The profile's fields (backend/core/rep_profile.py), mostly near-valid so the next one is read too.
+times = st.one_of(st.sampled_from(["09:00-17:30", "22:00-02:00", "00:00-24:00", "24:00-00:00", "9-5", "17:00-17:00"]),
+                  texts)
+schedules = st.fixed_dictionaries({}, optional={
+    "timezone": st.one_of(st.sampled_from(["Europe/Paris", "UTC", "Mars/Base", "../../etc/passwd", "Europe"]), texts),
+    "hours": st.dictionaries(st.one_of(st.sampled_from(["mon", "fri", "sun"]), texts), st.lists(times, max_size=3),
+                             max_size=3),
+    "days_off": st.lists(st.one_of(st.sampled_from(["2025-12-25", "2025-02-30", "20251225"]), texts), max_size=3)})
+profile_values = st.one_of(
+    st.dictionaries(texts, st.one_of(st.integers(-1, 7), numbers), max_size=3),  # skills
+    st.lists(st.one_of(st.sampled_from(["en", "pt_BR", "zh-Hant-TW", "x1"]), texts), max_size=3),
+    st.none(), schedules,
+    st.fixed_dictionaries({}, optional={"channels": st.lists(st.sampled_from(["console", "email", "pager"])),
+                                        "email_after_s": st.one_of(st.none(), numbers)}))
+PROFILE_API = ["skills", "languages", "products", "areas", "schedule", "alerts"]
 # A valid password costs a hash (tens of milliseconds): mostly a short or hostile one.
 reps = st.fixed_dictionaries({}, optional={
     "name": st.text(min_size=1, max_size=20), "email": emails,
     "password": st.one_of(st.text(max_size=9), surrogated, st.just(PASSWORD + "!")),
     "capacity": st.integers(0, 21), "skills": st.lists(texts, max_size=3), "area": texts,
-    "role": st.sampled_from(["rep", "admin", "root"]), "active": st.booleans()})
+    "role": st.sampled_from(["rep", "admin", "root"]), "active": st.booleans(),
+    **{name: st.one_of(profile_values, st.sampled_from(HOSTILE)) for name in PROFILE_API}})
 
 
 def test_site_api_bodies(server: Server, clean_log: None) -> None:
@@ -485,11 +501,18 @@ def test_console_forms(server: Server, clean_log: None) -> None:
     owner, csrf = console_login(server, "owner@fuzz.example")
     stranger = httpx.Client(base_url=server.url, timeout=20)
     login_csrf = csrf_of(stranger.get("/console/login").text)
+    profile_form = {"languages": texts, "products": texts, "areas": texts, "alerts": st.just("1"),
+                    "timezone": st.one_of(st.sampled_from(["Europe/Paris", "", "Europe"]), texts),
+                    **{f"hours_{day}": st.one_of(times, texts) for day in ("mon", "tue", "sat")},
+                    "days_off": st.one_of(st.sampled_from(["2025-12-25", "2025-02-30, x"]), texts),
+                    "alert_console": texts, "alert_email": texts, "email_after_s": as_text}
     rep_form = st.fixed_dictionaries({}, optional={
         "name": texts, "email": emails, "capacity": st.one_of(st.sampled_from(["1", "3", "20", "²", "٣", "0x3"]),
                                                               as_text),
-        "skills": texts, "area": texts, "role": st.sampled_from(["rep", "admin", "boss"]),
-        "password": st.one_of(st.text(max_size=9), surrogated, st.just(""))})
+        "skills": st.one_of(st.sampled_from(["kayaks:5, billing", "x:9", "a:", ":3", "b:²"]), texts), "area": texts,
+        "role": st.sampled_from(["rep", "admin", "boss"]),
+        "password": st.one_of(st.text(max_size=9), surrogated, st.just("")), **profile_form})
+    own_form = st.fixed_dictionaries({}, optional=profile_form)
     posts = st.one_of(
         st.tuples(st.just(("login", "/console/login")), forms(st.fixed_dictionaries(
             {"email": st.one_of(st.just("owner@fuzz.example"), emails), "password": texts,
@@ -503,6 +526,7 @@ def test_console_forms(server: Server, clean_log: None) -> None:
             st.fixed_dictionaries({}, optional={name: as_text for name in OFFER_FORM}), csrf)),
         st.tuples(st.sampled_from([("owner", "/console/admin/reps"), ("owner", f"/console/admin/reps/{other}")]),
                   forms(rep_form, csrf)),
+        st.tuples(st.just(("owner", "/console/profile")), forms(own_form, csrf)),
         st.tuples(st.just(("owner", f"/console/admin/reps/{other}/active")),
                   forms(st.fixed_dictionaries({"active": st.sampled_from(["0", "1", ""])}), csrf)),
         st.tuples(st.just(("owner", "/console/admin/keys")),
@@ -515,7 +539,7 @@ def test_console_forms(server: Server, clean_log: None) -> None:
     )
     ctypes = ["application/x-www-form-urlencoded"] * 8 + ["multipart/form-data", "text/plain"]
 
-    @hsettings(FUZZ, max_examples=100)  # nine forms
+    @hsettings(FUZZ, max_examples=110)  # ten forms
     @given(posts, st.randoms(use_true_random=True))
     def run(post: tuple[tuple[str, str], list[bytes]], rnd: random.Random) -> None:
         (who, path), inputs = post
