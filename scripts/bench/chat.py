@@ -42,6 +42,10 @@ console WebSocket -> web worker -> Redis -> web worker -> page WebSocket.
    counted). Also timed: the ``ack`` to the sender, the server's own stamp (the message's
    ``ts``, in ms) splitting the time where the worker stored it, and a bare Redis PUBLISH ->
    subscriber round trip (the floor). Goal: p95 under 50 ms.
+   With --cluster the store is a private 3-master Redis Cluster with a replica each (and the
+   job queue's own Redis), and only this measurement runs. --chat-replicas 0,1 measures it
+   once for each BECKON_CHAT_REPLICAS of the servers, side by side: what waiting for a replica
+   before the ack (WAIT) costs per message, in time and in worker CPU.
 
 2. Concurrent chats on one worker. One uvicorn worker holds both sides (still through Redis
    pub/sub). K chats, at most 20 per representative (the largest capacity a rep may have),
@@ -84,6 +88,7 @@ Ends with a markdown table, ASCII charts and the goals met or not.
                                            [--step-seconds 20] [--flood-chats 200] [--flood-every 2]
                                            [--flood-seconds 15] [--flood-connections 512]
                                            [--skip-latency] [--skip-capacity] [--skip-flood]
+                                           [--cluster] [--chat-replicas 0,1]
                                            [--max-seconds 900] [--check] [--quick]
 
 Exit status: 0 measured (goals met or not; 3 with --check when one is missed), 1 failed,
@@ -118,8 +123,8 @@ from backend.store import keys  # noqa: E402
 from scripts.bench.lib import (  # noqa: E402
     ADMIN, SETUP_RETRIES, SETUP_RETRY_S, GATE_OFF, ORIGIN, BenchError, CpuMeter, LagMonitor, Server, Wrk, WrkRun, chart, cpu_line, create_site,
     ensure_wrk, fd_limit, first_batches, hello, histogram, main, make_batches, page_view, parse, parser, pct, push_url,
-    raise_fd_limit, rss_mb, run_async, say, start_redis, start_server, verdict, visitor_tokens, wait_quiet,
-    with_site, with_tokens, write_bodies,
+    raise_fd_limit, redis_pids, rss_mb, run_async, say, start_cluster, start_redis, start_server, verdict,
+    visitor_tokens, wait_quiet, with_site, with_tokens, write_bodies,
 )
 
 GOAL_P95_MS = 50.0
@@ -155,9 +160,13 @@ def measure(args: argparse.Namespace):
             f"and during a collector flood (wrk, {args.flood_connections} connections), gate on and off")
         soft, hard = raise_fd_limit(4 * (most + most // CAPACITY) + 2048)
         say(f"  file-descriptor limit {soft:,} (hard {hard:,}), inherited by the servers started below")
-        redis = start_redis(stack)
+        if args.cluster:
+            say("  store: a private Redis Cluster, 3 masters with a replica each (measurement 1 only)")
+        redis = start_cluster(stack) if args.cluster else start_redis(stack)
         if not args.skip_latency:
-            results["latency"] = run_latency(args, redis, stack, deadline)
+            results["latency"] = []
+            for replicas in args.chat_replicas or [None]:
+                results["latency"].append(run_latency(args, redis, stack, deadline, replicas))
         if not args.skip_capacity:
             results["capacity"] = run_capacity(args, redis, stack,
                                                deadline if args.skip_flood else deadline - FLOOD_BUDGET_S)
@@ -427,8 +436,8 @@ class Bench:
     """A site on the servers, its representatives and chats, and the benchmark's own Redis
     client (for the respond script)."""
 
-    def __init__(self, redis_url: str, console_url: str, push_url: str, tag: str) -> None:
-        self.redis_url = redis_url
+    def __init__(self, redis_url: str, console_url: str, push_url: str, tag: str, queue_url: str = "") -> None:
+        self.redis_url, self.queue_url = redis_url, queue_url  # a cluster needs the job queue's own Redis
         self.console_url = console_url
         self.push_ws = "ws" + push_url[len("http"):]
         self.push_url = push_url
@@ -446,7 +455,8 @@ class Bench:
         from backend.domain.services import Services
 
         # the backend's own services on the benchmark's connection (no background loops)
-        services = Services.build(Settings(redis_url=self.redis_url))
+        services = Services.build(Settings(redis_url=self.redis_url, queue_redis_url=self.queue_url))
+        await services.open()  # a cluster client learns the slots before the setup's bursts
         self.redis = services.redis
         self.broker = services.broker  # respond(): what POST /v1/offers/ID/accept runs
         self.service = services.chats  # accept(): what the console's accept runs
@@ -591,9 +601,20 @@ class Bench:
             sum(1 for r in self.reps if r.ws is None or r.ws.close_code is not None)
 
     async def command_counts(self) -> dict[str, int]:
-        """Redis's own count of the commands it ran, by name (INFO commandstats)."""
-        info = await self.redis.info("commandstats")
-        return {k[len("cmdstat_"):]: int(v["calls"]) for k, v in info.items() if k.startswith("cmdstat_")}
+        """Redis's own count of the commands it ran, by name (INFO commandstats; on a cluster,
+        summed over the masters)."""
+        from redis.asyncio.cluster import RedisCluster
+
+        if isinstance(self.redis, RedisCluster):
+            nodes = list((await self.redis.info("commandstats", target_nodes=RedisCluster.PRIMARIES)).values())
+        else:
+            nodes = [await self.redis.info("commandstats")]
+        counts: dict[str, int] = {}
+        for info in nodes:
+            for k, v in info.items():
+                if k.startswith("cmdstat_"):
+                    counts[k[len("cmdstat_"):]] = counts.get(k[len("cmdstat_"):], 0) + int(v["calls"])
+        return counts
 
     async def command_diff(self, before: dict[str, int]) -> dict[str, int]:
         after = await self.command_counts()
@@ -645,6 +666,7 @@ def settle_gc() -> None:
 
 @dataclass
 class LatencyResult:
+    label: str = ""  # the store, and BECKON_CHAT_REPLICAS when set
     chats: int = 0
     reps: int = 0
     rate: float = 0.0
@@ -666,11 +688,22 @@ class LatencyResult:
     def lat(self, direction: str) -> list[float]:
         return latencies(self.phases.get(direction, []), direction)
 
+    def acks(self, direction: str) -> list[float]:
+        return [(i.ack - i.t) * 1000 for i in self.phases.get(direction, []) if i.counted and i.ack is not None]
+
+    def worker_us(self, direction: str) -> float:
+        """Both workers' CPU per message (µs): the sender's worker stores it and acknowledges,
+        the other delivers it."""
+        cpu, n = self.cpu.get(direction, {}), len(self.lat(direction))
+        used = sum(v for k, v in cpu.items() if k.startswith("worker")) / 100 * self.seconds.get(direction, 0)
+        return used / n * 1e6 if n else float("nan")
+
 
 async def pubsub_floor(redis_url: str, n: int = 300) -> list[float]:
     """PUBLISH from one client to a subscriber of another: Redis pub/sub with nothing around it."""
     import redis.asyncio as aioredis
 
+    redis_url = redis_url.replace("redis+cluster://", "redis://")  # on a cluster: one node's own pub/sub
     pub = aioredis.Redis.from_url(redis_url, decode_responses=True)
     sub = aioredis.Redis.from_url(redis_url, decode_responses=True)
     ps = sub.pubsub(ignore_subscribe_messages=True)
@@ -747,12 +780,12 @@ async def latency_phase(args: argparse.Namespace, bench: Bench, direction: str, 
     return ph
 
 
-async def latency_bench(args: argparse.Namespace, redis_url: str, a: Server, b: Server,
-                        redis_pid: int, deadline: float) -> LatencyResult:
-    res = LatencyResult(chats=args.chats, rate=args.rate)
+async def latency_bench(args: argparse.Namespace, redis: Any, a: Server, b: Server, deadline: float,
+                        label: str) -> LatencyResult:
+    res = LatencyResult(label=label, chats=args.chats, rate=args.rate)
     t0 = time.monotonic()
-    pids = {"worker A (console)": a.pid, "worker B (push)": b.pid, "redis": redis_pid, "client": os.getpid()}
-    async with Bench(redis_url, a.url, b.url, secrets.token_hex(3)) as bench:
+    pids = {"worker A (console)": a.pid, "worker B (push)": b.pid, "redis": redis_pids(redis), "client": os.getpid()}
+    async with Bench(redis.url, a.url, b.url, secrets.token_hex(3), getattr(redis, "queue_url", "")) as bench:
         say(f"  site {bench.site}; opening {args.chats} chats: consoles on A ({a.port}), "
             f"push sockets on B ({b.port})")
         await bench.add_chats(args.chats)
@@ -798,21 +831,26 @@ async def latency_bench(args: argparse.Namespace, redis_url: str, a: Server, b: 
             await asyncio.sleep(0.5)
         res.errors = list(bench.tracker.errors)
     gc.unfreeze()
-    res.pubsub_ms = await pubsub_floor(redis_url)
+    res.pubsub_ms = await pubsub_floor(redis.url)
     res.server_problems = a.problems() + b.problems()
     return res
 
 
-def run_latency(args: argparse.Namespace, redis: Any, stack: contextlib.ExitStack,
-                deadline: float) -> LatencyResult:
-    say("\n## 1. rep -> customer latency across two web workers")
+def run_latency(args: argparse.Namespace, redis: Any, stack: contextlib.ExitStack, deadline: float,
+                replicas: int | None = None) -> LatencyResult:
+    """``replicas``: the servers' BECKON_CHAT_REPLICAS (None: their default)."""
+    label = ("Redis Cluster" if args.cluster else "one Redis") + \
+        (f", BECKON_CHAT_REPLICAS={replicas}" if replicas is not None else "")
+    say(f"\n## 1. rep -> customer latency across two web workers ({label})")
     secret = secrets.token_urlsafe(24)
+    env = {**({"BECKON_QUEUE_URL": redis.queue_url} if args.cluster else {}),
+           **({"BECKON_CHAT_REPLICAS": str(replicas)} if replicas is not None else {})}
     say("  starting uvicorn A (console) and uvicorn B (push), one worker each, same Redis")
-    a = start_server(stack, redis.url, secret=secret, ip_per_min=10_000_000)
-    b = start_server(stack, redis.url, secret=secret, ip_per_min=10_000_000)
-    say(f"  worker A pid {a.pid}, worker B pid {b.pid}, redis pid {redis.proc.pid}")
+    a = start_server(stack, redis.url, secret=secret, ip_per_min=10_000_000, env=env)
+    b = start_server(stack, redis.url, secret=secret, ip_per_min=10_000_000, env=env)
+    say(f"  worker A pid {a.pid}, worker B pid {b.pid}, redis pid(s) {', '.join(map(str, redis_pids(redis)))}")
     try:
-        return run_async(latency_bench(args, redis.url, a, b, redis.proc.pid, deadline))
+        return run_async(latency_bench(args, redis, a, b, deadline, label))
     finally:
         a.stop()
         b.stop()
@@ -1318,56 +1356,91 @@ def per_message(commands: dict[str, int], messages: int) -> str:
     return f"{total:.1f} (" + ", ".join(f"{k} {v / messages:.1f}" for k, v in top) + ")"
 
 
-def report(lat: LatencyResult | None, cap: CapacityResult | None, flood: FloodResult | None) -> bool:
+def report_latency(lat: LatencyResult) -> bool:
+    """Measurement 1's table for one run; whether it met the goal."""
+    say(f"### 1. {lat.label}\n")
+    r2c = lat.lat("r2c")
+    met = bool(r2c) and pct(r2c, 95) < GOAL_P95_MS and lat.lost("r2c") == 0 and not lat.errors
+    say(f"| two workers: console on A, push on B ({lat.chats} chats, {lat.reps} rep(s), "
+        f"{lat.rate:g} messages/s) | rep -> customer | customer -> rep | goal | |")
+    say("|---|---|---|---|---|")
+
+    def row(label: str, fn: Any, goal: str = "", met_cell: str = "") -> None:
+        say(f"| {label} | {fn('r2c')} | {fn('c2r')} | {goal} | {met_cell} |")
+
+    row("**sent on one socket -> arrived on the other**, p50 / **p95** / p99 / max",
+        lambda d: (f"{ms(pct(lat.lat(d), 50))} / **{ms(pct(lat.lat(d), 95))}** / {ms(pct(lat.lat(d), 99))} / "
+                   f"{ms(max(lat.lat(d) or [float('nan')]))} ms"),
+        f"p95 < {GOAL_P95_MS:.0f} ms", verdict(met) + " (rep -> customer)")
+    row("messages timed (lost)", lambda d: f"{len(lat.lat(d)):,} ({lat.lost(d)})")
+
+    def split(d: str, part: str) -> str:
+        xs = [i for i in lat.phases.get(d, []) if i.counted and i.arrived is not None and i.server_ts]
+        if part == "before":
+            vals = [i.server_ts - i.wall_ms for i in xs]
+        else:
+            vals = [(i.arrived - i.t) * 1000 - (i.server_ts - i.wall_ms) for i in xs]
+        return f"{ms(pct(vals, 50))} / {ms(pct(vals, 95))} ms"
+
+    row("- sent -> stamped by the worker (frame read, chat looked up), p50 / p95 (ms clock)",
+        lambda d: split(d, "before"))
+    row("- stamped -> arrived (say.lua, lookup, PUBLISH, other worker, socket), p50 / p95",
+        lambda d: split(d, "after"))
+
+    row("sent -> ack on the sender's socket, p50 / p95",
+        lambda d: f"{ms(pct(lat.acks(d), 50))} / {ms(pct(lat.acks(d), 95))} ms")
+    row("sends behind the pacing schedule, p95", lambda d: f"{ms(pct(lat.send_lag_ms.get(d, []), 95))} ms")
+    row("CPU meanwhile (% of one core)", lambda d: cpu_line(lat.cpu.get(d, {})))
+    row("both workers' CPU per message (sender's stores and acks, other's delivers)",
+        lambda d: f"{lat.worker_us(d):,.0f} µs")
+    row("Redis commands per message (most frequent)", lambda d: per_message(lat.commands.get(d, {}),
+                                                                             len(lat.lat(d))))
+    row("measured (attempts: repeated when other processes disturbed it)",
+        lambda d: f"{lat.seconds.get(d, 0):.1f} s ({lat.attempts.get(d, 1)})")
+    say(f"| bare Redis PUBLISH -> subscriber (the floor), p50 / p95 | {ms(pct(lat.pubsub_ms, 50))} / "
+        f"{ms(pct(lat.pubsub_ms, 95))} ms | | | |")
+    say(f"| client event-loop lag, p50 / p99 | {ms(pct(lat.loop_lag_ms, 50))} / "
+        f"{ms(pct(lat.loop_lag_ms, 99))} ms | | | |")
+    say(f"| errors; worker log problems | {len(lat.errors)}; {len(lat.server_problems)} | | 0 | |")
+    say("")
+    return met
+
+
+def report_replicas(lats: list[LatencyResult]) -> None:
+    """Runs of measurement 1 side by side (e.g. BECKON_CHAT_REPLICAS 0 and 1): what the wait costs."""
+    say("| measurement 1, side by side | " + " | ".join(lat.label for lat in lats) + " |")
+    say("|---|" + "---:|" * len(lats))
+    for d, name in (("r2c", "rep -> customer"), ("c2r", "customer -> rep")):
+        say(f"| {name}: sent -> arrived, p50 / p95 / p99 | " + " | ".join(
+            f"{ms(pct(lat.lat(d), 50))} / {ms(pct(lat.lat(d), 95))} / {ms(pct(lat.lat(d), 99))} ms" for lat in lats)
+            + " |")
+        say(f"| {name}: sent -> ack, p50 / p95 | " + " | ".join(
+            f"{ms(pct(lat.acks(d), 50))} / {ms(pct(lat.acks(d), 95))} ms" for lat in lats) + " |")
+        say(f"| {name}: both workers' CPU per message | " + " | ".join(
+            f"{lat.worker_us(d):,.0f} µs" for lat in lats) + " |")
+        say(f"| {name}: Redis commands per message | " + " | ".join(
+            per_message(lat.commands.get(d, {}), len(lat.lat(d))) for lat in lats) + " |")
+    say("| other processes (% of one core) | " + " | ".join(
+        "; ".join(f"{lat.cpu.get(d, {}).get('other', float('nan')):.0f}%" for d in ("r2c", "c2r")) for lat in lats)
+        + " |")
+    say("")
+    say("```")
+    say(chart("1. rep -> customer p95 (ms)", [(lat.label, pct(lat.lat("r2c"), 95)) for lat in lats], "ms",
+              fmt="{:,.2f}"))
+    say("")
+    say(chart("1. both workers' CPU per message, rep -> customer (µs)",
+              [(lat.label, lat.worker_us("r2c")) for lat in lats], "µs", fmt="{:,.0f}"))
+    say("```")
+    say("")
+
+
+def report(lats: list[LatencyResult] | None, cap: CapacityResult | None, flood: FloodResult | None) -> bool:
     ok = True
     say("\n## Results\n")
-    if lat:
-        r2c = lat.lat("r2c")
-        met = bool(r2c) and pct(r2c, 95) < GOAL_P95_MS and lat.lost("r2c") == 0 and not lat.errors
-        ok &= met
-        say(f"| two workers: console on A, push on B ({lat.chats} chats, {lat.reps} rep(s), "
-            f"{lat.rate:g} messages/s) | rep -> customer | customer -> rep | goal | |")
-        say("|---|---|---|---|---|")
-
-        def row(label: str, fn: Any, goal: str = "", met_cell: str = "") -> None:
-            say(f"| {label} | {fn('r2c')} | {fn('c2r')} | {goal} | {met_cell} |")
-
-        row("**sent on one socket -> arrived on the other**, p50 / **p95** / p99 / max",
-            lambda d: (f"{ms(pct(lat.lat(d), 50))} / **{ms(pct(lat.lat(d), 95))}** / {ms(pct(lat.lat(d), 99))} / "
-                       f"{ms(max(lat.lat(d) or [float('nan')]))} ms"),
-            f"p95 < {GOAL_P95_MS:.0f} ms", verdict(met) + " (rep -> customer)")
-        row("messages timed (lost)", lambda d: f"{len(lat.lat(d)):,} ({lat.lost(d)})")
-
-        def split(d: str, part: str) -> str:
-            xs = [i for i in lat.phases.get(d, []) if i.counted and i.arrived is not None and i.server_ts]
-            if part == "before":
-                vals = [i.server_ts - i.wall_ms for i in xs]
-            else:
-                vals = [(i.arrived - i.t) * 1000 - (i.server_ts - i.wall_ms) for i in xs]
-            return f"{ms(pct(vals, 50))} / {ms(pct(vals, 95))} ms"
-
-        row("- sent -> stamped by the worker (frame read, chat looked up), p50 / p95 (ms clock)",
-            lambda d: split(d, "before"))
-        row("- stamped -> arrived (say.lua, lookup, PUBLISH, other worker, socket), p50 / p95",
-            lambda d: split(d, "after"))
-
-        def acks(d: str) -> str:
-            vals = [(i.ack - i.t) * 1000 for i in lat.phases.get(d, []) if i.counted and i.ack is not None]
-            return f"{ms(pct(vals, 50))} / {ms(pct(vals, 95))} ms"
-
-        row("sent -> ack on the sender's socket, p50 / p95", acks)
-        row("sends behind the pacing schedule, p95", lambda d: f"{ms(pct(lat.send_lag_ms.get(d, []), 95))} ms")
-        row("CPU meanwhile (% of one core)", lambda d: cpu_line(lat.cpu.get(d, {})))
-        row("Redis commands per message (most frequent)", lambda d: per_message(lat.commands.get(d, {}),
-                                                                                 len(lat.lat(d))))
-        row("measured (attempts: repeated when other processes disturbed it)",
-            lambda d: f"{lat.seconds.get(d, 0):.1f} s ({lat.attempts.get(d, 1)})")
-        say(f"| bare Redis PUBLISH -> subscriber (the floor), p50 / p95 | {ms(pct(lat.pubsub_ms, 50))} / "
-            f"{ms(pct(lat.pubsub_ms, 95))} ms | | | |")
-        say(f"| client event-loop lag, p50 / p99 | {ms(pct(lat.loop_lag_ms, 50))} / "
-            f"{ms(pct(lat.loop_lag_ms, 99))} ms | | | |")
-        say(f"| errors; worker log problems | {len(lat.errors)}; {len(lat.server_problems)} | | 0 | |")
-        say("")
+    for lat in lats or []:
+        ok &= report_latency(lat)
+    if lats and len(lats) > 1:
+        report_replicas(lats)
     if cap and cap.steps:
         best = cap.best
         cap_ok = best > 0
@@ -1408,10 +1481,10 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None, flood: FloodRe
         say(f"**Largest number of concurrent chats one worker sustained within the goal: {best:,}** "
             f"({verdict(cap_ok)}; worker VmRSS {cap.rss_idle_mb:.1f} MB with none). {cap.reason}.")
         say("")
-    charts = bool(lat and lat.lat("r2c")) or bool(cap and cap.steps)
+    charts = any(lat.lat("r2c") for lat in lats or []) or bool(cap and cap.steps)
     if charts:
         say("```")
-    if lat and lat.lat("r2c"):
+    for lat in [lat for lat in lats or [] if lat.lat("r2c")]:
         rows = []
         for d, name in (("r2c", "rep->cust"), ("c2r", "cust->rep")):
             v = lat.lat(d)
@@ -1419,7 +1492,8 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None, flood: FloodRe
                 rows += [(f"{name} p50", pct(v, 50)), (f"{name} p95", pct(v, 95)), (f"{name} p99", pct(v, 99)),
                          (f"{name} max", max(v))]
         rows += [("bare pub/sub p50", pct(lat.pubsub_ms, 50))]
-        say(chart("1. message latency across two workers", rows, "ms", goal=GOAL_P95_MS, fmt="{:,.2f}"))
+        say(chart(f"1. message latency across two workers ({lat.label})", rows, "ms", goal=GOAL_P95_MS,
+                  fmt="{:,.2f}"))
         say("")
         say(chart(f"1. rep -> customer: messages per bucket ({len(lat.lat('r2c')):,})",
                   histogram(lat.lat("r2c"), LATENCY_BUCKETS), "msgs", width=40, fmt="{:,.0f}"))
@@ -1436,11 +1510,11 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None, flood: FloodRe
                   [("    0 chats", cap.rss_idle_mb)] + [(f"{s.chats:>5,} chats", s.rss_mb) for s in done], "MB"))
     if charts:
         say("```")
-    if lat:
+    for lat in lats or []:
         for e in lat.errors[:10]:
-            say(f"- latency run: {e}")
+            say(f"- latency run ({lat.label}): {e}")
         for p in lat.server_problems[:10]:
-            say(f"- latency run, worker log: {p}")
+            say(f"- latency run ({lat.label}), worker log: {p}")
     if cap:
         for s in cap.steps:
             for e in s.errors[:5]:
@@ -1450,7 +1524,7 @@ def report(lat: LatencyResult | None, cap: CapacityResult | None, flood: FloodRe
     if flood:
         say("")
         ok &= report_flood(flood)
-    other = [c.get("other", 0) for c in (lat.cpu.values() if lat else [])] + \
+    other = [c.get("other", 0) for lat in lats or [] for c in lat.cpu.values()] + \
         [s.cpu.get("other", 0) for s in (cap.steps if cap else [])] + \
         [w.cpu.get("other", 0) for w in (flood.windows if flood else [])]
     if other and max(other) > 25:
@@ -1500,7 +1574,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--flood-visitors", type=int, default=5000, help="3: distinct visitors of the flood")
     p.add_argument("--skip-capacity", action="store_true", help="skip measurement 2")
     p.add_argument("--skip-flood", action="store_true", help="skip measurement 3")
+    p.add_argument("--cluster", action="store_true",
+                   help="1 on a private 3-master Redis Cluster with a replica each (2 and 3 are skipped)")
+    p.add_argument("--chat-replicas", default="",
+                   help="1: once for each BECKON_CHAT_REPLICAS of the servers, e.g. 0,1 (default: theirs)")
     args = parse(p, argv, QUICK)
+    try:
+        args.chat_replicas = [int(x) for x in args.chat_replicas.split(",") if x.strip()]
+    except ValueError:
+        p.error("--chat-replicas: whole numbers separated by commas")
+    if args.cluster:
+        args.skip_capacity = args.skip_flood = True
     try:
         args.steps = [int(x) for x in args.steps.split(",") if x.strip()]
     except ValueError:

@@ -3,9 +3,9 @@ own measurement.
 
 - /proc meters: CPU per process group and for the rest of the machine, memory (VmRSS),
   file descriptors; how late an asyncio loop wakes up;
-- servers: a private Redis and uvicorn processes through ``backend.testing`` (the same
-  harness the tests use), stopped with their whole process tree, configured so the
-  benchmark's own traffic is not rate limited;
+- servers: a private Redis (or Redis Cluster) and uvicorn processes through
+  ``backend.testing`` (the same harness the tests use), stopped with their whole process
+  tree, configured so the benchmark's own traffic is not rate limited;
 - visitors: realistic batches of events, and the visitor tokens the collector hands out (a
   page's push socket and its later batches present them); wrk, in the background, posting
   batches closed loop;
@@ -344,6 +344,24 @@ def start_redis(stack: contextlib.ExitStack) -> RedisServer:
     redis = RedisServer()
     stack.callback(redis.stop)
     return redis
+
+
+def start_cluster(stack: contextlib.ExitStack) -> Any:
+    """A private Redis Cluster (3 masters with a replica each, ``backend.testing.cluster``) and
+    the job queue's own single Redis (rq cannot use a cluster), stopped when ``stack`` closes:
+    ``url`` for BECKON_REDIS_URL, ``queue_url`` for BECKON_QUEUE_URL."""
+    from backend.testing.cluster import ClusterStore
+
+    store = ClusterStore()
+    stack.callback(store.stop)
+    return store
+
+
+def redis_pids(store: Any) -> list[int]:
+    """The redis-server processes of a store from start_redis or start_cluster (every node)."""
+    if hasattr(store, "cluster"):
+        return [n.proc.pid for n in store.cluster.nodes if n.proc]
+    return [store.proc.pid]
 
 
 def start_server(stack: contextlib.ExitStack, redis_url: str, *, factory: str = APP, workers: int = 1,
