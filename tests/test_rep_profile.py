@@ -86,7 +86,8 @@ def test_a_profile_reads_normalised() -> None:
     profile = validate_profile({
         "skills": {" Billing  Disputes ": 5, "kayaks": 2}, "languages": ["FR", "pt_br", "en", "fr"],
         "products": ["Sea  Kayaks"], "areas": [" sw1 ", "île-de-france"],
-        "schedule": {"timezone": "Europe/Paris", "hours": {"mon": ["13:00-17:30", "09:00-12:00"], "fri": ["22:00-02:00"]},
+        "schedule": {"timezone": "Europe/Paris",
+                     "hours": {"mon": ["13:00-17:30", "09:00-12:00"], "fri": ["22:00-02:00"]},
                      "days_off": ["2025-12-25"]},
         "alerts": {"channels": ["email", "console"], "email_after_s": 120}, "capacity": 4})
     assert isinstance(profile, Profile)
@@ -126,6 +127,10 @@ def test_errors_name_their_field() -> None:
     ]
 
 
+def span_text(t: tuple[int, int, int, int]) -> str:
+    return f"{t[0]:02d}:{t[1]:02d}-{t[2]:02d}:{t[3]:02d}"
+
+
 spans = st.tuples(st.integers(0, 23), st.sampled_from([0, 15, 30, 45]), st.integers(0, 24),
                   st.sampled_from([0, 30])).filter(lambda t: (t[2] < 24 or t[3] == 0) and t[:2] != (t[2], t[3]))
 valid = st.fixed_dictionaries({}, optional={
@@ -137,8 +142,8 @@ valid = st.fixed_dictionaries({}, optional={
     "areas": st.lists(st.from_regex(r"[A-Z0-9]{1,6}", fullmatch=True), max_size=4, unique=True).map(sorted),
     "schedule": st.one_of(st.none(), st.fixed_dictionaries({
         "timezone": st.sampled_from(["Europe/Paris", "America/New_York", "Asia/Kolkata", "UTC", "Australia/Lord_Howe"]),
-        "hours": st.fixed_dictionaries({day: st.lists(spans.map(lambda t: f"{t[0]:02d}:{t[1]:02d}-{t[2]:02d}:{t[3]:02d}"),
-                                                      max_size=3, unique=True) for day in WEEKDAYS}),
+        "hours": st.fixed_dictionaries({day: st.lists(spans.map(span_text), max_size=3, unique=True)
+                                        for day in WEEKDAYS}),
         "days_off": st.lists(st.dates(date(2020, 1, 1), date(2035, 12, 31)), max_size=5, unique=True)
         .map(lambda ds: [d.isoformat() for d in sorted(ds)])})),
     "alerts": st.fixed_dictionaries({"channels": st.lists(st.sampled_from(CHANNELS), unique=True)
@@ -157,7 +162,8 @@ def test_a_valid_profile_survives_being_stored_and_read(data: dict) -> None:
 
 
 def test_an_update_changes_only_the_fields_it_gives() -> None:
-    base = validate_profile({"skills": {"billing": 4}, "schedule": {"timezone": "UTC", "hours": {"mon": ["09:00-17:00"]}}})
+    base = validate_profile({"skills": {"billing": 4},
+                             "schedule": {"timezone": "UTC", "hours": {"mon": ["09:00-17:00"]}}})
     assert isinstance(base, Profile)
     changed = validate_profile({"languages": ["de"]}, base)
     assert isinstance(changed, Profile)
@@ -188,7 +194,8 @@ def test_the_same_utc_time_is_on_or_off_schedule_across_a_daylight_saving_change
     assert not on_schedule(rep, utc(2024, 3, 31, 15, 0))  # 17:00 CEST: the end is not included
 
 
-@pytest.mark.parametrize("night, minutes", [(date(2024, 3, 31), 120), (date(2024, 10, 27), 240), (date(2024, 6, 9), 180)])
+@pytest.mark.parametrize("night, minutes", [(date(2024, 3, 31), 120), (date(2024, 10, 27), 240),
+                                            (date(2024, 6, 9), 180)])
 def test_a_night_shift_lasts_what_the_clocks_say(night: date, minutes: int) -> None:
     """01:00-04:00 in Paris is two real hours on the night the clocks go forward, four on the
     night they go back."""
@@ -211,12 +218,12 @@ def test_on_schedule_follows_the_local_wall_clock_and_days_off(day: date, minute
     assume(instant.astimezone(PARIS).replace(tzinfo=None) == wall.replace(tzinfo=None))  # not in a spring gap
     start, end = span[0] * 60 + span[1], span[2] * 60 + span[3]
     days_off = {day + timedelta(days=d) for d in off}
-    rep = weekly("Europe/Paris", f"{span[0]:02d}:{span[1]:02d}-{span[2]:02d}:{span[3]:02d}",
-                 [d.isoformat() for d in days_off])
+    rep = weekly("Europe/Paris", span_text(span), [d.isoformat() for d in days_off])
     if start < end:
         expected = day not in days_off and start <= minute < end
     else:  # past midnight: the shift belongs to the day it starts on
-        expected = (day not in days_off and minute >= start) or (day - timedelta(days=1) not in days_off and minute < end)
+        before = day - timedelta(days=1)
+        expected = (day not in days_off and minute >= start) or (before not in days_off and minute < end)
     assert on_schedule(rep, instant) is expected
 
 

@@ -157,8 +157,8 @@ def test_the_admin_edits_a_profile_and_sees_each_error_beside_its_field(client: 
     assert rep["schedule"]["hours"]["fri"] == ["22:00-02:00"] and rep["schedule"]["days_off"] == ["2025-12-25"]
     assert rep["alerts"] == {"channels": ["console", "email"], "email_after_s": 120}
     # blank schedule fields: no set hours any more
-    blank = {**FORM, "csrf": csrf, "timezone": "", "days_off": "", **{f"hours_{d}": "" for d in
-                                                                       ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    blank = {**FORM, "csrf": csrf, "timezone": "", "days_off": "", **{f"hours_{d}": "" for d in days}}
     assert client.post(f"/console/admin/reps/{rid}", data=blank, follow_redirects=False).status_code == 303
     assert client.get(f"/v1/sites/{key}/reps/{rid}", headers=admin()).json()["schedule"] is None
 

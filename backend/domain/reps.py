@@ -1,6 +1,6 @@
 """Representatives: accounts (passwords: backend/domain/passwords.py), profiles
-(backend/core/rep_profile.py: what matching reads), presence. An e-mail address is unique within a site; the same person may hold
-accounts on several sites with one address.
+(backend/core/rep_profile.py: what matching reads), presence. An e-mail address is unique
+within a site; the same person may hold accounts on several sites with one address.
 
 A rep counts as available only while the console keeps sending presence heartbeats: one
 older than ``PRESENCE_TIMEOUT_S`` means offline, whatever the last status was.
