@@ -393,11 +393,31 @@ reps = st.fixed_dictionaries({}, optional={
     **{name: st.one_of(profile_values, st.sampled_from(HOSTILE)) for name in PROFILE_API}})
 
 
+# Matching rule sets (backend/core/matching.py), near-valid so the inner checks are reached.
+MATCHING_RULES = ["skill", "language", "area", "accreditation", "account_owner", "capacity", "fairness", "results"]
+matching = st.fixed_dictionaries({}, optional={
+    "pages": st.lists(st.fixed_dictionaries({"pattern": st.one_of(patterns, texts)},
+                                            optional={"category": texts, "product": texts}), max_size=3),
+    "rule_sets": st.lists(st.fixed_dictionaries({"name": texts}, optional={
+        "when": st.fixed_dictionaries({}, optional={
+            "service_points": st.lists(texts, max_size=2), "url_patterns": st.lists(patterns, max_size=2),
+            "products": st.lists(texts, max_size=2), "languages": st.lists(st.sampled_from(["fr", "pt_BR", "x1"]),
+                                                                           max_size=2),
+            "areas": st.lists(texts, max_size=2), "cart_min": numbers, "cart_max": numbers,
+            "identified": st.booleans(), "flagged": st.booleans(), "first_visit": st.booleans()}),
+        "filters": st.dictionaries(st.sampled_from(["language", "accredited", "on_schedule"]), st.booleans()),
+        "rules": st.dictionaries(st.sampled_from(MATCHING_RULES), st.fixed_dictionaries({"weight": numbers}, optional={
+            "horizon_s": numbers, "prior_rate": st.floats(0, 1), "prior_chats": numbers}), max_size=4),
+        "dispatch": st.fixed_dictionaries({"mode": st.sampled_from(["best", "top_n", "all", "fastest"])}, optional={
+            "n": numbers, "widen_by": numbers, "escalate_after_s": numbers})}), max_size=3)})
+
+
 def test_site_api_bodies(server: Server, clean_log: None) -> None:
     key, other = server.site("Fuzzed API"), server.site("Fuzzed API, renamed")
     rid = make_rep(server.http, key, email="api-fuzz@shop.example")
     calls = st.one_of(
         st.tuples(st.just(("PUT", f"/v1/sites/{key}/rules")), bodies(rules)),
+        st.tuples(st.just(("PUT", f"/v1/sites/{key}/matching")), bodies(matching)),
         st.tuples(st.just(("PUT", f"/v1/sites/{key}/offer-settings")), bodies(offer_settings)),
         st.tuples(st.sampled_from([("PUT", f"/v1/sites/{other}"), ("POST", "/v1/sites")]), bodies(sites)),
         st.tuples(st.sampled_from([("POST", f"/v1/sites/{key}/reps"), ("PUT", f"/v1/sites/{key}/reps/{rid}")]),
@@ -408,7 +428,7 @@ def test_site_api_bodies(server: Server, clean_log: None) -> None:
                   bodies(st.fixed_dictionaries({"status": st.sampled_from(["available", "away", "offline"])}))),
     )
 
-    @hsettings(FUZZ, max_examples=150)
+    @hsettings(FUZZ, max_examples=175)
     @given(calls)
     def run(call: tuple[tuple[str, str], list[bytes]]) -> None:
         (method, path), inputs = call
@@ -420,6 +440,8 @@ def test_site_api_bodies(server: Server, clean_log: None) -> None:
     r = server.http.post("/v1/events", content=json.dumps(batch(key, vid="visitor-after")), headers=TEXT)
     assert r.status_code == 200, r.text
     assert server.http.get(f"/v1/sites/{key}/rules", headers=admin()).status_code == 200
+    assert server.http.get(f"/v1/sites/{key}/matching", headers=admin()).status_code == 200
+    assert server.http.get(f"/v1/sites/{key}/visitors/visitor-after/match", headers=admin()).status_code == 200
 
 
 def test_offer_answers(server: Server, clean_log: None) -> None:
@@ -522,6 +544,8 @@ def test_console_forms(server: Server, clean_log: None) -> None:
             optional={"consent_required": texts}), csrf)),
         st.tuples(st.just(("owner", "/console/admin/rules")), forms(st.fixed_dictionaries(
             {"rules": st.one_of(rules.map(json.dumps), texts)}), csrf)),
+        st.tuples(st.just(("owner", "/console/admin/matching")), forms(st.fixed_dictionaries(
+            {"matching": st.one_of(matching.map(json.dumps), texts)}), csrf)),
         st.tuples(st.just(("owner", "/console/admin/offer")), forms(
             st.fixed_dictionaries({}, optional={name: as_text for name in OFFER_FORM}), csrf)),
         st.tuples(st.sampled_from([("owner", "/console/admin/reps"), ("owner", f"/console/admin/reps/{other}")]),
@@ -539,7 +563,7 @@ def test_console_forms(server: Server, clean_log: None) -> None:
     )
     ctypes = ["application/x-www-form-urlencoded"] * 8 + ["multipart/form-data", "text/plain"]
 
-    @hsettings(FUZZ, max_examples=110)  # ten forms
+    @hsettings(FUZZ, max_examples=121)  # eleven forms
     @given(posts, st.randoms(use_true_random=True))
     def run(post: tuple[tuple[str, str], list[bytes]], rnd: random.Random) -> None:
         (who, path), inputs = post

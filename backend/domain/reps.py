@@ -23,7 +23,7 @@ from backend.core.validation import EMAIL_RE, ValidationError, is_text
 from backend.domain.passwords import DUMMY, check_password, hash_password, needs_rehash
 from backend.domain.sessions import Sessions
 from backend.store import keys
-from backend.store.keys import RepHash as H
+from backend.store.keys import RepHash as H, RequestHash as R
 
 PRESENCE_TIMEOUT_S = 30
 STATUSES = ("available", "away")
@@ -160,6 +160,12 @@ def stored_profile(raw: dict[str, str]) -> Profile:
 
 
 @dataclass(frozen=True)
+class Workload:
+    chats: int  # held now
+    last_accepted_ms: int | None  # the latest of those chats; None when holding none
+
+
+@dataclass(frozen=True)
 class Login:
     """A login's outcome: the rep, or (one password, several sites) the sites to choose from."""
 
@@ -274,6 +280,27 @@ class Reps:
             seen_list, statuses, *raws = await pipe.execute()
         seen = dict(seen_list)
         return [self._rep(site, rid, raw, seen.get(rid), statuses.get(rid)) for rid, raw in zip(rids, raws) if raw]
+
+    async def workload(self, site: str, rids: list[str]) -> dict[str, Workload]:
+        """Each rep's chats held now and when the latest of them was accepted, read from the
+        chats themselves (as the broker counts load), without changing anything."""
+        if not rids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for rid in rids:
+                pipe.smembers(keys.rep_chats(site, rid))
+            held = await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for chats in held:
+                for chat_id in sorted(chats):
+                    pipe.hmget(keys.request(site, chat_id), R.STATUS, R.REP, R.ACCEPTED)
+            rows = iter(await pipe.execute())
+        out = {}
+        for rid, chats in zip(rids, held):
+            mine = [row for row in (next(rows) for _ in chats) if row[0] == "active" and row[1] == rid]
+            accepted = [int(float(row[2])) for row in mine if row[2]]
+            out[rid] = Workload(len(mine), max(accepted) if accepted else None)
+        return out
 
     async def accounts(self, email: str) -> list[tuple[str, str]]:
         """(site, rep id) of every account this e-mail logs in to."""

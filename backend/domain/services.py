@@ -17,6 +17,7 @@ from backend.domain.api_keys import ApiKeys
 from backend.domain.chat import Chats
 from backend.domain.jobs import Jobs
 from backend.domain.logins import LoginThrottle
+from backend.domain.matching import Matching
 from backend.domain.offers import Broker, Ticker
 from backend.domain.presence import Presence
 from backend.domain.push import Hub
@@ -45,6 +46,7 @@ class Services:
     presence: Presence
     chats: Chats
     jobs: Jobs
+    matching: Matching
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -66,7 +68,7 @@ class Services:
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
-            chats=chats, jobs=jobs,
+            chats=chats, jobs=jobs, matching=Matching(redis, reps, visitors),
         )
 
     async def open(self) -> None:

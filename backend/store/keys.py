@@ -153,6 +153,11 @@ def rules(site_key: str) -> str:
     return _k(site_key, "rules")
 
 
+def matching(site_key: str) -> str:
+    """String: the site's page map and matching rule sets as JSON (absent: the default)."""
+    return _k(site_key, "matching")
+
+
 def api_keys(site_key: str) -> str:
     """Hash: key id -> JSON {label, hash (SHA-256 of the secret), created, last_used}."""
     return _k(site_key, "api-keys")

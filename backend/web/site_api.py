@@ -19,6 +19,7 @@ from backend.core.policy import SettingsError
 from backend.core.protocol import ID_RE
 from backend.core.scoring import RulesError
 from backend.domain.api_keys import ApiKeyError
+from backend.domain.matching import MatchingError
 from backend.domain.reps import RepError
 from backend.domain.sites import Site, SiteError, validate_site
 from backend.web.http import HTTPError, errors_json, parse_int, read_json, services
@@ -134,6 +135,31 @@ async def visitor_detail(request: Request) -> Response:
     if found is None:
         raise HTTPError(404, "no such visitor (or the visit expired)")
     return JSONResponse(found)
+
+
+# --- Matching -----------------------------------------------------------------------------
+
+
+async def matching(request: Request) -> Response:
+    """The page map and the ordered matching rule sets; a PUT replaces them whole."""
+    site = await site_or_404(request)
+    service = services(request).matching
+    if request.method == "PUT":
+        try:
+            return JSONResponse((await service.set_rule_sets(site.key, await read_json(request))).as_json())
+        except MatchingError as exc:
+            raise HTTPError(400, "the matching rule sets are not valid", errors=errors_json(exc.errors)) from None
+    return JSONResponse((await service.rule_sets(site.key)).as_json())
+
+
+async def visitor_match(request: Request) -> Response:
+    """Where this visitor's request would go now, and why."""
+    site = await site_or_404(request)
+    vid = request.path_params["vid"]
+    found = await services(request).matching.match(site, vid) if ID_RE.fullmatch(vid) else None
+    if found is None:
+        raise HTTPError(404, "no such visitor (or the visit expired)")
+    return JSONResponse(found.as_json())
 
 
 # --- Offers -------------------------------------------------------------------------------
@@ -254,6 +280,8 @@ routes = [
     Route("/v1/sites/{key}/flagged", flagged, methods=["GET", "POST", "DELETE"]),
     Route("/v1/sites/{key}/visitors", visitor_list, methods=["GET"]),
     Route("/v1/sites/{key}/visitors/{vid}", visitor_detail, methods=["GET"]),
+    Route("/v1/sites/{key}/visitors/{vid}/match", visitor_match, methods=["GET"]),
+    Route("/v1/sites/{key}/matching", matching, methods=["GET", "PUT"]),
     Route("/v1/sites/{key}/offer-settings", offer_settings, methods=["GET", "PUT"]),
     Route("/v1/sites/{key}/availability", availability, methods=["GET"]),
     Route("/v1/sites/{key}/requests", chat_requests, methods=["GET"]),

@@ -44,6 +44,7 @@ _routes = [
         Route("/admin/site", admin.site_settings, methods=["GET"]),
         Route("/admin/site", admin.save_site, methods=["POST"]),
         Route("/admin/rules", admin.save_rules, methods=["POST"]),
+        Route("/admin/matching", admin.save_matching, methods=["POST"]),
         Route("/admin/offer", admin.save_offer, methods=["POST"]),
         Route("/admin/identity", admin.save_identity, methods=["POST"]),
         Route("/admin/reps", admin.reps_list, methods=["GET"]),

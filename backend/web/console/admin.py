@@ -10,11 +10,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backend.core import scoring, strict_json
+from backend.core import matching, scoring, strict_json
 from backend.web.http import services
 from backend.web.console import profile_form
 from backend.web.console.web import Ctx, Form, error_page, page, redirect, render, security_headers
 from backend.core.policy import VARIANTS, SettingsError, validate_settings
+from backend.domain.matching import MatchingError
 from backend.domain.reps import ROLES, Rep, RepError
 from backend.core.scoring import RulesError
 from backend.domain.sites import SiteError, script_tag, validate_site
@@ -68,11 +69,14 @@ def offer_values(cfg: dict[str, Any]) -> dict[str, Any]:
 
 async def site_page(request: Request, ctx: Ctx, status: int = 200, **override: Any) -> Response:
     rules = await services(request).sites.get_rules(ctx.site.key)
+    rule_sets = await services(request).matching.rule_sets(ctx.site.key)
     context: dict[str, Any] = {
         "rep": ctx.rep, "site": ctx.site, "nav": "site",
         "script_tag": script_tag(services(request).settings, ctx.site.key, ctx.site.consent_required),
         "site_values": site_values(ctx), "site_errors": {},
         "rules_text": json.dumps(rules, indent=2), "rules_errors": {}, "rule_help": scoring.RULE_HELP,
+        "matching_text": json.dumps(rule_sets.as_json(), indent=2, ensure_ascii=False), "matching_errors": [],
+        "matching_help": matching.RULE_HELP,
         "offer_fields": OFFER_FIELDS, "variants": VARIANTS, "offer": offer_values(ctx.site.offer.as_json()),
         "offer_errors": collect(ctx.site.offer.warnings()), "saved": request.query_params.get("saved", ""),
     }
@@ -119,6 +123,23 @@ async def save_rules(request: Request, ctx: Ctx) -> Response:
         return await site_page(request, ctx, 400, rules_text=text,
                                rules_errors={"": [f"{p or 'rule set'}: {m}" for p, m in exc.errors]})
     return redirect(request, "/console/admin/site?saved=rules")
+
+
+@page(admin=True)
+async def save_matching(request: Request, ctx: Ctx) -> Response:
+    """The page map and matching rule sets as one JSON document, every error listed."""
+    text = ctx.form.get("matching")
+    try:
+        data = strict_json.loads(text)
+    except strict_json.JSONInputError as exc:
+        return await site_page(request, ctx, 400, matching_text=text,
+                               matching_errors=[f"This is not valid JSON: {exc}"])
+    try:
+        await services(request).matching.set_rule_sets(ctx.site.key, data)
+    except MatchingError as exc:
+        return await site_page(request, ctx, 400, matching_text=text,
+                               matching_errors=[f"{p or 'matching'}: {m}" for p, m in exc.errors])
+    return redirect(request, "/console/admin/site?saved=matching")
 
 
 def parse_offer(form: Form) -> tuple[dict[str, Any], list[tuple[str, str]]]:

@@ -1,0 +1,107 @@
+"""Matching for a site: its rule sets stored (validated whole before a write, so a failed
+write stores nothing) and the ranking of its representatives for one visitor, built from the
+visitor's stored state and the reps' profiles, presence and chats (backend/core/matching.py
+decides; this module only gathers the facts).
+
+What is not known yet reads as unknown, never guessed: the visitor's language and area (the
+snippet does not send them), the customer's account owner (records come later), reps'
+accreditations (tests come later) and past results (ratings come later). Time since a rep's
+last chat is read from the chats they hold now; a rep holding none counts as idle long enough.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from backend.core import matching as core
+from backend.core.matching import RepFacts, RuleSets, SessionFacts
+from backend.core.validation import ValidationError, split_url
+from backend.domain.reps import Rep, Reps, Workload
+from backend.domain.sites import Site
+from backend.domain.visitors import Visitors
+from backend.store import keys
+from backend.store.keys import ProfileHash as P
+
+
+class MatchingError(ValidationError):
+    """Rule sets failed validation."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why a visitor's request would go where it goes: the facts read, the rule set chosen, the
+    ranking."""
+
+    visitor: str
+    session: SessionFacts
+    ranking: core.Ranking
+
+    def as_json(self) -> dict[str, Any]:
+        return {"visitor": self.visitor, "session": vars(self.session), **self.ranking.as_json()}
+
+
+def session_facts(site: Site, rule_sets: RuleSets, detail: dict[str, Any]) -> SessionFacts:
+    """The session as matching sees it, from ``Visitors.detail``. The product and category
+    come from the site's page map; a customer counts as identified when the site trusts the
+    identity (signed, where the site requires signatures)."""
+    parts = split_url(detail.get("url", ""))
+    path = (parts.path if parts else "") or "/"
+    page = core.page_of(rule_sets, path)
+    prof: dict[str, str] = detail.get("profile") or {}
+    trusted = prof.get(P.VERIFIED) == "1" or not site.signed_identity
+    customer = (prof.get(P.ID) or prof.get(P.EMAIL) or "") if trusted else ""
+    return SessionFacts(
+        service_point=detail.get("service_point", ""), path=path,
+        category=page.category if page else "", product=page.product if page else "",
+        cart_value=float(detail.get("cart_value", 0.0)), customer=customer,
+        flagged=bool(detail.get("flagged")), first_visit=int(detail.get("visits", 0)) == 0,
+    )
+
+
+def rep_facts(rep: Rep, work: Workload, now_ms: int) -> RepFacts:
+    since = None if work.last_accepted_ms is None else max(0, now_ms - work.last_accepted_ms) / 1000
+    return RepFacts(id=rep.id, name=rep.name, profile=rep.profile, active=rep.active, status=rep.status,
+                    load=work.chats, since_last_chat_s=since)
+
+
+class Matching:
+    def __init__(self, redis: aioredis.Redis, reps: Reps, visitors: Visitors) -> None:
+        self.redis = redis
+        self.reps = reps
+        self.visitors = visitors
+
+    async def rule_sets(self, site: str) -> RuleSets:
+        raw = await self.redis.get(keys.matching(site))
+        try:
+            return core.read_rule_sets(json.loads(raw) if raw else None)
+        except ValueError:
+            return core.NONE
+
+    async def set_rule_sets(self, site: str, data: object) -> RuleSets:
+        """Stores the whole document, or nothing: MatchingError lists every problem."""
+        found = core.validate_rule_sets(data)
+        if isinstance(found, list):
+            raise MatchingError(found)
+        await self.redis.set(keys.matching(site), json.dumps(found.as_json()))
+        return found
+
+    async def match(self, site: Site, vid: str) -> Match | None:
+        """The ranking for a visitor now; None when the visit is unknown or expired."""
+        detail = await self.visitors.detail(site.key, vid)
+        if detail is None:
+            return None
+        rule_sets = await self.rule_sets(site.key)
+        session = session_facts(site, rule_sets, detail)
+        reps = await self.reps.list(site.key)
+        work = await self.reps.workload(site.key, [r.id for r in reps])
+        now = datetime.now(timezone.utc)
+        now_ms = int(time.time() * 1000)
+        facts = [rep_facts(r, work[r.id], now_ms) for r in reps]
+        chosen = core.choose_rule_set(rule_sets, session)
+        return Match(vid, session, core.rank(chosen, session, facts, now))
