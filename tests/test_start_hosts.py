@@ -108,7 +108,7 @@ def test_start_hosts_serves_through_the_balancer_and_stops_within_10_s(tmp_path:
 
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
+        assert proc.wait(timeout=15) == 0
         took = time.monotonic() - t0
         left = {pid: cmd for pid, cmd in group(proc.pid).items() if pid in running}
         assert took < 10, f"stopping took {took:.1f} s"
