@@ -131,6 +131,7 @@ CALLS = {
     "transfer": keys.transfer(SITE, "chat-1", RID, "rep-0002"),
     "say": keys.say(SITE, "chat-1"),
     "expire_requests": keys.expire_requests(SITE),
+    "dispatch": keys.dispatch(SITE, "req-1"),
 }
 
 
@@ -142,5 +143,6 @@ def test_every_script_has_its_keys_listed() -> None:
 def test_a_scripts_site_keys_share_one_cluster_slot(name: str) -> None:
     slots = {key_slot(k) for k in CALLS[name]}
     assert len(slots) == 1, f"{name}: {CALLS[name]}"
-    prefixes = keys.broker_prefixes(SITE) + keys.expire_requests_prefixes(SITE) + keys.load_prefixes(SITE)
+    prefixes = keys.broker_prefixes(SITE) + keys.expire_requests_prefixes(SITE) + keys.load_prefixes(SITE) + \
+        keys.dispatch_prefixes(SITE)
     assert {key_slot(p + VID) for p in prefixes if p.startswith("bk:")} == slots

@@ -110,12 +110,15 @@ def visitor_detail(detail: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def request(c: Chat, detail: dict[str, Any] | None) -> dict[str, Any]:
-    """A waiting request (or the head of a chat) as a console shows it."""
+def request(c: Chat, detail: dict[str, Any] | None, rid: str = "") -> dict[str, Any]:
+    """A waiting request (or the head of a chat) as a console shows it; for the rep ``rid``,
+    why it came to them (the rule set, their score and top contributions), when ranked."""
+    mine = c.why.get(rid) if rid else None
     return {
         "id": c.id, "visitor": c.visitor, "created": c.created, "score": c.score, "reasons": c.reasons,
-        "url": c.url, "targets": list(c.targets), "must_contact": c.must_contact,
+        "url": c.url, "targets": list(c.targets or ()), "must_contact": c.must_contact,
         "visitor_detail": visitor_detail(detail),
+        "why": {"rule_set": c.rule_set, "score": mine["score"], "top": mine["top"]} if mine else None,
     }
 
 

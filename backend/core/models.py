@@ -71,15 +71,17 @@ class Chat:
     url: str = ""
     rep: str = ""
     rep_name: str = ""
-    targets: tuple[str, ...] = ()  # empty: every representative
+    targets: tuple[str, ...] | None = None  # None: every representative; (): nobody yet
     must_contact: bool = False
     accepted: int = 0
     ended: int = 0
     ended_by: str = ""
     callback: Callback | None = None
+    rule_set: str = ""  # the matching rule set that dispatched it ("": not ranked)
+    why: dict[str, dict[str, Any]] = field(default_factory=dict)  # rep id -> {score, top}
 
     def visible_to(self, rid: str) -> bool:
-        return not self.targets or rid in self.targets
+        return self.targets is None or rid in self.targets
 
 
 @dataclass(frozen=True)

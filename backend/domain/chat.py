@@ -82,15 +82,32 @@ def check_link(url: Any, origins: frozenset[str]) -> str:
     return url.strip()
 
 
-def parse_targets(raw: str | None) -> tuple[str, ...]:
-    """The stored form ("*" or a JSON list) as a tuple; anything unreadable means everyone."""
+def parse_targets(raw: str | None) -> tuple[str, ...] | None:
+    """The stored form ("*" or a JSON list) as a tuple (empty: nobody yet, while dispatch
+    finds someone); None, everyone, for "*" and anything unreadable."""
     if not raw or raw == "*":
-        return ()
+        return None
     try:
         value = json.loads(raw)
     except ValueError:
-        return ()
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+        return None
+    return tuple(str(v) for v in value) if isinstance(value, list) else None
+
+
+def parse_why(raw: str | None) -> dict[str, dict[str, Any]]:
+    """Each target's score and top contributions (lua/dispatch.lua); unreadable: nothing."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    out = {}
+    for rid, item in value.items():
+        if isinstance(item, dict) and isinstance(item.get("score"), (int, float)):
+            top = item.get("top") if isinstance(item.get("top"), list) else []  # Lua writes {} for none
+            out[str(rid)] = {"score": item["score"], "top": [list(t) for t in top if isinstance(t, list)]}
+    return out
 
 
 def chat_from(chat_id: str, raw: dict[str, str], rep_name: str = "") -> Chat:
@@ -102,6 +119,7 @@ def chat_from(chat_id: str, raw: dict[str, str], rep_name: str = "") -> Chat:
         must_contact=raw.get(R.MUST_CONTACT) == "1", accepted=int(raw.get(R.ACCEPTED, 0) or 0),
         ended=int(raw.get(R.ENDED, 0) or 0), ended_by=raw.get(R.ENDED_BY, ""),
         callback=Callback(cb["phone"], cb["when"]) if cb else None,
+        rule_set=raw.get(R.RULE_SET, ""), why=parse_why(raw.get(R.WHY)),
     )
 
 
@@ -226,14 +244,21 @@ class Chats:
         if parties and parties.rep and parties.status == "active":
             await self.hub.send(keys.rep_channel(site, parties.rep), frames.visitor_changed(chat_id))
 
-    async def target(self, site: str, chat_id: str, rids: list[str] | None, must_contact: bool = False) -> None:
-        """Offer a waiting request to some representatives (None: to all)."""
+    async def target(self, site: str, chat_id: str, rids: list[str] | None, must_contact: bool = False,
+                     keep_dispatch: bool = False) -> Chat:
+        """Offer a waiting request to some representatives (None: to all). Unless
+        ``keep_dispatch``, matching's dispatch of it stops: a person chose."""
         chat = await self.get(site, chat_id)
         if not chat or chat.status != "waiting":
             raise ChatError("this request is no longer waiting")
-        await self.redis.hset(keys.request(site, chat_id), mapping={
-            R.TARGETS: "*" if not rids else json.dumps(sorted(set(rids))), R.MUST_CONTACT: int(must_contact)})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.request(site, chat_id), mapping={
+                R.TARGETS: "*" if not rids else json.dumps(sorted(set(rids))), R.MUST_CONTACT: int(must_contact)})
+            if not keep_dispatch:
+                pipe.hdel(keys.request(site, chat_id), R.MATCH, R.WHY, R.RULE_SET)
+            await pipe.execute()
         await self.announce(site)
+        return chat
 
     async def accept(self, site: str, chat_id: str, rid: str) -> Chat:
         try:

@@ -91,6 +91,22 @@ class Matching:
         await self.redis.set(keys.matching(site), json.dumps(found.as_json()))
         return found
 
+    async def chosen(self, site: Site, vid: str) -> tuple[core.RuleSet, SessionFacts] | None:
+        """The rule set for a visitor's session, and the session as matching reads it; None
+        when the site has no rule sets (everyone may answer, as before matching)."""
+        rule_sets = await self.rule_sets(site.key)
+        if not rule_sets.sets:
+            return None
+        detail = await self.visitors.detail(site.key, vid)
+        session = session_facts(site, rule_sets, detail) if detail else SessionFacts()
+        return core.choose_rule_set(rule_sets, session), session
+
+    async def off_duty(self, site: str) -> list[str]:
+        """The reps outside their working hours now: the schedule check Lua cannot do."""
+        now = datetime.now(timezone.utc)
+        return [r.id for r in await self.reps.list(site) if r.profile.schedule is not None
+                and not core.on_schedule(r.profile, now)]
+
     async def match(self, site: Site, vid: str) -> Match | None:
         """The ranking for a visitor now; None when the visit is unknown or expired."""
         detail = await self.visitors.detail(site.key, vid)

@@ -18,6 +18,7 @@ from backend.core.policy import (
 )
 from backend.domain.push import Hub
 from backend.domain.reps import PRESENCE_TIMEOUT_S
+from backend.domain.routing import Routing
 from backend.domain.sites import Sites
 from backend.domain.tasks import UNAVAILABLE, Backoff, Outage, cancel, one_line
 from backend.store import Client, keys
@@ -77,6 +78,7 @@ class Broker:
         self._running: set[str] = set()
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.routing: Routing | None = None  # who sees a new request (set once chats exist)
 
     async def timings(self, site: str, cfg: OfferSettings) -> Timings:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -177,13 +179,16 @@ class Broker:
         """accept | dismiss | message; the new chat request's id on accept. OfferClosed when
         the offer is no longer open (or, for accept, is not a HELP offer)."""
         req_id = secrets.token_urlsafe(12)
+        initial = await self.routing.initial_targets(site) if self.routing and action == "accept" else "*"
         try:
             request = await self.scripts.respond(site, vid, offer_id, action, now_ms(), int(cfg.cooldown_s), req_id,
-                                                 visitor_ttl_s, self.chat_ttl_s)
+                                                 visitor_ttl_s, self.chat_ttl_s, initial)
         except Refused:
             raise OfferClosed() from None
         if action == "accept":
-            await self.redis.sadd(keys.REQUEST_SITES, site)  # the ticker ends it if the page goes
+            await self.redis.sadd(keys.REQUEST_SITES, site)  # the ticker ends it if the page goes, or widens it
+            if self.routing and request:
+                await self.routing.route(site, request, vid, initial)
         else:
             await self.hub.publish(site, vid, frames.withdraw(offer_id))
         return request
@@ -212,8 +217,9 @@ async def forget_when_empty(redis: Client, listing: str, zset: str, site: str) -
 
 class Ticker:
     """Each tick, in each web worker (the scripts are atomic, so workers may overlap):
-    withdraw expired offers, end requests whose page is gone, and run the broker for every
-    site that may have visitors needing help."""
+    withdraw expired offers, end requests whose page is gone, widen requests whose
+    escalation time passed, and run the broker for every site that may have visitors needing
+    help."""
 
     def __init__(self, broker: Broker, redis: Client, interval_s: float,
                  outage: Outage | None = None) -> None:
@@ -228,6 +234,8 @@ class Ticker:
         for site in await self.redis.smembers(keys.REQUEST_SITES):
             if await self.broker.expire_requests(site):
                 freed.add(site)
+            if self.broker.routing:
+                await self.broker.routing.escalate(site)
             await forget_when_empty(self.redis, keys.REQUEST_SITES, keys.requests(site), site)
         for site in freed:
             await self.broker.run(site)

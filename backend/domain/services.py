@@ -22,6 +22,7 @@ from backend.domain.offers import Broker, Ticker
 from backend.domain.presence import Presence
 from backend.domain.push import Hub
 from backend.domain.reps import Reps
+from backend.domain.routing import Routing
 from backend.domain.sessions import Sessions
 from backend.domain.sites import Sites
 from backend.domain.tasks import Outage
@@ -47,6 +48,7 @@ class Services:
     chats: Chats
     jobs: Jobs
     matching: Matching
+    routing: Routing
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -64,11 +66,14 @@ class Services:
         chats = Chats(redis, scripts, hub, reps, visitors, jobs, settings.chat_ttl_s, settings.chat_wait_replicas,
                       settings.chat_replica_timeout_ms)
         hub.catch_up = chats.catch_up
+        matching = Matching(redis, reps, visitors)
+        routing = Routing(redis, scripts, sites, matching, chats)
+        broker.routing = routing
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
-            chats=chats, jobs=jobs, matching=Matching(redis, reps, visitors),
+            chats=chats, jobs=jobs, matching=matching, routing=routing,
         )
 
     async def open(self) -> None:

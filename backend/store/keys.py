@@ -95,6 +95,12 @@ class RequestHash(Fields):
     ENDED_BY = "ended_by"
     CALLBACK = "callback"  # JSON {phone, when}
     TRANSCRIPT_TO = "transcript_to"  # where its one transcript mail went
+    # Dispatch (lua/dispatch.lua): the stage reached, the rule set's name, what ranking reads
+    # (JSON: core/dispatch.py:spec), and for each target their score and top contributions.
+    STAGE = "stage"
+    RULE_SET = "rule_set"
+    MATCH = "match"
+    WHY = "why"
 
 
 class RepHash(Fields):
@@ -336,6 +342,11 @@ def request(site_key: str, req_id: str) -> str:
     return _k(site_key, "req", req_id)
 
 
+def escalations(site_key: str) -> str:
+    """Sorted set: waiting request id -> when (ms) its dispatch widens next (lua/dispatch.lua)."""
+    return _k(site_key, "escalations")
+
+
 def response_times(site_key: str) -> str:
     """List of ms between an offer reaching the page and the customer responding (capped)."""
     return _k(site_key, "resp-times")
@@ -466,6 +477,16 @@ def respond(site_key: str, vid: str, req_id: str) -> list[str]:
     return [offer(site_key, vid), offers(site_key), cooldown(site_key, vid), deadlines(site_key), requests(site_key),
             request(site_key, req_id), response_times(site_key), visitor(site_key, vid),
             visitor_chats(site_key, vid)]
+
+
+def dispatch(site_key: str, req_id: str) -> list[str]:
+    return [request(site_key, req_id), escalations(site_key), reps(site_key), presence(site_key),
+            rep_status(site_key)]
+
+
+def dispatch_prefixes(site_key: str) -> list[str]:
+    """A rep's hash, a rep's chat set and a request hash, less the id."""
+    return [rep(site_key, ""), rep_chats(site_key, ""), request(site_key, "")]
 
 
 def claim(site_key: str, chat_id: str, rid: str) -> list[str]:

@@ -110,6 +110,28 @@ class PageWindows:
         return [self.live_ms, self.grace_ms, self.socket_ms]
 
 
+@dataclass(frozen=True)
+class Dispatched:
+    """What dispatch.lua wrote: the targets (best first), the stage, whether every eligible
+    rep has the request, when it widens next, whether the targets changed; with ``explain``,
+    the whole ranking as (rep, score, ((rule, weight, score, contribution), ...)), exact."""
+
+    targets: tuple[str, ...]
+    stage: int
+    final: bool
+    escalate_at_ms: int | None
+    changed: bool
+    ranked: tuple[tuple[str, float, tuple[tuple[str, float, float, float], ...]], ...] = ()
+
+
+def dispatched_from(data: dict[str, Any]) -> Dispatched:
+    ranked = tuple((r["id"], float(r["score"]), tuple((p[0], float(p[1]), float(p[2]), float(p[3]))
+                                                       for p in (r["parts"] or [])))
+                   for r in (data.get("ranked") or []))
+    return Dispatched(tuple(json.loads(data["targets"])), int(data["stage"]), bool(data["final"]),
+                      int(data["escalate_at"]) if data["escalate_at"] else None, bool(data["changed"]), ranked)
+
+
 class Scripts:
     """Every script, registered on one client."""
 
@@ -130,6 +152,7 @@ class Scripts:
         self._transfer = load("transfer")
         self._say = load("say")
         self._expire_requests = load("expire_requests")
+        self._dispatch = load("dispatch")
 
     async def ingest(self, site: str, vid: str, ip: str, events: list[dict[str, Any]], now_ms: int,
                      limits: IngestLimits, presented_token: str) -> Scored:
@@ -160,12 +183,13 @@ class Scripts:
         return decode(raw).get("withdrawn")
 
     async def respond(self, site: str, vid: str, offer_id: str, action: str, now_ms: int, cooldown_s: int,
-                      req_id: str, visitor_ttl_s: int, chat_ttl_s: int) -> str | None:
-        """accept | dismiss | message; the new request's id on accept. Refused('gone' | 'kind')."""
+                      req_id: str, visitor_ttl_s: int, chat_ttl_s: int, targets: str = "*") -> str | None:
+        """accept | dismiss | message; the new request's id on accept, offered to ``targets``
+        ("*": everyone; "[]": nobody until dispatched). Refused('gone' | 'kind')."""
         raw = await self._respond(
             keys=keys.respond(site, vid, req_id),
             args=[vid, offer_id, action, now_ms, cooldown_s, req_id, vid,
-                  keys.SAMPLES_KEPT, visitor_ttl_s, chat_ttl_s],
+                  keys.SAMPLES_KEPT, visitor_ttl_s, chat_ttl_s, targets],
         )
         return decode(raw).get("request")
 
@@ -174,6 +198,15 @@ class Scripts:
         decode(await self._claim(keys=keys.claim(site, chat_id, rid),
                                  args=[chat_id, rid, now_ms, keys.SAMPLES_KEPT, keys.request(site, ""),
                                        chat_ttl_s]))
+
+    async def dispatch(self, site: str, req_id: str, action: str, now_ms: int, presence_ms: int,
+                       off_duty: list[str], spec_json: str = "", rid: str = "", explain: bool = False) -> Dispatched:
+        """route | escalate | left | refresh (lua/dispatch.lua). Refused('gone' | 'unranked' |
+        'not-due' | 'untouched')."""
+        raw = await self._dispatch(keys=keys.dispatch(site, req_id),
+                                   args=[req_id, now_ms, presence_ms, *keys.dispatch_prefixes(site), action,
+                                         spec_json, json.dumps(off_duty), rid, int(explain)])
+        return dispatched_from(decode(raw))
 
     async def end_chat(self, site: str, chat_id: str, rid: str, vid: str, now_ms: int, by: str,
                        retention_s: int, cooldown_s: int) -> str:

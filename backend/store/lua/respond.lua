@@ -17,7 +17,7 @@ if action ~= 'accept' then
 end
 local v = redis.call('HMGET', KEYS[8], 'score', 'reasons', 'url')
 redis.call('HSET', KEYS[6], 'vid', ARGV[1], 'offer', ARGV[2], 'created', now, 'status', 'waiting',
-  'score', v[1] or '0', 'reasons', v[2] or '[]', 'url', v[3] or '', 'targets', '*')
+  'score', v[1] or '0', 'reasons', v[2] or '[]', 'url', v[3] or '', 'targets', ARGV[11])
 redis.call('EXPIRE', KEYS[6], tonumber(ARGV[10]))  -- the chat's lifetime; say.lua extends it
 redis.call('ZADD', KEYS[5], now, ARGV[6])
 redis.call('HSET', KEYS[8], 'req', ARGV[6])

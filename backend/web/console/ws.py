@@ -155,7 +155,8 @@ class Connection:
     async def send_snapshot(self, what: str, force: bool = False) -> None:
         chats = self.svc.chats
         if what == "queue":
-            body = frames.queue([frames.request(c, detail) for c, detail in await chats.queue(self.site, self.rep.id)])
+            body = frames.queue([frames.request(c, detail, self.rep.id)
+                                 for c, detail in await chats.queue(self.site, self.rep.id)])
         elif what == "chats":
             out = []
             for chat in await chats.of_rep(self.site, self.rep.id):
@@ -312,7 +313,7 @@ class Connection:
             rep = await self.svc.reps.get(self.site, rid)
             if rep is None or not rep.active:
                 raise ChatError("one of the chosen representatives does not exist")
-        await self.svc.chats.target(self.site, chat_id, rids or None, must)
+        await self.svc.routing.target(self.site, chat_id, rids or None, must)
 
 
 async def console_ws(ws: WebSocket) -> None:

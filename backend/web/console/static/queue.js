@@ -41,6 +41,18 @@ function makeRequest(w, r) {
   return item;
 }
 
+const RULE_NAMES = {skill: "skill", language: "language", area: "area", accreditation: "accreditation",
+  account_owner: "account owner", capacity: "free capacity", fairness: "time since last chat", results: "results"};
+
+/** Why matching sent this request to this rep: the rule set, their score, its largest parts. */
+function renderWhy(box, why) {
+  box.hidden = !why;
+  if (!why) return;
+  const parts = (why.top || []).map((t) => (RULE_NAMES[t[0]] || String(t[0])) + " " + Number(t[1]).toFixed(2));
+  box.textContent = "Sent to you by “" + why.rule_set + "”: score " + Number(why.score).toFixed(2) +
+    (parts.length ? " (" + parts.join(", ") + ")" : "");
+}
+
 function updateRequest(w, item, r) {
   q(item, ".who").textContent = who(r.visitor_detail, r.visitor);
   q(item, ".must").hidden = !r.must_contact;
@@ -59,6 +71,7 @@ function updateRequest(w, item, r) {
   const d = r.visitor_detail;
   where.appendChild(el("span", "title", (d && (d.title || d.url)) || r.url));
   if (r.url) where.appendChild(el("span", "url muted", " " + ((d && d.url) || r.url)));
+  renderWhy(q(item, ".why"), r.why);
   renderDetails(q(item, ".details"), r.reasons, d);
   item.setAttribute("data-created", String(r.created));
 }

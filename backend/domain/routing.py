@@ -1,0 +1,125 @@
+"""Routing: which representatives see a chat request, and how that widens (core/dispatch.py
+decides; lua/dispatch.lua ranks and writes the targets atomically, one call per decision).
+
+A site without matching rule sets keeps the old way: every rep sees every request. With rule
+sets, a new request is offered to nobody until ``route`` ranked the site's reps by the rule
+set chosen for the visitor's session; then the offer ticker widens it when its escalation
+time passes (``escalate``), a targeted rep going away or offline widens it at once
+(``rep_left``), and a rep coming online is considered at once (``rep_arrived``). Each change
+of targets refreshes the consoles' queues.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from backend.core import dispatch
+from backend.core.matching import Dispatch
+from backend.core.models import Chat
+from backend.domain.chat import Chats
+from backend.domain.matching import Matching
+from backend.domain.reps import PRESENCE_TIMEOUT_S
+from backend.domain.sites import Sites
+from backend.store import Client, keys
+from backend.store.scripts import Dispatched, Refused, Scripts
+
+log = logging.getLogger("beckon.routing")
+
+ESCALATIONS_PER_TICK = 100  # requests widened per site and tick at most
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Routing:
+    def __init__(self, redis: Client, scripts: Scripts, sites: Sites, matching: Matching, chats: Chats) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.sites = sites
+        self.matching = matching
+        self.chats = chats
+
+    async def initial_targets(self, site: str) -> str:
+        """Whom a new request is offered to before ``route``: everyone on a site without rule
+        sets, nobody on one with them (so no rep outside the ranking can take it meanwhile)."""
+        return "[]" if (await self.matching.rule_sets(site)).sets else "*"
+
+    async def _run(self, site: str, req_id: str, action: str, off_duty: list[str], spec: str = "",
+                   rid: str = "") -> Dispatched | None:
+        try:
+            return await self.scripts.dispatch(site, req_id, action, now_ms(), PRESENCE_TIMEOUT_S * 1000, off_duty,
+                                               spec, rid)
+        except Refused:  # taken, ended, not ranked, or widened meanwhile by another worker
+            return None
+
+    async def route(self, site_key: str, req_id: str, vid: str, initial: str) -> Dispatched | None:
+        """Rank the site's reps for a new request (created offered to ``initial``) and offer
+        it per the rule set's dispatch."""
+        site = await self.sites.get(site_key)
+        chosen = await self.matching.chosen(site, vid) if site else None
+        if chosen is None:  # no rule sets (or none any more): everyone sees it, as before matching
+            if initial != "*":
+                await self.chats.target(site_key, req_id, None)
+            return None
+        return await self._run(site_key, req_id, "route", await self.matching.off_duty(site_key),
+                               json.dumps(dispatch.spec(*chosen)))
+
+    async def escalate(self, site: str) -> int:
+        """Widen the site's requests whose escalation time passed; how many changed."""
+        due = await self.redis.zrangebyscore(keys.escalations(site), "-inf", now_ms(), start=0,
+                                             num=ESCALATIONS_PER_TICK)
+        if not due:
+            return 0
+        off_duty = await self.matching.off_duty(site)
+        changed = 0
+        for req_id in due:
+            done = await self._run(site, req_id, "escalate", off_duty)
+            changed += bool(done and done.changed)
+        if changed:
+            await self.chats.announce(site)
+        return changed
+
+    async def _ranked_waiting(self, site: str) -> list[Chat]:
+        return [c for c in await self.chats.waiting(site) if c.rule_set]
+
+    async def rep_left(self, site: str, rid: str) -> int:
+        """A rep went away or offline: each ranked request offered to them widens at once."""
+        mine = [c for c in await self._ranked_waiting(site) if c.targets and rid in c.targets]
+        if not mine:
+            return 0
+        off_duty = await self.matching.off_duty(site)
+        changed = 0
+        for chat in mine:
+            done = await self._run(site, chat.id, "left", off_duty, rid=rid)
+            changed += bool(done and done.changed)
+        if changed:
+            await self.chats.announce(site)
+        return changed
+
+    async def rep_arrived(self, site: str) -> int:
+        """A rep came online: ranked requests are ranked again at their stage, so one that
+        every eligible rep should see (or that nobody could take) reaches them too."""
+        waiting = await self._ranked_waiting(site)
+        if not waiting:
+            return 0
+        off_duty = await self.matching.off_duty(site)
+        changed = 0
+        for chat in waiting:
+            done = await self._run(site, chat.id, "refresh", off_duty)
+            changed += bool(done and done.changed)
+        if changed:
+            await self.chats.announce(site)
+        return changed
+
+    async def target(self, site: str, chat_id: str, rids: list[str] | None, must_contact: bool) -> None:
+        """A person offers a request to chosen reps (None: everyone). That choice stands, unless
+        the request must be contacted: then a ranked request keeps escalating from there."""
+        chat = await self.chats.target(site, chat_id, rids, must_contact, keep_dispatch=must_contact)
+        if must_contact and chat.rule_set:  # ranked again within the default escalation time at most
+            due = now_ms() + int(Dispatch().escalate_after_s * 1000)
+            await self.redis.zadd(keys.escalations(site), {chat_id: due}, lt=True)
+        else:
+            await self.redis.zrem(keys.escalations(site), chat_id)
