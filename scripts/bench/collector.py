@@ -60,8 +60,8 @@ if __package__ in (None, ""):  # run as a file: import from the repository, not 
 
 from scripts.bench.lib import (  # noqa: E402
     GATE_OFF, ORIGIN, BenchError, CpuMeter, Wrk, chart, create_site, ensure_wrk, event_mix, first_batches, main,
-    make_batches, parse, parser, run_async, say, start_redis, start_server, visitor_tokens, with_site, with_tokens,
-    write_bodies,
+    make_batches, parse, parser, pct_hist, run_async, say, start_redis, start_server, visitor_tokens, with_site,
+    with_tokens, write_bodies,
 )
 
 PATH = "/v1/events"
@@ -280,17 +280,7 @@ class Result:
 
     def pct(self, p: float, hist: Counter | None = None) -> float:
         """Nearest-rank percentile in ms."""
-        hist = self.latencies_us if hist is None else hist
-        total = sum(hist.values())
-        if not total:
-            return float("nan")
-        rank = max(1, -(-total * p // 100))
-        seen = 0
-        for value in sorted(hist):
-            seen += hist[value]
-            if seen >= rank:
-                return value / 1000
-        return max(hist) / 1000
+        return pct_hist(self.latencies_us if hist is None else hist, p)
 
     def check(self, what: str) -> None:
         bad = {code: n for code, n in self.codes.items() if not 200 <= code <= 299}

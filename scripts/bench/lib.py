@@ -828,6 +828,19 @@ def pct(values: list[float], p: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
+def pct_hist(hist: dict[int, int], p: float) -> float:
+    """Nearest-rank percentile in ms of a latency histogram {µs: count} (wrk's)."""
+    total = sum(hist.values())
+    if not total:
+        return float("nan")
+    rank, seen = max(1, -(-total * p // 100)), 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return value / 1000
+    return max(hist) / 1000
+
+
 def histogram(values: list[float], edges: list[float] | None = None) -> list[tuple[str, float]]:
     """Counts per bucket, for a chart of a distribution (in ms): between ``edges`` (the last
     may be infinite), or by default in buckets of one round width up to the largest value.
