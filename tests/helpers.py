@@ -30,6 +30,15 @@ VIP = "vip@example.com"  # flagged by setup_site
 OFFER = "[data-beckon=offer]"
 
 
+def sendable(text: str) -> bool:
+    """What a JSON response and a page can carry: encodes as UTF-8 (no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def admin(token: str = ADMIN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

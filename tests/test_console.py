@@ -5,9 +5,10 @@ what a representative can do to requests and chats."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import re
-from typing import Any
+from typing import Any, Iterator
 
 from markupsafe import escape
 import pytest
@@ -459,51 +460,57 @@ def test_first_to_accept_wins_and_the_other_sees_it_go(client: TestClient, shop:
                 assert expect(b, "error")["message"] == "this chat is not yours"
 
 
-def test_chatting_links_typing_transfer_and_end(client: TestClient, shop: dict, site: dict) -> None:
-    key = site["key"]
-    state = client.app.state.services
-    csrf_b = login(client, "boss@shop.example")
-    with connect(client, csrf_b) as boss:
+@contextlib.contextmanager
+def ria_in_a_chat(client: TestClient, key: str) -> Iterator[tuple[Any, Any, str]]:
+    """The admin (boss) and Ria both available on their consoles, Ria in a chat with
+    visitor-0001: (boss's socket, Ria's socket, the chat id)."""
+    with connect(client, login(client, "boss@shop.example")) as boss:
         boss.send_json({"type": "presence", "status": "available"})
         expect(boss, "presence")
-        csrf = login(client, "ria@shop.example")
-        with connect(client, csrf) as ws:
+        with connect(client, login(client, "ria@shop.example")) as ws:
             ws.send_json({"type": "presence", "status": "available"})
             expect(ws, "presence")
             cid = waiting_request(client, key, "visitor-0001")
             ws.send_json({"type": "accept", "id": cid})
             expect(ws, "chats", lambda m: m["chats"])
-            ws.send_json({"type": "say", "chat": cid, "text": "Hello, how can I help?", "cid": "c-1"})
-            got = gather(ws, ack=lambda m: True, msg=lambda m: m["msg"]["from"] == "rep")
-            ack, echo = got["ack"], got["msg"]
-            assert ack["cid"] == "c-1" and echo["msg"]["cid"] == "c-1"
-            assert echo["msg"]["id"] == ack["id"] and echo["msg"]["name"] == "Ria Rep"
-            ws.send_json({"type": "say", "chat": cid, "text": "x" * 2001, "cid": "c-2"})
-            assert "at most 2000" in expect(ws, "error")["message"]
-            ws.send_text("y" * 9000)
-            assert "too large" in expect(ws, "error")["message"]
-            ws.send_text("not json")
-            assert "not valid JSON" in expect(ws, "error")["message"]
-            # the customer speaks (as the customer's socket would) and types
-            client.portal.call(state.chats.say, key, cid, "visitor", "", "Where is my order?")
-            assert expect(ws, "msg", lambda m: m["msg"]["from"] == "visitor")["msg"]["text"] == "Where is my order?"
-            client.portal.call(state.chats.typing, key, cid, "visitor")
-            assert expect(ws, "typing")["from"] == "visitor"
-            # links: only the site's own pages
-            ws.send_json({"type": "link", "chat": cid, "url": "https://evil.example/x", "title": "Prize"})
-            assert "only pages of this site" in expect(ws, "error")["message"]
-            ws.send_json({"type": "link", "chat": cid, "url": ORIGIN + "/shipping", "title": "Shipping"})
-            link = expect(ws, "msg", lambda m: m["msg"]["kind"] == "link")["msg"]
-            assert (link["url"], link["title"]) == (ORIGIN + "/shipping", "Shipping")
-            # transfer: not to oneself, not to someone away; then to the available admin
-            ws.send_json({"type": "transfer", "chat": cid, "to": shop["rep"]})
-            assert expect(ws, "error")["message"] == "choose another representative"
-            ws.send_json({"type": "transfer", "chat": cid, "to": shop["admin"]})
-            assert expect(ws, "chat-closed")["id"] == cid
-            opened = expect(boss, "chats", lambda m: m["chats"])["chats"][0]
-            assert opened["id"] == cid and any(m["text"] == "Where is my order?" for m in opened["messages"])
-            ws.send_json({"type": "say", "chat": cid, "text": "still mine?"})
-            assert expect(ws, "error")["message"] == "this chat is not yours"
+            yield boss, ws, cid
+
+
+def test_chatting_links_typing_transfer_and_end(client: TestClient, shop: dict, site: dict) -> None:
+    key = site["key"]
+    state = client.app.state.services
+    with ria_in_a_chat(client, key) as (boss, ws, cid):
+        ws.send_json({"type": "say", "chat": cid, "text": "Hello, how can I help?", "cid": "c-1"})
+        got = gather(ws, ack=lambda m: True, msg=lambda m: m["msg"]["from"] == "rep")
+        ack, echo = got["ack"], got["msg"]
+        assert ack["cid"] == "c-1" and echo["msg"]["cid"] == "c-1"
+        assert echo["msg"]["id"] == ack["id"] and echo["msg"]["name"] == "Ria Rep"
+        ws.send_json({"type": "say", "chat": cid, "text": "x" * 2001, "cid": "c-2"})
+        assert "at most 2000" in expect(ws, "error")["message"]
+        ws.send_text("y" * 9000)
+        assert "too large" in expect(ws, "error")["message"]
+        ws.send_text("not json")
+        assert "not valid JSON" in expect(ws, "error")["message"]
+        # the customer speaks (as the customer's socket would) and types
+        client.portal.call(state.chats.say, key, cid, "visitor", "", "Where is my order?")
+        assert expect(ws, "msg", lambda m: m["msg"]["from"] == "visitor")["msg"]["text"] == "Where is my order?"
+        client.portal.call(state.chats.typing, key, cid, "visitor")
+        assert expect(ws, "typing")["from"] == "visitor"
+        # links: only the site's own pages
+        ws.send_json({"type": "link", "chat": cid, "url": "https://evil.example/x", "title": "Prize"})
+        assert "only pages of this site" in expect(ws, "error")["message"]
+        ws.send_json({"type": "link", "chat": cid, "url": ORIGIN + "/shipping", "title": "Shipping"})
+        link = expect(ws, "msg", lambda m: m["msg"]["kind"] == "link")["msg"]
+        assert (link["url"], link["title"]) == (ORIGIN + "/shipping", "Shipping")
+        # transfer: not to oneself, not to someone away; then to the available admin
+        ws.send_json({"type": "transfer", "chat": cid, "to": shop["rep"]})
+        assert expect(ws, "error")["message"] == "choose another representative"
+        ws.send_json({"type": "transfer", "chat": cid, "to": shop["admin"]})
+        assert expect(ws, "chat-closed")["id"] == cid
+        opened = expect(boss, "chats", lambda m: m["chats"])["chats"][0]
+        assert opened["id"] == cid and any(m["text"] == "Where is my order?" for m in opened["messages"])
+        ws.send_json({"type": "say", "chat": cid, "text": "still mine?"})
+        assert expect(ws, "error")["message"] == "this chat is not yours"
         boss.send_json({"type": "end", "chat": cid})
         ended = expect(boss, "ended")
         assert ended["chat"] == cid and ended["by"] == "rep"
@@ -519,29 +526,19 @@ def test_what_the_customer_does_reaches_their_reps_console_as_it_happens(
     """The details beside a chat are pushed by the customer's own batches (no waiting for a
     refresh), to the chat's representative only, and only when they changed."""
     key = site["key"]
-    csrf_b = login(client, "boss@shop.example")
-    with connect(client, csrf_b) as boss:
-        boss.send_json({"type": "presence", "status": "available"})
-        expect(boss, "presence")
-        csrf = login(client, "ria@shop.example")
-        with connect(client, csrf) as ws:
-            ws.send_json({"type": "presence", "status": "available"})
-            expect(ws, "presence")
-            cid = waiting_request(client, key, "visitor-0001")
-            ws.send_json({"type": "accept", "id": cid})
-            expect(ws, "chats", lambda m: m["chats"])
-            ingest(client, key, "visitor-0001", [{"t": "cart", "value": 149, "currency": "EUR"},
-                                                 {"t": "pv", "url": ORIGIN + "/checkout", "title": "Checkout"}])
-            detail = expect(ws, "visitor", timeout=3)  # the console's own refresh comes every 5 s
-            assert detail["chat"] == cid and detail["detail"]["url"] == ORIGIN + "/checkout"
-            assert detail["detail"]["cart_value"] == 149
-            # the same batch again changes nothing the rep sees: no frame; a new page does
-            ingest(client, key, "visitor-0001", [{"t": "cart", "value": 149, "currency": "EUR"}])
-            ingest(client, key, "visitor-0001", [{"t": "pv", "url": ORIGIN + "/thanks", "title": "Thanks"}])
-            after = expect(ws, "visitor", timeout=3)
-            assert after["detail"]["url"] == ORIGIN + "/thanks"
-            ws.send_json({"type": "say", "chat": cid, "text": "anything else?", "cid": "c-9"})
-            expect(ws, "ack")
+    with ria_in_a_chat(client, key) as (boss, ws, cid):
+        ingest(client, key, "visitor-0001", [{"t": "cart", "value": 149, "currency": "EUR"},
+                                             {"t": "pv", "url": ORIGIN + "/checkout", "title": "Checkout"}])
+        detail = expect(ws, "visitor", timeout=3)  # the console's own refresh comes every 5 s
+        assert detail["chat"] == cid and detail["detail"]["url"] == ORIGIN + "/checkout"
+        assert detail["detail"]["cart_value"] == 149
+        # the same batch again changes nothing the rep sees: no frame; a new page does
+        ingest(client, key, "visitor-0001", [{"t": "cart", "value": 149, "currency": "EUR"}])
+        ingest(client, key, "visitor-0001", [{"t": "pv", "url": ORIGIN + "/thanks", "title": "Thanks"}])
+        after = expect(ws, "visitor", timeout=3)
+        assert after["detail"]["url"] == ORIGIN + "/thanks"
+        ws.send_json({"type": "say", "chat": cid, "text": "anything else?", "cid": "c-9"})
+        expect(ws, "ack")
         # the other representative heard of none of it
         boss.send_json({"type": "presence", "status": "available"})
         seen = []

@@ -14,6 +14,7 @@ from backend.core.matching import (DEFAULT, RULES, Condition, RepFacts, Results,
                                    Rule, choose_rule_set, page_of, rank, read_rule_sets, smoothed_rate,
                                    validate_rule_sets)
 from backend.core.rep_profile import Profile, validate_profile
+from tests.helpers import sendable
 
 NOW = datetime(2025, 6, 2, 10, 30, tzinfo=timezone.utc)  # a Monday, 12:30 in Paris
 KAYAKS = {
@@ -103,13 +104,6 @@ near = st.fixed_dictionaries({}, optional={
         "dispatch": st.dictionaries(names, st.one_of(st.sampled_from(["best", "top_n", "all"]), hostile))}),
         max_size=3)})
 
-
-def sendable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @settings(max_examples=400)

@@ -14,6 +14,7 @@ from hypothesis import assume, example, given, settings, strategies as st
 from backend.core.rep_profile import (
     CHANNELS, EMPTY, FIELDS, WEEKDAYS, Profile, on_schedule, read_profile, validate_profile,
 )
+from tests.helpers import sendable
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -39,14 +40,6 @@ hostile = st.recursive(hostile_leaf, lambda inner: st.one_of(
                                                  inner, max_size=6)), max_leaves=25)
 field_names = st.one_of(st.sampled_from(FIELDS), st.text(max_size=8), surrogates)
 
-
-def sendable(text: str) -> bool:
-    """What a JSON response and a page can carry: encodes as UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @settings(max_examples=400)
