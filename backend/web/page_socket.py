@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from backend.core import frames
 from backend.core.protocol import ID_RE
@@ -148,6 +148,12 @@ async def push(ws: WebSocket) -> None:
             await handle(svc, ws, site, vid, data)
     except WebSocketDisconnect:
         pass
+    except RuntimeError:
+        # The hub sends to this page too, and when it is the one that finds the page gone,
+        # Starlette marks the socket closed there: the next send or close here raises
+        # RuntimeError ("Cannot call send once a close message has been sent"). Nothing to log.
+        if ws.application_state != WebSocketState.DISCONNECTED:
+            raise
     finally:
         await svc.hub.detach_page(site.key, vid, ws)
 
