@@ -135,9 +135,49 @@ def send_transcript(site_name: str, to: str, messages: list[dict[str, Any]], *, 
     asyncio.run(outgoing.send(mail, msg))
 
 
+def decision_subject(site_name: str, status: str) -> str:
+    return f"Your application to {site_name}: {'approved' if status == 'approved' else 'not approved'}"
+
+
+def send_decision(site_name: str, to: str, name: str, status: str, note: str, login_url: str, *,
+                  mail: MailSettings, site: str = "") -> None:
+    """Mail an applicant the admin's decision and its note (retried by rq)."""
+    msg = outgoing.render("application_decision", to, decision_subject(site_name, status), mail,
+                          site_name=site_name, name=name, approved=status == "approved", note=note,
+                          login_url=login_url)
+    asyncio.run(outgoing.send(mail, msg))
+
+
+def waiting_subject(site_name: str) -> str:
+    return f"A representative's application waits on {site_name}"
+
+
+def send_application_waiting(site_name: str, to: str, applicant: str, url: str, *, mail: MailSettings,
+                             site: str = "") -> None:
+    """Tell a site's admin that an application waits for a decision (retried by rq)."""
+    msg = outgoing.render("application_waiting", to, waiting_subject(site_name), mail, site_name=site_name,
+                          applicant=applicant, url=url)
+    asyncio.run(outgoing.send(mail, msg))
+
+
 # The jobs a dead letter may name, to be run again: never anything else.
-JOBS: dict[str, Callable[..., None]] = {f"{fn.__module__}.{fn.__name__}": fn
-                                        for fn in (send_visitor_message, send_transcript)}
+JOBS: dict[str, Callable[..., None]] = {
+    f"{fn.__module__}.{fn.__name__}": fn
+    for fn in (send_visitor_message, send_transcript, send_decision, send_application_waiting)}
+
+
+def _letter(func_name: str, args: list[Any]) -> tuple[str, str]:
+    """A dead letter's kind and subject, from its job and arguments."""
+    site_name = str(args[0]) if args else ""
+    short = func_name.rsplit(".", 1)[-1]
+    if short == "send_transcript":
+        return "transcript", f"Your chat with {site_name}"
+    if short == "send_decision":
+        return "decision", decision_subject(site_name, str(args[3]) if len(args) > 3 else "")
+    if short == "send_application_waiting":
+        return "application", waiting_subject(site_name)
+    return "message", visitor_message_subject(site_name, args[2] if len(args) > 2 and isinstance(args[2], dict)
+                                              else {})
 
 
 @dataclass(frozen=True)
@@ -145,7 +185,8 @@ class DeadLetter:
     """Mail that could not be sent, kept until it is resent."""
 
     id: str
-    kind: str  # "message" (a visitor's, to sales) | "transcript" (to a customer)
+    kind: str  # "message" (a visitor's, to sales) | "transcript" (to a customer) | "decision" (to an
+    # applicant) | "application" (to an admin: one waits)
     to: str
     subject: str
     failed_at_ms: int
@@ -162,14 +203,12 @@ def keep_dead_letter(connection: Redis, job: Job, error: str) -> None:
         log.error("mail job %s failed for good and names no site: see rq's failed jobs", job.id)
         return
     args = list(job.args)
-    site_name, to = (str(args[0]), str(args[1])) if len(args) >= 2 else ("", "")
-    transcript = job.func_name.endswith("send_transcript")
+    to = str(args[1]) if len(args) >= 2 else ""
+    kind, subject = _letter(job.func_name, args)
     lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
     record = {
         "id": job.id, "job": job.func_name, "args": args, "kwargs": kwargs,
-        "kind": "transcript" if transcript else "message", "to": to,
-        "subject": f"Your chat with {site_name}" if transcript else
-        visitor_message_subject(site_name, args[2] if len(args) > 2 and isinstance(args[2], dict) else {}),
+        "kind": kind, "to": to, "subject": subject,
         "failed_at": int(time.time() * 1000), "error": (lines[-1] if lines else "unknown error")[:300],
     }
     connection.hset(keys.dead_letters(site), job.id, json.dumps(record))
@@ -203,6 +242,13 @@ class Jobs:
 
     async def transcript(self, site: str, site_name: str, to: str, messages: list[dict[str, Any]]) -> None:
         await self._enqueue(send_transcript, [site_name, to, messages], {"site": site})
+
+    async def decision(self, site: str, site_name: str, to: str, name: str, status: str, note: str,
+                       login_url: str) -> None:
+        await self._enqueue(send_decision, [site_name, to, name, status, note, login_url], {"site": site})
+
+    async def application_waiting(self, site: str, site_name: str, to: str, applicant: str, url: str) -> None:
+        await self._enqueue(send_application_waiting, [site_name, to, applicant, url], {"site": site})
 
     async def dead_letters(self, site: str) -> list[DeadLetter]:
         """The site's mail that could not be sent, newest first."""

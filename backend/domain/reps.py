@@ -211,6 +211,26 @@ class Reps:
         assert rep is not None
         return rep
 
+    async def email_taken(self, site: str, email: str) -> bool:
+        return bool(await self.redis.hexists(keys.rep_emails(site), email.strip().lower()))
+
+    async def adopt(self, site: str, rid: str, name: str, email: str, password_hash: str, profile: Profile) -> Rep:
+        """An approved applicant becomes an active rep with the id, password hash and profile
+        of their application: one rep per application, since the e-mail and the id are claimed
+        once (a second call raises TAKEN and writes nothing)."""
+        await self._claim_email(site, rid, email)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.rep(site, rid), mapping={
+                H.NAME: name, H.EMAIL: email, H.PASSWORD: password_hash, H.ROLE: "rep", H.ACTIVE: 1,
+                **profile_mapping(profile, tuple(PROFILE_FIELDS)),
+            })
+            pipe.sadd(keys.reps(site), rid)
+            pipe.hset(keys.capacity(site), rid, profile.capacity)
+            await pipe.execute()
+        rep = await self.get(site, rid)
+        assert rep is not None
+        return rep
+
     async def update(self, site: str, rid: str, data: dict[str, Any]) -> Rep | None:
         """Changes the fields ``data`` gives, and only those: an admin editing skills and the
         rep editing their own hours at the same time do not undo each other."""

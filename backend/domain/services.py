@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from backend import store
 from backend.config import Settings
 from backend.domain.api_keys import ApiKeys
+from backend.domain.applications import Applications
 from backend.domain.chat import Chats
 from backend.domain.jobs import Jobs
 from backend.domain.logins import LoginThrottle
@@ -49,6 +50,7 @@ class Services:
     jobs: Jobs
     matching: Matching
     routing: Routing
+    applications: Applications
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -74,6 +76,7 @@ class Services:
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
             chats=chats, jobs=jobs, matching=matching, routing=routing,
+            applications=Applications(redis, reps, jobs, settings.public_url),
         )
 
     async def open(self) -> None:

@@ -119,6 +119,23 @@ class RepHash(Fields):
     ACTIVE = "active"
 
 
+class ApplicationHash(Fields):
+    """A representative's application (domain/applications.py), until and after the decision."""
+
+    NAME = "name"
+    EMAIL = "email"
+    PASSWORD = "password"  # argon2 hash, copied to the rep on approval
+    PROFILE = "profile"  # JSON: the profile as the API writes it (core/rep_profile.py)
+    STATUS = "status"  # pending | approved | rejected
+    CREATED = "created"  # ms
+    DECIDED = "decided"  # ms; set once, with HSETNX: the one decision an application gets
+    NOTE = "note"  # the decision's note, mailed to the applicant
+    DECIDED_BY = "decided_by"  # the admin's rep id
+    CHECK_STATUS = "check_status"  # not_started | pending | passed | failed
+    CHECK_DATE = "check_date"  # YYYY-MM-DD or ""
+    CHECK_NOTE = "check_note"
+
+
 class SessionHash(Fields):
     REP = "rid"
     CREATED = "created"  # s
@@ -266,6 +283,27 @@ def login_failures(subject: str) -> str:
     "ip:<digest of address>", so an arbitrary string never becomes part of a key). Global: the
     site is unknown before login."""
     return f"{PREFIX}:login-fail:{subject}"
+
+
+def join_attempts(subject: str) -> str:
+    """Counter with a TTL: join-form posts of one subject ("ip:<digest of address>" or
+    "site:<site key>:<hour>"), global like the login throttle's."""
+    return f"{PREFIX}:join-attempts:{subject}"
+
+
+def applications(site_key: str) -> str:
+    """Sorted set: application id -> created (ms)."""
+    return _k(site_key, "applications")
+
+
+def application(site_key: str, aid: str) -> str:
+    """Hash: ApplicationHash."""
+    return _k(site_key, "application", aid)
+
+
+def applicant_emails(site_key: str) -> str:
+    """Hash: e-mail (lower case) -> application id; one application per address and site."""
+    return _k(site_key, "applicant-emails")
 
 
 def reps(site_key: str) -> str:

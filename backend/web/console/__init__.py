@@ -11,7 +11,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from backend.config import Settings
-from backend.web.console import admin, keys_page
+from backend.web.console import admin, applications_page as apps, keys_page
+from backend.web.console.join_page import join, join_form
 from backend.web.console.profile_page import own_profile, save_own_profile
 from backend.web.console.routes import login, login_form, logout, visitor_history, workspace
 from backend.web.console.web import STATIC
@@ -39,6 +40,8 @@ _routes = [
         Route("/visitors/{vid}", visitor_history, methods=["GET"]),
         Route("/profile", own_profile, methods=["GET"]),
         Route("/profile", save_own_profile, methods=["POST"]),
+        Route("/join/{site}", join_form, methods=["GET"]),
+        Route("/join/{site}", join, methods=["POST"]),
         WebSocketRoute("/ws", console_ws),
         Route("/admin/", admin.admin_index, methods=["GET"]),
         Route("/admin/site", admin.site_settings, methods=["GET"]),
@@ -52,6 +55,10 @@ _routes = [
         Route("/admin/reps/{rid}", admin.rep_edit, methods=["GET"]),
         Route("/admin/reps/{rid}", admin.rep_update, methods=["POST"]),
         Route("/admin/reps/{rid}/active", admin.rep_active, methods=["POST"]),
+        Route("/admin/applications", apps.applications_list, methods=["GET"]),
+        Route("/admin/applications/{aid}", apps.application_detail, methods=["GET"]),
+        Route("/admin/applications/{aid}/check", apps.application_check, methods=["POST"]),
+        Route("/admin/applications/{aid}/decide", apps.application_decide, methods=["POST"]),
         Route("/admin/visitors", admin.visitors_page, methods=["GET"]),
         Route("/admin/visitors.json", admin.visitors_json, methods=["GET"]),
         Route("/admin/mail", admin.mail_page, methods=["GET"]),
