@@ -535,6 +535,16 @@ def test_console_forms(server: Server, clean_log: None) -> None:
         "role": st.sampled_from(["rep", "admin", "boss"]),
         "password": st.one_of(st.text(max_size=9), surrogated, st.just("")), **profile_form})
     own_form = st.fixed_dictionaries({}, optional=profile_form)
+    join_csrf = csrf_of(stranger.get(f"/console/join/{key}").text)
+    applicant = httpx.Client(base_url=server.url, timeout=20)
+    applied = applicant.post(f"/console/join/{key}", data={
+        "csrf": csrf_of(applicant.get(f"/console/join/{key}").text), "name": "Applicant",
+        "email": "applicant@fuzz.example", "password": PASSWORD})
+    applicant.close()
+    assert applied.status_code == 200, applied.text
+    aid = re.search(r'id="application-([^"]+)"', owner.get("/console/admin/applications").text).group(1)
+    join_form = st.fixed_dictionaries({"name": texts, "email": emails, "password": st.one_of(texts, st.just(PASSWORD))},
+                                      optional={**profile_form, "website": texts})
     posts = st.one_of(
         st.tuples(st.just(("login", "/console/login")), forms(st.fixed_dictionaries(
             {"email": st.one_of(st.just("owner@fuzz.example"), emails), "password": texts,
@@ -560,10 +570,17 @@ def test_console_forms(server: Server, clean_log: None) -> None:
                   forms(st.fixed_dictionaries({}), csrf)),
         st.tuples(st.just(("owner", "/console/admin/identity")),
                   forms(st.fixed_dictionaries({}, optional={"signed_identity": texts, "rotate": texts}), csrf)),
+        st.tuples(st.just(("stranger", f"/console/join/{key}")), forms(join_form, join_csrf)),
+        st.tuples(st.just(("owner", f"/console/admin/applications/{aid}/check")), forms(st.fixed_dictionaries(
+            {"check_status": st.one_of(st.sampled_from(["passed", "failed", "pending", "not_started"]), texts),
+             "check_date": st.one_of(st.sampled_from(["2025-11-02", "2025-02-30", "", "9999-12-31"]), texts),
+             "check_note": texts}), csrf)),
+        st.tuples(st.just(("owner", f"/console/admin/applications/{aid}/decide")), forms(st.fixed_dictionaries(
+            {"decision": st.one_of(st.sampled_from(["approve", "reject"]), texts), "note": texts}), csrf)),
     )
     ctypes = ["application/x-www-form-urlencoded"] * 8 + ["multipart/form-data", "text/plain"]
 
-    @hsettings(FUZZ, max_examples=121)  # eleven forms
+    @hsettings(FUZZ, max_examples=154)  # fourteen forms
     @given(posts, st.randoms(use_true_random=True))
     def run(post: tuple[tuple[str, str], list[bytes]], rnd: random.Random) -> None:
         (who, path), inputs = post

@@ -35,8 +35,8 @@ from backend.store.keys import ApplicationHash as A
 log = logging.getLogger("beckon.applications")
 
 JOIN_WINDOW_S = 3600
-JOIN_PER_ADDRESS = 10  # posts of the join form from one address an hour, on any site
-JOIN_PER_SITE = 60  # posts to one site's join form an hour, from anywhere
+JOIN_PER_ADDRESS = 10  # valid join forms from one address an hour, on any site
+JOIN_PER_SITE = 60  # valid join forms to one site an hour, from anywhere
 LISTED_MAX = 500  # the newest applications an admin's list shows
 ADMINS_MAILED_MAX = 10
 # What the join form asks; an admin sets capacity and skills after approval.
@@ -73,7 +73,7 @@ class Applications:
         self.public_url = public_url
 
     async def attempt(self, site: str, ip: str) -> None:
-        """Count one post of the join form (before anything is checked, so parallel posts
+        """Count one valid join form (atomically, before anything is stored, so parallel posts
         cannot all slip under the limit); TooMany when this address or site is over it."""
         hour = int(time.time() // JOIN_WINDOW_S)
         counters = (keys.join_attempts("ip:" + _digest(ip)), keys.join_attempts(f"site:{_digest(site)}:{hour}"))
@@ -88,9 +88,11 @@ class Applications:
         if by_site > JOIN_PER_SITE:
             raise TooMany(JOIN_WINDOW_S - int(time.time()) % JOIN_WINDOW_S)
 
-    async def apply(self, site: str, data: dict[str, Any], admins: Admins) -> Application | None:
+    async def apply(self, site: str, data: dict[str, Any], admins: Admins, ip: str) -> Application | None:
         """Store a pending application; None (and nothing stored) when the address is a rep or
-        an applicant of the site already. Raises ApplicationError on invalid fields."""
+        an applicant of the site already. Raises ApplicationError on invalid fields, and
+        TooMany when this address or site sent too many valid forms (counted after validation,
+        which is cheap, and before the password is hashed, which is not)."""
         unknown = [(k, "not asked on this form") for k in data if k not in JOIN_FIELDS]
         try:
             clean = validate_rep({k: v for k, v in data.items() if k in JOIN_FIELDS})
@@ -99,6 +101,7 @@ class Applications:
         if unknown:
             raise ApplicationError(unknown)
         account = clean.account
+        await self.attempt(site, ip)
         password = await asyncio.to_thread(hash_password, account["password"])  # both ways: same time
         if await self.reps.email_taken(site, account["email"]):
             return None

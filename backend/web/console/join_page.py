@@ -1,5 +1,5 @@
 """The public page where someone applies to represent a site: no login, a CSRF token in the
-form as on the login page, a throttle per address and site, and a honeypot field. Every
+form as on the login page, a throttle per address and site on valid forms, and a honeypot field. Every
 error is shown beside its field with what was typed; a known address gets the same thanks
 as a new one."""
 
@@ -60,17 +60,15 @@ async def join(request: Request) -> Response:
              "languages": form.get("languages"), "products": form.get("products"), "areas": form.get("areas")}
     if not check_csrf(request, form.get("csrf")):
         return _page(request, site, 403, typed, message=EXPIRED)
+    if form.get(HONEYPOT):
+        return _page(request, site, done=True)
     svc = services(request)
+    admins = Admins(site.name, tuple(r.email for r in await svc.reps.list(site.key) if r.is_admin and r.active))
     try:
-        await svc.applications.attempt(site.key, client_ip(request))
+        await svc.applications.apply(site.key, form_data(form), admins, client_ip(request))
+    except ApplicationError as exc:
+        return _page(request, site, 400, typed, profile_form.collect(exc.errors))
     except TooMany as exc:
         return _page(request, site, 429, typed,
                      message=f"Too many applications from here. Try again in {max(1, round(exc.retry_s / 60))} minutes.")
-    if form.get(HONEYPOT):
-        return _page(request, site, done=True)
-    admins = Admins(site.name, tuple(r.email for r in await svc.reps.list(site.key) if r.is_admin and r.active))
-    try:
-        await svc.applications.apply(site.key, form_data(form), admins)
-    except ApplicationError as exc:
-        return _page(request, site, 400, typed, profile_form.collect(exc.errors))
     return _page(request, site, done=True)
