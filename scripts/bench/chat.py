@@ -58,7 +58,7 @@ def measure(args: argparse.Namespace):
         if not args.skip_latency:
             chat_latency.run(args, redis, stack, deadline, results)
         if not args.skip_capacity:  # leaves measurement 3 its time
-            chat_capacity.run(args, redis, stack, deadline if args.skip_flood else deadline - chat_flood.BUDGET_S,
+            chat_capacity.run(args, redis, stack, deadline if args.skip_flood else deadline - chat_flood.budget_s(args),
                               results)
         if not args.skip_flood:
             chat_flood.run(args, redis, stack, deadline, results)

@@ -63,6 +63,12 @@ KEY = "flood"  # its results
 QUICK = dict(flood_chats=20, flood_every=1.0, flood_warm=1.0, flood_seconds=4.0, flood_connections=128,
              flood_batches=2000, flood_visitors=500)
 BUDGET_S = 300  # what this measurement takes at its defaults (with waits and retries)
+QUICK_BUDGET_S = 60  # and with --quick (two servers, a quiet and a flooded window each of 5 s)
+
+
+def budget_s(args: argparse.Namespace) -> float:
+    """The time measurement 3 is left by the ones before it."""
+    return QUICK_BUDGET_S if args.quick else BUDGET_S
 FLOOD_LEAD_S = 3.0  # the flood runs this long before chat is measured, and a second past its end
 
 
