@@ -92,22 +92,32 @@ class Hub:
         self.pages[page] = self.pages.get(page, 1) - 1
         if self.pages[page] <= 0:
             del self.pages[page]
-            # Gone from here: stale after the grace, unless another worker holds a page of
-            # the visitor (it confirms sooner) or the next page of the visit connects.
-            stale_in = int(time.time() * 1000) - SOCKET_WINDOW_MS + self.page_grace_ms
-            with contextlib.suppress(*UNAVAILABLE):  # without Redis it goes stale by itself
-                await self.redis.zadd(keys.pages(site), {vid: stale_in}, xx=True)
+            await self._mark_gone(site, vid)
 
     async def confirm_pages(self) -> None:
         now = int(time.time() * 1000)
+        confirmed = list(self.pages)
         by_site: dict[str, dict[str, int]] = {}
-        for site, vid in self.pages:
+        for site, vid in confirmed:
             by_site.setdefault(site, {})[vid] = now
         async with self.redis.pipeline(transaction=False) as pipe:
             for site, members in by_site.items():
                 pipe.zadd(keys.pages(site), members)
                 pipe.zremrangebyscore(keys.pages(site), "-inf", now - 4 * SOCKET_WINDOW_MS)
             await pipe.execute()
+        # A page that closed while this was on its way may have had its "gone" mark written
+        # first (another connection) and then overwritten by "open" from here: mark it again,
+        # or it would look open for another SOCKET_WINDOW_MS.
+        for site, vid in confirmed:
+            if (site, vid) not in self.pages:
+                await self._mark_gone(site, vid)
+
+    async def _mark_gone(self, site: str, vid: str) -> None:
+        """Stale after the grace, unless another worker holds a page of the visitor (it
+        confirms sooner) or the next page of the visit connects."""
+        stale_in = int(time.time() * 1000) - SOCKET_WINDOW_MS + self.page_grace_ms
+        with contextlib.suppress(*UNAVAILABLE):  # without Redis it goes stale by itself
+            await self.redis.zadd(keys.pages(site), {vid: stale_in}, xx=True)
 
     async def _confirm_loop(self) -> None:
         while True:
