@@ -133,6 +133,7 @@ class WebServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="beckon-web-", suffix=".log", delete=False)
+        self._final: str | None = None  # the log, once stopped
         if factory == "backend.app:create_app":  # the product: started as operators start it
             argv = ["-m", "backend.cli", "serve", "--log-level", "warning"]
         else:
@@ -160,7 +161,15 @@ class WebServer:
         return self.proc.pid
 
     def output(self) -> str:
+        if self._final is not None:
+            return self._final
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
+        """Ends the process; its log stays readable here (``output``), not in /tmp, where a
+        suite run used to leave a file per server it started."""
         end(self.proc)
+        if self._final is None:
+            self._final = self.output()
+            self.log.close()
+            Path(self.log.name).unlink(missing_ok=True)

@@ -296,8 +296,8 @@ async def wait_quiet(groups: dict[str, Any], below: float, at_most: float) -> fl
 
 class Server(WebServer):
     """A uvicorn server (``backend.testing``'s WebServer) that stops its whole process tree
-    (uvicorn --workers N forks) and removes its log: a benchmark that leaves a worker behind
-    disturbs the next measurement."""
+    (uvicorn --workers N forks): a benchmark that leaves a worker behind disturbs the next
+    measurement."""
 
     def __init__(self, factory: str, env: dict[str, str], workers: int = 1, port: int | None = None) -> None:
         self.stopped = False
@@ -335,8 +335,6 @@ class Server(WebServer):
             for pid in tree:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                os.unlink(self.log.name)
 
 
 def start_redis(stack: contextlib.ExitStack) -> RedisServer:
