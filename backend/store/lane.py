@@ -122,7 +122,7 @@ class Lanes:
 
     async def evalsha(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """``script(keys=keys, args=args)``, on the lane of the node holding ``keys[0]``."""
-        if self.kwargs is None or not script.sha:
+        if self.kwargs is None:
             return await script(keys=keys, args=args)
         try:
             lane = await self._lane(keys[0])
