@@ -22,7 +22,7 @@ from backend.web.http import HTTPError, parse_json, services
 from backend.web.visitor_auth import site_for_origin
 
 FRAME_MAX = 8192
-NOT_KEPT = "this could not be stored safely just now"
+NOT_KEPT = "this could not be sent just now"
 HELLO_TIMEOUT_S = 10.0
 RESUME_AFTER_RE = re.compile(r"\d{1,20}-\d{1,10}|0")
 

@@ -279,7 +279,7 @@ class Connection:
             self.error("Beckon cannot reach its storage just now; please try again in a moment.", ref,
                        RESEND_AFTER_MS if kind == "say" else 0)
         except Unconfirmed:
-            self.error("The message could not be stored safely just now; please try again in a moment.", ref,
+            self.error("The message could not be sent just now; please try again in a moment.", ref,
                        RESEND_AFTER_MS if kind == "say" else 0)
         return True
 
