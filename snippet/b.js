@@ -181,7 +181,8 @@
     curUrl = here();
     svcSeen = new Set();
     errs = intent = 0;
-    add('pv', { url: cut(curUrl, 2048), title: cut(d.title, 300), ref: cut(ref, 2048), visits: visit(location.pathname) });
+    add('pv', { url: cut(curUrl, 2048), title: cut(d.title, 300), ref: cut(ref, 2048), visits: visit(location.pathname),
+      lang: cut(d.documentElement.lang || navigator.language, 35) });
     tick();
     startHb();
     scan(d.documentElement);
@@ -254,7 +255,7 @@
     });
     // Dropped if too long: a cut id or e-mail is someone else's.
     B.identify = api(o => {
-      const f = {}, lim = { id: 128, email: 254, name: 128, signature: 128 };
+      const f = {}, lim = { id: 128, email: 254, name: 128, signature: 128, area: 32 };
       for (const k in lim) {
         const v = cut(o && o[k], 300);
         if (v && v.length <= lim[k] && (k !== 'email' || v.includes('@'))) f[k] = v;

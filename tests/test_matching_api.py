@@ -127,3 +127,35 @@ def test_the_admin_edits_rule_sets_in_the_console_with_every_error_listed(client
     assert r.status_code == 303
     assert "Matching rule sets saved." in client.get(r.headers["location"]).text
     assert client.get(f"/v1/sites/{key}/matching", headers=admin()).json()["rule_sets"][0]["name"] == "Kayaks"
+
+
+def test_the_pages_language_and_the_customers_area_reach_matching(client: TestClient, site: dict) -> None:
+    """A French page (or, when the page says nothing, a French browser) makes a French
+    visitor: under the language filter an English-only rep is filtered out, and the area
+    the site gave in identify() scores the rep who covers it."""
+    key = site["key"]
+    amelie = make_rep(client, key, email="amelie@shop.example", name="Amélie")
+    bob = make_rep(client, key, email="bob@shop.example", name="Bob")
+    client.put(f"/v1/sites/{key}/reps/{amelie}", json={"languages": ["fr"], "areas": ["75"]},
+               headers=admin()).raise_for_status()
+    client.put(f"/v1/sites/{key}/reps/{bob}", json={"languages": ["en"], "areas": ["SW1"]},
+               headers=admin()).raise_for_status()
+    presence(client, key, amelie, "available")
+    presence(client, key, bob, "available")
+    rule_sets = {"rule_sets": [{"name": "Everyone", "rules": {"area": {"weight": 1}}}]}
+    put_matching(client, key, rule_sets).raise_for_status()
+
+    ingest(client, key, "visitor-paris1", [{**PAGE[0], "lang": "fr_FR"},
+                                           {"t": "id", "email": "claire@example.fr", "area": " 75011 "}])
+    found = client.get(f"/v1/sites/{key}/visitors/visitor-paris1/match", headers=admin()).json()
+    assert found["session"]["language"] == "fr-FR" and found["session"]["area"] == "75011"
+    assert [x["name"] for x in found["ranked"]] == ["Amélie"] and found["ranked"][0]["score"] == 1.0
+    assert [(x["name"], [r["filter"] for r in x["reasons"]]) for x in found["filtered"]] == [("Bob", ["language"])]
+
+    # A page that declares no readable language leaves the one known; English pages change it.
+    ingest(client, key, "visitor-paris1", [{**PAGE[0], "lang": "not a language!"}])
+    assert client.get(f"/v1/sites/{key}/visitors/visitor-paris1/match",
+                      headers=admin()).json()["session"]["language"] == "fr-FR"
+    ingest(client, key, "visitor-paris1", [{**PAGE[0], "lang": "en"}])
+    found = client.get(f"/v1/sites/{key}/visitors/visitor-paris1/match", headers=admin()).json()
+    assert [x["name"] for x in found["ranked"]] == ["Bob"] and found["ranked"][0]["score"] == 0.0

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from backend.core.validation import NOT_TEXT, finite_number, is_text, split_url
+from backend.core.rep_profile import language_tag
 
 # \Z, not $: "$" also matches before a trailing newline, and "abcdefgh\n" is no id.
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
@@ -86,6 +87,9 @@ def _pv(ev: dict[str, Any], path: str) -> dict[str, Any]:
         "title": _str(ev, "title", path, 300, False),
         "ref": _url(ev, "ref", path, False),
         "visits": _int(ev, "visits", path, 0, 100_000, False),
+        # The page's language as the host page declares it: a tag that cannot be read is
+        # unknown, not an error (the host page wrote it, not the snippet).
+        "lang": language_tag(_str(ev, "lang", path, 35, False)) or "",
     }
 
 
@@ -144,6 +148,7 @@ def _id(ev: dict[str, Any], path: str) -> dict[str, Any]:
         "email": _str(ev, "email", path, 254, False).strip().lower(),
         "name": _str(ev, "name", path, 128, False),
         "sig": _str(ev, "sig", path, 128, False),
+        "area": " ".join(_str(ev, "area", path, 32, False).split()).upper(),  # postcode, area code, region
     }
     if not (out["id"] or out["email"] or out["name"]):
         raise ProtocolError("an 'id' event needs at least one of id, email, name", path)

@@ -3,8 +3,9 @@ write stores nothing) and the ranking of its representatives for one visitor, bu
 visitor's stored state and the reps' profiles, presence and chats (backend/core/matching.py
 decides; this module only gathers the facts).
 
-What is not known yet reads as unknown, never guessed: the visitor's language and area (the
-snippet does not send them), the customer's account owner (records come later), reps'
+The visitor's language is the page's (``<html lang>``, else the browser's), their area the
+one ``Beckon.identify({area})`` gave. What is not known yet reads as unknown, never guessed:
+the customer's account owner (records come later), reps'
 accreditations (tests come later) and past results (ratings come later). Time since a rep's
 last chat is read from the chats they hold now; a rep holding none counts as idle long enough.
 """
@@ -60,6 +61,7 @@ def session_facts(site: Site, rule_sets: RuleSets, detail: dict[str, Any]) -> Se
         service_point=detail.get("service_point", ""), path=path,
         category=page.category if page else "", product=page.product if page else "",
         cart_value=float(detail.get("cart_value", 0.0)), customer=customer,
+        language=detail.get("language", ""), area=prof.get(P.AREA, ""),
         flagged=bool(detail.get("flagged")), first_visit=int(detail.get("visits", 0)) == 0,
     )
 

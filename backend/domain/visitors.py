@@ -66,6 +66,7 @@ def _state(raw: dict[str, str]) -> dict[str, Any]:
     out.update(
         url=raw.get(V.URL, ""),
         title=raw.get(V.TITLE, ""),
+        language=raw.get(V.LANGUAGE, ""),
         service_point=raw.get(V.SERVICE_POINT, ""),
         cart_value=float(raw.get(V.CART, 0) or 0),
         currency=raw.get(V.CURRENCY, ""),

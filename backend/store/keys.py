@@ -57,6 +57,7 @@ class VisitorHash(Fields):
     LEFT = "left"  # ms of the page's goodbye (pagehide), until the next batch
     NEEDY_AT = "needy_at"  # ms the visitor started needing help
     REQUEST = "req"  # the chat request (or chat) the visitor has open
+    LANGUAGE = "lang"  # BCP 47, as the latest page that declared one said
     TOKEN = "tok"  # the visitor's secret, handed to its first page; proves a call is the visitor's
 
 
@@ -72,6 +73,7 @@ class OfferHash(Fields):
     KIND = "kind"  # help | message
     VARIANT = "variant"
     SHORT = "short"
+    AREA = "area"  # postcode, area code or region, upper-case, as identify() gave it
     CREATED = "created"
     DEADLINE = "deadline"
     WAIT = "wait"  # the estimated wait when offered, s (-1: none)

@@ -67,6 +67,8 @@ for _, ev in ipairs(events) do
       ref = ev.ref or '', ts = now}))
     redis.call('LTRIM', KEYS[2], -trail_max, -1)
     redis.call('HSET', v, 'url', ev.url, 'title', ev.title or '')
+    -- a page that does not say its language leaves the one known from earlier pages
+    if ev.lang and ev.lang ~= '' then redis.call('HSET', v, 'lang', ev.lang) end
   elseif t == 'hb' then
     hbs = hbs + 1
   elseif t == 'bye' then
@@ -94,7 +96,7 @@ for _, ev in ipairs(events) do
   elseif t == 'code' then
     if ev.ok then redis.call('HSET', v, 'code_ok', 1) end
   elseif t == 'id' then
-    for _, k in ipairs({'id', 'email', 'name'}) do
+    for _, k in ipairs({'id', 'email', 'name', 'area'}) do
       if ev[k] and ev[k] ~= '' then redis.call('HSET', KEYS[12], k, ev[k]) end
     end
     -- 1: signed by the site; 0: unsigned where the site requires signing; else not said
