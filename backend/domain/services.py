@@ -16,6 +16,7 @@ from backend.config import Settings
 from backend.domain.api_keys import ApiKeys
 from backend.domain.applications import Applications
 from backend.domain.chat import Chats
+from backend.domain.enterprises import Enterprises
 from backend.domain.jobs import Jobs
 from backend.domain.logins import LoginThrottle
 from backend.domain.matching import Matching
@@ -51,6 +52,7 @@ class Services:
     matching: Matching
     routing: Routing
     applications: Applications
+    enterprises: Enterprises
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -77,6 +79,7 @@ class Services:
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
             chats=chats, jobs=jobs, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
+            enterprises=Enterprises(redis, sites),
         )
 
     async def open(self) -> None:

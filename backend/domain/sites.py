@@ -44,6 +44,7 @@ class Site:
     offer: OfferSettings
     identity_secret: str = ""
     signed_identity: bool = False
+    enterprise: str = ""  # the id of the enterprise that owns the site, if one does
 
     def identity_trusted(self, ev: dict[str, Any]) -> bool:
         """May this ``id`` event's id / e-mail be taken as who the visitor is (the flagged-
@@ -200,6 +201,7 @@ class Sites:
                 offer=OfferSettings(**json.loads(offer_raw)) if offer_raw else OfferSettings(),
                 identity_secret=raw.get(S.IDENTITY_SECRET, ""),
                 signed_identity=raw.get(S.SIGNED_IDENTITY) == "1",
+                enterprise=raw.get(S.ENTERPRISE, ""),
             )
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -217,6 +219,21 @@ class Sites:
         fresh = await self.get(key, fresh=True)
         assert fresh is not None
         return fresh
+
+    async def claim_for(self, key: str, enterprise: str) -> bool:
+        """Make ``enterprise`` the site's owner unless one is already (HSETNX in the site's
+        slot: of two enterprises claiming a site at once, one gets it). True when it owns it."""
+        if not await self.redis.exists(keys.site(key)):
+            return False
+        claimed = await self.redis.hsetnx(keys.site(key), S.ENTERPRISE, enterprise)
+        self._cache.pop(key, None)
+        return bool(claimed) or await self.redis.hget(keys.site(key), S.ENTERPRISE) == enterprise
+
+    async def release_from(self, key: str, enterprise: str) -> None:
+        """The site no longer belongs to ``enterprise`` (and stays with any other owner)."""
+        if await self.redis.hget(keys.site(key), S.ENTERPRISE) == enterprise:
+            await self.redis.hdel(keys.site(key), S.ENTERPRISE)
+        self._cache.pop(key, None)
 
     async def origin_known(self, origin: str) -> bool:
         return bool(await self.redis.sismember(keys.ORIGINS, origin))

@@ -30,6 +30,12 @@ class SiteHash(Fields):
     CONSENT_REQUIRED = "consent_required"
     IDENTITY_SECRET = "identity_secret"  # signs Beckon.identify() on the site's own server
     SIGNED_IDENTITY = "signed_identity"  # "1": only signed identities count as who they claim
+    ENTERPRISE = "enterprise"  # the enterprise's id, when one owns the site (set once, with HSETNX)
+
+
+class EnterpriseHash(Fields):
+    NAME = "name"
+    CREATED = "created"  # s
 
 
 class VisitorHash(Fields):
@@ -252,6 +258,22 @@ def visitor_keys(site_key: str, vid: str) -> list[str]:
         page_dwell(site_key, vid),
         profile(site_key, vid),
     ]
+
+
+# --- Enterprises ----------------------------------------------------------------------------
+# An enterprise owns several sites; its own keys live under its own hash tag, {ent:<id>}, and
+# each of its sites names it in the site's hash (SiteHash.ENTERPRISE): which enterprise a site
+# belongs to is decided in the site's slot, once.
+
+
+def enterprise(eid: str) -> str:
+    """Hash: EnterpriseHash."""
+    return f"{PREFIX}:{{ent:{eid}}}:enterprise"
+
+
+def enterprise_sites(eid: str) -> str:
+    """Set of the site keys the enterprise owns."""
+    return f"{PREFIX}:{{ent:{eid}}}:sites"
 
 
 # --- Representatives -------------------------------------------------------------------

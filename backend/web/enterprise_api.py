@@ -1,0 +1,61 @@
+"""Enterprises for the operator (``BECKON_ADMIN_TOKEN`` only): ``/v1/enterprises``.
+
+An enterprise owns several sites; its representatives may be chosen to serve any of them
+(the reps API's ``sites`` field). A site's own key never opens these routes.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.domain.enterprises import Enterprise, EnterpriseError
+from backend.web.http import HTTPError, errors_json, read_json, services
+from backend.web.site_api import require_operator
+
+
+async def _answer(request: Request, enterprise: Enterprise, status: int = 200) -> Response:
+    names = await services(request).enterprises.names(enterprise.sites)
+    return JSONResponse(enterprise.as_json(names), status_code=status)
+
+
+def _invalid(exc: EnterpriseError) -> HTTPError:
+    return HTTPError(400, "the enterprise is not valid", errors=errors_json(exc.errors))
+
+
+async def create_enterprise(request: Request) -> Response:
+    await require_operator(request)
+    try:
+        enterprise = await services(request).enterprises.create(await read_json(request))
+    except EnterpriseError as exc:
+        raise _invalid(exc) from None
+    return await _answer(request, enterprise, 201)
+
+
+async def enterprise_detail(request: Request) -> Response:
+    await require_operator(request)
+    enterprise = await services(request).enterprises.get(request.path_params["eid"])
+    if enterprise is None:
+        raise HTTPError(404, "no such enterprise")
+    return await _answer(request, enterprise)
+
+
+async def enterprise_sites(request: Request) -> Response:
+    """``{"sites": [...]}`` replaces the enterprise's sites."""
+    await require_operator(request)
+    try:
+        enterprise = await services(request).enterprises.set_sites(request.path_params["eid"],
+                                                                   await read_json(request))
+    except EnterpriseError as exc:
+        raise _invalid(exc) from None
+    if enterprise is None:
+        raise HTTPError(404, "no such enterprise")
+    return await _answer(request, enterprise)
+
+
+routes = [
+    Route("/v1/enterprises", create_enterprise, methods=["POST"]),
+    Route("/v1/enterprises/{eid}", enterprise_detail, methods=["GET"]),
+    Route("/v1/enterprises/{eid}/sites", enterprise_sites, methods=["PUT"]),
+]
