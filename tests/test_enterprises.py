@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from tests.helpers import admin
+from tests.helpers import PASSWORD, admin, console_login
 
 
 def new_site(client: TestClient, name: str) -> str:
-    r = client.post("/v1/sites", json={"name": name, "origins": [f"https://{name.lower()}.example"]},
+    host = "".join(c for c in name.lower() if c.isalnum())
+    r = client.post("/v1/sites", json={"name": name, "origins": [f"https://{host}.example"]},
                     headers=admin())
     assert r.status_code == 201, r.text
     return r.json()["key"]
@@ -51,3 +52,76 @@ def test_only_the_operator_token_opens_enterprises(client: TestClient) -> None:
                     headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 403
     assert client.post("/v1/enterprises", json={"name": "Mine", "sites": [a1]}).status_code == 401
+
+
+def enterprise(client: TestClient, name: str, *sites: str) -> str:
+    r = client.post("/v1/enterprises", json={"name": name, "sites": list(sites)}, headers=admin())
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def emails_of(client: TestClient, key: str) -> dict[str, bool]:
+    reps = client.get(f"/v1/sites/{key}/reps", headers=admin()).json()["reps"]
+    return {r["email"]: r["active"] for r in reps}
+
+
+def test_a_rep_serves_the_chosen_sites_of_the_enterprise_and_no_other(client: TestClient) -> None:
+    a1, a2, a3, b1 = (new_site(client, n) for n in ("A1", "A2", "A3", "B1"))
+    enterprise(client, "Acme", a1, a2, a3)
+    enterprise(client, "Bolt", b1)
+    body = {"name": "Nina", "email": "nina@acme.example", "password": PASSWORD, "capacity": 2}
+    # a site outside the enterprise cannot be chosen: nothing is made anywhere
+    r = client.post(f"/v1/sites/{a1}/reps", json={**body, "sites": [a1, b1]}, headers=admin())
+    assert r.status_code == 400 and r.json()["errors"] == [{"field": "sites[1]",
+                                                             "message": "is not a site of this enterprise"}]
+    assert all("nina@acme.example" not in emails_of(client, k) for k in (a1, a2, a3, b1))
+    r = client.post(f"/v1/sites/{a1}/reps", json={**body, "sites": [a1, a2]}, headers=admin())
+    assert r.status_code == 201, r.text
+    nina = r.json()
+    assert sorted(nina["sites"]) == sorted([a1, a2])
+    assert emails_of(client, a2) == {"nina@acme.example": True}
+    assert emails_of(client, a3) == {} and emails_of(client, b1) == {}
+    # the same account: one id, the profile copied
+    assert client.get(f"/v1/sites/{a2}/reps/{nina['id']}", headers=admin()).json()["capacity"] == 2
+    # by default a new rep serves every site of the enterprise
+    every = client.post(f"/v1/sites/{a3}/reps", json={**body, "email": "omar@acme.example"}, headers=admin())
+    assert sorted(every.json()["sites"]) == sorted([a1, a2, a3])
+    # a change of sites: A3 added, A1 dropped (deactivated, not deleted)
+    r = client.put(f"/v1/sites/{a2}/reps/{nina['id']}", json={"sites": [a2, a3]}, headers=admin())
+    assert r.status_code == 200 and sorted(r.json()["sites"]) == sorted([a2, a3])
+    assert emails_of(client, a1)["nina@acme.example"] is False and emails_of(client, a3)["nina@acme.example"]
+    r = client.put(f"/v1/sites/{a2}/reps/{nina['id']}", json={"sites": [b1]}, headers=admin())
+    assert r.status_code == 400 and emails_of(client, b1) == {}
+    # a site outside any enterprise: its reps serve it alone
+    lone = new_site(client, "Lone")
+    r = client.post(f"/v1/sites/{lone}/reps", json={**body, "sites": [a1]}, headers=admin())
+    assert r.status_code == 400
+    assert "sites" not in client.post(f"/v1/sites/{lone}/reps", json=body, headers=admin()).json()
+
+
+def test_the_admin_page_offers_the_enterprises_sites_and_refuses_others(client: TestClient) -> None:
+    a1, a2, b1 = new_site(client, "A1"), new_site(client, "A<b>2"), new_site(client, "B1")
+    enterprise(client, "Acme", a1, a2)
+    enterprise(client, "Bolt", b1)
+    assert client.post(f"/v1/sites/{a1}/reps", json={"name": "Boss", "email": "boss@acme.example", "password": PASSWORD,
+                                                     "role": "admin", "sites": [a1]}, headers=admin()).status_code == 201
+    csrf = console_login(client, "boss@acme.example")
+    page = client.get("/console/admin/reps").text
+    assert f'value="{a1}" checked' in page and f'value="{a2}" checked' in page and b1 not in page
+    assert "A&lt;b&gt;2" in page and "A<b>2" not in page
+    new = {"csrf": csrf, "name": "Pia", "email": "pia@acme.example", "password": PASSWORD, "capacity": "1",
+           "role": "rep", "sites_shown": "1"}
+    forged = client.post("/console/admin/reps", data={**new, "sites": [a2, b1]})
+    assert forged.status_code == 400 and "is not a site of this enterprise" in forged.text
+    assert emails_of(client, b1) == {} and "pia@acme.example" not in emails_of(client, a2)
+    none = client.post("/console/admin/reps", data=new)
+    assert none.status_code == 400 and "choose 1 or more" in none.text
+    assert client.post("/console/admin/reps", data={**new, "sites": [a2]}).status_code == 200  # followed redirect
+    assert emails_of(client, a2) == {"pia@acme.example": True} and "pia@acme.example" not in emails_of(client, a1)
+    boss = client.get(f"/v1/sites/{a1}/reps", headers=admin()).json()["reps"][0]["id"]
+    edit = client.get(f"/console/admin/reps/{boss}").text
+    assert f'value="{a1}" checked' in edit and f'value="{a2}" checked' not in edit
+    r = client.post(f"/console/admin/reps/{boss}", data={"csrf": csrf, "sites_shown": "1", "sites": [a2]})
+    assert r.status_code == 400 and "cannot stop serving" in r.text
+    r = client.post(f"/console/admin/reps/{boss}", data={"csrf": csrf, "sites_shown": "1", "sites": [a1, a2]})
+    assert r.status_code == 200 and emails_of(client, a2)["boss@acme.example"] is True

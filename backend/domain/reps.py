@@ -214,14 +214,24 @@ class Reps:
     async def email_taken(self, site: str, email: str) -> bool:
         return bool(await self.redis.hexists(keys.rep_emails(site), email.strip().lower()))
 
-    async def adopt(self, site: str, rid: str, name: str, email: str, password_hash: str, profile: Profile) -> Rep:
-        """An approved applicant becomes an active rep with the id, password hash and profile
-        of their application: one rep per application, since the e-mail and the id are claimed
-        once (a second call raises TAKEN and writes nothing)."""
+    async def member_id(self, site: str, email: str) -> str | None:
+        """The id of the site's rep with this e-mail, if there is one."""
+        found = await self.redis.hget(keys.rep_emails(site), email.strip().lower())
+        return str(found) if found else None
+
+    async def password_hash(self, site: str, rid: str) -> str:
+        """What another membership of the same person copies: the hash, never the password."""
+        return str(await self.redis.hget(keys.rep(site, rid), H.PASSWORD) or "")
+
+    async def adopt(self, site: str, rid: str, name: str, email: str, password_hash: str, profile: Profile,
+                    role: str = "rep") -> Rep:
+        """An approved applicant (or a membership on another site of an enterprise) becomes an
+        active rep with the id, password hash and profile given: one rep per id, since the
+        e-mail and the id are claimed once (a second call raises TAKEN and writes nothing)."""
         await self._claim_email(site, rid, email)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.rep(site, rid), mapping={
-                H.NAME: name, H.EMAIL: email, H.PASSWORD: password_hash, H.ROLE: "rep", H.ACTIVE: 1,
+                H.NAME: name, H.EMAIL: email, H.PASSWORD: password_hash, H.ROLE: role, H.ACTIVE: 1,
                 **profile_mapping(profile, tuple(PROFILE_FIELDS)),
             })
             pipe.sadd(keys.reps(site), rid)

@@ -20,6 +20,7 @@ from backend.domain.enterprises import Enterprises
 from backend.domain.jobs import Jobs
 from backend.domain.logins import LoginThrottle
 from backend.domain.matching import Matching
+from backend.domain.memberships import Memberships
 from backend.domain.offers import Broker, Ticker
 from backend.domain.presence import Presence
 from backend.domain.push import Hub
@@ -53,6 +54,7 @@ class Services:
     routing: Routing
     applications: Applications
     enterprises: Enterprises
+    memberships: Memberships
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -80,6 +82,7 @@ class Services:
             chats=chats, jobs=jobs, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
             enterprises=Enterprises(redis, sites),
+            memberships=Memberships(reps, Enterprises(redis, sites)),
         )
 
     async def open(self) -> None:

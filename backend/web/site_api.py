@@ -20,7 +20,7 @@ from backend.core.protocol import ID_RE
 from backend.core.scoring import RulesError
 from backend.domain.api_keys import ApiKeyError
 from backend.domain.matching import MatchingError
-from backend.domain.reps import RepError
+from backend.domain.reps import Rep, RepError
 from backend.domain.sites import Site, SiteError, validate_site
 from backend.web.http import HTTPError, errors_json, parse_int, read_json, services
 
@@ -231,30 +231,39 @@ async def revoke_api_key(request: Request) -> Response:
 # --- Representatives ------------------------------------------------------------------
 
 
+async def rep_json(request: Request, site: Site, rep: Rep) -> dict[str, Any]:
+    """The rep, and on an enterprise's site the enterprise's sites this person serves."""
+    if not site.enterprise:
+        return rep.as_json()
+    return {**rep.as_json(), "sites": await services(request).memberships.serving(rep)}
+
+
 async def reps_collection(request: Request) -> Response:
+    """A POST may give ``sites``: which of the enterprise's sites the new rep serves (all by
+    default)."""
     site = await site_or_404(request)
-    reps = services(request).reps
+    svc = services(request)
     if request.method == "POST":
         try:
-            rep = await reps.create(site.key, await read_json(request))
+            rep = await svc.memberships.create(site.key, await read_json(request))
         except RepError as exc:
             raise invalid("representative", exc) from None
-        return JSONResponse(rep.as_json(), status_code=201)
-    return JSONResponse({"reps": [r.as_json() for r in await reps.list(site.key)]})
+        return JSONResponse(await rep_json(request, site, rep), status_code=201)
+    return JSONResponse({"reps": [r.as_json() for r in await svc.reps.list(site.key)]})
 
 
 async def rep_detail(request: Request) -> Response:
     site = await site_or_404(request)
-    reps = services(request).reps
+    svc = services(request)
     rid = request.path_params["rid"]
     try:
-        rep = await reps.update(site.key, rid, await read_json(request)) if request.method == "PUT" \
-            else await reps.get(site.key, rid)
+        rep = await svc.memberships.update(site.key, rid, await read_json(request)) if request.method == "PUT" \
+            else await svc.reps.get(site.key, rid)
     except RepError as exc:
         raise HTTPError(400, "the change is not valid", errors=errors_json(exc.errors)) from None
     if rep is None:
         raise HTTPError(404, "no such representative")
-    return JSONResponse(rep.as_json())
+    return JSONResponse(await rep_json(request, site, rep))
 
 
 async def rep_presence(request: Request) -> Response:

@@ -198,7 +198,17 @@ def rep_data(form: Form, creating: bool) -> dict[str, Any]:
     data: dict[str, Any] = {name: form.get(name) for name in ("name", "email", "role") if name in form}
     if creating or form.get("password"):
         data["password"] = form.get("password")
+    if "sites_shown" in form:  # an enterprise's site: which of its sites the rep serves
+        data["sites"] = form.getlist("sites")
     return {**data, **profile_form.admin_part(form), **profile_form.own_part(form)}
+
+
+async def choosable(request: Request, ctx: Ctx) -> list[tuple[str, str]]:
+    """(key, name) of the sites a rep of this site may serve, when there is a choice."""
+    svc = services(request)
+    keys = await svc.enterprises.sites_of(ctx.site.key)
+    names = await svc.enterprises.names(keys)
+    return [(key, names.get(key, key)) for key in keys] if len(keys) > 1 else []
 
 
 NEW_REP = ("name", "email", "capacity", "skills", "areas", "role")
@@ -211,6 +221,8 @@ async def reps_page(request: Request, ctx: Ctx, status: int = 200, **override: A
         "new": {"name": "", "email": "", "capacity": "3", "skills": "", "areas": "", "role": "rep"},
         "new_errors": {}, "row_errors": {}, "saved": request.query_params.get("saved", ""),
     }
+    context["choosable"] = await choosable(request, ctx)
+    context["chosen"] = [key for key, _ in context["choosable"]]  # a new rep serves them all unless told
     context.update(override)
     return render(request, "admin_reps.html", context, status=status)
 
@@ -224,10 +236,11 @@ async def reps_list(request: Request, ctx: Ctx) -> Response:
 async def rep_create(request: Request, ctx: Ctx) -> Response:
     data = rep_data(ctx.form, creating=True)
     try:
-        await services(request).reps.create(ctx.site.key, data)
+        await services(request).memberships.create(ctx.site.key, data)
     except RepError as exc:
         new = {k: ctx.form.get(k) for k in NEW_REP}
-        return await reps_page(request, ctx, 400, new=new, new_errors=profile_form.collect(exc.errors))
+        return await reps_page(request, ctx, 400, new=new, new_errors=profile_form.collect(exc.errors),
+                               chosen=ctx.form.getlist("sites"))
     return redirect(request, "/console/admin/reps?saved=created")
 
 
@@ -236,13 +249,17 @@ async def _target(request: Request, ctx: Ctx) -> Rep | None:
     return await services(request).reps.get(ctx.site.key, rid) if len(rid) <= 64 else None
 
 
-def rep_page(request: Request, ctx: Ctx, target: Rep, status: int = 200, typed: dict[str, Any] | None = None,
-             errors: Errors | None = None) -> Response:
+async def rep_page(request: Request, ctx: Ctx, target: Rep, status: int = 200,
+                   typed: dict[str, Any] | None = None, errors: Errors | None = None) -> Response:
     """One representative's account and whole profile, each error beside its field."""
     values = typed or {"name": target.name, "email": target.email, "role": target.role,
                        **profile_form.values(target.profile)}
+    sites = await choosable(request, ctx)
+    chosen = ctx.form.getlist("sites") if typed else (await services(request).memberships.serving(target)
+                                                       if sites else [])
     return render(request, "admin_rep.html", {
         "rep": ctx.rep, "site": ctx.site, "nav": "reps", "target": target, "roles": ROLES, "v": values,
+        "choosable": sites, "chosen": chosen,
         "errs": errors or {}, "days": profile_form.DAY_NAMES, "saved": request.query_params.get("saved", ""),
     }, status=status)
 
@@ -252,7 +269,7 @@ async def rep_edit(request: Request, ctx: Ctx) -> Response:
     target = await _target(request, ctx)
     if target is None:
         return error_page(request, 404, "No such representative on this site.", ctx.rep)
-    return rep_page(request, ctx, target)
+    return await rep_page(request, ctx, target)
 
 
 @page(admin=True)
@@ -264,15 +281,17 @@ async def rep_update(request: Request, ctx: Ctx) -> Response:
     errors: list[tuple[str, str]] = []
     if target.id == ctx.rep.id and data.get("role", "admin") != "admin":
         errors.append(("role", "you cannot remove your own admin role; ask another admin"))
+    if target.id == ctx.rep.id and ctx.site.key not in data.get("sites", [ctx.site.key]):
+        errors.append(("sites", "you cannot stop serving the site you administer here; ask another admin"))
     try:
         if not errors:
-            await services(request).reps.update(ctx.site.key, target.id, data)
+            await services(request).memberships.update(ctx.site.key, target.id, data)
     except RepError as exc:
         errors += exc.errors
     if errors:
         typed = {"name": ctx.form.get("name", target.name), "email": ctx.form.get("email", target.email),
                  "role": ctx.form.get("role", target.role), **profile_form.typed(ctx.form)}
-        return rep_page(request, ctx, target, 400, typed, profile_form.collect(errors))
+        return await rep_page(request, ctx, target, 400, typed, profile_form.collect(errors))
     return redirect(request, f"/console/admin/reps/{target.id}?saved=1")
 
 
