@@ -219,3 +219,27 @@ def test_leave_a_message_is_mailed_with_details_escaped(client: TestClient, site
     assert "&lt;b&gt;Ann&lt;/b&gt;" in html
     text = msg.get_body(("plain",)).get_content()
     assert "Quote (https://shop.example/quote)" in text
+
+
+def test_help_is_offered_only_when_a_rep_who_speaks_the_visitors_language_is_free(
+        client: TestClient, site: dict, settings) -> None:
+    """Under a rule set that requires the visitor's language, a French visitor is not offered
+    help while only an English-speaking rep is free, and is the moment a French speaker comes
+    on duty; the English visitor meanwhile gets help from the English rep."""
+    key = site["key"]
+    client.put(f"/v1/sites/{key}/offer-settings", json={"acceptable_wait_s": 0}, headers=admin())
+    client.put(f"/v1/sites/{key}/matching", json={"rule_sets": [{"name": "Everyone", "filters": {"language": True}}]},
+               headers=admin()).raise_for_status()
+    bob = make_rep(client, key, email="bob@shop.example", name="Bob", capacity=2)
+    amelie = make_rep(client, key, email="amelie@shop.example", name="Amélie")
+    client.put(f"/v1/sites/{key}/reps/{bob}", json={"languages": ["en"]}, headers=admin()).raise_for_status()
+    client.put(f"/v1/sites/{key}/reps/{amelie}", json={"languages": ["fr"]}, headers=admin()).raise_for_status()
+    presence(client, key, bob, "available")
+    french = [{**NEEDY[0], "lang": "fr"}, *NEEDY[1:]]
+    ingest(client, key, "visitor-fr01", french)
+    ingest(client, key, "visitor-en01", [{**NEEDY[0], "lang": "en"}, *NEEDY[1:]])
+    assert offered(client, key, "visitor-en01")["cmd"]["kind"] == "help"
+    let_the_ticker_run(settings.offer_tick_s, passes=2)
+    assert ingest(client, key, "visitor-fr01", [{"t": "hb"}])["cmd"] is None  # Bob has a free slot, but no French
+    presence(client, key, amelie, "available")
+    assert offered(client, key, "visitor-fr01")["cmd"]["kind"] == "help"

@@ -21,7 +21,9 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from backend.core import matching as core
+from backend.core import offer_pools
 from backend.core.matching import RepFacts, RuleSets, SessionFacts
+from backend.core.offer_pools import Pools
 from backend.core.validation import ValidationError, split_url
 from backend.domain.reps import Rep, Reps, Workload
 from backend.domain.sites import Site
@@ -123,3 +125,18 @@ class Matching:
         facts = [rep_facts(r, work[r.id], now_ms) for r in reps]
         chosen = core.choose_rule_set(rule_sets, session)
         return Match(vid, session, core.rank(chosen, session, facts, now))
+
+    async def pools(self, site: Site, vids: list[str]) -> Pools | None:
+        """Which reps may answer each of these visitors (their rule set's hard filters), for
+        the offer broker; None on a site without rule sets (anyone may answer anyone)."""
+        rule_sets = await self.rule_sets(site.key)
+        if not rule_sets.sets:
+            return None
+        states = await self.visitors.states(site.key, vids)
+        now_ms = int(time.time() * 1000)
+        facts = [rep_facts(r, Workload(0, None), now_ms) for r in await self.reps.list(site.key)]
+        chosen = {}
+        for vid, detail in states.items():
+            session = session_facts(site, rule_sets, detail)
+            chosen[vid] = (core.choose_rule_set(rule_sets, session), session)
+        return offer_pools.pools(chosen, facts, datetime.now(timezone.utc))

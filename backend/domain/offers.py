@@ -132,6 +132,7 @@ class Broker:
         if cfg is None:
             return []
         t = await self.timings(site, cfg)
+        pools = await self._pools(site)
         now = now_ms()
         made = await self.scripts.broker(
             site, now, PRESENCE_TIMEOUT_S * 1000, t.aht_s, t.acceptable_wait_s, int(t.timeout_s * 1000),
@@ -139,13 +140,28 @@ class Broker:
                         "require_access_code": cfg.require_access_code,
                         "short_for_first_visit": cfg.short_for_first_visit,
                         "leave_message": cfg.leave_message_works}),
-            MAX_CANDIDATES, self.windows, secrets.token_urlsafe(9) + "-",
+            MAX_CANDIDATES, self.windows, secrets.token_urlsafe(9) + "-", pools,
         )
         if made:
             await self.redis.sadd(keys.OFFER_SITES, site)  # the sweeper withdraws them when due
         for m in made:
             await self.hub.publish(site, m.visitor, frames.offer(m.offer, now))
         return made
+
+    async def _pools(self, site: str) -> str:
+        """On a site with matching rule sets: which reps may answer each visitor the script
+        looks at (the candidates, those holding an offer, those waiting for a rep), as
+        broker.lua reads it; "" where anyone may answer anyone."""
+        site_obj = await self.sites.get(site) if self.routing else None
+        if self.routing is None or site_obj is None:
+            return ""
+        if not (await self.routing.matching.rule_sets(site)).sets:
+            return ""
+        vids = set(await self.redis.zrevrange(keys.needy(site), 0, MAX_CANDIDATES - 1))
+        vids.update(await self.redis.zrange(keys.offers(site), 0, -1))
+        vids.update(c.visitor for c in await self.routing.chats.waiting(site))
+        found = await self.routing.matching.pools(site_obj, sorted(vids))
+        return json.dumps(found.as_json()) if found else ""
 
     async def cooldown_s(self, site: str) -> float:
         cfg = await self.sites.offer_settings(site)

@@ -125,6 +125,17 @@ class Visitors:
                 out.append({"visitor": vid, "profile": prof, **_state(raw)})
         return out
 
+    async def states(self, site: str, vids: list[str]) -> dict[str, dict[str, Any]]:
+        """The folded state and identity of several visitors (as ``detail`` without the trail,
+        dwell and errors): what matching reads for each visitor the broker looks at."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for vid in vids:
+                pipe.hgetall(keys.visitor(site, vid))
+                pipe.hgetall(keys.profile(site, vid))
+            rows = iter(await pipe.execute())
+        return {vid: {"visitor": vid, "profile": prof, **_state(raw)}
+                for vid, raw, prof in ((v, next(rows), next(rows)) for v in vids) if raw}
+
     async def detail(self, site: str, vid: str) -> dict[str, Any] | None:
         """One visitor's state, page trail with dwell, field dwell and form errors."""
         async with self.redis.pipeline(transaction=False) as pipe:

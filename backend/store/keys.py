@@ -55,6 +55,7 @@ class VisitorHash(Fields):
     CODE_OK = "code_ok"
     URL = "url"
     TITLE = "title"
+    LANGUAGE = "lang"  # BCP 47, as the latest page that declared one said
     SCORE = "score"
     NEEDS = "needs"
     REASONS = "reasons"  # JSON list
@@ -63,7 +64,6 @@ class VisitorHash(Fields):
     LEFT = "left"  # ms of the page's goodbye (pagehide), until the next batch
     NEEDY_AT = "needy_at"  # ms the visitor started needing help
     REQUEST = "req"  # the chat request (or chat) the visitor has open
-    LANGUAGE = "lang"  # BCP 47, as the latest page that declared one said
     TOKEN = "tok"  # the visitor's secret, handed to its first page; proves a call is the visitor's
 
 
@@ -71,6 +71,7 @@ class ProfileHash(Fields):
     ID = "id"
     EMAIL = "email"
     NAME = "name"
+    AREA = "area"  # postcode, area code or region, upper-case, as identify() gave it
     VERIFIED = "verified"  # "1": the id / e-mail came signed with the site's identity secret
 
 
@@ -79,7 +80,6 @@ class OfferHash(Fields):
     KIND = "kind"  # help | message
     VARIANT = "variant"
     SHORT = "short"
-    AREA = "area"  # postcode, area code or region, upper-case, as identify() gave it
     CREATED = "created"
     DEADLINE = "deadline"
     WAIT = "wait"  # the estimated wait when offered, s (-1: none)

@@ -168,11 +168,12 @@ class Scripts:
 
     async def broker(self, site: str, now_ms: int, presence_ms: int, aht_s: float, acceptable_s: float,
                      timeout_ms: int, settings_json: str, max_candidates: int, windows: PageWindows,
-                     id_base: str) -> list[OfferMade]:
+                     id_base: str, pools_json: str = "") -> list[OfferMade]:
+        """``pools_json``: core/offer_pools.py:Pools.as_json(), or "" where anyone may answer anyone."""
         raw = await self._broker(
             keys=keys.broker(site),
             args=[now_ms, presence_ms, aht_s, acceptable_s, timeout_ms, *keys.broker_prefixes(site), settings_json,
-                  max_candidates, *windows.args(), id_base, *keys.load_prefixes(site)],
+                  max_candidates, *windows.args(), id_base, *keys.load_prefixes(site), pools_json],
         )
         return [OfferMade(m["vid"], offer_from(m)) for m in decode(raw)["made"]]
 

@@ -25,13 +25,17 @@ local function live_requests(requests, request_prefix)
   return n
 end
 
+-- per_rep, when given, receives each available rep's {capacity, load}.
 local function count_slots(presence, statuses, capacities, loads, offers, requests, now, presence_ms,
-                           rep_chats_prefix, request_prefix)
+                           rep_chats_prefix, request_prefix, per_rep)
   local capacity, chats = 0, 0
   for _, rid in ipairs(redis.call('ZRANGEBYSCORE', presence, now - presence_ms, '+inf')) do
     if redis.call('HGET', statuses, rid) == 'available' then
-      capacity = capacity + tonumber(redis.call('HGET', capacities, rid) or '0')
-      chats = chats + rep_load(loads, rep_chats_prefix .. rid, request_prefix, rid)
+      local cap = tonumber(redis.call('HGET', capacities, rid) or '0')
+      local load = rep_load(loads, rep_chats_prefix .. rid, request_prefix, rid)
+      capacity = capacity + cap
+      chats = chats + load
+      if per_rep then per_rep[rid] = {capacity = cap, load = load} end
     end
   end
   return {capacity = capacity, chats = chats, offers = redis.call('ZCARD', offers),

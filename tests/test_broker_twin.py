@@ -1,0 +1,98 @@
+"""Availability per customer: the offer broker's reservation per pool of eligible reps
+(lua/broker.lua) and its pure-Python twin (core/offer_pools.py:plan) agree on generated reps,
+pools, offers out, requests waiting and candidates: the same visitors offered, the same kind
+(help or leave a message), the same estimated wait. The Lua runs in the test's real Redis on
+state stored as the product stores it."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from backend.core.offer_pools import Pools, Slot, plan
+from backend.store import keys
+from backend.store.scripts import PageWindows, source
+
+SITE = "twin-broker"
+NOW = 1_750_000_000_000
+PRESENCE_MS = 30_000
+WINDOWS = PageWindows(60_000, 10_000, 60_000)
+REPS = [f"r{i}" for i in range(6)]
+
+
+@st.composite
+def setups(draw: st.DrawFn) -> dict:
+    reps = {}
+    for rid in draw(st.lists(st.sampled_from(REPS), max_size=6, unique=True)):
+        capacity = draw(st.integers(0, 3))
+        reps[rid] = {"capacity": capacity, "load": draw(st.integers(0, capacity + 1)),
+                     "available": draw(st.integers(0, 4)) > 0, "online": draw(st.integers(0, 6)) > 0}
+    members = draw(st.lists(st.lists(st.sampled_from(REPS), max_size=4, unique=True).map(sorted),
+                            min_size=1, max_size=4))
+    candidates = [f"c{i}" for i in range(draw(st.integers(0, 8)))]
+    offered = [f"o{i}" for i in range(draw(st.integers(0, 3)))]
+    waiting = [f"w{i}" for i in range(draw(st.integers(0, 3)))]
+    pool = st.one_of(st.none(), st.integers(0, len(members) - 1))  # None: drawn before this visitor came
+    of = {vid: p for vid in candidates + offered + waiting if (p := draw(pool)) is not None}
+    return {"reps": reps, "pools": Pools(tuple(tuple(m) for m in members), of), "candidates": candidates,
+            "offered": offered, "waiting": waiting, "aht": draw(st.sampled_from([10, 30, 45, 240])),
+            "acceptable": draw(st.sampled_from([0, 20, 60, 600])), "leave_message": draw(st.booleans())}
+
+
+def store(r: redis.Redis, s: dict) -> dict[str, Slot]:
+    """The site's state written as the product writes it; the available reps' slots."""
+    slots = {}
+    for rid, rep in s["reps"].items():
+        r.zadd(keys.presence(SITE), {rid: NOW if rep["online"] else NOW - 10 * PRESENCE_MS})
+        r.hset(keys.rep_status(SITE), rid, "available" if rep["available"] else "away")
+        r.hset(keys.capacity(SITE), rid, rep["capacity"])
+        for i in range(rep["load"]):
+            chat = f"{rid}-chat{i}"
+            r.hset(keys.request(SITE, chat), mapping={"status": "active", "rep": rid})
+            r.sadd(keys.rep_chats(SITE, rid), chat)
+        if rep["online"] and rep["available"]:
+            slots[rid] = Slot(rep["capacity"], rep["load"])
+    for vid in s["offered"]:
+        r.zadd(keys.offers(SITE), {vid: NOW + 30_000})
+    for i, vid in enumerate(s["waiting"]):
+        r.hset(keys.request(SITE, f"req{i}"), mapping={"status": "waiting", "vid": vid})
+        r.zadd(keys.requests(SITE), {f"req{i}": NOW - 1000})
+    for i, vid in enumerate(s["candidates"]):  # most needed first
+        r.hset(keys.visitor(SITE, vid), mapping={"last": NOW, "needy_at": NOW - 5000})
+        r.zadd(keys.needy(SITE), {vid: 100 - i})
+    return slots
+
+
+@hsettings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(s=setups())
+def test_lua_broker_offers_per_pool_as_python_does(redis_client: redis.Redis, s: dict) -> None:
+    redis_client.flushall()
+    slots = store(redis_client, s)
+    cfg = {"variant": "button", "min_cart_value": 0, "require_access_code": False, "short_for_first_visit": False,
+           "leave_message": s["leave_message"]}
+    run = redis_client.register_script(source("broker"))
+    raw = run(keys=keys.broker(SITE),
+              args=[NOW, PRESENCE_MS, s["aht"], s["acceptable"], 30_000, *keys.broker_prefixes(SITE), json.dumps(cfg),
+                    200, *WINDOWS.args(), "id-", *keys.load_prefixes(SITE), json.dumps(s["pools"].as_json())])
+    # cjson writes 14 significant digits: the waits compare to 9 decimals
+    lua = [(m["vid"], m["kind"], round(float(m["wait"]), 9)) for m in json.loads(raw)["made"]]
+    py = plan(slots, s["pools"], s["offered"] + s["waiting"], s["candidates"], s["aht"], s["acceptable"],
+              s["leave_message"])
+    assert lua == [(p.vid, p.kind, round(float(p.wait), 9)) for p in py]
+
+
+def test_a_visitor_whose_pool_has_a_free_rep_is_offered_help_while_another_pool_is_full() -> None:
+    """Amélie (French) is free, Bob (English) holds all his slots: the French visitor gets
+    help at once, the English one only "leave a message", the one nobody speaks for nothing."""
+    slots = {"amelie": Slot(2, 0), "bob": Slot(1, 1)}
+    pools = Pools((("amelie",), ("bob",), ()), {"fr": 0, "en": 1, "nobody": 2})
+    made = plan(slots, pools, [], ["en", "fr", "nobody"], 30, 20, leave_message=True)
+    assert [(m.vid, m.kind) for m in made] == [("en", "message"), ("fr", "help"), ("nobody", "message")]
+    assert made[1].wait == 0
+    # Amélie has two slots: the second French visitor is offered help too; a third would wait
+    # 15 s (a slot frees every 30 s / 2), over the 10 s acceptable.
+    pools = Pools((("amelie",),), {"fr1": 0, "fr2": 0, "fr3": 0})
+    made = plan(slots, pools, [], ["fr1", "fr2", "fr3"], 30, 10, leave_message=False)
+    assert [m.vid for m in made] == ["fr1", "fr2"]
