@@ -475,3 +475,32 @@ class ConsoleSocket:
     def close(self) -> None:
         self.socket.close()
         self.http.close()
+
+
+# --- joining sites: an independent representative -------------------------------------------
+
+def join_site(client: Any, key: str, name: str, email: str, password: str = PASSWORD) -> None:
+    """Apply on the site's public join page (a fresh session), as a person would."""
+    import re
+
+    client.cookies.clear()
+    page = client.get(f"/console/join/{key}").text
+    r = client.post(f"/console/join/{key}", data={
+        "csrf": re.search(r'name="csrf" value="([^"]+)"', page).group(1), "name": name, "email": email,
+        "password": password, "languages": "en", "products": "", "areas": "", "timezone": "", "days_off": "",
+        "alerts": "1", "alert_console": "on", "email_after_s": ""}, follow_redirects=False)
+    assert r.status_code == 200 and 'id="join-done"' in r.text, r.text[:2000]
+
+
+def approve_applicant(client: Any, admin_email: str, applicant: str) -> None:
+    """The site's admin approves the pending application of ``applicant`` in the console."""
+    import re
+
+    csrf = console_login(client, admin_email)
+    listed = client.get("/console/admin/applications").text
+    row = re.search(r'<tr id="application-([^"]+)">\s*<td><a [^>]*>[^<]*</a></td>\s*<td>' + re.escape(applicant),
+                    listed)
+    assert row, listed
+    r = client.post(f"/console/admin/applications/{row.group(1)}/decide",
+                    data={"csrf": csrf, "decision": "approve", "note": ""}, follow_redirects=False)
+    assert r.status_code == 303, r.text

@@ -3,9 +3,11 @@ chooses which of the enterprise's sites a representative serves, and nothing out
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
-from tests.helpers import PASSWORD, admin, console_login
+from tests.helpers import ORIGIN, PASSWORD, admin, console_login, make_rep, presence, recv, waiting_request
 
 
 def new_site(client: TestClient, name: str) -> str:
@@ -125,3 +127,36 @@ def test_the_admin_page_offers_the_enterprises_sites_and_refuses_others(client: 
     assert r.status_code == 400 and "cannot stop serving" in r.text
     r = client.post(f"/console/admin/reps/{boss}", data={"csrf": csrf, "sites_shown": "1", "sites": [a1, a2]})
     assert r.status_code == 200 and emails_of(client, a2)["boss@acme.example"] is True
+
+
+def test_a_rep_serving_two_of_three_sites_sees_the_requests_of_exactly_those(client: TestClient) -> None:
+    import json
+
+    keys = {}
+    for name in ("A1", "A2", "A3"):
+        keys[name] = client.post("/v1/sites", json={"name": name, "origins": [ORIGIN]}, headers=admin()).json()["key"]
+    enterprise(client, "Acme", *keys.values())
+    made = client.post(f"/v1/sites/{keys['A1']}/reps", json={
+        "name": "Nina", "email": "nina@acme.example", "password": PASSWORD, "sites": [keys["A1"], keys["A2"]]},
+        headers=admin())
+    nina = made.json()["id"]
+    other = make_rep(client, keys["A3"], email="omar@acme.example", name="Omar")  # serves all three
+    for name, key in keys.items():
+        presence(client, key, nina if name != "A3" else other, "available")
+    waiting = {name: waiting_request(client, key, f"visitor-{name.lower()}-0001") for name, key in keys.items()}
+    csrf = console_login(client, "nina@acme.example")
+    page = client.get("/console/").text
+    serving = json.loads(page.split('id="serving">')[1].split("</script>")[0])
+    assert sorted(s["name"] for s in serving) == ["A1", "A2"]
+    seen = {}
+    for name in ("A1", "A2"):
+        with client.websocket_connect(f"ws://beckon.test/console/ws?csrf={csrf}&site={keys[name]}",
+                                      headers={"Origin": "http://beckon.test"}) as ws:
+            while (frame := recv(ws))["type"] != "queue":
+                pass
+            seen[name] = [r["id"] for r in frame["requests"]]
+    assert seen == {"A1": [waiting["A1"]], "A2": [waiting["A2"]]}
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect(f"ws://beckon.test/console/ws?csrf={csrf}&site={keys['A3']}",
+                                      headers={"Origin": "http://beckon.test"}) as ws:
+            ws.receive_json()

@@ -167,10 +167,11 @@ class Workload:
 
 @dataclass(frozen=True)
 class Login:
-    """A login's outcome: the rep, or (one password, several sites) the sites to choose from."""
+    """A login's outcome: every active account (one per site) this e-mail and password open.
+    One person may serve several sites (an enterprise's, or as an independent rep approved by
+    several): the console opens them all in one session."""
 
-    rep: Rep | None = None
-    choices: tuple[str, ...] = ()
+    reps: tuple[Rep, ...] = ()
 
 
 TAKEN = RepError([("email", "a representative of this site already has this e-mail")])
@@ -341,9 +342,9 @@ class Reps:
             members = {old} if old else set()
         return sorted(tuple(m.split(" ", 1)) for m in members)[:LOGIN_ACCOUNTS_MAX]  # type: ignore[misc]
 
-    async def login(self, email: str, password: str, site: str | None = None) -> Login:
-        """The active rep with this e-mail and password (on ``site``, when given). When the
-        password opens accounts on several sites and none was chosen: those sites."""
+    async def login(self, email: str, password: str) -> Login:
+        """Every active account with this e-mail whose password is this one: each account is
+        checked on its own, so a password opens only the accounts it was set on."""
         matched: list[tuple[str, str]] = []
         tried = 0
         for acct_site, rid in await self.accounts(email):
@@ -360,9 +361,8 @@ class Reps:
                                           await asyncio.to_thread(hash_password, password))
         if not tried:
             await asyncio.to_thread(check_password, password, DUMMY)  # the same cost either way
-        if len(matched) > 1:
-            return Login(choices=tuple(s for s, _ in matched))
-        return Login(rep=await self.get(*matched[0])) if matched else Login()
+        found = [await self.get(*m) for m in matched]
+        return Login(tuple(rep for rep in found if rep is not None))
 
     async def heartbeat(self, site: str, rid: str, status: str) -> bool:
         """Record the console's presence; True when this made the rep newly available

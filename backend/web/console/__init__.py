@@ -14,7 +14,7 @@ from backend.config import Settings
 from backend.web.console import admin, applications_page as apps, keys_page
 from backend.web.console.join_page import join, join_form
 from backend.web.console.profile_page import own_profile, save_own_profile
-from backend.web.console.routes import login, login_form, logout, visitor_history, workspace
+from backend.web.console.routes import login, login_form, logout, switch_site, visitor_history, workspace
 from backend.web.console.web import STATIC
 from backend.web.console.ws import console_ws
 from backend.web.widget_assets import Revalidated
@@ -37,6 +37,7 @@ _routes = [
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        Route("/site", switch_site, methods=["POST"]),
         Route("/visitors/{vid}", visitor_history, methods=["GET"]),
         Route("/profile", own_profile, methods=["GET"]),
         Route("/profile", save_own_profile, methods=["POST"]),

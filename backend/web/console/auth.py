@@ -1,6 +1,9 @@
-"""Console login: a signed session cookie naming (site, rep), a CSRF token kept in it, and a
-throttle on failed logins (backend/domain/logins.py). The site always comes from the session, never from the request,
-so a representative only ever reaches their own site's data."""
+"""Console login: a signed session cookie naming the person's memberships (site -> server-side
+session id, one per site their password opens) and the current site (the one admin pages and
+the profile act on), a CSRF token kept in it, and a throttle on failed logins
+(backend/domain/logins.py). A site always comes from the session, never from the request
+alone: a request may only pick one of the session's sites, each re-checked every time, so a
+representative only ever reaches the data of sites they serve."""
 
 from __future__ import annotations
 
@@ -41,18 +44,48 @@ def check_csrf(conn: HTTPConnection, given: str | None) -> bool:
     return isinstance(expected, str) and isinstance(given, str) and hmac.compare_digest(expected, given)
 
 
-async def current_rep(conn: HTTPConnection) -> Rep:
-    """The logged-in representative, re-read on every request so that logout elsewhere,
-    deactivation or a role change takes effect at once."""
+def memberships(conn: HTTPConnection) -> dict[str, str]:
+    """Site -> session id, as the cookie has them (a cookie from before several sites: one)."""
+    found = conn.session.get("m")
+    if isinstance(found, dict):
+        return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
     site, sid = conn.session.get("site"), conn.session.get("sid")
-    if not isinstance(site, str) or not isinstance(sid, str):
-        raise NotLoggedIn()
+    return {site: sid} if isinstance(site, str) and isinstance(sid, str) else {}
+
+
+async def member(conn: HTTPConnection, site: str) -> Rep | None:
+    """The session's representative on ``site``, while that membership's session lives and the
+    account is active (re-read each time: logout, deactivation or a role change count at once)."""
+    sid = memberships(conn).get(site)
+    if sid is None:
+        return None
     svc = services(conn)
     rid = await svc.sessions.rep_of(site, sid)
     rep = await svc.reps.get(site, rid) if rid else None
-    if rep is None or not rep.active:
+    return rep if rep is not None and rep.active else None
+
+
+async def current_reps(conn: HTTPConnection) -> list[Rep]:
+    """Every membership of the session still alive; the ended ones leave the cookie."""
+    held = memberships(conn)
+    alive = [rep for rep in [await member(conn, site) for site in held] if rep is not None]
+    if not alive:
         conn.session.clear()
         raise NotLoggedIn()
+    if len(alive) < len(held):
+        conn.session["m"] = {rep.site: held[rep.site] for rep in alive}
+        conn.session.pop("sid", None)
+    return alive
+
+
+async def current_rep(conn: HTTPConnection) -> Rep:
+    """The logged-in representative on the session's current site; when that membership has
+    ended, another of the session's takes its place."""
+    site = conn.session.get("site")
+    rep = await member(conn, site) if isinstance(site, str) else None
+    if rep is None:
+        rep = (await current_reps(conn))[0]
+        conn.session["site"] = rep.site
     return rep
 
 
@@ -63,16 +96,18 @@ async def require_admin(conn: HTTPConnection) -> Rep:
     return rep
 
 
-async def start_session(request: Request, rep: Rep) -> None:
-    """A fresh session (and CSRF token) at login, so nothing set before it carries over."""
-    sid = await services(request).sessions.start(rep.site, rep.id)
+async def start_session(request: Request, reps: tuple[Rep, ...]) -> None:
+    """A fresh session (and CSRF token) at login, so nothing set before it carries over: one
+    server-side session per membership, each ended on its own (deactivation on one site)."""
+    sessions = services(request).sessions
+    held = {rep.site: await sessions.start(rep.site, rep.id) for rep in reps}
+    current = next((rep for rep in reps if rep.is_admin), reps[0])
     request.session.clear()
-    request.session.update({"site": rep.site, "sid": sid, "csrf": secrets.token_urlsafe(24)})
+    request.session.update({"m": held, "site": current.site, "csrf": secrets.token_urlsafe(24)})
 
 
 async def end_session(request: Request) -> None:
-    site, sid = request.session.get("site"), request.session.get("sid")
-    if isinstance(site, str) and isinstance(sid, str):
+    for site, sid in memberships(request).items():
         await services(request).sessions.end(site, sid)
     request.session.clear()
 

@@ -1,4 +1,5 @@
-"""The representative's pages: login, logout, the workspace and a visitor's chat history."""
+"""The representative's pages: login, logout, the workspace (every site the person serves),
+the current site's switch, and a visitor's chat history."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from starlette.responses import Response
 from backend.core.protocol import ID_RE
 from backend.core.scoring import RULE_LABELS
 from backend.web.console.auth import (
-    NotLoggedIn, check_csrf, client_ip, current_rep, end_session, safe_next, start_session,
+    NotLoggedIn, check_csrf, client_ip, current_rep, current_reps, end_session, member, safe_next, start_session,
 )
 from backend.web.http import services
 from backend.web.console.web import EXPIRED, Ctx, error_page, page, read_form, redirect, render
@@ -27,7 +28,7 @@ async def login_form(request: Request) -> Response:
     except NotLoggedIn:
         pass
     target = safe_next(request.query_params.get("next"))
-    return render(request, "login.html", {"email": "", "error": "", "next": target, "choices": []})
+    return render(request, "login.html", {"email": "", "error": "", "next": target})
 
 
 async def login(request: Request) -> Response:
@@ -35,12 +36,10 @@ async def login(request: Request) -> Response:
     email = form.get("email").strip()[:EMAIL_MAX]
     password = form.get("password")[:PASSWORD_MAX + 1]
     target = safe_next(form.get("next"))
-    chosen = form.get("site") or None
     svc = services(request)
 
-    def again(error: str, status: int, choices: list[tuple[str, str]] | None = None) -> Response:
-        return render(request, "login.html", {"email": email, "error": error, "next": target,
-                                              "choices": choices or []}, status=status)
+    def again(error: str, status: int) -> Response:
+        return render(request, "login.html", {"email": email, "error": error, "next": target}, status=status)
 
     if not check_csrf(request, form.get("csrf")):
         return again("The login form had expired. Please try again.", 403)
@@ -51,15 +50,11 @@ async def login(request: Request) -> Response:
     if not verdict.allowed:
         return again(f"Too many failed attempts. Try again in {max(1, round(verdict.retry_s / 60))} minutes.", 429)
     await asyncio.sleep(verdict.delay_s)  # this account is being guessed at: every try waits
-    outcome = await svc.reps.login(email, password, chosen) if len(password) <= PASSWORD_MAX else None
-    if outcome and outcome.choices:
-        sites = [await svc.sites.get(key) for key in outcome.choices]
-        return again("This e-mail has accounts on several sites. Which one?", 409,
-                     [(s.key, s.name) for s in sites if s])
-    if outcome is None or outcome.rep is None:
+    outcome = await svc.reps.login(email, password) if len(password) <= PASSWORD_MAX else None
+    if outcome is None or not outcome.reps:
         return again("Wrong e-mail address or password (or the account is deactivated).", 401)
     await throttle.succeeded(email, ip)
-    await start_session(request, outcome.rep)
+    await start_session(request, outcome.reps)  # every site this password opens, in one session
     return redirect(request, target)
 
 
@@ -68,8 +63,8 @@ async def logout(request: Request) -> Response:
     if not check_csrf(request, form.get("csrf")):
         return error_page(request, 403, EXPIRED)
     try:
-        rep = await current_rep(request)
-        await services(request).reps.sign_off(rep.site, rep.id)  # leaving: no more offers on their account
+        for rep in await current_reps(request):
+            await services(request).reps.sign_off(rep.site, rep.id)  # leaving: no more offers on their accounts
     except NotLoggedIn:
         pass
     await end_session(request)  # the cookie, if kept, opens nothing any more
@@ -78,8 +73,25 @@ async def logout(request: Request) -> Response:
 
 @page()
 async def workspace(request: Request, ctx: Ctx) -> Response:
+    """The requests and chats of every site the session serves, each labelled with its site."""
+    svc = services(request)
+    serving = []
+    for rep in await current_reps(request):
+        site = await svc.sites.get(rep.site)
+        if site is not None:
+            serving.append({"key": site.key, "name": site.name, "rep": rep.id})
     return render(request, "workspace.html", {"rep": ctx.rep, "site": ctx.site, "nav": "workspace",
-                                              "rule_labels": RULE_LABELS})
+                                              "rule_labels": RULE_LABELS, "serving": serving})
+
+
+@page()
+async def switch_site(request: Request, ctx: Ctx) -> Response:
+    """Make another of the session's sites the current one (admin pages, profile)."""
+    chosen = await member(request, ctx.form.get("site"))
+    if chosen is None:
+        return error_page(request, 404, "You do not serve that site.", ctx.rep)
+    request.session["site"] = chosen.site
+    return redirect(request, safe_next(ctx.form.get("next")) if chosen.is_admin else "/console/")
 
 
 @page()
@@ -89,6 +101,13 @@ async def visitor_history(request: Request, ctx: Ctx) -> Response:
         return error_page(request, 404, "No such visitor.", ctx.rep)
     query = request.query_params.get("q", "")[:QUERY_MAX]
     svc = services(request)
+    asked = request.query_params.get("site")  # a chat of another of the session's sites
+    if asked and asked != ctx.site.key:
+        rep = await member(request, asked)
+        site = await svc.sites.get(asked) if rep else None
+        if rep is None or site is None:
+            return error_page(request, 404, "No such visitor.", ctx.rep)
+        ctx = Ctx(rep, site, ctx.form)
     chats = await svc.chats.of_visitor(ctx.site.key, vid, query)
     detail = await svc.visitors.detail(ctx.site.key, vid)
     if not chats and detail is None and not query:

@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from backend.core.scoring import RULE_LABELS
 from backend.web.console.auth import (
-    Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, require_admin,
+    Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, memberships, require_admin,
 )
 from backend.web.http import HTTPError, read_body, services
 from backend.domain.reps import Rep
@@ -91,6 +91,7 @@ def security_headers(request: Request) -> dict[str, str]:
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    context.setdefault("switch", getattr(request.state, "switch", []))  # the session's sites, set by page()
     html = templates.get_template(name).render(request=request, csrf=csrf_token(request), **context)
     return HTMLResponse(html, status_code=status, headers=security_headers(request))
 
@@ -166,6 +167,10 @@ def page(admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitab
             site = await services(request).sites.get(rep.site, fresh=True)
             if site is None:
                 return error_page(request, 404, "This site no longer exists.", rep)
+            held = memberships(request)
+            if len(held) > 1:  # one person serving several sites: the header switches among them
+                found = [await services(request).sites.get(key) for key in held]
+                request.state.switch = [(s.key, s.name) for s in found if s]
             form = Form([])
             if request.method == "POST":
                 form = await read_form(request)

@@ -6,6 +6,10 @@ open chat changed; the collector tells the rep's channel, ``visitor-changed``), 
 ``accepted``, ``ack``, ``error`` (``{message, ref}``), and the rep channel's events as they
 are (``chat-open``, ``chat-closed``, ``msg``, ``typing``, ``ended``).
 
+One socket per site: ``/console/ws?site=KEY`` for each site the session serves (a person
+serving several sites opens one each); a site not in the session is refused (4403), one whose
+membership ended is closed (4401). Without ``site``: the session's current site.
+
 Client -> server: ``presence``, ``accept``, ``say``, ``link``, ``typing``, ``end``,
 ``transfer``, ``target``. Everything a rep does to a chat is checked against the chat's
 owner first; the site is the session's.
@@ -31,7 +35,7 @@ from backend.core.models import Parties
 from backend.domain.chat import RESEND_AFTER_MS, ChatError, Unconfirmed, check_link
 from backend.domain.reps import Rep, RepError
 from backend.domain.tasks import UNAVAILABLE
-from backend.web.console.auth import NotLoggedIn, check_csrf, current_rep, same_origin
+from backend.web.console.auth import NotLoggedIn, check_csrf, current_rep, member, memberships, same_origin
 from backend.web.http import HTTPError, parse_json, services
 
 log = logging.getLogger("beckon.console")
@@ -320,15 +324,19 @@ async def console_ws(ws: WebSocket) -> None:
     if not same_origin(ws, ws.headers.get("origin")):
         await ws.close(code=4403, reason="cross-origin connection refused")
         return
+    asked = ws.query_params.get("site")  # one socket per site the session serves
     try:
-        rep = await current_rep(ws)
+        rep = await current_rep(ws) if asked is None else await member(ws, asked)
     except NotLoggedIn:
+        rep = None
+    if rep is None:
         await ws.accept()
-        await ws.close(code=4401, reason="please log in")
+        known = asked is None or asked in memberships(ws)
+        await ws.close(code=4401 if known else 4403, reason="please log in" if known else "not one of your sites")
         return
     if not check_csrf(ws, ws.query_params.get("csrf")):
         await ws.accept()
         await ws.close(code=4403, reason="reload the page")
         return
     await ws.accept()
-    await Connection(ws, rep, ws.session["sid"]).run()
+    await Connection(ws, rep, memberships(ws)[rep.site]).run()

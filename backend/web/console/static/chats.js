@@ -8,20 +8,25 @@ const TYPING_EVERY_MS = 2000;    // "typing…" to the customer at most this oft
 const TYPING_SHOWN_MS = 4000;
 const CONFIRM_MS = 4000;         // "End chat" asks again for this long
 
+/** Colleagues of the chat's own site only: a chat never moves to another site. */
 export function fillTransfer(w, chat) {
-  const others = w.reps.filter((r) => r.id !== w.me && r.status === "available");
+  const site = w.sites.get(chat.site);
+  const others = site.reps.filter((r) => r.id !== site.me && r.status === "available");
   fillRepSelect(q(chat.el, ".transfer-to"), others, others.length ? "Transfer to…" : "nobody else available");
 }
 
-function makeChat(w, c) {
+function makeChat(w, site, c) {
   const pane = clone("t-chat");
   pane.setAttribute("data-id", c.id);
+  pane.setAttribute("data-site", site.key);
+  w.label(pane, site.key);
   // pending: cid -> text of the rep's messages sent and not yet acknowledged, sent again on
   // a reconnect or when the server asks (the server keeps one copy per cid)
-  const chat = {data: c, el: pane, ids: new Set(), pending: new Map(), ended: false, typingTimer: null,
-                sentTypingAt: 0};
+  const chat = {data: c, el: pane, site: site.key, ids: new Set(), pending: new Map(), ended: false,
+                typingTimer: null, sentTypingAt: 0};
   w.chats.set(c.id, chat);
-  q(pane, ".history").href = "/console/visitors/" + encodeURIComponent(c.visitor);
+  q(pane, ".history").href = "/console/visitors/" + encodeURIComponent(c.visitor) + "?site=" +
+    encodeURIComponent(site.key);
   const form = q(pane, "form.say");
   const text = q(form, "textarea");
   form.addEventListener("submit", (event) => {
@@ -29,7 +34,7 @@ function makeChat(w, c) {
     const value = text.value.trim();
     if (!value || chat.ended) return;
     const cid = "c" + Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
-    if (!w.send({type: "say", chat: c.id, text: value, cid: cid})) return;
+    if (!w.send({type: "say", chat: c.id, text: value, cid: cid}, site.key)) return;
     addPending(w, chat, cid, value);
     text.value = "";
     chat.sentTypingAt = 0; // the next keystroke starts a new "typing…"
@@ -44,19 +49,19 @@ function makeChat(w, c) {
     const t = Date.now();
     if (t - chat.sentTypingAt > TYPING_EVERY_MS && text.value.trim()) {
       chat.sentTypingAt = t;
-      w.send({type: "typing", chat: c.id});
+      w.send({type: "typing", chat: c.id}, site.key);
     }
   });
   q(pane, "form.link").addEventListener("submit", (event) => {
     event.preventDefault();
     const f = event.target;
     w.send({type: "link", chat: c.id, url: f.elements.url.value.trim(), title: f.elements.title.value.trim(),
-            ref: "link:" + c.id});
+            ref: "link:" + c.id}, site.key);
   });
   q(pane, ".transfer").addEventListener("click", () => {
     const to = q(pane, ".transfer-to").value;
     if (!to) { w.showError(pane, "Choose an available representative first."); return; }
-    w.send({type: "transfer", chat: c.id, to: to});
+    w.send({type: "transfer", chat: c.id, to: to}, site.key);
   });
   const end = q(pane, ".end");
   end.addEventListener("click", () => {
@@ -66,7 +71,7 @@ function makeChat(w, c) {
       setTimeout(() => { end.removeAttribute("data-confirm"); end.textContent = "End chat"; }, CONFIRM_MS);
       return;
     }
-    w.send({type: "end", chat: c.id});
+    w.send({type: "end", chat: c.id}, site.key);
   });
   q(pane, ".close").addEventListener("click", () => {
     pane.remove();
@@ -78,12 +83,12 @@ function makeChat(w, c) {
   return chat;
 }
 
-/** The server's list of the rep's chats (on connect and when one opens or closes). */
-export function renderChats(w, list) {
+/** The server's list of the rep's chats on one site (on connect and when one opens or closes). */
+export function renderChats(w, site, list) {
   const ids = new Set();
   list.forEach((c) => {
     ids.add(c.id);
-    const chat = w.chats.get(c.id) || makeChat(w, c);
+    const chat = w.chats.get(c.id) || makeChat(w, site, c);
     chat.data = c;
     q(chat.el, ".who").textContent = who(c.visitor_detail, c.visitor);
     q(chat.el, ".status").textContent = "since " + clock(c.accepted || c.created);
@@ -91,7 +96,7 @@ export function renderChats(w, list) {
     (c.messages || []).forEach((m) => addMessage(w, c.id, m));
   });
   w.chats.forEach((chat, id) => {
-    if (!ids.has(id) && !chat.ended) markEnded(w, id, "This chat is no longer yours.");
+    if (chat.site === site.key && !ids.has(id) && !chat.ended) markEnded(w, id, "This chat is no longer yours.");
   });
   w.updateTitle();
 }
@@ -186,17 +191,20 @@ export function sendAgain(w, cid, ms) {
   for (const [id, chat] of w.chats) {
     if (!chat.pending.has(cid)) continue;
     setTimeout(() => {
-      if (chat.pending.has(cid)) w.send({type: "say", chat: id, text: chat.pending.get(cid), cid: cid});
+      if (chat.pending.has(cid)) w.send({type: "say", chat: id, text: chat.pending.get(cid), cid: cid}, chat.site);
     }, Math.min(ms, 30000));
     return true;
   }
   return false;
 }
 
-/** After a reconnect: every message still unacknowledged goes again (stored once per cid). */
-export function resendPending(w) {
+/** After a site's socket reconnects: every message of its chats still unacknowledged goes
+ * again (stored once per cid). */
+export function resendPending(w, site) {
   w.chats.forEach((chat, id) => {
-    if (!chat.ended) chat.pending.forEach((text, cid) => w.send({type: "say", chat: id, text: text, cid: cid}));
+    if (!chat.ended && chat.site === site.key) {
+      chat.pending.forEach((text, cid) => w.send({type: "say", chat: id, text: text, cid: cid}, site.key));
+    }
   });
 }
 

@@ -1,5 +1,7 @@
 /* Beckon console: the representative's workspace (an ES module; the pieces are beside it).
- * One WebSocket (/console/ws) carries the queue, the rep's chats and their events.
+ * One WebSocket per site the rep serves (/console/ws?site=KEY) carries that site's queue, the
+ * rep's chats there and their events; whatever the rep does goes back on the socket of the
+ * site it concerns, and presence (available / away) goes to every site.
  * Everything a visitor or colleague typed goes into the page with textContent only. */
 import { q } from "./dom.js";
 import { Workspace } from "./workspace.js";
@@ -14,13 +16,13 @@ import {
 const PRESENCE_EVERY_MS = 10000;
 const PRESENCE_TEXT = {available: "You are available", away: "You are away", offline: "You are offline"};
 
-function handle(w, m) {
+function handle(w, site, m) {
   if (typeof m.now === "number") w.skew = m.now - Date.now();
   switch (m.type) {
-    case "queue": renderQueue(w, m.requests || []); break;
-    case "chats": renderChats(w, m.chats || []); break;
+    case "queue": renderQueue(w, site, m.requests || []); break;
+    case "chats": renderChats(w, site, m.chats || []); break;
     case "visitor": updateVisitor(w, m.chat, m.detail); break;
-    case "reps": setReps(w, m.reps || []); break;
+    case "reps": setReps(w, site, m.reps || []); break;
     case "presence": showPresence(w, m.status); break;
     case "ack": ack(w, m); break;
     case "error":
@@ -61,13 +63,14 @@ function routeError(w, ref, message) {
   w.toast(message);
 }
 
-function setReps(w, list) {
-  w.reps = list;
+/** A site's colleagues: offered and transferred to within that site only. */
+function setReps(w, site, list) {
+  site.reps = list;
   const key = JSON.stringify(list);
-  if (key === w.repsKey) return;
-  w.repsKey = key;
-  w.queue.forEach((entry) => fillRepSelect(q(entry.el, ".offer-reps"), w.reps, null));
-  w.chats.forEach((chat) => fillTransfer(w, chat));
+  if (key === site.repsKey) return;
+  site.repsKey = key;
+  w.queue.forEach((entry) => { if (entry.site === site.key) fillRepSelect(q(entry.el, ".offer-reps"), list, null); });
+  w.chats.forEach((chat) => { if (chat.site === site.key) fillTransfer(w, chat); });
 }
 
 // --- presence -------------------------------------------------------------------------
@@ -83,33 +86,43 @@ function showPresence(w, status) {
   markPresence(w);
 }
 
-function sendPresence(w) {
-  return w.send({type: "presence", status: w.wanted});
+/** Presence is the person's: the same status on every site they serve. */
+function sendPresence(w, only) {
+  let sent = false;
+  w.sites.forEach((site) => {
+    if (!only || only === site) sent = w.send({type: "presence", status: w.wanted}, site.key) || sent;
+  });
+  return sent;
+}
+
+function connect(w, site, base) {
+  const conn = document.getElementById("conn");
+  site.connection = new Connection(base + "&site=" + encodeURIComponent(site.key), {
+    opened() {
+      conn.textContent = "";
+      sendPresence(w, site);
+      resendPending(w, site);
+      clearInterval(site.presenceTimer);
+      site.presenceTimer = setInterval(() => sendPresence(w, site), PRESENCE_EVERY_MS);
+    },
+    message(frame) { handle(w, site, frame); },
+    closed(event) {
+      clearInterval(site.presenceTimer);
+      // logged out, or this site's membership ended: the page shows what is left
+      if (event.code === 4401 || event.code === 4403) { location.reload(); return false; }
+      conn.textContent = "Connection lost; reconnecting…";
+      document.getElementById("presence-state").textContent = "Offline (reconnecting)";
+      return true;
+    },
+  });
+  site.connection.open();
 }
 
 function start(root) {
   const w = new Workspace(root);
   w.alerts = new Alerts(document.getElementById("enable-alerts"));
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const conn = document.getElementById("conn");
-  w.connection = new Connection(proto + "//" + location.host + "/console/ws?csrf=" + encodeURIComponent(w.csrf), {
-    opened() {
-      conn.textContent = "";
-      sendPresence(w);
-      resendPending(w);
-      clearInterval(w.presenceTimer);
-      w.presenceTimer = setInterval(() => sendPresence(w), PRESENCE_EVERY_MS);
-    },
-    message(frame) { handle(w, frame); },
-    closed(event) {
-      clearInterval(w.presenceTimer);
-      if (event.code === 4401) { location.href = "/console/login?next=%2Fconsole%2F"; return false; }
-      if (event.code === 4403) { location.reload(); return false; }
-      conn.textContent = "Connection lost; reconnecting…";
-      document.getElementById("presence-state").textContent = "Offline (reconnecting)";
-      return true;
-    },
-  });
+  const base = proto + "//" + location.host + "/console/ws?csrf=" + encodeURIComponent(w.csrf);
 
   document.querySelectorAll("[data-presence]").forEach((button) => {
     button.addEventListener("click", () => {
@@ -123,7 +136,7 @@ function start(root) {
   });
   setInterval(() => tickWaits(w), 1000);
   markPresence(w);
-  w.connection.open();
+  w.sites.forEach((site) => connect(w, site, base));
 }
 
 const root = document.getElementById("workspace");

@@ -21,23 +21,26 @@ export function fillRepSelect(select, options, placeholder) {
   });
 }
 
-function makeRequest(w, r) {
+function makeRequest(w, site, r) {
   const item = clone("t-request");
   item.setAttribute("data-id", r.id);
+  item.setAttribute("data-site", site.key);
+  w.label(item, site.key);
   const accept = q(item, ".accept");
   accept.addEventListener("click", () => {
-    if (w.send({type: "accept", id: r.id})) {
+    if (w.send({type: "accept", id: r.id}, site.key)) {
       accept.disabled = true;
       accept.textContent = "Accepting…";
     }
   });
   q(item, ".offer-send").addEventListener("click", () => {
     const chosen = Array.from(q(item, ".offer-reps").selectedOptions, (o) => o.value);
-    w.send({type: "target", id: r.id, reps: chosen, must_contact: q(item, ".offer-must").checked});
+    w.send({type: "target", id: r.id, reps: chosen, must_contact: q(item, ".offer-must").checked}, site.key);
     q(item, ".offer-to").open = false;
   });
-  q(item, ".history").href = "/console/visitors/" + encodeURIComponent(r.visitor);
-  fillRepSelect(q(item, ".offer-reps"), w.reps, null);
+  q(item, ".history").href = "/console/visitors/" + encodeURIComponent(r.visitor) + "?site=" +
+    encodeURIComponent(site.key);
+  fillRepSelect(q(item, ".offer-reps"), site.reps, null);
   return item;
 }
 
@@ -53,7 +56,7 @@ function renderWhy(box, why) {
     (parts.length ? " (" + parts.join(", ") + ")" : "");
 }
 
-function updateRequest(w, item, r) {
+function updateRequest(site, item, r) {
   q(item, ".who").textContent = who(r.visitor_detail, r.visitor);
   q(item, ".must").hidden = !r.must_contact;
   const targeted = q(item, ".targeted");
@@ -61,8 +64,8 @@ function updateRequest(w, item, r) {
   targeted.hidden = !targets.length;
   if (targets.length) {
     const names = targets.map((id) => {
-      const rep = w.reps.find((x) => x.id === id);
-      return id === w.me ? "you" : (rep ? rep.name : "someone");
+      const rep = site.reps.find((x) => x.id === id);
+      return id === site.me ? "you" : (rep ? rep.name : "someone");
     });
     targeted.textContent = "offered to " + names.join(", ");
   }
@@ -76,8 +79,8 @@ function updateRequest(w, item, r) {
   item.setAttribute("data-created", String(r.created));
 }
 
-/** A full snapshot from the server: new requests appear (and alert), gone ones go. */
-export function renderQueue(w, list) {
+/** A full snapshot of one site's queue: new requests appear (and alert), gone ones go. */
+export function renderQueue(w, site, list) {
   const ids = new Set();
   const box = document.getElementById("queue");
   list.sort((a, b) => a.created - b.created);
@@ -85,25 +88,25 @@ export function renderQueue(w, list) {
     ids.add(r.id);
     let entry = w.queue.get(r.id);
     if (!entry) {
-      entry = {data: r, el: makeRequest(w, r)};
+      entry = {data: r, el: makeRequest(w, site, r), site: site.key};
       w.queue.set(r.id, entry);
-      if (!w.firstQueue && !w.seen.has(r.id)) {
+      if (site.queued && !w.seen.has(r.id)) {
         w.alerts.beep();
         w.alerts.notify("A customer is waiting", who(r.visitor_detail, r.visitor) + ": " + summary(r), r.id);
       }
     }
     w.seen.add(r.id);
     entry.data = r;
-    updateRequest(w, entry.el, r);
+    updateRequest(site, entry.el, r);
     box.appendChild(entry.el);
   });
   w.queue.forEach((entry, id) => {
-    if (!ids.has(id)) {
+    if (entry.site === site.key && !ids.has(id)) {
       entry.el.remove();
       w.queue.delete(id);
     }
   });
-  w.firstQueue = false;
+  site.queued = true; // what waits when the page opens is not news: no beep
   tickWaits(w);
   w.updateTitle();
 }

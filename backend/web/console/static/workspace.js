@@ -1,6 +1,7 @@
-/* The workspace's state, all of it in one object: what the rep wants to be, the requests
- * and chats on screen, the colleagues, and the server's clock. The other modules get this
- * object and keep nothing of their own. */
+/* The workspace's state, all of it in one object: what the rep wants to be, the sites they
+ * serve (each with its own socket, rep id and colleagues), the requests and chats on screen
+ * (each knowing its site), and the server's clock. The other modules get this object and
+ * keep nothing of their own. */
 import { q } from "./dom.js";
 
 const PRESENCE_KEY = "beckon.presence";
@@ -11,18 +12,19 @@ export class Workspace {
   constructor(root) {
     this.csrf = root.getAttribute("data-csrf");
     this.me = root.getAttribute("data-rep");
+    // site key -> {key, name, me (the rep's id there), reps (colleagues there), connection}
+    this.sites = new Map();
+    JSON.parse(document.getElementById("serving").textContent).forEach((s) => {
+      this.sites.set(s.key, {key: s.key, name: s.name, me: s.rep, reps: [], repsKey: "", connection: null,
+                               queued: false, presenceTimer: null});
+    });
     this.wanted = sessionStorage.getItem(PRESENCE_KEY) === "available" ? "available" : "away";
     this.skew = 0;             // server clock minus ours
-    this.queue = new Map();    // request id -> {data, el}
-    this.chats = new Map();    // chat id -> {data, el, ids: Set, ended, typingTimer, sentTypingAt}
-    this.reps = [];            // colleagues and their presence
-    this.repsKey = "";
+    this.queue = new Map();    // request id -> {data, el, site}
+    this.chats = new Map();    // chat id -> {data, el, site, ids: Set, ended, typingTimer, sentTypingAt}
     this.seen = new Set();     // request ids already announced
-    this.firstQueue = true;    // what waits when the page opens is not news: no beep
     this.baseTitle = document.title;
-    this.connection = null;    // set by console.js
     this.alerts = null;
-    this.presenceTimer = null;
     this.toastTimer = null;
   }
 
@@ -35,12 +37,21 @@ export class Workspace {
     sessionStorage.setItem(PRESENCE_KEY, status);
   }
 
-  send(message) {
-    if (!this.connection || !this.connection.send(message)) {
+  /** To the socket of the site the request or chat came from (the server checks it is theirs). */
+  send(message, site) {
+    const s = this.sites.get(site);
+    if (!s || !s.connection || !s.connection.send(message)) {
       this.toast("Not connected; reconnecting…");
       return false;
     }
     return true;
+  }
+
+  /** The site's name beside its requests and chats, when the rep serves more than one. */
+  label(node, site) {
+    const l = q(node, ".site-label");
+    l.textContent = this.sites.size > 1 ? this.sites.get(site).name : "";
+    l.hidden = this.sites.size < 2;
   }
 
   toast(message) {
