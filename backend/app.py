@@ -16,7 +16,9 @@ from starlette.websockets import WebSocket
 
 from backend.config import Settings
 from backend.domain.services import Services
-from backend.web import collector, console, enterprise_api, offer_ui, page_socket, site_api, widget_assets
+from backend.web import (
+    accreditation_api, collector, console, enterprise_api, offer_ui, page_socket, site_api, widget_assets,
+)
 from backend.web.http import HTTPError, services
 from backend.web.load_gate import GateLimits, LoadGate
 from backend.web.logs import quiet_client_mistakes
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *page_socket.routes,
         *offer_ui.routes,
         *site_api.routes,
+        *accreditation_api.routes,
         *enterprise_api.routes,
         console.mount(settings),
     ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,6 +25,7 @@ from backend.core import offer_pools
 from backend.core.matching import RepFacts, RuleSets, SessionFacts
 from backend.core.offer_pools import Pools
 from backend.core.validation import ValidationError, split_url
+from backend.domain.accreditations import Accreditations
 from backend.domain.reps import Rep, Reps, Workload
 from backend.domain.sites import Site
 from backend.domain.visitors import Visitors
@@ -75,10 +76,12 @@ def rep_facts(rep: Rep, work: Workload, now_ms: int) -> RepFacts:
 
 
 class Matching:
-    def __init__(self, redis: aioredis.Redis, reps: Reps, visitors: Visitors) -> None:
+    def __init__(self, redis: aioredis.Redis, reps: Reps, visitors: Visitors,
+                 accreditations: Accreditations) -> None:
         self.redis = redis
         self.reps = reps
         self.visitors = visitors
+        self.accreditations = accreditations
 
     async def rule_sets(self, site: str) -> RuleSets:
         raw = await self.redis.get(keys.matching(site))
@@ -124,6 +127,8 @@ class Matching:
         now_ms = int(time.time() * 1000)
         facts = [rep_facts(r, work[r.id], now_ms) for r in reps]
         chosen = core.choose_rule_set(rule_sets, session)
+        held = await self.accreditations.held(site.key, [r.id for r in reps], now_ms)  # expired: not held
+        facts = [replace(f, accreditations=held.get(f.id, {})) for f in facts]
         return Match(vid, session, core.rank(chosen, session, facts, now))
 
     async def pools(self, site: Site, vids: list[str]) -> Pools | None:

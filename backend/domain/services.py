@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from backend import store
 from backend.config import Settings
+from backend.domain.accreditations import Accreditations
 from backend.domain.api_keys import ApiKeys
 from backend.domain.applications import Applications
 from backend.domain.chat import Chats
@@ -50,6 +51,7 @@ class Services:
     presence: Presence
     chats: Chats
     jobs: Jobs
+    accreditations: Accreditations
     matching: Matching
     routing: Routing
     applications: Applications
@@ -72,14 +74,15 @@ class Services:
         chats = Chats(redis, scripts, hub, reps, visitors, jobs, settings.chat_ttl_s, settings.chat_wait_replicas,
                       settings.chat_replica_timeout_ms)
         hub.catch_up = chats.catch_up
-        matching = Matching(redis, reps, visitors)
+        accreditations = Accreditations(redis)
+        matching = Matching(redis, reps, visitors, accreditations)
         routing = Routing(redis, scripts, sites, matching, chats)
         broker.routing = routing
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
-            chats=chats, jobs=jobs, matching=matching, routing=routing,
+            chats=chats, jobs=jobs, accreditations=accreditations, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
             enterprises=Enterprises(redis, sites),
             memberships=Memberships(reps, Enterprises(redis, sites)),

@@ -330,6 +330,22 @@ def applicant_emails(site_key: str) -> str:
     return _k(site_key, "applicant-emails")
 
 
+def accreditation_tests(site_key: str) -> str:
+    """Hash: accreditation test id -> JSON of the test, answers included (core/accreditation.py)."""
+    return _k(site_key, "accr-tests")
+
+
+def accreditations(site_key: str, rid: str) -> str:
+    """Hash: subject -> "level expires_ms granted_ms test" (core/accreditation.py:stored), a
+    rep's accreditations; lua/dispatch.lua reads the level and the expiry."""
+    return _k(site_key, "accr", rid)
+
+
+def accreditation_attempts(site_key: str, rid: str) -> str:
+    """Hash: test id -> JSON {at, score, passed, retry_at} of the rep's latest attempt at it."""
+    return _k(site_key, "accr-attempts", rid)
+
+
 def reps(site_key: str) -> str:
     """Set of representative ids."""
     return _k(site_key, "reps")

@@ -11,7 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from backend.config import Settings
-from backend.web.console import admin, applications_page as apps, keys_page
+from backend.web.console import accreditations_page as accr, admin, applications_page as apps, keys_page
 from backend.web.console.join_page import join, join_form
 from backend.web.console.profile_page import own_profile, save_own_profile
 from backend.web.console.routes import login, login_form, logout, switch_site, visitor_history, workspace
@@ -41,6 +41,9 @@ _routes = [
         Route("/visitors/{vid}", visitor_history, methods=["GET"]),
         Route("/profile", own_profile, methods=["GET"]),
         Route("/profile", save_own_profile, methods=["POST"]),
+        Route("/accreditations", accr.accreditations_home, methods=["GET"]),
+        Route("/accreditations/{tid}", accr.take_form, methods=["GET"]),
+        Route("/accreditations/{tid}", accr.take_submit, methods=["POST"]),
         Route("/join/{site}", join_form, methods=["GET"]),
         Route("/join/{site}", join, methods=["POST"]),
         WebSocketRoute("/ws", console_ws),
@@ -60,6 +63,12 @@ _routes = [
         Route("/admin/applications/{aid}", apps.application_detail, methods=["GET"]),
         Route("/admin/applications/{aid}/check", apps.application_check, methods=["POST"]),
         Route("/admin/applications/{aid}/decide", apps.application_decide, methods=["POST"]),
+        Route("/admin/accreditation-tests", accr.tests_list, methods=["GET"]),
+        Route("/admin/accreditation-tests", accr.test_create, methods=["POST"]),
+        Route("/admin/accreditation-tests/new", accr.test_new, methods=["GET"]),
+        Route("/admin/accreditation-tests/{tid}", accr.test_edit, methods=["GET"]),
+        Route("/admin/accreditation-tests/{tid}", accr.test_update, methods=["POST"]),
+        Route("/admin/accreditation-tests/{tid}/delete", accr.test_delete, methods=["POST"]),
         Route("/admin/visitors", admin.visitors_page, methods=["GET"]),
         Route("/admin/visitors.json", admin.visitors_json, methods=["GET"]),
         Route("/admin/mail", admin.mail_page, methods=["GET"]),
