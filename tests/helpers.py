@@ -369,10 +369,10 @@ class Customer:
     """A visitor's side without a browser: events to the collector, then HELP accepted, then
     the page's push socket."""
 
-    def __init__(self, live: Live, vid: str, name: str = "") -> None:
+    def __init__(self, live: Live, vid: str, name: str = "", key: str = "") -> None:
         import httpx
 
-        self.live, self.vid, self.key = live, vid, live.key
+        self.live, self.vid, self.key = live, vid, key or live.key  # key: another site on the demo's origin
         self.http = httpx.Client(base_url=live.url, timeout=10,
                                  headers={"Origin": live.demo_url, "Content-Type": "text/plain"})
         events: list[dict[str, Any]] = [
