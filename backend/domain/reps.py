@@ -348,8 +348,6 @@ class Reps:
         matched: list[tuple[str, str]] = []
         tried = 0
         for acct_site, rid in await self.accounts(email):
-            if site is not None and acct_site != site:
-                continue
             raw = await self.redis.hgetall(keys.rep(acct_site, rid))
             stored = raw.get(H.PASSWORD, DUMMY)
             tried += 1
