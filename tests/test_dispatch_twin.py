@@ -2,7 +2,8 @@
 (core/matching.py:rank with core/dispatch.py) agree on generated representatives, rule sets
 and sessions: the same reps ranked with the same scores and per-rule contributions, the same
 targets at each stage, the same escalation time. The Lua runs in the test's real Redis, on
-facts stored as the product stores them."""
+facts stored as the product stores them (results under the rule set and the last chat
+accepted included)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import redis
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from backend.core import dispatch as core_dispatch
-from backend.core.matching import RepFacts, RuleSets, SessionFacts, rank, validate_rule_sets
+from backend.core.matching import RepFacts, Results, RuleSets, SessionFacts, rank, validate_rule_sets
 from backend.core.rep_profile import Profile, validate_profile
 from backend.domain.reps import PROFILE_FIELDS, profile_mapping
 from backend.store import keys
+from backend.store.keys import RepHash
 from backend.store.scripts import dispatched_from, source
 
 SITE = "twin-site"
@@ -43,6 +45,10 @@ def rep_specs(draw: st.DrawFn, rid: str) -> dict:
                     "schedule": NEVER if draw(st.integers(0, 4)) == 0 else None},
         "chats": draw(st.lists(st.integers(0, 2_000_000),  # ms since each was accepted; sometimes full
                                max_size=capacity if draw(st.integers(0, 5)) else 5)),  # ms since each was accepted
+        # ms since the last chat they accepted (lua/claim.lua), which they may no longer hold
+        "last_chat": draw(st.one_of(st.none(), st.integers(-5_000, 3_000_000))),
+        "results": draw(st.one_of(st.none(), st.integers(0, 500).flatmap(
+            lambda n: st.tuples(st.just(n), st.integers(0, n))))),  # (chats, successes) in the rule set
     }
 
 
@@ -75,6 +81,16 @@ sessions = st.builds(SessionFacts, product=st.sampled_from(["", *PRODUCTS]),
                      account_owner=st.sampled_from(["", "r1", "r3"]))
 
 
+def last_accepted(rep: dict) -> int | None:
+    """When the rep last accepted a chat: stored, or the latest held (a transferred chat)."""
+    times = [NOW - a for a in rep["chats"]] + ([NOW - rep["last_chat"]] if rep["last_chat"] is not None else [])
+    return max(times) if times else None
+
+
+def results_of(rep: dict) -> dict[str, Results]:
+    return {"Twin": Results(*rep["results"])} if rep["results"] else {}
+
+
 def store(r: redis.Redis, reps: list[dict]) -> list[RepFacts]:
     """The reps written as the product writes them; the facts core/matching.py reads from them."""
     facts = []
@@ -91,20 +107,27 @@ def store(r: redis.Redis, reps: list[dict]) -> list[RepFacts]:
             chat = f"{rid}-chat{i}"
             r.hset(keys.request(SITE, chat), mapping={"status": "active", "rep": rid, "accepted": NOW - ago})
             r.sadd(keys.rep_chats(SITE, rid), chat)
+        if rep["last_chat"] is not None:
+            r.hset(keys.rep(SITE, rid), RepHash.LAST_CHAT, NOW - rep["last_chat"])
+        if rep["results"]:
+            r.hset(keys.results(SITE, "Twin"), mapping={keys.result_field(rid, keys.RESULT_CHATS): rep["results"][0],
+                                                        keys.result_field(rid, keys.RESULT_OK): rep["results"][1]})
         online = rep["online"] and rep["active"]
-        since = (NOW - max(NOW - a for a in rep["chats"])) / 1000 if rep["chats"] else None
+        last = last_accepted(rep)
+        since = max(0, NOW - last) / 1000 if last is not None else None
         facts.append(RepFacts(id=rid, name=rid, profile=profile, active=rep["active"],
                               status=rep["status"] if online else "offline", load=len(rep["chats"]),
-                              since_last_chat_s=since))
+                              since_last_chat_s=since, results=results_of(rep)))
     return facts
 
 
 def with_since(facts: list[RepFacts], reps: list[dict], now: int) -> list[RepFacts]:
     out = []
     for f, rep in zip(facts, reps):
-        since = (now - max(NOW - a for a in rep["chats"])) / 1000 if rep["chats"] else None
+        last = last_accepted(rep)
+        since = max(0, now - last) / 1000 if last is not None else None
         out.append(RepFacts(id=f.id, name=f.name, profile=f.profile, active=f.active, status=f.status,
-                            load=f.load, since_last_chat_s=since))
+                            load=f.load, since_last_chat_s=since, results=f.results))
     return out
 
 
@@ -128,7 +151,7 @@ def test_lua_dispatch_ranks_and_targets_as_python_does(redis_client: redis.Redis
     def call(action: str, now: int):
         raw = run(keys=keys.dispatch(SITE, req), args=[req, now, PRESENCE_MS, *keys.dispatch_prefixes(SITE), action,
                                                         spec if action == "route" else "", json.dumps(off_duty),
-                                                        "", 1])
+                                                        "", 1, keys.results_prefix(SITE)])
         return dispatched_from(json.loads(raw))
 
     lua = call("route", NOW)

@@ -132,6 +132,7 @@ CALLS = {
     "say": keys.say(SITE, "chat-1"),
     "expire_requests": keys.expire_requests(SITE),
     "dispatch": keys.dispatch(SITE, "req-1"),
+    "outcome": keys.outcome(SITE, "chat-1"),
 }
 
 
@@ -144,5 +145,5 @@ def test_a_scripts_site_keys_share_one_cluster_slot(name: str) -> None:
     slots = {key_slot(k) for k in CALLS[name]}
     assert len(slots) == 1, f"{name}: {CALLS[name]}"
     prefixes = keys.broker_prefixes(SITE) + keys.expire_requests_prefixes(SITE) + keys.load_prefixes(SITE) + \
-        keys.dispatch_prefixes(SITE)
+        keys.dispatch_prefixes(SITE) + [keys.results_prefix(SITE)]
     assert {key_slot(p + VID) for p in prefixes if p.startswith("bk:")} == slots

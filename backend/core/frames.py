@@ -127,7 +127,18 @@ def queue(requests: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def open_chat(c: Chat, detail: dict[str, Any] | None, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {**request(c, detail), "status": c.status, "accepted": c.accepted, "messages": messages}
+    return {**request(c, detail), "status": c.status, "accepted": c.accepted, "resolved": c.resolved,
+            "messages": messages}
+
+
+def rated(chat_id: str, stars: int, comment: str) -> dict[str, Any]:
+    """The customer's rating of an ended chat, to its rep's consoles."""
+    return {"type": "rated", "chat": chat_id, "stars": stars, "comment": comment}
+
+
+def resolved(chat_id: str) -> dict[str, Any]:
+    """The rep marked the chat resolved (to all their consoles)."""
+    return {"type": "resolved", "chat": chat_id}
 
 
 def chats(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -79,6 +79,7 @@ class Chat:
     callback: Callback | None = None
     rule_set: str = ""  # the matching rule set that dispatched it ("": not ranked)
     why: dict[str, dict[str, Any]] = field(default_factory=dict)  # rep id -> {score, top}
+    resolved: bool = False  # the rep marked it resolved (core/results.py)
 
     def visible_to(self, rid: str) -> bool:
         return self.targets is None or rid in self.targets

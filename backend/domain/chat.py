@@ -119,7 +119,7 @@ def chat_from(chat_id: str, raw: dict[str, str], rep_name: str = "") -> Chat:
         must_contact=raw.get(R.MUST_CONTACT) == "1", accepted=int(raw.get(R.ACCEPTED, 0) or 0),
         ended=int(raw.get(R.ENDED, 0) or 0), ended_by=raw.get(R.ENDED_BY, ""),
         callback=Callback(cb["phone"], cb["when"]) if cb else None,
-        rule_set=raw.get(R.RULE_SET, ""), why=parse_why(raw.get(R.WHY)),
+        rule_set=raw.get(R.RULE_SET, ""), why=parse_why(raw.get(R.WHY)), resolved=bool(raw.get(R.RESOLVED)),
     )
 
 

@@ -6,8 +6,9 @@ decides; this module only gathers the facts).
 The visitor's language is the page's (``<html lang>``, else the browser's), their area the
 one ``Beckon.identify({area})`` gave. What is not known yet reads as unknown, never guessed:
 the customer's account owner (records come later), reps'
-accreditations (tests come later) and past results (ratings come later). Time since a rep's
-last chat is read from the chats they hold now; a rep holding none counts as idle long enough.
+accreditations (tests come later). Past results are the reps' results under the chosen rule
+set (domain/ratings.py). Time since a rep's last chat is from the last chat they accepted
+(stored by lua/claim.lua), held now or not.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from backend.core.matching import RepFacts, RuleSets, SessionFacts
 from backend.core.offer_pools import Pools
 from backend.core.validation import ValidationError, split_url
 from backend.domain.accreditations import Accreditations
+from backend.domain.ratings import results
 from backend.domain.reps import Rep, Reps, Workload
 from backend.domain.sites import Site
 from backend.domain.visitors import Visitors
@@ -69,10 +71,11 @@ def session_facts(site: Site, rule_sets: RuleSets, detail: dict[str, Any]) -> Se
     )
 
 
-def rep_facts(rep: Rep, work: Workload, now_ms: int) -> RepFacts:
+def rep_facts(rep: Rep, work: Workload, now_ms: int, by_set: dict[str, core.Results] | None = None) -> RepFacts:
+    """``by_set``: the rep's results per rule set name (only the chosen one is read)."""
     since = None if work.last_accepted_ms is None else max(0, now_ms - work.last_accepted_ms) / 1000
     return RepFacts(id=rep.id, name=rep.name, profile=rep.profile, active=rep.active, status=rep.status,
-                    load=work.chats, since_last_chat_s=since)
+                    load=work.chats, since_last_chat_s=since, results=by_set or {})
 
 
 class Matching:
@@ -125,8 +128,9 @@ class Matching:
         work = await self.reps.workload(site.key, [r.id for r in reps])
         now = datetime.now(timezone.utc)
         now_ms = int(time.time() * 1000)
-        facts = [rep_facts(r, work[r.id], now_ms) for r in reps]
         chosen = core.choose_rule_set(rule_sets, session)
+        done = await results(self.redis, site.key, chosen.name, [r.id for r in reps])
+        facts = [rep_facts(r, work[r.id], now_ms, {chosen.name: done[r.id]}) for r in reps]
         held = await self.accreditations.held(site.key, [r.id for r in reps], now_ms)  # expired: not held
         facts = [replace(f, accreditations=held.get(f.id, {})) for f in facts]
         return Match(vid, session, core.rank(chosen, session, facts, now))

@@ -162,7 +162,7 @@ def stored_profile(raw: dict[str, str]) -> Profile:
 @dataclass(frozen=True)
 class Workload:
     chats: int  # held now
-    last_accepted_ms: int | None  # the latest of those chats; None when holding none
+    last_accepted_ms: int | None  # the last chat the rep accepted (held now or not); None: none known
 
 
 @dataclass(frozen=True)
@@ -313,23 +313,26 @@ class Reps:
         return [self._rep(site, rid, raw, seen.get(rid), statuses.get(rid)) for rid, raw in zip(rids, raws) if raw]
 
     async def workload(self, site: str, rids: list[str]) -> dict[str, Workload]:
-        """Each rep's chats held now and when the latest of them was accepted, read from the
-        chats themselves (as the broker counts load), without changing anything."""
+        """Each rep's chats held now, read from the chats themselves (as the broker counts
+        load), and when they last accepted one: stored by lua/claim.lua, or the latest held
+        (a chat transferred to them); without changing anything."""
         if not rids:
             return {}
         async with self.redis.pipeline(transaction=False) as pipe:
             for rid in rids:
                 pipe.smembers(keys.rep_chats(site, rid))
-            held = await pipe.execute()
+                pipe.hget(keys.rep(site, rid), H.LAST_CHAT)
+            replies = await pipe.execute()
+        held, stored = replies[::2], replies[1::2]
         async with self.redis.pipeline(transaction=False) as pipe:
             for chats in held:
                 for chat_id in sorted(chats):
                     pipe.hmget(keys.request(site, chat_id), R.STATUS, R.REP, R.ACCEPTED)
             rows = iter(await pipe.execute())
         out = {}
-        for rid, chats in zip(rids, held):
+        for rid, chats, last in zip(rids, held, stored):
             mine = [row for row in (next(rows) for _ in chats) if row[0] == "active" and row[1] == rid]
-            accepted = [int(float(row[2])) for row in mine if row[2]]
+            accepted = [int(float(row[2])) for row in mine if row[2]] + ([int(float(last))] if last else [])
             out[rid] = Workload(len(mine), max(accepted) if accepted else None)
         return out
 

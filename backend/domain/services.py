@@ -25,6 +25,7 @@ from backend.domain.memberships import Memberships
 from backend.domain.offers import Broker, Ticker
 from backend.domain.presence import Presence
 from backend.domain.push import Hub
+from backend.domain.ratings import Ratings
 from backend.domain.reps import Reps
 from backend.domain.routing import Routing
 from backend.domain.sessions import Sessions
@@ -57,6 +58,7 @@ class Services:
     applications: Applications
     enterprises: Enterprises
     memberships: Memberships
+    ratings: Ratings
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -84,7 +86,7 @@ class Services:
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
             chats=chats, jobs=jobs, accreditations=accreditations, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
-            enterprises=Enterprises(redis, sites),
+            enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub),
             memberships=Memberships(reps, Enterprises(redis, sites)),
         )
 

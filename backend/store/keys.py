@@ -7,6 +7,8 @@ module builds a key string.
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "bk"
 
 # How many recent samples the timing lists keep (response times, accepted waits, handle
@@ -109,6 +111,14 @@ class RequestHash(Fields):
     RULE_SET = "rule_set"
     MATCH = "match"
     WHY = "why"
+    # Results (core/results.py; lua/outcome.lua): the customer's rating after the end, and the
+    # rep's resolved mark, each set once; COUNTED, set once, when the chat counted as a
+    # success in its rep's results for RULE_SET.
+    RATING = "rating"  # 1-5
+    COMMENT = "comment"  # the rating's optional comment, at most 500 characters
+    RATED = "rated"  # ms
+    RESOLVED = "resolved"  # ms
+    COUNTED = "counted"  # "1"
 
 
 class RepHash(Fields):
@@ -125,6 +135,7 @@ class RepHash(Fields):
     ALERTS = "alerts"  # JSON {channels, email_after_s}
     ROLE = "role"
     ACTIVE = "active"
+    LAST_CHAT = "last_chat"  # ms the rep last accepted a chat (lua/claim.lua); fairness reads it
 
 
 class ApplicationHash(Fields):
@@ -377,6 +388,26 @@ def load(site_key: str) -> str:
     return _k(site_key, "load")
 
 
+def results_prefix(site_key: str) -> str:
+    """``results`` less the rule set's digest: the scripts that count add it
+    (``redis.sha1hex(name)``), as they read the rule set from the chat."""
+    return _k(site_key, "results", "")
+
+
+def results(site_key: str, rule_set: str) -> str:
+    """Hash of the reps' results under one rule set (named by the SHA-1 of its name, so any
+    name makes a short, plain key): ``result_field(rid, RESULT_CHATS)`` -> chats ended,
+    ``result_field(rid, RESULT_OK)`` -> those that counted as a success (core/results.py)."""
+    return results_prefix(site_key) + hashlib.sha1(rule_set.encode()).hexdigest()
+
+
+RESULT_CHATS, RESULT_OK = "chats", "ok"
+
+
+def result_field(rid: str, what: str) -> str:
+    return f"{rid}:{what}"
+
+
 # --- Offers ----------------------------------------------------------------------------
 
 OFFER_SITES = f"{PREFIX}:offer-sites"  # global set: sites that may have offers out, for the sweeper
@@ -569,13 +600,17 @@ def dispatch_prefixes(site_key: str) -> list[str]:
 
 def claim(site_key: str, chat_id: str, rid: str) -> list[str]:
     return [request(site_key, chat_id), requests(site_key), load(site_key), capacity(site_key),
-            accepted_waits(site_key), rep_chats(site_key, rid)]
+            accepted_waits(site_key), rep_chats(site_key, rid), rep(site_key, rid)]
 
 
 def end_chat(site_key: str, chat_id: str, rid: str, vid: str) -> list[str]:
     return [request(site_key, chat_id), requests(site_key), load(site_key), rep_chats(site_key, rid),
             handle_times(site_key), messages(site_key, chat_id), client_ids(site_key, chat_id),
             visitor(site_key, vid), cooldown(site_key, vid)]
+
+
+def outcome(site_key: str, chat_id: str) -> list[str]:
+    return [request(site_key, chat_id)]
 
 
 def transfer(site_key: str, chat_id: str, from_rid: str, to_rid: str) -> list[str]:

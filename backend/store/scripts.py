@@ -153,6 +153,7 @@ class Scripts:
         self._say = load("say")
         self._expire_requests = load("expire_requests")
         self._dispatch = load("dispatch")
+        self._outcome = load("outcome")
 
     async def ingest(self, site: str, vid: str, ip: str, events: list[dict[str, Any]], now_ms: int,
                      limits: IngestLimits, presented_token: str) -> Scored:
@@ -206,7 +207,8 @@ class Scripts:
         'not-due' | 'untouched')."""
         raw = await self._dispatch(keys=keys.dispatch(site, req_id),
                                    args=[req_id, now_ms, presence_ms, *keys.dispatch_prefixes(site), action,
-                                         spec_json, json.dumps(off_duty), rid, int(explain)])
+                                         spec_json, json.dumps(off_duty), rid, int(explain),
+                                         keys.results_prefix(site)])
         return dispatched_from(decode(raw))
 
     async def end_chat(self, site: str, chat_id: str, rid: str, vid: str, now_ms: int, by: str,
@@ -214,8 +216,18 @@ class Scripts:
         """The status the chat had ('waiting' | 'active'). Refused('gone' | 'ended')."""
         raw = await self._end_chat(keys=keys.end_chat(site, chat_id, rid, vid),
                                    args=[chat_id, now_ms, by, keys.SAMPLES_KEPT, retention_s, cooldown_s,
-                                         keys.request(site, "")])
+                                         keys.request(site, ""), keys.results_prefix(site)])
         return str(decode(raw)["was"])
+
+    async def outcome(self, site: str, chat_id: str, action: str, who: str, now_ms: int, window_ms: int,
+                      stars: int = 0, comment: str = "") -> tuple[bool, str]:
+        """rate (``who``: the visitor) | resolve (``who``: the rep), once (lua/outcome.lua);
+        whether the chat now counted as a success, and its rep. Refused(a code of
+        core/results.py:REFUSALS)."""
+        raw = await self._outcome(keys=keys.outcome(site, chat_id),
+                                  args=[action, who, now_ms, window_ms, stars, comment, keys.results_prefix(site)])
+        data = decode(raw)
+        return bool(data["success"]), str(data["rep"])
 
     async def transfer(self, site: str, chat_id: str, from_rid: str, to_rid: str) -> None:
         """Refused('not-yours' | 'full')."""

@@ -59,6 +59,10 @@ async def handle(svc: Services, ws: WebSocket, site: Site, vid: str, data: dict[
             await svc.chats.transcript(site.key, site.name, chat, data.get("email"))
             await send(ws, frames.page_ack(ref, "transcript"))
             return
+        if kind == "rate":  # after the end too: the chat is named
+            await svc.ratings.rate(site.key, vid, named, data.get("stars"), data.get("comment"))
+            await send(ws, frames.page_ack(ref, "rated"))
+            return
         chat = await svc.chats.page_parties(site.key, vid)  # one command less than the whole chat
         if chat is None:
             raise ChatError("there is no open chat")

@@ -14,6 +14,7 @@ local load = rep_load(KEYS[3], KEYS[6], ARGV[5], ARGV[2])
 if load >= cap then return cjson.encode({error = 'full'}) end
 local now = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'status', 'active', 'rep', ARGV[2], 'accepted', now)
+redis.call('HSET', KEYS[7], 'last_chat', now)  -- fairness: time since the rep's last chat
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
 redis.call('LPUSH', KEYS[5], now - tonumber(r[3]))

@@ -49,12 +49,15 @@ else
   end
 end
 
--- The facts of every rep; the dearer ones (profile, chats) only for those available.
+-- The facts of every rep; the dearer ones (profile, chats, results) only for those available.
+-- Results: of the rule set, in store/keys.py:results (ARGV[12], its prefix).
+local results_key = ARGV[12] .. redis.sha1hex(spec.name)
 local off_duty = {}
 for _, rid in ipairs(cjson.decode(ARGV[9])) do off_duty[rid] = true end
 local reps = {}
 for _, rid in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local h = redis.call('HMGET', rep_prefix .. rid, 'active', 'capacity', 'skills', 'languages', 'areas', 'area')
+  local h = redis.call('HMGET', rep_prefix .. rid, 'active', 'capacity', 'skills', 'languages', 'areas', 'area',
+                      'last_chat')
   local seen = tonumber(redis.call('ZSCORE', KEYS[4], rid))
   local rep = {id = rid, active = h[1] == '1', status = 'offline', load = 0, capacity = 3, skills = {},
                languages = {}, areas = {}, accreditations = {}, chats = 0, successes = 0,
@@ -73,7 +76,9 @@ for _, rid in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     end
     rep.languages = json_table(h[4]) or {}
     rep.areas = json_table(h[5]) or ((h[6] and h[6] ~= '') and {string.upper(h[6])} or {})
-    local last = nil
+    local last = tonumber(h[7])  -- the last chat accepted (lua/claim.lua), held now or not
+    local res = redis.call('HMGET', results_key, rid .. ':chats', rid .. ':ok')
+    rep.chats, rep.successes = tonumber(res[1]) or 0, tonumber(res[2]) or 0
     for _, id in ipairs(redis.call('SMEMBERS', rep_chats_prefix .. rid)) do
       local r = redis.call('HMGET', request_prefix .. id, 'status', 'rep', 'accepted')
       if r[1] == 'active' and r[2] == rid then

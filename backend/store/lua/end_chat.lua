@@ -2,7 +2,8 @@
 -- records the handle time, keeps the transcript for the retention period.
 -- KEYS, ARGV: see store/keys.py:end_chat() and store/scripts.py:Scripts.end_chat().
 --#include slots
-local r = redis.call('HMGET', KEYS[1], 'status', 'rep', 'accepted')
+--#include results
+local r = redis.call('HMGET', KEYS[1], 'status', 'rep', 'accepted', 'rule_set', 'resolved')
 if not r[1] then return cjson.encode({error = 'gone'}) end
 if r[1] == 'ended' then return cjson.encode({error = 'ended'}) end
 local now = tonumber(ARGV[2])
@@ -14,7 +15,13 @@ if r[1] == 'active' then
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'ended', 'ended', now, 'ended_by', ARGV[3])
+local counted, success = false, false
+if r[1] == 'active' and r[4] and r[4] ~= '' then  -- a routed chat counts in its rep's results (core/results.py:end)
+  redis.call('HINCRBY', ARGV[8] .. redis.sha1hex(r[4]), r[2] .. ':chats', 1)
+  counted = true
+  success = count_success(KEYS[1], ARGV[8], 'ended', r[2], r[4], 0, (r[5] or '') ~= '')
+end
 for _, i in ipairs({1, 6, 7}) do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[5])) end
 redis.call('HDEL', KEYS[8], 'req')
 if tonumber(ARGV[6]) > 0 then redis.call('SET', KEYS[9], 'chatted', 'EX', ARGV[6]) end
-return cjson.encode({ok = true, was = r[1]})
+return cjson.encode({ok = true, was = r[1], chat = counted, success = success})

@@ -4,15 +4,16 @@ Server -> client: ``queue`` (a full snapshot of the requests this rep may take),
 (the rep's open chats with history), ``visitor`` (``{chat, detail}``: the customer beside an
 open chat changed; the collector tells the rep's channel, ``visitor-changed``), ``reps`` (colleagues and their presence), ``presence``,
 ``accepted``, ``ack``, ``error`` (``{message, ref}``), and the rep channel's events as they
-are (``chat-open``, ``chat-closed``, ``msg``, ``typing``, ``ended``).
+are (``chat-open``, ``chat-closed``, ``msg``, ``typing``, ``ended``, ``rated`` (the customer's
+stars and comment), ``resolved``).
 
 One socket per site: ``/console/ws?site=KEY`` for each site the session serves (a person
 serving several sites opens one each); a site not in the session is refused (4403), one whose
 membership ended is closed (4401). Without ``site``: the session's current site.
 
 Client -> server: ``presence``, ``accept``, ``say``, ``link``, ``typing``, ``end``,
-``transfer``, ``target``. Everything a rep does to a chat is checked against the chat's
-owner first; the site is the session's.
+``resolved`` (the rep marks their chat resolved, once), ``transfer``, ``target``. Everything a
+rep does to a chat is checked against the chat's owner first; the site is the session's.
 
 One task reads the socket, one writes it (the only sender, so frames never interleave);
 pub/sub events reach the writer through the hub as if it were a socket.
@@ -266,6 +267,9 @@ class Connection:
                     raise ChatError("this chat has already ended")
                 site_obj = await self.svc.sites.get(site)
                 await chats.end(site, chat.id, "rep", site_obj.offer.cooldown_s if site_obj else 0)
+            elif kind == "resolved":
+                chat = await self.own_chat(data.get("chat"))
+                await self.svc.ratings.resolve(site, chat.id, self.rep.id)
             elif kind == "transfer":
                 chat = await self.own_chat(data.get("chat"))
                 to = data.get("to")
