@@ -14,7 +14,7 @@ import time
 
 from starlette.testclient import TestClient
 
-from tests.helpers import admin, console_login, ingest, make_rep, presence
+from tests.helpers import admin, console_login, ingest, make_rep, presence, waiting_request
 
 KAYAKS_TEST = {
     "subject": "Kayaks", "title": "Kayaks: the basics", "pass_mark": 60, "validity_days": 30,
@@ -226,3 +226,28 @@ def test_an_admin_writes_a_test_in_the_console_and_a_rep_takes_it_there(client: 
     assert "kayaks" in held and "3 of 5" in held and "current" in held and " UTC" in held
     assert client.get(f"/v1/sites/{key}/reps/{ria}/accreditations",
                       headers=admin()).json()["accreditations"][0]["level"] == 3
+
+
+def test_a_new_request_goes_only_to_reps_accredited_now(client: TestClient, site: dict) -> None:
+    """dispatch.lua reads the reps' accreditations itself, and skips expired ones at once."""
+    key = site["key"]
+    amelie = make_rep(client, key, email="amelie@shop.example", name="Amélie", capacity=2)
+    bob = make_rep(client, key, email="bob@shop.example", name="Bob", capacity=2)
+    for rid in (amelie, bob):
+        presence(client, key, rid, "available")
+    quotes = {**MATCHING, "pages": [{"pattern": "/quote*", "category": "boats", "product": "kayaks"}]}
+    client.put(f"/v1/sites/{key}/matching", json=quotes, headers=admin()).raise_for_status()
+    tid = create_test(client, key)
+    assert take(client, key, amelie, tid, RIGHT).json()["passed"]
+    service = client.app.state.services
+
+    cid = waiting_request(client, key, "visitor-0001")
+    targets = {c.id: c.targets for c in client.portal.call(service.chats.waiting, key)}
+    assert targets[cid] == (amelie,)  # Bob is not accredited for kayaks
+
+    mine = client.portal.call(service.accreditations.get, key, amelie, "kayaks")
+    client.portal.call(service.accreditations.store, key, amelie,
+                       dataclasses.replace(mine, expires_ms=int(time.time() * 1000) - 1))
+    client.portal.call(service.routing.rep_arrived, key)  # ranked again, as when anyone comes online
+    targets = {c.id: c.targets for c in client.portal.call(service.chats.waiting, key)}
+    assert targets[cid] == ()  # nobody accredited now: the request waits for someone who is

@@ -2,7 +2,8 @@
 (core/matching.py:rank with core/dispatch.py) agree on generated representatives, rule sets
 and sessions: the same reps ranked with the same scores and per-rule contributions, the same
 targets at each stage, the same escalation time. The Lua runs in the test's real Redis, on
-facts stored as the product stores them (results under the rule set and the last chat
+facts stored as the product stores them (accreditations, some expired or expiring before the
+escalation, results under the rule set and the last chat
 accepted included)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import redis
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from backend.core import dispatch as core_dispatch
+from backend.core.accreditation import Accreditation, levels, stored
 from backend.core.matching import RepFacts, Results, RuleSets, SessionFacts, rank, validate_rule_sets
 from backend.core.rep_profile import Profile, validate_profile
 from backend.domain.reps import PROFILE_FIELDS, profile_mapping
@@ -45,6 +47,10 @@ def rep_specs(draw: st.DrawFn, rid: str) -> dict:
                     "schedule": NEVER if draw(st.integers(0, 4)) == 0 else None},
         "chats": draw(st.lists(st.integers(0, 2_000_000),  # ms since each was accepted; sometimes full
                                max_size=capacity if draw(st.integers(0, 5)) else 5)),  # ms since each was accepted
+        # product -> (level, ms from NOW to expiry): some expired, some expiring before the escalation
+        "accreditations": draw(st.dictionaries(st.sampled_from(PRODUCTS), st.tuples(
+            st.integers(1, 5), st.one_of(st.integers(-100_000, 0), st.integers(1, 200_000), st.just(10**10))),
+            max_size=3)),
         # ms since the last chat they accepted (lua/claim.lua), which they may no longer hold
         "last_chat": draw(st.one_of(st.none(), st.integers(-5_000, 3_000_000))),
         "results": draw(st.one_of(st.none(), st.integers(0, 500).flatmap(
@@ -91,6 +97,12 @@ def results_of(rep: dict) -> dict[str, Results]:
     return {"Twin": Results(*rep["results"])} if rep["results"] else {}
 
 
+def held(rep: dict, now: int) -> dict[str, int]:
+    """The rep's accreditations matching reads at ``now`` (expired ones are not held)."""
+    return levels({p: stored(Accreditation(p, level, NOW + expires_in)) for p, (level, expires_in)
+                   in rep["accreditations"].items()}, now)
+
+
 def store(r: redis.Redis, reps: list[dict]) -> list[RepFacts]:
     """The reps written as the product writes them; the facts core/matching.py reads from them."""
     facts = []
@@ -112,12 +124,16 @@ def store(r: redis.Redis, reps: list[dict]) -> list[RepFacts]:
         if rep["results"]:
             r.hset(keys.results(SITE, "Twin"), mapping={keys.result_field(rid, keys.RESULT_CHATS): rep["results"][0],
                                                         keys.result_field(rid, keys.RESULT_OK): rep["results"][1]})
+        for product, (level, expires_in) in rep["accreditations"].items():
+            r.hset(keys.accreditations(SITE, rid), product,
+                   stored(Accreditation(product, level, NOW + expires_in, NOW - 1000, "t1")))
         online = rep["online"] and rep["active"]
         last = last_accepted(rep)
         since = max(0, NOW - last) / 1000 if last is not None else None
         facts.append(RepFacts(id=rid, name=rid, profile=profile, active=rep["active"],
                               status=rep["status"] if online else "offline", load=len(rep["chats"]),
-                              since_last_chat_s=since, results=results_of(rep)))
+                              since_last_chat_s=since, results=results_of(rep),
+                              accreditations=held(rep, NOW)))
     return facts
 
 
@@ -127,7 +143,8 @@ def with_since(facts: list[RepFacts], reps: list[dict], now: int) -> list[RepFac
         last = last_accepted(rep)
         since = max(0, now - last) / 1000 if last is not None else None
         out.append(RepFacts(id=f.id, name=f.name, profile=f.profile, active=f.active, status=f.status,
-                            load=f.load, since_last_chat_s=since, results=f.results))
+                            load=f.load, since_last_chat_s=since, results=f.results,
+                            accreditations=held(rep, now)))
     return out
 
 
@@ -151,7 +168,8 @@ def test_lua_dispatch_ranks_and_targets_as_python_does(redis_client: redis.Redis
     def call(action: str, now: int):
         raw = run(keys=keys.dispatch(SITE, req), args=[req, now, PRESENCE_MS, *keys.dispatch_prefixes(SITE), action,
                                                         spec if action == "route" else "", json.dumps(off_duty),
-                                                        "", 1, keys.results_prefix(SITE)])
+                                                        "", 1, keys.results_prefix(SITE),
+                                                        keys.accreditations(SITE, "")])
         return dispatched_from(json.loads(raw))
 
     lua = call("route", NOW)

@@ -5,8 +5,8 @@ decides; this module only gathers the facts).
 
 The visitor's language is the page's (``<html lang>``, else the browser's), their area the
 one ``Beckon.identify({area})`` gave. What is not known yet reads as unknown, never guessed:
-the customer's account owner (records come later), reps'
-accreditations (tests come later). Past results are the reps' results under the chosen rule
+the customer's account owner (records come later). Reps' accreditations are those current now
+(domain/accreditations.py; an expired one counts for nothing at once). Past results are the reps' results under the chosen rule
 set (domain/ratings.py). Time since a rep's last chat is from the last chat they accepted
 (stored by lua/claim.lua), held now or not.
 """

@@ -208,7 +208,7 @@ class Scripts:
         raw = await self._dispatch(keys=keys.dispatch(site, req_id),
                                    args=[req_id, now_ms, presence_ms, *keys.dispatch_prefixes(site), action,
                                          spec_json, json.dumps(off_duty), rid, int(explain),
-                                         keys.results_prefix(site)])
+                                         keys.results_prefix(site), keys.accreditations(site, "")])
         return dispatched_from(decode(raw))
 
     async def end_chat(self, site: str, chat_id: str, rid: str, vid: str, now_ms: int, by: str,

@@ -10,6 +10,7 @@
 local req_id, now, presence_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local rep_prefix, rep_chats_prefix, request_prefix = ARGV[4], ARGV[5], ARGV[6]
 local action = ARGV[7]
+local accr_prefix = ARGV[13]  -- a rep's accreditations (store/keys.py:accreditations), less the id
 
 local req = redis.call('HMGET', KEYS[1], 'status', 'targets', 'stage', 'match', 'must_contact')
 if req[1] ~= 'waiting' then
@@ -76,6 +77,13 @@ for _, rid in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     end
     rep.languages = json_table(h[4]) or {}
     rep.areas = json_table(h[5]) or ((h[6] and h[6] ~= '') and {string.upper(h[6])} or {})
+    -- Accreditations held now: "level expires_ms ...", expired ones ignored (core/accreditation.py:levels)
+    local accr = redis.call('HGETALL', accr_prefix .. rid)
+    for i = 1, #accr, 2 do
+      local level, expires = string.match(accr[i + 1], '^(%d%d?) (%d+)')
+      level, expires = tonumber(level), tonumber(expires)
+      if level and level >= 1 and level <= MAX_LEVEL and now < expires then rep.accreditations[accr[i]] = level end
+    end
     local last = tonumber(h[7])  -- the last chat accepted (lua/claim.lua), held now or not
     local res = redis.call('HMGET', results_key, rid .. ':chats', rid .. ':ok')
     rep.chats, rep.successes = tonumber(res[1]) or 0, tonumber(res[2]) or 0
