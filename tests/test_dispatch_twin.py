@@ -76,6 +76,8 @@ def documents(draw: st.DrawFn) -> dict:
         dispatch.update(widen_by=draw(st.integers(1, 3)), escalate_after_s=draw(st.floats(5, 100)))
     elif mode == "top_n":
         dispatch.update(n=draw(st.integers(1, 4)), escalate_after_s=draw(st.integers(5, 100)))
+    if draw(st.integers(0, 3)) == 0:
+        dispatch.update(must_contact=True, escalate_after_s=draw(st.integers(5, 100)))
     filters = {"language": draw(st.booleans()), "accredited": draw(st.integers(0, 5)) == 0,
                "on_schedule": draw(st.booleans())}
     return {"rule_sets": [{"name": "Twin", "filters": filters, "rules": rules, "dispatch": dispatch}]}

@@ -277,3 +277,20 @@ def test_every_rep_is_ranked_or_filtered_with_scores_that_add_up(rule_set: RuleS
                                                                                         * 100)
     scores = [r.score for r in ranking.ranked]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_rule_set_may_say_its_requests_must_be_contacted() -> None:
+    """Must be contacted: allowed with every mode; with "all" it brings the re-ranking period
+    (escalate_after_s), which "all" alone refuses."""
+    def dispatch(d: dict):
+        return validate_rule_sets({"rule_sets": [{"name": "VIP", "dispatch": d}]})
+
+    found = dispatch({"mode": "all", "must_contact": True, "escalate_after_s": 15})
+    assert isinstance(found, RuleSets) and found.sets[0].dispatch.must_contact
+    assert found.sets[0].as_json()["dispatch"] == {"mode": "all", "escalate_after_s": 15, "must_contact": True}
+    assert dispatch({"mode": "all", "escalate_after_s": 15}) == [
+        ("rule_sets[0].dispatch.escalate_after_s", "does not apply to mode all")]
+    assert dispatch({"mode": "best", "must_contact": "yes"}) == [
+        ("rule_sets[0].dispatch.must_contact", "must be true or false")]
+    plain = dispatch({"mode": "best"})
+    assert isinstance(plain, RuleSets) and "must_contact" not in plain.sets[0].as_json()["dispatch"]

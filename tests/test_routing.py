@@ -10,7 +10,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.helpers import admin, console_login, make_rep, recv, waiting_request
+from backend.store import keys
+from tests.helpers import admin, console_login, let_the_ticker_run, make_rep, recv, run_worker, waiting_request
 
 WS = "ws://beckon.test/console/ws"
 NOT_OFFERED = "this request was offered to someone else"
@@ -119,3 +120,59 @@ def test_without_rule_sets_every_available_rep_sees_every_request(client: TestCl
                 assert request["targets"] == [] and request["why"] is None
             bob_ws.send_json({"type": "accept", "id": cid})
             assert expect(bob_ws, "accepted")["id"] == cid
+
+
+def backdate(client: TestClient, key: str, cid: str, ms: int) -> None:
+    """Make a request as old as ``ms`` (the ticker's checks compare its age with limits of minutes)."""
+    r = client.app.state.services.redis
+    created = client.portal.call(r.hget, keys.request(key, cid), keys.RequestHash.CREATED)
+    client.portal.call(r.hset, keys.request(key, cid), keys.RequestHash.CREATED, int(created) - ms)
+
+
+def test_a_must_contact_request_keeps_being_offered_and_the_admins_hear_once_when_nobody_accepts(
+        client: TestClient, site: dict, smtp, settings) -> None:
+    key = site["key"]
+    client.put(f"/v1/sites/{key}/offer-settings", json={"must_contact_alert_s": 60}, headers=admin())
+    make_rep(client, key, email="owner@shop.example", name="Owner", role="admin")
+    rule_sets = kayak_rule_set(10)
+    rule_sets["rule_sets"][0]["dispatch"] = {"mode": "all", "must_contact": True, "escalate_after_s": 10}
+    assert client.put(f"/v1/sites/{key}/matching", json=rule_sets, headers=admin()).json()[
+        "rule_sets"][0]["dispatch"] == {"mode": "all", "escalate_after_s": 10, "must_contact": True}
+    rep_with(client, key, "Kim", 5)
+    with console_socket(client, "kim@shop.example") as kim:
+        go_available(kim)
+        cid = waiting_request(client, key)
+        expect(kim, "queue", listed(cid))
+        let_the_ticker_run(settings.offer_tick_s)
+        run_worker(settings, smtp)
+        assert smtp.messages == []  # within the limit: nobody is alerted
+        backdate(client, key, cid, 61_000)
+        let_the_ticker_run(settings.offer_tick_s, passes=3)  # several ticks, one alert
+        chat = client.portal.call(client.app.state.services.chats.get, key, cid)
+        assert chat.must_contact and chat.status == "waiting" and chat.targets
+    run_worker(settings, smtp)
+    assert len(smtp.messages) == 1
+    mail = smtp.wait_for_message()
+    assert mail["To"] == "owner@shop.example"
+    assert mail["Subject"] == f"A customer who must be contacted is still waiting on {site['name']}"
+    body = mail.get_body(("plain",)).get_content()
+    assert "waited 1 min" in body and "Kayak experts" in body and "/console/" in body
+
+
+def test_a_request_whose_routing_failed_is_routed_by_the_ticker(client: TestClient, site: dict) -> None:
+    """Redis went away between making a request and ranking reps for it: it was left offered
+    to nobody. The ticker routes it again, so it reaches the reps instead of waiting unseen."""
+    key = site["key"]
+    client.put(f"/v1/sites/{key}/matching", json=kayak_rule_set(30), headers=admin()).raise_for_status()
+    rep_with(client, key, "Kim", 5)
+    with console_socket(client, "kim@shop.example") as kim:
+        go_available(kim)
+        cid = waiting_request(client, key)
+        expect(kim, "queue", listed(cid))
+        r = client.app.state.services.redis
+        client.portal.call(r.hset, keys.request(key, cid), keys.RequestHash.TARGETS, "[]")  # as respond left it
+        client.portal.call(r.hdel, keys.request(key, cid), keys.RequestHash.RULE_SET, keys.RequestHash.MATCH)
+        client.portal.call(client.app.state.services.chats.announce, key)
+        expect(kim, "queue", not_listed(cid))
+        backdate(client, key, cid, 3_000)
+        expect(kim, "queue", listed(cid))  # the ticker routed it again

@@ -11,8 +11,8 @@ Each stage ranks again from the facts of the moment (``core.matching.rank``), so
 went away drops out and one who came online joins. Who had the request keeps it while still
 eligible (the targets only widen). The next stage is due ``escalate_after_s`` later; once
 every eligible rep has it nothing is due, except for a request nobody eligible can take yet
-or one that must be contacted: those are ranked again every ``escalate_after_s`` until
-someone accepts.
+or one that must be contacted (marked by a person, or by its rule set's dispatch): those are
+ranked again every ``escalate_after_s`` until someone accepts.
 
 ``backend/store/lua/dispatch.lua`` decides the same way in Redis (with ``lua/lib/rank.lua``
 for the ranking), held equal to this module by tests/test_dispatch_twin.py. ``spec`` is what
@@ -60,7 +60,7 @@ def step(ranked: list[str], d: Dispatch, stage: int, previous: tuple[str, ...], 
     chosen, final = offered(ranked, d, stage)
     keep = set(chosen) | set(previous)
     targets = tuple(r for r in ranked if r in keep)
-    again = not final or must_contact or not ranked
+    again = not final or must_contact or d.must_contact or not ranked
     return Step(targets, final, math.floor(now_ms + d.escalate_after_s * 1000) if again else None)
 
 
@@ -86,7 +86,8 @@ def spec(rule_set: RuleSet, session: SessionFacts) -> dict[str, Any]:
         "filters": {f: True for f in rule_set.filters},
         "rules": [[name, r.weight, r.horizon_s, r.prior_rate, r.prior_chats]
                   for name, r in ((n, rule_set.rules.get(n)) for n in RULES) if r is not None],
-        "dispatch": {"mode": d.mode, "n": d.n, "widen_by": d.widen_by, "escalate_after_s": d.escalate_after_s},
+        "dispatch": {"mode": d.mode, "n": d.n, "widen_by": d.widen_by, "escalate_after_s": d.escalate_after_s,
+                     "must_contact": d.must_contact},
         "session": {"product": session.product, "language": session.language, "area": session.area,
                     "account_owner": session.account_owner},
     }
@@ -94,4 +95,5 @@ def spec(rule_set: RuleSet, session: SessionFacts) -> dict[str, Any]:
 
 def dispatch_of(data: dict[str, Any]) -> Dispatch:
     d = data["dispatch"]
-    return Dispatch(d["mode"], int(d["n"]), int(d["widen_by"]), float(d["escalate_after_s"]))
+    return Dispatch(d["mode"], int(d["n"]), int(d["widen_by"]), float(d["escalate_after_s"]),
+                    bool(d.get("must_contact", False)))

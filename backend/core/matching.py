@@ -166,13 +166,19 @@ class Dispatch:
     n: int = 3  # top_n
     widen_by: int = 1  # best
     escalate_after_s: float = 30
+    # Must be contacted: ranked again every escalate_after_s until someone eligible accepts,
+    # and the site's admins alerted when nobody has within the site's limit.
+    must_contact: bool = False
 
     def as_json(self) -> dict[str, Any]:
         if self.mode == "all":
-            return {"mode": "all"}
-        if self.mode == "top_n":
-            return {"mode": "top_n", "n": self.n, "escalate_after_s": self.escalate_after_s}
-        return {"mode": "best", "widen_by": self.widen_by, "escalate_after_s": self.escalate_after_s}
+            out: dict[str, Any] = {"mode": "all", "escalate_after_s": self.escalate_after_s} if self.must_contact \
+                else {"mode": "all"}
+        elif self.mode == "top_n":
+            out = {"mode": "top_n", "n": self.n, "escalate_after_s": self.escalate_after_s}
+        else:
+            out = {"mode": "best", "widen_by": self.widen_by, "escalate_after_s": self.escalate_after_s}
+        return {**out, "must_contact": True} if self.must_contact else out
 
 
 @dataclass(frozen=True)
@@ -369,7 +375,7 @@ def _rules(value: object, path: str, errors: Errors) -> dict[str, Rule] | None:
 
 
 def _dispatch(value: object, path: str, errors: Errors) -> Dispatch | None:
-    data = _object(value, path, ("mode", "n", "widen_by", "escalate_after_s"), errors)
+    data = _object(value, path, ("mode", "n", "widen_by", "escalate_after_s", "must_contact"), errors)
     if data is None:
         return None
     mode = data.get("mode", "all")
@@ -377,6 +383,8 @@ def _dispatch(value: object, path: str, errors: Errors) -> Dispatch | None:
         errors.append((f"{path}.mode", "must be one of " + ", ".join(MODES)))
         return None
     allowed = {"best": ("widen_by", "escalate_after_s"), "top_n": ("n", "escalate_after_s"), "all": ()}[mode]
+    if data.get("must_contact") is True:  # ranked again every escalate_after_s, whatever the mode
+        allowed = allowed if "escalate_after_s" in allowed else ("escalate_after_s",)
     before = len(errors)
     for key in data:
         if key in ("n", "widen_by", "escalate_after_s") and key not in allowed:
@@ -389,6 +397,7 @@ def _dispatch(value: object, path: str, errors: Errors) -> Dispatch | None:
     if "escalate_after_s" in allowed:
         params["escalate_after_s"] = _number(data.get("escalate_after_s", 30), f"{path}.escalate_after_s", 5, 3600,
                                              errors)
+    params["must_contact"] = _flag(data.get("must_contact", False), f"{path}.must_contact", errors)
     return Dispatch(mode, **params) if len(errors) == before else None
 
 

@@ -119,6 +119,8 @@ class OfferSettings:
     audio_url: str = ""
     video_url: str = ""
     captions_url: str = ""
+    # A request that must be contacted and is still waiting this long: the site's admins are alerted.
+    must_contact_alert_s: float = 120.0
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,6 +146,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "timeout_max_s": (3, 3600),
     "cooldown_s": (0, 86400 * 7),
     "min_cart_value": (0, 1e9),
+    "must_contact_alert_s": (10, 86400),
 }
 _TEXT_LIMITS = {"headline": 80, "message": 300, "audio_url": 500, "video_url": 500, "captions_url": 500,
                 "sales_email": 254}

@@ -260,6 +260,10 @@ class Chats:
         await self.announce(site)
         return chat
 
+    async def claim_alert(self, site: str, chat_id: str) -> bool:
+        """True once per request, for whoever alerts the admins that nobody accepted it."""
+        return bool(await self.redis.hsetnx(keys.request(site, chat_id), R.ALERTED, int(time.time() * 1000)))
+
     async def accept(self, site: str, chat_id: str, rid: str) -> Chat:
         try:
             await self.scripts.claim(site, chat_id, rid, int(time.time() * 1000), self.chat_ttl_s)

@@ -160,10 +160,22 @@ def send_application_waiting(site_name: str, to: str, applicant: str, url: str, 
     asyncio.run(outgoing.send(mail, msg))
 
 
+def unanswered_subject(site_name: str) -> str:
+    return f"A customer who must be contacted is still waiting on {site_name}"
+
+
+def send_unanswered(site_name: str, to: str, waited_s: int, rule_set: str, visitor: dict[str, Any], url: str, *,
+                    mail: MailSettings, site: str = "") -> None:
+    """Tell a site's admin that nobody accepted a must-contact request in time (retried by rq)."""
+    msg = outgoing.render("unanswered", to, unanswered_subject(site_name), mail, site_name=site_name,
+                          minutes=max(1, round(waited_s / 60)), rule_set=rule_set, visitor=visitor, url=url)
+    asyncio.run(outgoing.send(mail, msg))
+
+
 # The jobs a dead letter may name, to be run again: never anything else.
 JOBS: dict[str, Callable[..., None]] = {
     f"{fn.__module__}.{fn.__name__}": fn
-    for fn in (send_visitor_message, send_transcript, send_decision, send_application_waiting)}
+    for fn in (send_visitor_message, send_transcript, send_decision, send_application_waiting, send_unanswered)}
 
 
 def _letter(func_name: str, args: list[Any]) -> tuple[str, str]:
@@ -176,6 +188,8 @@ def _letter(func_name: str, args: list[Any]) -> tuple[str, str]:
         return "decision", decision_subject(site_name, str(args[3]) if len(args) > 3 else "")
     if short == "send_application_waiting":
         return "application", waiting_subject(site_name)
+    if short == "send_unanswered":
+        return "alert", unanswered_subject(site_name)
     return "message", visitor_message_subject(site_name, args[2] if len(args) > 2 and isinstance(args[2], dict)
                                               else {})
 
@@ -249,6 +263,10 @@ class Jobs:
 
     async def application_waiting(self, site: str, site_name: str, to: str, applicant: str, url: str) -> None:
         await self._enqueue(send_application_waiting, [site_name, to, applicant, url], {"site": site})
+
+    async def unanswered(self, site: str, site_name: str, to: str, waited_s: int, rule_set: str,
+                         visitor: dict[str, Any], url: str) -> None:
+        await self._enqueue(send_unanswered, [site_name, to, waited_s, rule_set, visitor, url], {"site": site})
 
     async def dead_letters(self, site: str) -> list[DeadLetter]:
         """The site's mail that could not be sent, newest first."""

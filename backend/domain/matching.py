@@ -26,8 +26,8 @@ from backend.core import offer_pools
 from backend.core.matching import RepFacts, RuleSets, SessionFacts
 from backend.core.offer_pools import Pools
 from backend.core.validation import ValidationError, split_url
-from backend.domain.accreditations import Accreditations
 from backend.domain.ratings import results
+from backend.domain.accreditations import Accreditations
 from backend.domain.reps import Rep, Reps, Workload
 from backend.domain.sites import Site
 from backend.domain.visitors import Visitors
@@ -144,6 +144,8 @@ class Matching:
         states = await self.visitors.states(site.key, vids)
         now_ms = int(time.time() * 1000)
         facts = [rep_facts(r, Workload(0, None), now_ms) for r in await self.reps.list(site.key)]
+        held = await self.accreditations.held(site.key, [f.id for f in facts], now_ms)
+        facts = [replace(f, accreditations=held.get(f.id, {})) for f in facts]
         chosen = {}
         for vid, detail in states.items():
             session = session_facts(site, rule_sets, detail)

@@ -252,6 +252,7 @@ class Ticker:
                 freed.add(site)
             if self.broker.routing:
                 await self.broker.routing.escalate(site)
+                await self.broker.routing.look_after(site)
             await forget_when_empty(self.redis, keys.REQUEST_SITES, keys.requests(site), site)
         for site in freed:
             await self.broker.run(site)

@@ -6,7 +6,8 @@ sets, a new request is offered to nobody until ``route`` ranked the site's reps 
 set chosen for the visitor's session; then the offer ticker widens it when its escalation
 time passes (``escalate``), a targeted rep going away or offline widens it at once
 (``rep_left``), and a rep coming online is considered at once (``rep_arrived``). Each change
-of targets refreshes the consoles' queues.
+of targets refreshes the consoles' queues. ``look_after`` mends what a failure left (a request
+offered to nobody) and alerts the admins when a must-contact request waits too long.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from backend.core import dispatch
 from backend.core.matching import Dispatch
 from backend.core.models import Chat
 from backend.domain.chat import Chats
+from backend.domain.jobs import Jobs
 from backend.domain.matching import Matching
 from backend.domain.reps import PRESENCE_TIMEOUT_S
 from backend.domain.sites import Sites
@@ -28,6 +30,10 @@ from backend.store.scripts import Dispatched, Refused, Scripts
 log = logging.getLogger("beckon.routing")
 
 ESCALATIONS_PER_TICK = 100  # requests widened per site and tick at most
+# A request still offered to nobody this long after it was made: its route failed (Redis
+# went away between making it and ranking it); the ticker routes it again.
+REROUTE_AFTER_MS = 2_000
+ADMINS_ALERTED_MAX = 20
 
 
 def now_ms() -> int:
@@ -35,12 +41,15 @@ def now_ms() -> int:
 
 
 class Routing:
-    def __init__(self, redis: Client, scripts: Scripts, sites: Sites, matching: Matching, chats: Chats) -> None:
+    def __init__(self, redis: Client, scripts: Scripts, sites: Sites, matching: Matching, chats: Chats,
+                 jobs: Jobs | None = None, console_url: str = "") -> None:
         self.redis = redis
         self.scripts = scripts
         self.sites = sites
         self.matching = matching
         self.chats = chats
+        self.jobs = jobs  # alerts to the site's admins
+        self.console_url = console_url
 
     async def initial_targets(self, site: str) -> str:
         """Whom a new request is offered to before ``route``: everyone on a site without rule
@@ -81,6 +90,37 @@ class Routing:
         if changed:
             await self.chats.announce(site)
         return changed
+
+    async def look_after(self, site: str) -> tuple[int, int]:
+        """Each tick: route again the requests a failed ``route`` left offered to nobody, and
+        alert the site's admins (once per request) about must-contact requests nobody
+        accepted within the site's limit. How many of each."""
+        waiting = await self.chats.waiting(site)
+        now = now_ms()
+        unrouted = [c for c in waiting if c.targets == () and not c.rule_set and now - c.created >= REROUTE_AFTER_MS]
+        for chat in unrouted:
+            await self.route(site, chat.id, chat.visitor, "[]")
+        cfg = await self.sites.offer_settings(site)
+        limit_ms = int((cfg.must_contact_alert_s if cfg else 120) * 1000)
+        alerted = 0
+        for chat in waiting:
+            if chat.must_contact and now - chat.created >= limit_ms and await self.chats.claim_alert(site, chat.id):
+                alerted += 1
+                await self._alert(site, chat, now - chat.created)
+        return len(unrouted), alerted
+
+    async def _alert(self, site: str, chat: Chat, waited_ms: int) -> None:
+        found = await self.sites.get(site)
+        if self.jobs is None or found is None:
+            return
+        visitor = await self.matching.visitors.detail(site, chat.visitor) or {"visitor": chat.visitor}
+        admins = [r.email for r in await self.matching.reps.list(site) if r.is_admin and r.active]
+        for to in admins[:ADMINS_ALERTED_MAX]:
+            try:
+                await self.jobs.unanswered(site, found.name, to, waited_ms // 1000, chat.rule_set, visitor,
+                                           self.console_url)
+            except Exception:  # noqa: BLE001 - the queue is down: the next admin may still be told
+                log.exception("could not queue the must-contact alert")
 
     async def _ranked_waiting(self, site: str) -> list[Chat]:
         return [c for c in await self.chats.waiting(site) if c.rule_set]

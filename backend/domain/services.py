@@ -78,7 +78,7 @@ class Services:
         hub.catch_up = chats.catch_up
         accreditations = Accreditations(redis)
         matching = Matching(redis, reps, visitors, accreditations)
-        routing = Routing(redis, scripts, sites, matching, chats)
+        routing = Routing(redis, scripts, sites, matching, chats, jobs, settings.public_url.rstrip("/") + "/console/")
         broker.routing = routing
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,

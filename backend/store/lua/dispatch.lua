@@ -118,7 +118,9 @@ local why_json = '{}'
 if #targets > 0 then why_json = cjson.encode(why) end
 
 local at = ''
-if not final or req[5] == '1' or #ranked == 0 then
+local must = req[5] == '1' or spec.dispatch.must_contact == true
+if must and req[5] ~= '1' then redis.call('HSET', KEYS[1], 'must_contact', 1) end  -- the rule set's: shown, alerted
+if not final or must or #ranked == 0 then
   at = string.format('%d', math.floor(now + spec.dispatch.escalate_after_s * 1000))
   redis.call('ZADD', KEYS[2], at, req_id)
 else

@@ -42,6 +42,8 @@ OFFER_FIELDS: list[tuple[str, str, str, str]] = [
     ("audio_url", "Audio message URL", "text", "for the audio variant"),
     ("video_url", "Video message URL", "text", "for the video variant"),
     ("captions_url", "Video captions URL (WebVTT)", "text", ""),
+    ("must_contact_alert_s", "Alert when a must-contact request waits (s)", "number",
+     "the site's admins get an e-mail when nobody has accepted it by then"),
 ]
 OFFER_KINDS = {name: kind for name, _, kind, _ in OFFER_FIELDS}
 
