@@ -29,12 +29,13 @@
   }
 
   // --- state --------------------------------------------------------------------------
-  let chat = null;        // {id, status: waiting|active|ended, rep}
+  let chat = null;        // {id, status: waiting|active|ended, rep, rated}
   let last = '0';         // newest message id seen (kept in sessionStorage)
   let byId = {};          // message id -> <li>: each message is shown once
   let shown = 0;          // messages rendered on this page
   let pending = [];       // [{cid, text, el}] sent but not acknowledged, oldest first
   let min = false, calling = false, refetched = false, ui = null;
+  let stars = 0;          // the rating chosen, before it is sent
   let typedAt = 0, typingTimer = 0;
   let css = null, cssLoad = null; // the stylesheet's text, and its fetch while under way
   let waiting = 0;        // shown before the stylesheet came: 1, or 2 with focus wanted
@@ -46,7 +47,7 @@
   function save() {
     try {
       if (!chat) sessionStorage.removeItem(KEY);
-      else sessionStorage.setItem(KEY, JSON.stringify({ id: chat.id, last, min, pending: pending.map(p => ({ cid: p.cid, text: p.text })) }));
+      else sessionStorage.setItem(KEY, JSON.stringify({ id: chat.id, last, min, rated: !!chat.rated, pending: pending.map(p => ({ cid: p.cid, text: p.text })) }));
     } catch (e) { /* no storage (private mode, quota): the chat still works on this page */ }
   }
 
@@ -123,9 +124,19 @@
     r.mail = h('form', { class: 'bk-form', hidden: true }, [
       h('label', { for: 'bk-e', text: 'E-mail me the transcript' }), r.email,
       h('button', { type: 'submit', text: 'Send' }), r.mailErr, r.mailNote]);
+    // After the end: "How did we do?", 1-5 stars (buttons) and an optional comment, sent once.
+    r.stars = [1, 2, 3, 4, 5].map(n => h('button', { type: 'button', class: 'bk-star', 'aria-pressed': 'false', 'aria-label': n + (n > 1 ? ' stars' : ' star'), text: '\u2605' }));
+    r.note = h('input', { id: 'bk-n', name: 'comment', maxlength: '500', autocomplete: 'off', placeholder: 'Anything to add? (optional)' });
+    r.rateErr = h('p', { class: 'bk-err', role: 'alert' });
+    r.rate = h('form', { class: 'bk-form bk-rate', hidden: true }, [
+      h('p', { class: 'bk-ask', id: 'bk-q', text: 'How did we do?' }),
+      h('div', { class: 'bk-stars', role: 'group', 'aria-labelledby': 'bk-q' }, r.stars),
+      h('label', { for: 'bk-n', class: 'bk-sr', text: 'Your comment' }), r.note,
+      h('button', { type: 'submit', class: 'bk-primary', text: 'Send rating' }), r.rateErr]);
+    r.thanks = h('p', { class: 'bk-thanks', role: 'status' });
     r.err = h('p', { class: 'bk-err', role: 'alert' });
     r.end = h('button', { type: 'button', class: 'bk-end', text: 'End chat' });
-    r.body = h('div', { class: 'bk-body' }, [r.modes, r.log, r.typing, r.say, r.call, r.mail, r.err, r.end]);
+    r.body = h('div', { class: 'bk-body' }, [r.modes, r.log, r.typing, r.say, r.call, r.rate, r.thanks, r.mail, r.err, r.end]);
     r.root = h('section', { class: 'bk-root', 'aria-label': 'Chat' }, [
       h('div', { class: 'bk-head' }, [r.status, r.min, r.close]), r.body]);
     shadow.appendChild(r.root);
@@ -134,6 +145,8 @@
     r.say.addEventListener('submit', guard(onSay));
     r.call.addEventListener('submit', guard(onCall));
     r.mail.addEventListener('submit', guard(onMail));
+    r.rate.addEventListener('submit', guard(onRate));
+    r.stars.forEach((b, i) => b.addEventListener('click', guard(() => pick(i + 1))));
     r.text.addEventListener('input', guard(onType));
     r.chatMode.addEventListener('click', guard(() => mode(false, r.text)));
     r.callMode.addEventListener('click', guard(() => mode(true, r.phone)));
@@ -186,7 +199,8 @@
     ui.chatMode.setAttribute('aria-pressed', String(!calling));
     ui.callMode.setAttribute('aria-pressed', String(calling));
     if (ended) ui.typing.textContent = '';
-    if (refocus) ui.email.focus({ preventScroll: true });
+    ui.rate.hidden = !ended || !chat.rep || !!chat.rated;  // nobody answered: nothing to rate
+    if (refocus) (ui.rate.hidden ? ui.email : ui.stars[0]).focus({ preventScroll: true });
   }
 
   // Text chat or "call me back".
@@ -216,10 +230,13 @@
     shown = 0;
     pending = [];
     min = calling = refetched = false;
+    stars = 0;
     if (ui) {
       ui.log.textContent = '';
-      [ui.err, ui.callErr, ui.mailErr, ui.mailNote, ui.typing].forEach(p => { p.textContent = ''; });
+      [ui.err, ui.callErr, ui.mailErr, ui.mailNote, ui.typing, ui.rateErr, ui.thanks].forEach(p => { p.textContent = ''; });
       ui.mail.reset();
+      ui.rate.reset();
+      pick(0);
       ui.call.reset();
       paint();
     }
@@ -352,6 +369,27 @@
     ask('mail', { type: 'transcript', email: ui.email.value.trim(), chat: chat && chat.id }, ui.mailErr);
   }
 
+  function pick(n) {
+    stars = n;
+    ui.stars.forEach((b, i) => {
+      b.setAttribute('aria-pressed', String(i + 1 === n));
+      b.classList.toggle('bk-on', i < n);
+    });
+  }
+
+  function onRate(e) {
+    e.preventDefault();
+    if (!stars) { ui.rateErr.textContent = 'Please choose from 1 to 5 stars.'; return; }
+    ask('rate', { type: 'rate', chat: chat && chat.id, stars, comment: ui.note.value.trim().slice(0, 500) }, ui.rateErr);
+  }
+
+  function rated() {
+    chat.rated = true;
+    save();
+    ui.thanks.textContent = 'Thank you for your rating.';
+    paint();
+  }
+
   // --- what the server says ---------------------------------------------------------------
   function ours(f) {
     if (typeof f.chat !== 'string' || (chat && f.chat === chat.id)) return true;
@@ -410,6 +448,9 @@
       if (form === 'call') {
         if (t === 'error') ui.callErr.textContent = f.message;
         else { ui.call.reset(); mode(false, ui.text); }
+      } else if (form === 'rate') {
+        if (t === 'ack') rated();
+        else ui.rateErr.textContent = f.message;
       } else if (form === 'mail') {
         if (t === 'error') ui.mailErr.textContent = f.message;
         else { ui.mailNote.textContent = 'We have sent the transcript to ' + ui.email.value.trim() + '.'; ui.mail.reset(); }
@@ -432,6 +473,7 @@
       chat = { id: s.id, status: 'waiting', rep: '' };
       last = typeof s.last === 'string' ? s.last : '0';
       min = !!s.min;
+      chat.rated = !!s.rated;
       (Array.isArray(s.pending) ? s.pending : []).forEach(p => {
         if (p && typeof p.cid === 'string' && typeof p.text === 'string') pending.push({ cid: p.cid, text: p.text });
       });

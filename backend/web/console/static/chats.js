@@ -63,6 +63,8 @@ function makeChat(w, site, c) {
     if (!to) { w.showError(pane, "Choose an available representative first."); return; }
     w.send({type: "transfer", chat: c.id, to: to}, site.key);
   });
+  const resolve = q(pane, ".resolve");  // while the chat goes on or just after its end, once
+  resolve.addEventListener("click", () => { w.send({type: "resolved", chat: c.id}, chat.site); });
   const end = q(pane, ".end");
   end.addEventListener("click", () => {
     if (end.getAttribute("data-confirm") !== "1") {
@@ -92,6 +94,7 @@ export function renderChats(w, site, list) {
     chat.data = c;
     q(chat.el, ".who").textContent = who(c.visitor_detail, c.visitor);
     q(chat.el, ".status").textContent = "since " + clock(c.accepted || c.created);
+    if (c.resolved) markResolved(w, c.id);
     renderDetails(q(chat.el, ".details"), c.reasons, c.visitor_detail);
     (c.messages || []).forEach((m) => addMessage(w, c.id, m));
   });
@@ -226,6 +229,7 @@ export function markEnded(w, chatId, why) {
   q(chat.el, ".status").textContent = why;
   q(chat.el, ".typing").hidden = true;
   chat.el.querySelectorAll("textarea, input, select, button").forEach((b) => { b.disabled = true; });
+  q(chat.el, ".resolve").disabled = !!chat.resolved;  // it may still be marked resolved
   const close = q(chat.el, ".close");
   close.hidden = false;
   close.disabled = false;
@@ -239,4 +243,28 @@ export function closedElsewhere(w, chatId) {
   w.chats.delete(chatId);
   w.toast("The chat was transferred.");
   w.updateTitle();
+}
+
+/** The rep marked the chat resolved (here or in another of their consoles). */
+export function markResolved(w, chatId) {
+  const chat = w.chats.get(chatId);
+  if (!chat) return;
+  chat.resolved = true;
+  const button = q(chat.el, ".resolve");
+  button.disabled = true;
+  button.setAttribute("aria-pressed", "true");
+  button.textContent = "Resolved";
+}
+
+/** The customer rated the chat after its end: shown on it while the rep still has it open. */
+export function showRating(w, chatId, stars, comment) {
+  const chat = w.chats.get(chatId);
+  if (!chat || typeof stars !== "number") return;
+  const n = Math.max(1, Math.min(5, Math.round(stars)));
+  const p = q(chat.el, ".rating");
+  p.textContent = "";
+  p.appendChild(el("span", "stars", "\u2605".repeat(n) + "\u2606".repeat(5 - n)));
+  p.appendChild(el("span", "", " The customer rated this chat " + n + " of 5" + (comment ? ": " : ".")));
+  if (comment) p.appendChild(el("q", "comment", String(comment)));
+  p.hidden = false;
 }

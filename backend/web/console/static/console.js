@@ -9,8 +9,8 @@ import { Connection } from "./connection.js";
 import { Alerts } from "./alerts.js";
 import { fillRepSelect, renderQueue, tickWaits } from "./queue.js";
 import {
-  ack, addMessage, closedElsewhere, fillTransfer, markEnded, renderChats, resendPending, sendAgain, showTyping,
-  updateVisitor,
+  ack, addMessage, closedElsewhere, fillTransfer, markEnded, markResolved, renderChats, resendPending, sendAgain,
+  showRating, showTyping, updateVisitor,
 } from "./chats.js";
 
 const PRESENCE_EVERY_MS = 10000;
@@ -35,6 +35,8 @@ function handle(w, site, m) {
     case "typing": if (m.from === "visitor") showTyping(w, m.chat); break;
     case "ended": markEnded(w, m.chat, m.by === "visitor" ? "The customer ended the chat." : "Chat ended."); break;
     case "chat-closed": closedElsewhere(w, m.id); break;
+    case "rated": showRating(w, m.chat, m.stars, m.comment); break;
+    case "resolved": markResolved(w, m.chat); break;
     default: break;
   }
 }
