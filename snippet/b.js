@@ -182,7 +182,7 @@
     svcSeen = new Set();
     errs = intent = 0;
     add('pv', { url: cut(curUrl, 2048), title: cut(d.title, 300), ref: cut(ref, 2048), visits: visit(location.pathname),
-      lang: cut(d.documentElement.lang || navigator.language, 35) });
+      lang: cut(navigator.language || d.documentElement.lang, 35) });
     tick();
     startHb();
     scan(d.documentElement);

@@ -330,10 +330,11 @@ def setup_site(live: Live, **offer_settings) -> str:
     return make_rep(live.api, key, email="ria@shop.example")
 
 
-def flagged_page(live: Live, browser: Any, page_errors: Callable, email: str = VIP):
-    """A shop page in a new browser context whose visitor identified as a flagged customer,
-    once the backend says they need assistance: (context, page, errors)."""
-    context = browser.new_context()
+def flagged_page(live: Live, browser: Any, page_errors: Callable, email: str = VIP, locale: str | None = None):
+    """A shop page in a new browser context (whose browser prefers ``locale``, if given) whose
+    visitor identified as a flagged customer, once the backend says they need assistance:
+    (context, page, errors)."""
+    context = browser.new_context(**({"locale": locale} if locale else {}))
     page = context.new_page()
     errors = page_errors(page)
     page.goto(live.demo_url + "/product/kayak")

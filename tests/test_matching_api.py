@@ -130,8 +130,7 @@ def test_the_admin_edits_rule_sets_in_the_console_with_every_error_listed(client
 
 
 def test_the_pages_language_and_the_customers_area_reach_matching(client: TestClient, site: dict) -> None:
-    """A French page (or, when the page says nothing, a French browser) makes a French
-    visitor: under the language filter an English-only rep is filtered out, and the area
+    """A browser that prefers French makes a French visitor: under the language filter an English-only rep is filtered out, and the area
     the site gave in identify() scores the rep who covers it."""
     key = site["key"]
     amelie = make_rep(client, key, email="amelie@shop.example", name="Amélie")
@@ -152,7 +151,7 @@ def test_the_pages_language_and_the_customers_area_reach_matching(client: TestCl
     assert [x["name"] for x in found["ranked"]] == ["Amélie"] and found["ranked"][0]["score"] == 1.0
     assert [(x["name"], [r["filter"] for r in x["reasons"]]) for x in found["filtered"]] == [("Bob", ["language"])]
 
-    # A page that declares no readable language leaves the one known; English pages change it.
+    # A batch whose language cannot be read leaves the one known; English changes it.
     ingest(client, key, "visitor-paris1", [{**PAGE[0], "lang": "not a language!"}])
     assert client.get(f"/v1/sites/{key}/visitors/visitor-paris1/match",
                       headers=admin()).json()["session"]["language"] == "fr-FR"

@@ -87,8 +87,8 @@ def _pv(ev: dict[str, Any], path: str) -> dict[str, Any]:
         "title": _str(ev, "title", path, 300, False),
         "ref": _url(ev, "ref", path, False),
         "visits": _int(ev, "visits", path, 0, 100_000, False),
-        # The page's language as the host page declares it: a tag that cannot be read is
-        # unknown, not an error (the host page wrote it, not the snippet).
+        # The visitor's language (the browser's preference, else the page's): a tag that cannot
+        # be read is unknown, not an error (the browser or host page wrote it, not the snippet).
         "lang": language_tag(_str(ev, "lang", path, 35, False)) or "",
     }
 

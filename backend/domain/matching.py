@@ -3,8 +3,8 @@ write stores nothing) and the ranking of its representatives for one visitor, bu
 visitor's stored state and the reps' profiles, presence and chats (backend/core/matching.py
 decides; this module only gathers the facts).
 
-The visitor's language is the page's (``<html lang>``, else the browser's), their area the
-one ``Beckon.identify({area})`` gave. What is not known yet reads as unknown, never guessed:
+The visitor's language is the one their browser prefers (else the page's ``<html lang>``):
+the person's, not the site's. Their area is the one ``Beckon.identify({area})`` gave. What is not known yet reads as unknown, never guessed:
 the customer's account owner (records come later). Reps' accreditations are those current now
 (domain/accreditations.py; an expired one counts for nothing at once). Past results are the reps' results under the chosen rule
 set (domain/ratings.py). Time since a rep's last chat is from the last chat they accepted
