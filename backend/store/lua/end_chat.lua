@@ -3,7 +3,7 @@
 -- KEYS, ARGV: see store/keys.py:end_chat() and store/scripts.py:Scripts.end_chat().
 --#include slots
 --#include results
-local r = redis.call('HMGET', KEYS[1], 'status', 'rep', 'accepted', 'rule_set', 'resolved')
+local r = redis.call('HMGET', KEYS[1], 'status', 'rep', 'accepted', 'rule_set', 'resolved', 'rating')
 if not r[1] then return cjson.encode({error = 'gone'}) end
 if r[1] == 'ended' then return cjson.encode({error = 'ended'}) end
 local now = tonumber(ARGV[2])
@@ -19,7 +19,7 @@ local counted, success = false, false
 if r[1] == 'active' and r[4] and r[4] ~= '' then  -- a routed chat counts in its rep's results (core/results.py:end)
   redis.call('HINCRBY', ARGV[8] .. redis.sha1hex(r[4]), r[2] .. ':chats', 1)
   counted = true
-  success = count_success(KEYS[1], ARGV[8], 'ended', r[2], r[4], 0, (r[5] or '') ~= '')
+  success = count_success(KEYS[1], ARGV[8], 'ended', r[2], r[4], tonumber(r[6]) or 0, (r[5] or '') ~= '')
 end
 for _, i in ipairs({1, 6, 7}) do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[5])) end
 redis.call('HDEL', KEYS[8], 'req')
