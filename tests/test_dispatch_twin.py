@@ -90,7 +90,8 @@ sessions = st.builds(SessionFacts, product=st.sampled_from(["", *PRODUCTS]),
 
 
 def last_accepted(rep: dict) -> int | None:
-    """When the rep last accepted a chat: stored, or the latest held (a transferred chat)."""
+    """When the rep last accepted a chat (or took one over): what claim.lua and transfer.lua
+    store, never before a chat they hold."""
     times = [NOW - a for a in rep["chats"]] + ([NOW - rep["last_chat"]] if rep["last_chat"] is not None else [])
     return max(times) if times else None
 
@@ -121,8 +122,9 @@ def store(r: redis.Redis, reps: list[dict]) -> list[RepFacts]:
             chat = f"{rid}-chat{i}"
             r.hset(keys.request(SITE, chat), mapping={"status": "active", "rep": rid, "accepted": NOW - ago})
             r.sadd(keys.rep_chats(SITE, rid), chat)
-        if rep["last_chat"] is not None:
-            r.hset(keys.rep(SITE, rid), RepHash.LAST_CHAT, NOW - rep["last_chat"])
+        r.hset(keys.load(SITE), rid, len(rep["chats"]))  # as claim.lua and end_chat.lua keep it
+        if last_accepted(rep) is not None:
+            r.hset(keys.rep(SITE, rid), RepHash.LAST_CHAT, last_accepted(rep))
         if rep["results"]:
             r.hset(keys.results(SITE, "Twin"), mapping={keys.result_field(rid, keys.RESULT_CHATS): rep["results"][0],
                                                         keys.result_field(rid, keys.RESULT_OK): rep["results"][1]})

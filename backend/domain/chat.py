@@ -377,7 +377,7 @@ class Chats:
         if target is None or target.status != "available":
             raise ChatError("that representative is not available")
         try:
-            await self.scripts.transfer(site, chat_id, from_rid, to_rid)
+            await self.scripts.transfer(site, chat_id, from_rid, to_rid, int(time.time() * 1000))
         except Refused as exc:
             raise refused(exc, "that representative has no free slot") from None
         await self.hub.send(keys.rep_channel(site, from_rid), frames.chat_closed(chat_id))

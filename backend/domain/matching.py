@@ -35,6 +35,9 @@ from backend.store import keys
 from backend.store.keys import ProfileHash as P
 
 
+CACHED_SITES = 1000  # sites whose parsed rule sets and off-duty reps a worker keeps
+
+
 class MatchingError(ValidationError):
     """Rule sets failed validation."""
 
@@ -85,13 +88,25 @@ class Matching:
         self.reps = reps
         self.visitors = visitors
         self.accreditations = accreditations
+        # Per worker, what every routing decision would otherwise read and parse again: a
+        # site's rule sets by their stored text, and who is off duty by (reps' version, minute)
+        # (schedules name whole minutes, so the answer holds for the minute).
+        self._parsed: dict[str, tuple[str, RuleSets]] = {}
+        self._off_duty: dict[str, tuple[tuple[int, int], list[str]]] = {}
 
     async def rule_sets(self, site: str) -> RuleSets:
-        raw = await self.redis.get(keys.matching(site))
+        raw = await self.redis.get(keys.matching(site)) or ""
+        cached = self._parsed.get(site)
+        if cached and cached[0] == raw:
+            return cached[1]
         try:
-            return core.read_rule_sets(json.loads(raw) if raw else None)
+            found = core.read_rule_sets(json.loads(raw) if raw else None)
         except ValueError:
-            return core.NONE
+            found = core.NONE
+        if len(self._parsed) >= CACHED_SITES:
+            self._parsed.clear()
+        self._parsed[site] = (raw, found)
+        return found
 
     async def set_rule_sets(self, site: str, data: object) -> RuleSets:
         """Stores the whole document, or nothing: MatchingError lists every problem."""
@@ -107,15 +122,23 @@ class Matching:
         rule_sets = await self.rule_sets(site.key)
         if not rule_sets.sets:
             return None
-        detail = await self.visitors.detail(site.key, vid)
+        detail = (await self.visitors.states(site.key, [vid])).get(vid)
         session = session_facts(site, rule_sets, detail) if detail else SessionFacts()
         return core.choose_rule_set(rule_sets, session), session
 
     async def off_duty(self, site: str) -> list[str]:
         """The reps outside their working hours now: the schedule check Lua cannot do."""
         now = datetime.now(timezone.utc)
-        return [r.id for r in await self.reps.list(site) if r.profile.schedule is not None
-                and not core.on_schedule(r.profile, now)]
+        stamp = (await self.reps.version(site), int(now.timestamp() // 60))
+        cached = self._off_duty.get(site)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        found = [r.id for r in await self.reps.list(site) if r.profile.schedule is not None
+                 and not core.on_schedule(r.profile, now)]
+        if len(self._off_duty) >= CACHED_SITES:
+            self._off_duty.clear()
+        self._off_duty[site] = (stamp, found)
+        return found
 
     async def match(self, site: Site, vid: str) -> Match | None:
         """The ranking for a visitor now; None when the visit is unknown or expired."""

@@ -207,6 +207,7 @@ class Reps:
             })
             pipe.sadd(keys.reps(site), rid)
             pipe.hset(keys.capacity(site), rid, clean.profile.capacity)
+            pipe.incr(keys.reps_version(site))
             await pipe.execute()
         rep = await self.get(site, rid)
         assert rep is not None
@@ -237,6 +238,7 @@ class Reps:
             })
             pipe.sadd(keys.reps(site), rid)
             pipe.hset(keys.capacity(site), rid, profile.capacity)
+            pipe.incr(keys.reps_version(site))
             await pipe.execute()
         rep = await self.get(site, rid)
         assert rep is not None
@@ -267,6 +269,7 @@ class Reps:
                 pipe.hset(keys.rep(site, rid), mapping=mapping)
             if "areas" in clean.changed:
                 pipe.hdel(keys.rep(site, rid), H.AREA)  # the old single area is now in AREAS
+            pipe.incr(keys.reps_version(site))
             active = account.get("active", current.active)
             if active:
                 pipe.hset(keys.capacity(site), rid, clean.profile.capacity)
@@ -277,6 +280,11 @@ class Reps:
         if new_email or "password" in account or not account.get("active", True):
             await self.sessions.end_all(site, rid)  # whoever held the old credentials is out
         return await self.get(site, rid)
+
+    async def version(self, site: str) -> int:
+        """Bumped by every change of a rep's profile or account: a cache of reps read at one
+        version is good until it moves."""
+        return int(await self.redis.get(keys.reps_version(site)) or 0)
 
     async def get(self, site: str, rid: str) -> Rep | None:
         async with self.redis.pipeline(transaction=False) as pipe:

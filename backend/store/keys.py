@@ -363,6 +363,12 @@ def reps(site_key: str) -> str:
     return _k(site_key, "reps")
 
 
+def reps_version(site_key: str) -> str:
+    """A counter bumped with every change of a rep's profile or account (domain/reps.py):
+    what matching caches per worker is good while it stands."""
+    return _k(site_key, "reps-v")
+
+
 def rep(site_key: str, rid: str) -> str:
     """Hash: RepHash (the password as scrypt)."""
     return _k(site_key, "rep", rid)
@@ -591,7 +597,7 @@ def respond(site_key: str, vid: str, req_id: str) -> list[str]:
 
 def dispatch(site_key: str, req_id: str) -> list[str]:
     return [request(site_key, req_id), escalations(site_key), reps(site_key), presence(site_key),
-            rep_status(site_key)]
+            rep_status(site_key), load(site_key)]
 
 
 def dispatch_prefixes(site_key: str) -> list[str]:
@@ -616,7 +622,7 @@ def outcome(site_key: str, chat_id: str) -> list[str]:
 
 def transfer(site_key: str, chat_id: str, from_rid: str, to_rid: str) -> list[str]:
     return [request(site_key, chat_id), load(site_key), capacity(site_key), rep_chats(site_key, from_rid),
-            rep_chats(site_key, to_rid)]
+            rep_chats(site_key, to_rid), rep(site_key, to_rid)]
 
 
 def say(site_key: str, chat_id: str) -> list[str]:

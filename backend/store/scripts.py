@@ -229,10 +229,10 @@ class Scripts:
         data = decode(raw)
         return bool(data["success"]), str(data["rep"])
 
-    async def transfer(self, site: str, chat_id: str, from_rid: str, to_rid: str) -> None:
+    async def transfer(self, site: str, chat_id: str, from_rid: str, to_rid: str, now_ms: int) -> None:
         """Refused('not-yours' | 'full')."""
         decode(await self._transfer(keys=keys.transfer(site, chat_id, from_rid, to_rid),
-                                    args=[chat_id, from_rid, to_rid, keys.request(site, "")]))
+                                    args=[chat_id, from_rid, to_rid, keys.request(site, ""), now_ms]))
 
     async def say(self, site: str, chat_id: str, client_id: str, kept: int, chat_ttl_s: int,
                   fields: dict[str, str], replicas: int = 0, timeout_ms: int = 0) -> Said:

@@ -177,6 +177,8 @@ async def dispatch_phase(svc: Any, site: str, rids: list[str], vids: list[str], 
         out["choose"].append((t1 - t0) * 1000)
         out["schedules"].append((t2 - t1) * 1000)
         out["script"].append((t3 - t2) * 1000)
+        if chosen:
+            out.setdefault(f"script, {chosen[0].name}", []).append((t3 - t2) * 1000)
         await svc.redis.delete(keys.request(site, req))
         await svc.redis.zrem(keys.escalations(site), req)
     return out
@@ -262,6 +264,9 @@ def report(results: dict[str, Any]) -> bool:
         print("\nThe ranked route's parts, p50 / p95 (ms): " + ", ".join(
             f"{part} {pct(d['ranked'][part], 50):.2f} / {pct(d['ranked'][part], 95):.2f}"
             for part in ("choose", "schedules", "script")))
+        print("The script by rule set, p50 / p95 (ms; requests): " + ", ".join(
+            f"{part[8:]} {pct(v, 50):.2f} / {pct(v, 95):.2f} ({len(v)})"
+            for part, v in sorted(d["ranked"].items()) if part.startswith("script, ")))
         ok = added[1] < GOAL_ADDED_P95_MS
         print()
         print(chart("route p95 (ms)", [("plain", rows["plain"][1]), ("ranked", rows["ranked"][1])],

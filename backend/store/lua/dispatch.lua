@@ -50,54 +50,68 @@ else
   end
 end
 
--- The facts of every rep; the dearer ones (profile, chats, results) only for those available.
--- Results: of the rule set, in store/keys.py:results (ARGV[12], its prefix).
-local results_key = ARGV[12] .. redis.sha1hex(spec.name)
+-- The facts of the reps who could take it. Presence, statuses and loads are read once for
+-- the site; a rep's own keys only for one present, available, active, on duty and with a free
+-- slot, and of those only what the rule set reads (a rule or filter that cannot tell reps
+-- apart for this session reads nothing). A rep left out here is one rank_reps would filter out.
 local off_duty = {}
 for _, rid in ipairs(cjson.decode(ARGV[9])) do off_duty[rid] = true end
+local function hash_map(key)
+  local m, flat = {}, redis.call('HGETALL', key)
+  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
+  return m
+end
+local s = spec.session
+local uses = {}
+for _, rule in ipairs(spec.rules) do uses[rule[1]] = true end
+local need_skills = uses.skill and s.product ~= ''
+local need_languages = (uses.language or spec.filters.language) and s.language ~= ''
+local need_areas = uses.area and s.area ~= ''
+local need_accr = (uses.accreditation or spec.filters.accredited) and s.product ~= ''
+local statuses, loads = hash_map(KEYS[5]), hash_map(KEYS[6])
+-- Results: of the rule set, in store/keys.py:results (ARGV[12], its prefix).
+local results = uses.results and hash_map(ARGV[12] .. redis.sha1hex(spec.name)) or {}
 local reps = {}
-for _, rid in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local h = redis.call('HMGET', rep_prefix .. rid, 'active', 'capacity', 'skills', 'languages', 'areas', 'area',
-                      'last_chat')
-  local seen = tonumber(redis.call('ZSCORE', KEYS[4], rid))
-  local rep = {id = rid, active = h[1] == '1', status = 'offline', load = 0, capacity = 3, skills = {},
-               languages = {}, areas = {}, accreditations = {}, chats = 0, successes = 0,
-               on_duty = not off_duty[rid]}
-  if rep.active and seen and seen >= now - presence_ms then
-    rep.status = redis.call('HGET', KEYS[5], rid) or 'away'
-  end
-  if rep.status == 'available' then
+for _, rid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], now - presence_ms, '+inf')) do
+  local load = tonumber(loads[rid]) or 0
+  if statuses[rid] == 'available' and not (spec.filters.on_schedule and off_duty[rid]) then
+    local h = redis.call('HMGET', rep_prefix .. rid, 'active', 'capacity', 'last_chat', 'skills', 'languages',
+                        'areas', 'area')
+    local rep = {id = rid, active = h[1] == '1', status = 'available', load = load, capacity = 3, skills = {},
+                 languages = {}, areas = {}, accreditations = {}, chats = 0, successes = 0,
+                 on_duty = not off_duty[rid]}
     local cap = tonumber(h[2])
     if cap and cap >= 1 and cap <= 20 and cap == math.floor(cap) then rep.capacity = cap end
-    local skills = json_table(h[3]) or {}
-    if skills[1] ~= nil then  -- the old list of names: proficiency 3 (core/rep_profile.py:DEFAULT_LEVEL)
-      for _, name in ipairs(skills) do rep.skills[name] = 3 end
-    else
-      for name, level in pairs(skills) do rep.skills[name] = tonumber(level) or 0 end
-    end
-    rep.languages = json_table(h[4]) or {}
-    rep.areas = json_table(h[5]) or ((h[6] and h[6] ~= '') and {string.upper(h[6])} or {})
-    -- Accreditations held now: "level expires_ms ...", expired ones ignored (core/accreditation.py:levels)
-    local accr = redis.call('HGETALL', accr_prefix .. rid)
-    for i = 1, #accr, 2 do
-      local level, expires = string.match(accr[i + 1], '^(%d%d?) (%d+)')
+    local ok = rep.active and rep.load < rep.capacity
+    if ok and need_accr then
+      -- Held now: "level expires_ms ...", an expired one ignored (core/accreditation.py:levels)
+      local raw = redis.call('HGET', accr_prefix .. rid, s.product)
+      local level, expires = string.match(raw or '', '^(%d%d?) (%d+)')
       level, expires = tonumber(level), tonumber(expires)
-      if level and level >= 1 and level <= MAX_LEVEL and now < expires then rep.accreditations[accr[i]] = level end
+      if level and level >= 1 and level <= MAX_LEVEL and now < expires then rep.accreditations[s.product] = level end
+      ok = not spec.filters.accredited or rep.accreditations[s.product] ~= nil
     end
-    local last = tonumber(h[7])  -- the last chat accepted (lua/claim.lua), held now or not
-    local res = redis.call('HMGET', results_key, rid .. ':chats', rid .. ':ok')
-    rep.chats, rep.successes = tonumber(res[1]) or 0, tonumber(res[2]) or 0
-    for _, id in ipairs(redis.call('SMEMBERS', rep_chats_prefix .. rid)) do
-      local r = redis.call('HMGET', request_prefix .. id, 'status', 'rep', 'accepted')
-      if r[1] == 'active' and r[2] == rid then
-        rep.load = rep.load + 1
-        local at = tonumber(r[3])
-        if at and (last == nil or at > last) then last = at end
+    if ok and need_languages then
+      rep.languages = json_table(h[5]) or {}
+      ok = not spec.filters.language or language_score(rep, s.language) > 0
+    end
+    if ok then
+      if need_skills then
+        local skills = json_table(h[4]) or {}
+        if skills[1] ~= nil then  -- the old list of names: proficiency 3 (core/rep_profile.py:DEFAULT_LEVEL)
+          for _, name in ipairs(skills) do rep.skills[name] = 3 end
+        else
+          for name, level in pairs(skills) do rep.skills[name] = tonumber(level) or 0 end
+        end
       end
+      if need_areas then rep.areas = json_table(h[6]) or ((h[7] and h[7] ~= '') and {string.upper(h[7])} or {}) end
+      rep.chats = tonumber(results[rid .. ':chats']) or 0
+      rep.successes = tonumber(results[rid .. ':ok']) or 0
+      local last = tonumber(h[3])  -- the last chat accepted or taken over (lua/claim.lua, lua/transfer.lua)
+      if last then rep.since = math.max(0, now - last) / 1000 end
+      reps[#reps + 1] = rep
     end
-    if last then rep.since = math.max(0, now - last) / 1000 end
   end
-  reps[#reps + 1] = rep
 end
 
 local ranked = rank_reps(spec, reps)
