@@ -96,3 +96,34 @@ def test_a_visitor_whose_pool_has_a_free_rep_is_offered_help_while_another_pool_
     pools = Pools((("amelie",),), {"fr1": 0, "fr2": 0, "fr3": 0})
     made = plan(slots, pools, [], ["fr1", "fr2", "fr3"], 30, 10, leave_message=False)
     assert [m.vid for m in made] == ["fr1", "fr2"]
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_pools_drawn_per_kind_of_session_are_each_visitors_qualified_reps(data) -> None:
+    """pools() checks each kind of session once; every visitor's pool is still exactly the
+    reps who pass their own rule set's hard filters (qualified)."""
+    from datetime import datetime, timezone
+
+    from backend.core.matching import RepFacts, RuleSet, SessionFacts
+    from backend.core.offer_pools import pools, qualified
+    from backend.core.rep_profile import Profile
+
+    langs = ["fr", "fr-CA", "en", "de", ""]
+    reps = [RepFacts(id=f"r{i}", active=data.draw(st.booleans()),
+                     profile=Profile(languages=tuple(data.draw(st.lists(st.sampled_from(langs[:4]), max_size=2,
+                                                                         unique=True)))),
+                     accreditations=data.draw(st.dictionaries(st.sampled_from(["kayaks", "tents"]),
+                                                              st.integers(1, 5), max_size=2)))
+            for i in range(data.draw(st.integers(0, 6)))]
+    sets = [RuleSet("A", filters=("language",)), RuleSet("B", filters=("accredited",)),
+            RuleSet("C", filters=("language", "accredited")), RuleSet("D", filters=())]
+    chosen = {f"v{i}": (data.draw(st.sampled_from(sets)),
+                        SessionFacts(language=data.draw(st.sampled_from(langs)),
+                                     product=data.draw(st.sampled_from(["", "kayaks", "tents"]))))
+              for i in range(data.draw(st.integers(0, 12)))}
+    now = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
+    found = pools(chosen, reps, now)
+    for vid, (rule_set, session) in chosen.items():
+        want = tuple(sorted(r.id for r in reps if qualified(rule_set, session, r, now)))
+        assert found.members[found.of[vid]] == want

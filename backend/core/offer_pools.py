@@ -29,7 +29,8 @@ LASTING = frozenset({"inactive", "on_schedule", "language", "accredited"})
 
 
 def qualified(rule_set: RuleSet, session: SessionFacts, rep: RepFacts, now: datetime) -> bool:
-    """Whether the rep passes this visitor's hard filters (available or not)."""
+    """Whether the rep passes this visitor's hard filters (available or not): the definition
+    ``pools`` follows one kind of session at a time."""
     return not any(r.filter in LASTING for r in reasons(rule_set, session, rep, on_duty(rep, now)))
 
 
@@ -50,13 +51,26 @@ class Pools:
                 "overlap": [[j + 1 for j in row] for row in self.overlap()]}
 
 
+def _filtered_by(rule_set: RuleSet, session: SessionFacts) -> tuple[Any, ...]:
+    """What of a session the hard filters read: sessions alike in it have the same pool."""
+    return (rule_set.name, rule_set.filters,
+            session.language.split("-")[0].lower() if "language" in rule_set.filters else "",
+            session.product if "accredited" in rule_set.filters else "")
+
+
 def pools(chosen: dict[str, tuple[RuleSet, SessionFacts]], reps: list[RepFacts], now: datetime) -> Pools:
-    """Each visitor's pool: the reps who pass the hard filters of their rule set."""
+    """Each visitor's pool: the reps who pass the hard filters of their rule set. Each kind of
+    session is checked against the reps once (200 visitors are a few kinds, not 200)."""
+    duty = {r.id: on_duty(r, now) for r in reps}
+    by_kind: dict[tuple[Any, ...], tuple[str, ...]] = {}
     index: dict[tuple[str, ...], int] = {}
     of: dict[str, int] = {}
     for vid, (rule_set, session) in sorted(chosen.items()):
-        members = tuple(sorted(r.id for r in reps if qualified(rule_set, session, r, now)))
-        of[vid] = index.setdefault(members, len(index))
+        kind = _filtered_by(rule_set, session)
+        if kind not in by_kind:
+            by_kind[kind] = tuple(sorted(r.id for r in reps if not any(
+                x.filter in LASTING for x in reasons(rule_set, session, r, duty[r.id]))))
+        of[vid] = index.setdefault(by_kind[kind], len(index))
         # a visitor whose pool is empty is never offered help: nobody may answer them
     return Pools(tuple(sorted(index, key=index.__getitem__)), of)
 

@@ -93,6 +93,21 @@ class Matching:
         # (schedules name whole minutes, so the answer holds for the minute).
         self._parsed: dict[str, tuple[str, RuleSets]] = {}
         self._off_duty: dict[str, tuple[tuple[int, int], list[str]]] = {}
+        self._rosters: dict[str, tuple[int, list[RepFacts]]] = {}
+
+    async def _roster(self, site: str) -> list[RepFacts]:
+        """The reps' profiles and accounts as matching reads them (no load, presence or
+        accreditations: those change by the second), kept while the reps' version stands."""
+        version = await self.reps.version(site)
+        cached = self._rosters.get(site)
+        if cached and cached[0] == version:
+            return cached[1]
+        now_ms = int(time.time() * 1000)
+        found = [rep_facts(r, Workload(0, None), now_ms) for r in await self.reps.list(site)]
+        if len(self._rosters) >= CACHED_SITES:
+            self._rosters.clear()
+        self._rosters[site] = (version, found)
+        return found
 
     async def rule_sets(self, site: str) -> RuleSets:
         raw = await self.redis.get(keys.matching(site)) or ""
@@ -133,7 +148,7 @@ class Matching:
         cached = self._off_duty.get(site)
         if cached and cached[0] == stamp:
             return cached[1]
-        found = [r.id for r in await self.reps.list(site) if r.profile.schedule is not None
+        found = [r.id for r in await self._roster(site) if r.profile.schedule is not None
                  and not core.on_schedule(r.profile, now)]
         if len(self._off_duty) >= CACHED_SITES:
             self._off_duty.clear()
@@ -166,9 +181,10 @@ class Matching:
             return None
         states = await self.visitors.states(site.key, vids)
         now_ms = int(time.time() * 1000)
-        facts = [rep_facts(r, Workload(0, None), now_ms) for r in await self.reps.list(site.key)]
-        held = await self.accreditations.held(site.key, [f.id for f in facts], now_ms)
-        facts = [replace(f, accreditations=held.get(f.id, {})) for f in facts]
+        facts = await self._roster(site.key)
+        if any("accredited" in rs.filters for rs in rule_sets.sets):
+            held = await self.accreditations.held(site.key, [f.id for f in facts], now_ms)
+            facts = [replace(f, accreditations=held.get(f.id, {})) for f in facts]
         chosen = {}
         for vid, detail in states.items():
             session = session_facts(site, rule_sets, detail)

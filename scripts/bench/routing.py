@@ -191,10 +191,16 @@ def redis_cpu(info: dict[str, Any]) -> float:
 async def broker_phase(svc: Any, site: str, rids: list[str], ticks: int) -> dict[str, float]:
     from backend.store import keys
 
+    from backend.core.protocol import parse_batch
+
     wall, made = [], 0
     cpu_self = cpu_redis = 0.0
+    site_obj = await svc.sites.get(site)
     for _ in range(ticks):
         await on_duty(svc, site, rids)
+        for vid in await svc.redis.zrevrange(keys.needy(site), 0, 399):  # their pages still open
+            await svc.visitors.ingest(site_obj, parse_batch({"v": 1, "site": site, "vid": vid, "pid": "page-000001",
+                                                             "seq": 1, "events": [{"t": "hb"}]}, 50), "10.9.9.9")
         for vid in await svc.redis.zrange(keys.offers(site), 0, -1) + await svc.redis.zrange(keys.deadlines(site), 0, -1):
             await svc.redis.delete(keys.offer(site, vid))
         await svc.redis.delete(keys.offers(site), keys.deadlines(site))
