@@ -59,3 +59,20 @@ def test_top_shows_the_largest_contributions_above_zero() -> None:
     parts = tuple(Contribution(rule, 1, s, s) for rule, s in
                   (("skill", 0.4), ("language", 0.0), ("capacity", 0.4), ("fairness", 0.1), ("results", 0.5)))
     assert top(Ranked("a", "A", 1.4, parts)) == [("results", 0.5), ("skill", 0.4), ("capacity", 0.4)]
+
+
+def test_a_request_offered_to_hundreds_tells_the_first_fifty_their_score_and_the_rest_the_rule_set() -> None:
+    from backend.core import frames
+    from backend.core.dispatch import WHY_MAX, why
+    from backend.core.matching import Contribution, Ranked, Ranking, RuleSet
+    from backend.core.models import Chat
+
+    ranked = tuple(Ranked(f"r{i:03d}", "", 1 - i / 1000, (Contribution("capacity", 1, 1 - i / 1000, 1 - i / 1000),))
+                   for i in range(120))
+    targets = tuple(r.rep for r in ranked)
+    told = why(Ranking(RuleSet("All"), ranked, ()), targets)
+    assert list(told) == list(targets[:WHY_MAX]) and told["r000"] == {"score": 1.0, "top": [["capacity", 1.0]]}
+    chat = Chat("c1", "v1", "waiting", 0, targets=targets, rule_set="All", why=told)
+    assert frames.request(chat, None, "r001")["why"]["score"] == 0.999
+    assert frames.request(chat, None, "r100")["why"] == {"rule_set": "All", "score": None, "top": []}
+    assert frames.request(chat, None, "someone-else")["why"] is None

@@ -31,6 +31,7 @@ from typing import Any
 from backend.core.matching import RULES, Dispatch, Ranked, Ranking, RuleSet, SessionFacts
 
 TOP = 3  # contributions shown to a rep to say why a request came to them
+WHY_MAX = 50  # targets told why (dispatch.lua keeps the same number)
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,13 @@ def top(r: Ranked, k: int = TOP) -> list[tuple[str, float]]:
 
 
 def why(ranking: Ranking, targets: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """For each target: their score and top contributions, as the console shows them."""
+    """For the first ``WHY_MAX`` targets (best first): their score and top contributions, as
+    the console shows them. Past those (a request offered to every one of hundreds of reps)
+    the console names the rule set without a score: writing hundreds of reasons into every
+    request cost more than the ranking."""
     by_id = {r.rep: r for r in ranking.ranked}
     return {rid: {"score": by_id[rid].score, "top": [list(t) for t in top(by_id[rid])]}
-            for rid in targets if rid in by_id}
+            for rid in [t for t in targets if t in by_id][:WHY_MAX]}
 
 
 def spec(rule_set: RuleSet, session: SessionFacts) -> dict[str, Any]:

@@ -114,6 +114,8 @@ def request(c: Chat, detail: dict[str, Any] | None, rid: str = "") -> dict[str, 
     """A waiting request (or the head of a chat) as a console shows it; for the rep ``rid``,
     why it came to them (the rule set, their score and top contributions), when ranked."""
     mine = c.why.get(rid) if rid else None
+    if mine is None and rid and c.rule_set and c.targets and rid in c.targets:
+        mine = {"score": None, "top": []}  # one of many told no score (core/dispatch.py:WHY_MAX)
     return {
         "id": c.id, "visitor": c.visitor, "created": c.created, "score": c.score, "reasons": c.reasons,
         "url": c.url, "targets": list(c.targets or ()), "must_contact": c.must_contact,

@@ -7,6 +7,7 @@
 -- KEYS, ARGV: see store/keys.py:dispatch() and store/scripts.py:Scripts.dispatch().
 --#include rank
 
+local WHY_MAX = 50  -- core/dispatch.py:WHY_MAX
 local req_id, now, presence_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local rep_prefix, rep_chats_prefix, request_prefix = ARGV[4], ARGV[5], ARGV[6]
 local action = ARGV[7]
@@ -123,7 +124,8 @@ local targets, why = {}, {}
 for _, r in ipairs(ranked) do
   if keep[r.id] then
     targets[#targets + 1] = r.id
-    why[r.id] = {score = r.score, top = top_parts(r, 3)}
+    -- the first WHY_MAX targets are told why (core/dispatch.py:WHY_MAX)
+    if #targets <= WHY_MAX then why[r.id] = {score = r.score, top = top_parts(spec, r, 3)} end
   end
 end
 local targets_json = '[]'
@@ -150,7 +152,7 @@ if ARGV[11] == '1' then  -- the whole ranking, exact, for the twin test
   local rows = {}
   for i, r in ipairs(ranked) do
     local parts = {}
-    for j, p in ipairs(r.parts) do parts[j] = {p[1], exact(p[2]), exact(p[3]), exact(p[4])} end
+    for j, p in ipairs(parts_of(spec, r.rep)) do parts[j] = {p[1], exact(p[2]), exact(p[3]), exact(p[4])} end
     rows[i] = {id = r.id, score = exact(r.score), parts = parts}
   end
   out.ranked = rows

@@ -60,25 +60,40 @@ local function eligible(spec, s, rep)
   return true
 end
 
--- Eligible reps, best first: {id, score, parts = {{rule, weight, score, contribution, index}}}.
+-- A rep's part of each rule: {rule, weight, score, contribution, index}.
+local function parts_of(spec, rep)
+  local s, parts = spec.session, {}
+  for i, rule in ipairs(spec.rules) do
+    local score = rule_score(rule[1], rule, s, rep)
+    parts[i] = {rule[1], rule[2], round6(score), round6(rule[2] * score), i}
+  end
+  return parts
+end
+
+-- Eligible reps, best first (ties by id): {id, score, rep}. Sorted on one number per rep,
+-- -score x 1e6 x n + the rep's place by id (scores are whole millionths, so it is exact
+-- below 2^53), with Lua's own <: a comparator function per comparison costs several times more.
 local function rank_reps(spec, reps)
   local s = spec.session
-  local ranked = {}
+  local found, ids = {}, {}
   for _, rep in ipairs(reps) do
     if eligible(spec, s, rep) then
-      local total, parts = 0, {}
-      for i, rule in ipairs(spec.rules) do
-        local score = rule_score(rule[1], rule, s, rep)
-        total = total + rule[2] * score
-        parts[#parts + 1] = {rule[1], rule[2], round6(score), round6(rule[2] * score), i}
-      end
-      ranked[#ranked + 1] = {id = rep.id, score = round6(total), parts = parts}
+      local total = 0
+      for _, rule in ipairs(spec.rules) do total = total + rule[2] * rule_score(rule[1], rule, s, rep) end
+      found[rep.id] = {id = rep.id, score = round6(total), rep = rep}
+      ids[#ids + 1] = rep.id
     end
   end
-  table.sort(ranked, function(a, b)
-    if a.score ~= b.score then return a.score > b.score end
-    return a.id < b.id
-  end)
+  table.sort(ids)
+  local n, order, by_key = #ids, {}, {}
+  for place, id in ipairs(ids) do
+    local key = -math.floor(found[id].score * 1e6 + 0.5) * n + place
+    order[place] = key
+    by_key[key] = found[id]
+  end
+  table.sort(order)
+  local ranked = {}
+  for i, key in ipairs(order) do ranked[i] = by_key[key] end
   return ranked
 end
 
@@ -97,9 +112,9 @@ local function offered_count(d, stage, n)
 end
 
 -- A ranked rep's largest contributions above 0, largest first, ties in RULES order.
-local function top_parts(r, k)
+local function top_parts(spec, r, k)
   local parts = {}
-  for _, p in ipairs(r.parts) do if p[4] > 0 then parts[#parts + 1] = p end end
+  for _, p in ipairs(parts_of(spec, r.rep)) do if p[4] > 0 then parts[#parts + 1] = p end end
   table.sort(parts, function(a, b)
     if a[4] ~= b[4] then return a[4] > b[4] end
     return a[5] < b[5]

@@ -52,7 +52,8 @@ function renderWhy(box, why) {
   box.hidden = !why;
   if (!why) return;
   const parts = (why.top || []).map((t) => (RULE_NAMES[t[0]] || String(t[0])) + " " + Number(t[1]).toFixed(2));
-  box.textContent = "Sent to you by “" + why.rule_set + "”: score " + Number(why.score).toFixed(2) +
+  box.textContent = "Sent to you by “" + why.rule_set + "”" +
+    (why.score === null ? "" : ": score " + Number(why.score).toFixed(2)) +
     (parts.length ? " (" + parts.join(", ") + ")" : "");
 }
 
