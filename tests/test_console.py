@@ -298,7 +298,8 @@ def test_offer_settings_errors_are_shown_per_field(client: TestClient, shop: dic
     form = {"csrf": csrf, "variant": "hologram", "headline": "Hi", "message": "Hello", "acceptable_wait_s": "soon",
             "response_timeout_s": "30", "timeout_min_s": "90", "timeout_max_s": "20", "cooldown_s": "-5",
             "min_cart_value": "0", "leave_message": "on", "sales_email": "", "access_codes": "ok-code\nx",
-            "audio_url": "javascript:alert(1)", "video_url": "", "captions_url": ""}
+            "audio_url": "javascript:alert(1)", "video_url": "", "captions_url": "",
+            "must_contact_alert_s": "120"}
     r = client.post("/console/admin/offer", data=form)
     assert r.status_code == 400
     for field, text in [("variant", "must be one of button, panel, audio, video"),
