@@ -36,6 +36,9 @@ class RetryWait(Exception):
         self.retry_at_ms = retry_at_ms
 
 
+CACHED_SITES = 1000  # sites whose stored accreditations a worker keeps
+
+
 @dataclass(frozen=True)
 class Result:
     """A graded attempt: the grade, what was recorded, and the accreditation held after it
@@ -60,6 +63,7 @@ class Accreditations:
     def __init__(self, redis: aioredis.Redis, clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.clock = clock
+        self._stored: dict[str, tuple[int, tuple[str, ...], list[dict[str, str]]]] = {}
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -169,6 +173,7 @@ class Accreditations:
             if new is not None:
                 held = core.after_pass(before, new, now)
                 pipe.hset(keys.accreditations(site, rid), test.subject, core.stored(held))
+                pipe.incr(keys.accreditations_version(site))
             await pipe.execute()
         return Result(test, grade, made, held)
 
@@ -188,10 +193,20 @@ class Accreditations:
         """Each rep's current accreditations, subject -> level, as matching reads them."""
         if not rids:
             return {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for rid in rids:
-                pipe.hgetall(keys.accreditations(site, rid))
-            raws = await pipe.execute()
+        # What is stored is kept per worker while the site's version stands (every grant,
+        # pass and revoke bumps it); expiry is worked out at ``now_ms`` every time.
+        version = int(await self.redis.get(keys.accreditations_version(site)) or 0)
+        cached = self._stored.get(site)
+        if cached and cached[0] == version and cached[1] == tuple(rids):
+            raws = cached[2]
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for rid in rids:
+                    pipe.hgetall(keys.accreditations(site, rid))
+                raws = await pipe.execute()
+            if len(self._stored) >= CACHED_SITES:
+                self._stored.clear()
+            self._stored[site] = (version, tuple(rids), raws)
         return {rid: core.levels(raw, now_ms) for rid, raw in zip(rids, raws)}
 
     async def grant(self, site: str, rid: str, data: object) -> Accreditation:
@@ -203,7 +218,14 @@ class Accreditations:
         return found
 
     async def store(self, site: str, rid: str, a: Accreditation) -> None:
-        await self.redis.hset(keys.accreditations(site, rid), a.subject, core.stored(a))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.accreditations(site, rid), a.subject, core.stored(a))
+            pipe.incr(keys.accreditations_version(site))
+            await pipe.execute()
 
     async def revoke(self, site: str, rid: str, subject: str) -> bool:
-        return bool(await self.redis.hdel(keys.accreditations(site, rid), subject))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.accreditations(site, rid), subject)
+            pipe.incr(keys.accreditations_version(site))
+            removed, _ = await pipe.execute()
+        return bool(removed)

@@ -347,6 +347,12 @@ def accreditation_tests(site_key: str) -> str:
     return _k(site_key, "accr-tests")
 
 
+def accreditations_version(site_key: str) -> str:
+    """Bumped by every grant, pass and revoke (domain/accreditations.py): what a worker keeps
+    of the site's accreditations is good while it stands."""
+    return _k(site_key, "accr-v")
+
+
 def accreditations(site_key: str, rid: str) -> str:
     """Hash: subject -> "level expires_ms granted_ms test" (core/accreditation.py:stored), a
     rep's accreditations; lua/dispatch.lua reads the level and the expiry."""
