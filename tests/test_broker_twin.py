@@ -117,7 +117,7 @@ def test_pools_drawn_per_kind_of_session_are_each_visitors_qualified_reps(data) 
                                                               st.integers(1, 5), max_size=2)))
             for i in range(data.draw(st.integers(0, 6)))]
     sets = [RuleSet("A", filters=("language",)), RuleSet("B", filters=("accredited",)),
-            RuleSet("C", filters=("language", "accredited")), RuleSet("D", filters=())]
+            RuleSet("C", filters=("language", "accredited", "on_schedule")), RuleSet("D", filters=())]
     chosen = {f"v{i}": (data.draw(st.sampled_from(sets)),
                         SessionFacts(language=data.draw(st.sampled_from(langs)),
                                      product=data.draw(st.sampled_from(["", "kayaks", "tents"]))))

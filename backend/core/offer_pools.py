@@ -51,25 +51,35 @@ class Pools:
                 "overlap": [[j + 1 for j in row] for row in self.overlap()]}
 
 
+def _primary(tag: str) -> str:
+    return tag.split("-")[0].lower()
+
+
 def _filtered_by(rule_set: RuleSet, session: SessionFacts) -> tuple[Any, ...]:
     """What of a session the hard filters read: sessions alike in it have the same pool."""
     return (rule_set.name, rule_set.filters,
-            session.language.split("-")[0].lower() if "language" in rule_set.filters else "",
+            _primary(session.language) if "language" in rule_set.filters else "",
             session.product if "accredited" in rule_set.filters else "")
 
 
 def pools(chosen: dict[str, tuple[RuleSet, SessionFacts]], reps: list[RepFacts], now: datetime) -> Pools:
     """Each visitor's pool: the reps who pass the hard filters of their rule set. Each kind of
     session is checked against the reps once (200 visitors are a few kinds, not 200)."""
-    duty = {r.id: on_duty(r, now) for r in reps}
+    active = sorted((r for r in reps if r.active), key=lambda r: r.id)
+    duty = {r.id: on_duty(r, now) for r in active}
+    speaks = {r.id: {_primary(t) for t in r.profile.languages} for r in active}
     by_kind: dict[tuple[Any, ...], tuple[str, ...]] = {}
     index: dict[tuple[str, ...], int] = {}
     of: dict[str, int] = {}
     for vid, (rule_set, session) in sorted(chosen.items()):
         kind = _filtered_by(rule_set, session)
-        if kind not in by_kind:
-            by_kind[kind] = tuple(sorted(r.id for r in reps if not any(
-                x.filter in LASTING for x in reasons(rule_set, session, r, duty[r.id]))))
+        if kind not in by_kind:  # qualified(), with what it reads of each rep worked out once
+            _, filters, language, product = kind
+            by_kind[kind] = tuple(
+                r.id for r in active
+                if ("on_schedule" not in filters or duty[r.id])
+                and (not language or language in speaks[r.id])
+                and (not product or r.accreditations.get(product, 0) >= 1))
         of[vid] = index.setdefault(by_kind[kind], len(index))
         # a visitor whose pool is empty is never offered help: nobody may answer them
     return Pools(tuple(sorted(index, key=index.__getitem__)), of)
