@@ -123,6 +123,8 @@ def store(r: redis.Redis, reps: list[dict]) -> list[RepFacts]:
             r.hset(keys.request(SITE, chat), mapping={"status": "active", "rep": rid, "accepted": NOW - ago})
             r.sadd(keys.rep_chats(SITE, rid), chat)
         r.hset(keys.load(SITE), rid, len(rep["chats"]))  # as claim.lua and end_chat.lua keep it
+        if rep["active"]:  # the site's capacities list active reps only, as domain/reps.py keeps them
+            r.hset(keys.capacity(SITE), rid, profile.capacity)
         if last_accepted(rep) is not None:
             r.hset(keys.rep(SITE, rid), RepHash.LAST_CHAT, last_accepted(rep))
         if rep["results"]:

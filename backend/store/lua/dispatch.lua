@@ -69,13 +69,16 @@ local need_skills = uses.skill and s.product ~= ''
 local need_languages = (uses.language or spec.filters.language) and s.language ~= ''
 local need_areas = uses.area and s.area ~= ''
 local need_accr = (uses.accreditation or spec.filters.accredited) and s.product ~= ''
-local statuses, loads = hash_map(KEYS[5]), hash_map(KEYS[6])
+local statuses, loads, capacities = hash_map(KEYS[5]), hash_map(KEYS[6]), hash_map(KEYS[7])
 -- Results: of the rule set, in store/keys.py:results (ARGV[12], its prefix).
 local results = uses.results and hash_map(ARGV[12] .. redis.sha1hex(spec.name)) or {}
 local reps = {}
 for _, rid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], now - presence_ms, '+inf')) do
   local load = tonumber(loads[rid]) or 0
-  if statuses[rid] == 'available' and not (spec.filters.on_schedule and off_duty[rid]) then
+  -- the site's capacities hold active reps only (domain/reps.py): a full one costs no read
+  local listed = tonumber(capacities[rid])
+  if statuses[rid] == 'available' and not (spec.filters.on_schedule and off_duty[rid])
+      and listed and load < listed then
     local h = redis.call('HMGET', rep_prefix .. rid, 'active', 'capacity', 'last_chat', 'skills', 'languages',
                         'areas', 'area')
     local rep = {id = rid, active = h[1] == '1', status = 'available', load = load, capacity = 3, skills = {},
