@@ -2,7 +2,8 @@
 
 In one process against a private redis-server (started and stopped here), two sites with the
 same ``--reps`` representatives (profiles with languages, skills, areas and a few schedules;
-some accredited, some with past results; nine in ten available) and ``--needy`` visitors each
+some accredited, some with past results; nine in ten available; ``--busy`` of them holding
+all the chats they can, none by default) and ``--needy`` visitors each
 who struggle on product and checkout pages in several languages:
 
 - *ranked*: three matching rule sets (kayaks: best with the language and accreditation
@@ -21,7 +22,8 @@ who struggle on product and checkout pages in several languages:
    visitor and reserve per pool. Measured: time per run, and CPU of this process and of
    Redis per run, ranked and plain.
 
-    .venv/bin/python scripts/bench/routing.py [--reps 1000] [--needy 10000] [--requests 2000] [--quick]
+    .venv/bin/python scripts/bench/routing.py [--reps 1000] [--needy 10000] [--requests 2000] [--busy 0.8]
+                                              [--quick]
 """
 
 from __future__ import annotations
@@ -107,6 +109,22 @@ async def make_reps(svc: Any, site: str, n: int, rng: random.Random) -> list[str
                     keys.result_field(rid, keys.RESULT_OK): rng.randint(0, chats)})
         rids.append(rid)
     return rids
+
+
+async def make_busy(svc: Any, site: str, rids: list[str], share: float) -> None:
+    """``share`` of the reps hold as many chats as they can (chats stored as claim.lua stores
+    them): ranking skips them at the cost of no read of their own."""
+    from backend.store import keys
+
+    now = int(time.time() * 1000)
+    for rid in rids[:round(len(rids) * share)]:
+        capacity = int(await svc.redis.hget(keys.capacity(site), rid) or 0)
+        for c in range(capacity):
+            chat = f"bench-chat-{rid}-{c}"
+            await svc.redis.hset(keys.request(site, chat), mapping={"status": "active", "rep": rid,
+                                                                     "accepted": now - 60_000})
+            await svc.redis.sadd(keys.rep_chats(site, rid), chat)
+        await svc.redis.hset(keys.load(site), rid, capacity)
 
 
 async def on_duty(svc: Any, site: str, rids: list[str]) -> None:
@@ -231,6 +249,7 @@ async def measure_async(url: str, args: argparse.Namespace, results: dict) -> No
             site = (await svc.sites.create(f"Bench {name}", ["https://shop.example"])).key
             say(f"bench/routing: site {name}: {args.reps:,} reps, {args.needy:,} needy visitors")
             rids = await make_reps(svc, site, args.reps, random.Random(args.seed))  # the same reps on both
+            await make_busy(svc, site, rids, args.busy)
             vids = await make_visitors(svc, site, args.needy, random.Random(args.seed + 1))
             sites[name] = (site, rids, vids)
         await svc.matching.set_rule_sets(sites["ranked"][0], MATCHING)
@@ -298,6 +317,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--needy", type=int, default=10000, help="visitors needing help on each site")
     p.add_argument("--requests", type=int, default=2000, help="requests routed on each site")
     p.add_argument("--ticks", type=int, default=30, help="broker runs measured on each site")
+    p.add_argument("--busy", type=float, default=0.0, help="share of the reps holding all the chats they can "
+                   "(0: every rep free, the dearest case)")
     return parse(p, argv, QUICK)
 
 

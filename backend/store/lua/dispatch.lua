@@ -57,11 +57,6 @@ end
 -- apart for this session reads nothing). A rep left out here is one rank_reps would filter out.
 local off_duty = {}
 for _, rid in ipairs(cjson.decode(ARGV[9])) do off_duty[rid] = true end
-local function hash_map(key)
-  local m, flat = {}, redis.call('HGETALL', key)
-  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
-  return m
-end
 local s = spec.session
 local uses = {}
 for _, rule in ipairs(spec.rules) do uses[rule[1]] = true end
@@ -69,15 +64,24 @@ local need_skills = uses.skill and s.product ~= ''
 local need_languages = (uses.language or spec.filters.language) and s.language ~= ''
 local need_areas = uses.area and s.area ~= ''
 local need_accr = (uses.accreditation or spec.filters.accredited) and s.product ~= ''
-local statuses, loads, capacities = hash_map(KEYS[5]), hash_map(KEYS[6]), hash_map(KEYS[7])
--- Results: of the rule set, in store/keys.py:results (ARGV[12], its prefix).
-local results = uses.results and hash_map(ARGV[12] .. redis.sha1hex(spec.name)) or {}
+-- Each present rep's status, load and capacity, as arrays beside the ids (HMGET, not HGETALL
+-- into a table: half the strings, no table to build).
+local present = redis.call('ZRANGEBYSCORE', KEYS[4], now - presence_ms, '+inf')
+local statuses, loads, capacities = {}, {}, {}
+for first = 1, #present, 4000 do  -- unpack() has a limit on its arguments
+  local last = math.min(first + 3999, #present)
+  for k, key in ipairs({KEYS[5], KEYS[6], KEYS[7]}) do
+    local got = redis.call('HMGET', key, unpack(present, first, last))
+    local into = ({statuses, loads, capacities})[k]
+    for j = 1, #got do into[first + j - 1] = got[j] end
+  end
+end
 local reps = {}
-for _, rid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], now - presence_ms, '+inf')) do
-  local load = tonumber(loads[rid]) or 0
+for i, rid in ipairs(present) do
+  local load = tonumber(loads[i]) or 0
   -- the site's capacities hold active reps only (domain/reps.py): a full one costs no read
-  local listed = tonumber(capacities[rid])
-  if statuses[rid] == 'available' and not (spec.filters.on_schedule and off_duty[rid])
+  local listed = tonumber(capacities[i])
+  if statuses[i] == 'available' and not (spec.filters.on_schedule and off_duty[rid])
       and listed and load < listed then
     local h = redis.call('HMGET', rep_prefix .. rid, 'active', 'capacity', 'last_chat', 'skills', 'languages',
                         'areas', 'area')
@@ -109,12 +113,26 @@ for _, rid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], now - presence_ms, '+i
         end
       end
       if need_areas then rep.areas = json_table(h[6]) or ((h[7] and h[7] ~= '') and {string.upper(h[7])} or {}) end
-      rep.chats = tonumber(results[rid .. ':chats']) or 0
-      rep.successes = tonumber(results[rid .. ':ok']) or 0
       local last = tonumber(h[3])  -- the last chat accepted or taken over (lua/claim.lua, lua/transfer.lua)
       if last then rep.since = math.max(0, now - last) / 1000 end
       reps[#reps + 1] = rep
     end
+  end
+end
+
+-- Results: of the rule set, in store/keys.py:results (ARGV[12], its prefix), read at once for
+-- the reps left (the hash holds every rep who ever chatted under the rule set).
+if uses.results and #reps > 0 then
+  local fields = {}
+  for i, rep in ipairs(reps) do fields[2 * i - 1], fields[2 * i] = rep.id .. ':chats', rep.id .. ':ok' end
+  local got = {}
+  for first = 1, #fields, 4000 do  -- unpack() has a limit on its arguments
+    local part = redis.call('HMGET', ARGV[12] .. redis.sha1hex(spec.name),
+                            unpack(fields, first, math.min(first + 3999, #fields)))
+    for j, v in ipairs(part) do got[first + j - 1] = v end
+  end
+  for i, rep in ipairs(reps) do
+    rep.chats, rep.successes = tonumber(got[2 * i - 1]) or 0, tonumber(got[2 * i]) or 0
   end
 end
 
