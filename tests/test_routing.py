@@ -6,12 +6,15 @@ with no rule sets every available rep sees every request, as before matching."""
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from starlette.testclient import TestClient
 
 from backend.store import keys
-from tests.helpers import admin, console_login, let_the_ticker_run, make_rep, recv, run_worker, waiting_request
+from tests.helpers import (admin, console_login, let_the_ticker_run, make_rep, presence, recv, run_worker,
+                           waiting_request)
 
 WS = "ws://beckon.test/console/ws"
 NOT_OFFERED = "this request was offered to someone else"
@@ -176,3 +179,24 @@ def test_a_request_whose_routing_failed_is_routed_by_the_ticker(client: TestClie
         expect(kim, "queue", not_listed(cid))
         backdate(client, key, cid, 3_000)
         expect(kim, "queue", listed(cid))  # the ticker routed it again
+
+
+def test_a_rep_who_asked_for_e_mail_alerts_hears_once_when_a_request_waits_for_them(
+        client: TestClient, site: dict, smtp, settings) -> None:
+    key = site["key"]
+    kim = make_rep(client, key, email="kim@shop.example", name="Kim", capacity=2)
+    make_rep(client, key, email="lee@shop.example", name="Lee")  # console alerts only
+    client.put(f"/v1/sites/{key}/reps/{kim}", json={"alerts": {"channels": ["console", "email"], "email_after_s": 30}},
+               headers=admin()).raise_for_status()
+    presence(client, key, kim, "available")
+    cid = waiting_request(client, key)
+    let_the_ticker_run(settings.offer_tick_s)
+    run_worker(settings, smtp)
+    assert smtp.messages == []  # not waited 30 s yet
+    backdate(client, key, cid, 31_000)
+    let_the_ticker_run(settings.offer_tick_s, passes=3)  # several ticks, one mail
+    run_worker(settings, smtp)
+    assert [m["To"] for m in smtp.messages] == ["kim@shop.example"]
+    mail = smtp.wait_for_message()
+    assert mail["Subject"] == f"A customer is waiting for you on {site['name']}"
+    assert re.search(r"has waited 3\d s for a representative on Shop", mail.get_body(("plain",)).get_content())

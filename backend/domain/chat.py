@@ -264,6 +264,15 @@ class Chats:
         """True once per request, for whoever alerts the admins that nobody accepted it."""
         return bool(await self.redis.hsetnx(keys.request(site, chat_id), R.ALERTED, int(time.time() * 1000)))
 
+    async def claim_rep_alert(self, site: str, chat_id: str, rid: str) -> bool:
+        """True once per request and rep, for whoever mails the rep that it waits for them."""
+        key = keys.rep_alerts(site, chat_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, rid)
+            pipe.expire(key, self.chat_ttl_s)
+            added, _ = await pipe.execute()
+        return bool(added)
+
     async def accept(self, site: str, chat_id: str, rid: str) -> Chat:
         try:
             await self.scripts.claim(site, chat_id, rid, int(time.time() * 1000), self.chat_ttl_s)

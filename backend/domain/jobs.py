@@ -172,10 +172,23 @@ def send_unanswered(site_name: str, to: str, waited_s: int, rule_set: str, visit
     asyncio.run(outgoing.send(mail, msg))
 
 
+def request_waiting_subject(site_name: str) -> str:
+    return f"A customer is waiting for you on {site_name}"
+
+
+def send_request_waiting(site_name: str, to: str, name: str, waited_s: int, page: str, url: str, *,
+                         mail: MailSettings, site: str = "") -> None:
+    """Tell a rep who asked for e-mail alerts that a request waits for them (retried by rq)."""
+    msg = outgoing.render("request_waiting", to, request_waiting_subject(site_name), mail, site_name=site_name,
+                          name=name, seconds=waited_s, page=page, url=url)
+    asyncio.run(outgoing.send(mail, msg))
+
+
 # The jobs a dead letter may name, to be run again: never anything else.
 JOBS: dict[str, Callable[..., None]] = {
     f"{fn.__module__}.{fn.__name__}": fn
-    for fn in (send_visitor_message, send_transcript, send_decision, send_application_waiting, send_unanswered)}
+    for fn in (send_visitor_message, send_transcript, send_decision, send_application_waiting, send_unanswered,
+               send_request_waiting)}
 
 
 def _letter(func_name: str, args: list[Any]) -> tuple[str, str]:
@@ -190,6 +203,8 @@ def _letter(func_name: str, args: list[Any]) -> tuple[str, str]:
         return "application", waiting_subject(site_name)
     if short == "send_unanswered":
         return "alert", unanswered_subject(site_name)
+    if short == "send_request_waiting":
+        return "alert", request_waiting_subject(site_name)
     return "message", visitor_message_subject(site_name, args[2] if len(args) > 2 and isinstance(args[2], dict)
                                               else {})
 
@@ -267,6 +282,10 @@ class Jobs:
     async def unanswered(self, site: str, site_name: str, to: str, waited_s: int, rule_set: str,
                          visitor: dict[str, Any], url: str) -> None:
         await self._enqueue(send_unanswered, [site_name, to, waited_s, rule_set, visitor, url], {"site": site})
+
+    async def request_waiting(self, site: str, site_name: str, to: str, name: str, waited_s: int, page: str,
+                              url: str) -> None:
+        await self._enqueue(send_request_waiting, [site_name, to, name, waited_s, page, url], {"site": site})
 
     async def dead_letters(self, site: str) -> list[DeadLetter]:
         """The site's mail that could not be sent, newest first."""

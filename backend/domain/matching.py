@@ -95,7 +95,7 @@ class Matching:
         self._off_duty: dict[str, tuple[tuple[int, int], list[str]]] = {}
         self._rosters: dict[str, tuple[int, list[RepFacts]]] = {}
 
-    async def _roster(self, site: str) -> list[RepFacts]:
+    async def roster(self, site: str) -> list[RepFacts]:
         """The reps' profiles and accounts as matching reads them (no load, presence or
         accreditations: those change by the second), kept while the reps' version stands."""
         version = await self.reps.version(site)
@@ -148,7 +148,7 @@ class Matching:
         cached = self._off_duty.get(site)
         if cached and cached[0] == stamp:
             return cached[1]
-        found = [r.id for r in await self._roster(site) if r.profile.schedule is not None
+        found = [r.id for r in await self.roster(site) if r.profile.schedule is not None
                  and not core.on_schedule(r.profile, now)]
         if len(self._off_duty) >= CACHED_SITES:
             self._off_duty.clear()
@@ -181,7 +181,7 @@ class Matching:
             return None
         states = await self.visitors.states(site.key, vids)
         now_ms = int(time.time() * 1000)
-        facts = await self._roster(site.key)
+        facts = await self.roster(site.key)
         if any("accredited" in rs.filters for rs in rule_sets.sets):
             held = await self.accreditations.held(site.key, [f.id for f in facts], now_ms)
             facts = [replace(f, accreditations=held.get(f.id, {})) for f in facts]

@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import datetime, timezone
 
 from backend.core import dispatch
 from backend.core.matching import Dispatch
+from backend.core.rep_profile import on_schedule
 from backend.core.models import Chat
 from backend.domain.chat import Chats
 from backend.domain.jobs import Jobs
@@ -107,7 +109,32 @@ class Routing:
             if chat.must_contact and now - chat.created >= limit_ms and await self.chats.claim_alert(site, chat.id):
                 alerted += 1
                 await self._alert(site, chat, now - chat.created)
+        if waiting:
+            await self._rep_alerts(site, waiting, now)
         return len(unrouted), alerted
+
+    async def _rep_alerts(self, site: str, waiting: list[Chat], now: int) -> None:
+        """Reps who chose "e-mail me when a request waits more than N s" (their profile's
+        alerts) get one mail per request that waits that long for them: offered to them (or
+        to everyone) while they are on duty."""
+        wanting = [r for r in await self.matching.roster(site) if r.active and "email" in r.profile.alerts.channels
+                   and r.profile.alerts.email_after_s is not None]
+        if not wanting or self.jobs is None:
+            return
+        found = await self.sites.get(site)
+        at = datetime.now(timezone.utc)
+        for chat in waiting:
+            for rep in wanting:
+                due = now - chat.created >= (rep.profile.alerts.email_after_s or 0) * 1000
+                if due and chat.visible_to(rep.id) and on_schedule(rep.profile, at) \
+                        and await self.chats.claim_rep_alert(site, chat.id, rep.id):
+                    account = await self.matching.reps.get(site, rep.id)
+                    if account and found:
+                        try:
+                            await self.jobs.request_waiting(site, found.name, account.email, account.name,
+                                                            (now - chat.created) // 1000, chat.url, self.console_url)
+                        except Exception:  # noqa: BLE001 - the queue is down: the others may still be told
+                            log.exception("could not queue a rep's waiting-request alert")
 
     async def _alert(self, site: str, chat: Chat, waited_ms: int) -> None:
         found = await self.sites.get(site)

@@ -464,6 +464,12 @@ def request(site_key: str, req_id: str) -> str:
     return _k(site_key, "req", req_id)
 
 
+def rep_alerts(site_key: str, req_id: str) -> str:
+    """Set: the reps mailed that this request waits for them (their profile's e-mail alert),
+    each once; it lives as long as a chat."""
+    return _k(site_key, "req-alerted", req_id)
+
+
 def escalations(site_key: str) -> str:
     """Sorted set: waiting request id -> when (ms) its dispatch widens next (lua/dispatch.lua)."""
     return _k(site_key, "escalations")
