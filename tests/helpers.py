@@ -505,3 +505,29 @@ def approve_applicant(client: Any, admin_email: str, applicant: str) -> None:
     r = client.post(f"/console/admin/applications/{row.group(1)}/decide",
                     data={"csrf": csrf, "decision": "approve", "note": ""}, follow_redirects=False)
     assert r.status_code == 303, r.text
+
+
+# --- hostile input ------------------------------------------------------------------------------
+
+LONE_SURROGATES = ["\ud800", "x\udfff", "\udc00y"]  # not encodable as UTF-8: a sender's JSON can carry them
+
+
+def deep(levels: int) -> list:
+    """A list nested ``levels`` deep: a validator that recursed into it would exhaust the stack."""
+    out: list = []
+    for _ in range(levels):
+        out = [out]
+    return out
+
+
+def hostile_json(max_list: int = 4, max_leaves: int = 12) -> Any:
+    """Any JSON-like value, and worse: wrong types, huge and non-finite numbers, lone
+    surrogates in values and keys, nesting; for validators that must list problems, never raise."""
+    from hypothesis import strategies as st
+
+    lone = st.sampled_from(LONE_SURROGATES)
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300), st.floats(), st.text(),
+                     lone, st.sampled_from([10**400, -10**400, 1e308, float("nan"), float("inf")]))
+    return st.recursive(leaf, lambda inner: st.one_of(
+        st.lists(inner, max_size=max_list),
+        st.dictionaries(st.one_of(st.text(max_size=8), lone), inner, max_size=3)), max_leaves=max_leaves)

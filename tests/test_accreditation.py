@@ -13,7 +13,7 @@ from backend.core.accreditation import (
     may_take, parse, questions_as_text, questions_from_text, stored, validate_answers, validate_grant,
     validate_test,
 )
-from tests.helpers import sendable
+from tests.helpers import deep, hostile_json, sendable
 
 NOW = 1_750_000_000_000
 KAYAKS = {
@@ -127,19 +127,7 @@ def test_the_questions_as_text_round_trip_and_say_what_is_wrong() -> None:
 
 # --- hostile input ---------------------------------------------------------------------------
 
-def deep(n: int) -> object:
-    value: object = 1
-    for _ in range(n):
-        value = [value]
-    return value
-
-
-LONE = st.sampled_from(["\ud800", "x\udfff", "\udc00y"])
-leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300), st.floats(), st.text(),
-                 LONE, st.sampled_from([10**400, -10**400, 1e308, float("nan"), float("inf")]))
-hostile = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                     st.dictionaries(st.one_of(st.text(max_size=8), LONE), inner,
-                                                                     max_size=3)), max_leaves=12)
+hostile = hostile_json(max_list=4)
 question = st.fixed_dictionaries({}, optional={
     "prompt": st.one_of(st.just("Why?"), hostile), "choices": st.one_of(st.just(["a", "b", "c"]), hostile),
     "correct": st.one_of(st.sampled_from([0, [0, 2], []]), hostile), "multiple": hostile})

@@ -14,7 +14,7 @@ from backend.core.matching import (DEFAULT, RULES, Condition, RepFacts, Results,
                                    Rule, choose_rule_set, page_of, rank, read_rule_sets, smoothed_rate,
                                    validate_rule_sets)
 from backend.core.rep_profile import Profile, validate_profile
-from tests.helpers import sendable
+from tests.helpers import deep, hostile_json, sendable
 
 NOW = datetime(2025, 6, 2, 10, 30, tzinfo=timezone.utc)  # a Monday, 12:30 in Paris
 KAYAKS = {
@@ -78,19 +78,7 @@ def test_nothing_stored_or_damaged_reads_as_no_rule_sets_and_the_default_applies
     assert choose_rule_set(read_rule_sets(None), SessionFacts()) is DEFAULT
 
 
-def deep(n: int) -> object:
-    value: object = 1
-    for _ in range(n):
-        value = [value]
-    return value
-
-
-LONE = st.sampled_from(["\ud800", "x\udfff", "\udc00y"])
-leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300), st.floats(), st.text(),
-                 LONE, st.sampled_from([10**400, -10**400, 1e308, float("nan"), float("inf")]))
-hostile = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                     st.dictionaries(st.one_of(st.text(max_size=8), LONE), inner,
-                                                                     max_size=3)), max_leaves=12)
+hostile = hostile_json(max_list=3)
 names = st.sampled_from(["name", "when", "filters", "rules", "dispatch", "pages", "rule_sets", "pattern", "product",
                          *RULES, "weight", "mode", "n", "languages", "cart_min", "url_patterns"])
 # near-valid documents, with hostile values in valid places, so the inner checks are reached

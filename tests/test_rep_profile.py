@@ -14,16 +14,9 @@ from hypothesis import assume, example, given, settings, strategies as st
 from backend.core.rep_profile import (
     CHANNELS, EMPTY, FIELDS, WEEKDAYS, Profile, on_schedule, read_profile, validate_profile,
 )
-from tests.helpers import sendable
+from tests.helpers import deep, sendable
 
 PARIS = ZoneInfo("Europe/Paris")
-
-
-def deep(levels: int) -> list:
-    out: list = []
-    for _ in range(levels):
-        out = [out]
-    return out
 
 
 # --- validation -------------------------------------------------------------------------------
