@@ -608,8 +608,8 @@ def respond(site_key: str, vid: str, req_id: str) -> list[str]:
 
 
 def dispatch(site_key: str, req_id: str) -> list[str]:
-    return [request(site_key, req_id), escalations(site_key), reps(site_key), presence(site_key),
-            rep_status(site_key), load(site_key), capacity(site_key)]
+    return [request(site_key, req_id), escalations(site_key), presence(site_key), rep_status(site_key),
+            load(site_key), capacity(site_key)]
 
 
 def dispatch_prefixes(site_key: str) -> list[str]:

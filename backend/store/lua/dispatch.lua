@@ -66,11 +66,11 @@ local need_areas = uses.area and s.area ~= ''
 local need_accr = (uses.accreditation or spec.filters.accredited) and s.product ~= ''
 -- Each present rep's status, load and capacity, as arrays beside the ids (HMGET, not HGETALL
 -- into a table: half the strings, no table to build).
-local present = redis.call('ZRANGEBYSCORE', KEYS[4], now - presence_ms, '+inf')
+local present = redis.call('ZRANGEBYSCORE', KEYS[3], now - presence_ms, '+inf')
 local statuses, loads, capacities = {}, {}, {}
 for first = 1, #present, 4000 do  -- unpack() has a limit on its arguments
   local last = math.min(first + 3999, #present)
-  for k, key in ipairs({KEYS[5], KEYS[6], KEYS[7]}) do
+  for k, key in ipairs({KEYS[4], KEYS[5], KEYS[6]}) do
     local got = redis.call('HMGET', key, unpack(present, first, last))
     local into = ({statuses, loads, capacities})[k]
     for j = 1, #got do into[first + j - 1] = got[j] end
