@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket
 from backend.config import Settings
 from backend.domain.services import Services
 from backend.web import (
-    accreditation_api, collector, console, enterprise_api, offer_ui, page_socket, site_api, widget_assets,
+    accreditation_api, collector, console, enterprise_api, offer_ui, page_socket, sales_api, site_api, widget_assets,
 )
 from backend.web.http import HTTPError, services
 from backend.web.load_gate import GateLimits, LoadGate
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *site_api.routes,
         *accreditation_api.routes,
         *enterprise_api.routes,
+        *sales_api.routes,
         console.mount(settings),
     ]
     return Starlette(

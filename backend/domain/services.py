@@ -26,6 +26,7 @@ from backend.domain.offers import Broker, Ticker
 from backend.domain.presence import Presence
 from backend.domain.push import Hub
 from backend.domain.ratings import Ratings
+from backend.domain.sales import Sales
 from backend.domain.reps import Reps
 from backend.domain.routing import Routing
 from backend.domain.sessions import Sessions
@@ -59,6 +60,7 @@ class Services:
     enterprises: Enterprises
     memberships: Memberships
     ratings: Ratings
+    sales: Sales
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -86,7 +88,7 @@ class Services:
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
             chats=chats, jobs=jobs, accreditations=accreditations, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
-            enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub),
+            enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub), sales=Sales(redis),
             memberships=Memberships(reps, Enterprises(redis, sites)),
         )
 

@@ -428,6 +428,11 @@ NEEDY_SITES = f"{PREFIX}:needy-sites"  # global set: sites that may have visitor
 REQUEST_SITES = f"{PREFIX}:request-sites"  # global set: sites that may have waiting chat requests, for the ticker
 
 
+def sales_settings(site_key: str) -> str:
+    """JSON: the attribution window and commission rates (core/attribution.py:SalesSettings)."""
+    return _k(site_key, "sales")
+
+
 def offer_settings(site_key: str) -> str:
     """String: the site's offer settings as JSON (absent: defaults)."""
     return _k(site_key, "offer-settings")
