@@ -40,6 +40,13 @@ def _float(name: str, default: float) -> float:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from None
 
 
+def _share(name: str, default: float) -> float:
+    value = _float(name, default)
+    if not 0 <= value <= 0.5:
+        raise SystemExit(f"{name} must be a share from 0 to 0.5, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class MailSettings:
     """What a mail job needs, and nothing secret: jobs are stored in Redis until they run."""
@@ -107,6 +114,11 @@ class Settings:
     # None: 1 on a cluster (whose masters have replicas to promote), 0 on a single Redis.
     chat_replicas: int | None = None
     chat_replica_timeout_ms: int = 1000
+    # The funnel's daily counters (core/counters.py) are kept this long, then expire.
+    counter_retention_days: int = 400
+    # A new site's holdout share (core/policy.py:OfferSettings.holdout_share): of the visitors
+    # who come to need help, this share is never offered it, to measure what help changes.
+    holdout_default: float = 0.10
 
     @property
     def chat_wait_replicas(self) -> int:
@@ -166,4 +178,6 @@ class Settings:
             chat_replica_timeout_ms=_int("BECKON_CHAT_REPLICA_TIMEOUT_MS", cls.chat_replica_timeout_ms),
             collector_max_inflight=_int("BECKON_COLLECTOR_MAX_INFLIGHT", cls.collector_max_inflight),
             collector_max_lag_ms=_float("BECKON_COLLECTOR_MAX_LAG_MS", cls.collector_max_lag_ms),
+            counter_retention_days=_int("BECKON_COUNTER_RETENTION_DAYS", cls.counter_retention_days),
+            holdout_default=_share("BECKON_HOLDOUT_DEFAULT", cls.holdout_default),
         )

@@ -11,6 +11,7 @@ import json
 import redis
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
+from backend.core.counters import BANDS, OFFERED, TREATMENT, field_name
 from backend.core.offer_pools import Pools, Slot, plan
 from backend.store import keys
 from backend.store.scripts import PageWindows, source
@@ -32,13 +33,17 @@ def setups(draw: st.DrawFn) -> dict:
     members = draw(st.lists(st.lists(st.sampled_from(REPS), max_size=4, unique=True).map(sorted),
                             min_size=1, max_size=4))
     candidates = [f"c{i}" for i in range(draw(st.integers(0, 8)))]
+    # each candidate's arm and need band (ingest.lua's); the holdout is never a candidate
+    arms = {vid: (draw(st.sampled_from(["treatment", "treatment", "holdout"])), draw(st.sampled_from(BANDS)))
+            for vid in candidates}
     offered = [f"o{i}" for i in range(draw(st.integers(0, 3)))]
     waiting = [f"w{i}" for i in range(draw(st.integers(0, 3)))]
     pool = st.one_of(st.none(), st.integers(0, len(members) - 1))  # None: drawn before this visitor came
     of = {vid: p for vid in candidates + offered + waiting if (p := draw(pool)) is not None}
     return {"reps": reps, "pools": Pools(tuple(tuple(m) for m in members), of), "candidates": candidates,
             "offered": offered, "waiting": waiting, "aht": draw(st.sampled_from([10, 30, 45, 240])),
-            "acceptable": draw(st.sampled_from([0, 20, 60, 600])), "leave_message": draw(st.booleans())}
+            "acceptable": draw(st.sampled_from([0, 20, 60, 600])), "leave_message": draw(st.booleans()),
+            "arms": arms}
 
 
 def store(r: redis.Redis, s: dict) -> dict[str, Slot]:
@@ -60,7 +65,8 @@ def store(r: redis.Redis, s: dict) -> dict[str, Slot]:
         r.hset(keys.request(SITE, f"req{i}"), mapping={"status": "waiting", "vid": vid})
         r.zadd(keys.requests(SITE), {f"req{i}": NOW - 1000})
     for i, vid in enumerate(s["candidates"]):  # most needed first
-        r.hset(keys.visitor(SITE, vid), mapping={"last": NOW, "needy_at": NOW - 5000})
+        arm, band = s["arms"][vid]
+        r.hset(keys.visitor(SITE, vid), mapping={"last": NOW, "needy_at": NOW - 5000, "arm": arm, "band": band})
         r.zadd(keys.needy(SITE), {vid: 100 - i})
     return slots
 
@@ -73,14 +79,22 @@ def test_lua_broker_offers_per_pool_as_python_does(redis_client: redis.Redis, s:
     cfg = {"variant": "button", "min_cart_value": 0, "require_access_code": False, "short_for_first_visit": False,
            "leave_message": s["leave_message"]}
     run = redis_client.register_script(source("broker"))
-    raw = run(keys=keys.broker(SITE),
+    raw = run(keys=keys.broker(SITE, "20250615"),
               args=[NOW, PRESENCE_MS, s["aht"], s["acceptable"], 30_000, *keys.broker_prefixes(SITE), json.dumps(cfg),
-                    200, *WINDOWS.args(), "id-", *keys.load_prefixes(SITE), json.dumps(s["pools"].as_json())])
+                    200, *WINDOWS.args(), "id-", *keys.load_prefixes(SITE), json.dumps(s["pools"].as_json()),
+                    86400])
     # cjson writes 14 significant digits: the waits compare to 9 decimals
     lua = [(m["vid"], m["kind"], round(float(m["wait"]), 9)) for m in json.loads(raw)["made"]]
-    py = plan(slots, s["pools"], s["offered"] + s["waiting"], s["candidates"], s["aht"], s["acceptable"],
+    treated = [vid for vid in s["candidates"] if s["arms"][vid][0] == "treatment"]
+    py = plan(slots, s["pools"], s["offered"] + s["waiting"], treated, s["aht"], s["acceptable"],
               s["leave_message"])
     assert lua == [(p.vid, p.kind, round(float(p.wait), 9)) for p in py]
+    # the day's funnel counts each help offer, whole and in its visitor's band
+    helped = [s["arms"][p.vid][1] for p in py if p.kind == "help"]
+    want = {field_name(TREATMENT, OFFERED, b): str(helped.count(b)) for b in BANDS if b in helped}
+    if helped:
+        want[field_name(TREATMENT, OFFERED)] = str(len(helped))
+    assert redis_client.hgetall(keys.day_counts(SITE, "20250615")) == want
 
 
 def test_a_visitor_whose_pool_has_a_free_rep_is_offered_help_while_another_pool_is_full() -> None:

@@ -299,7 +299,7 @@ def test_offer_settings_errors_are_shown_per_field(client: TestClient, shop: dic
             "response_timeout_s": "30", "timeout_min_s": "90", "timeout_max_s": "20", "cooldown_s": "-5",
             "min_cart_value": "0", "leave_message": "on", "sales_email": "", "access_codes": "ok-code\nx",
             "audio_url": "javascript:alert(1)", "video_url": "", "captions_url": "",
-            "must_contact_alert_s": "120"}
+            "must_contact_alert_s": "120", "holdout_share": "0.8"}
     r = client.post("/console/admin/offer", data=form)
     assert r.status_code == 400
     for field, text in [("variant", "must be one of button, panel, audio, video"),
@@ -308,16 +308,18 @@ def test_offer_settings_errors_are_shown_per_field(client: TestClient, shop: dic
                         ("timeout_min_s", "must not be above timeout_max_s"),
                         ("sales_email", "is needed for &#39;leave a message&#39;"),
                         ("access_codes", "must be a list of up to 1000 codes of 3-64 characters"),
-                        ("audio_url", "must be an https:// URL, or a path on the site itself")]:
+                        ("audio_url", "must be an https:// URL, or a path on the site itself"),
+                        ("holdout_share", "must be a number from 0 to 0.5")]:
         block = re.search(rf'id="{field}-errors".*?</ul>', r.text, re.S)
         assert block and text in block.group(0), field
     assert 'value="soon"' in r.text  # what was typed stays, to be corrected
     form.update(variant="panel", acceptable_wait_s="45", cooldown_s="300", timeout_min_s="10",
-                sales_email="sales@shop.example", access_codes="GOLD-1", audio_url="")
+                sales_email="sales@shop.example", access_codes="GOLD-1", audio_url="", holdout_share="0.2")
     r = client.post("/console/admin/offer", data=form, follow_redirects=False)
     assert r.status_code == 303
     saved = client.get(f"/v1/sites/{site['key']}/offer-settings", headers=admin()).json()
     assert saved["variant"] == "panel" and saved["acceptable_wait_s"] == 45 and saved["access_codes"] == ["GOLD-1"]
+    assert saved["holdout_share"] == 0.2
     assert saved["short_for_first_visit"] is False  # an unticked box means off
 
 

@@ -26,7 +26,7 @@ HEARTBEAT_S = 1  # so a page that stops sending is gone after live_window_ms(1) 
 def settings(redis_server: RedisServer) -> Settings:
     return Settings(redis_url=redis_server.url, queue_redis_url=redis_server.queue_url, admin_token=ADMIN,
                     rate_visitor_per_min=1000,
-                    rate_ip_per_min=10_000, page_grace_s=GRACE_S, heartbeat_s=HEARTBEAT_S)
+                    rate_ip_per_min=10_000, page_grace_s=GRACE_S, heartbeat_s=HEARTBEAT_S, holdout_default=0.0)
 
 
 def availability(client: TestClient, key: str) -> dict:

@@ -63,7 +63,7 @@ def test_lua_and_python_reach_the_same_decision(redis_client: redis.Redis, rules
     now = 1_700_000_000_000
     for events, gap in zip(batches, gaps):
         now += gap  # the server's clock bounds the dwell the browser claims
-        lua = scored_from(json.loads(run(keys=keys.ingest(site, vid, "127.0.0.1", now // 60_000),
+        lua = scored_from(json.loads(run(keys=keys.ingest(site, vid, "127.0.0.1", now // 60_000, "20231114"),
                                          args=ingest_args(limits, vid, events, now))))
         state = fold(state, events, flagged, now)
         py = decide(rules, state)

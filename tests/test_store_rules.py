@@ -121,12 +121,12 @@ def key_slot(key: str) -> int:
 
 SITE, VID, RID = "site-0001", "visitor-0001", "rep-0001"
 CALLS = {
-    "ingest": keys.ingest(SITE, VID, "127.0.0.1", 1),
+    "ingest": keys.ingest(SITE, VID, "127.0.0.1", 1, "20260101"),
     "availability": keys.availability(SITE),
-    "broker": keys.broker(SITE),
+    "broker": keys.broker(SITE, "20260101"),
     "withdraw": keys.withdraw(SITE, VID),
-    "respond": keys.respond(SITE, VID, "req-1"),
-    "claim": keys.claim(SITE, "chat-1", RID),
+    "respond": keys.respond(SITE, VID, "req-1", "20260101"),
+    "claim": keys.claim(SITE, "chat-1", RID, "20260101"),
     "end_chat": keys.end_chat(SITE, "chat-1", RID, VID),
     "transfer": keys.transfer(SITE, "chat-1", RID, "rep-0002"),
     "say": keys.say(SITE, "chat-1"),

@@ -121,6 +121,10 @@ class OfferSettings:
     captions_url: str = ""
     # A request that must be contacted and is still waiting this long: the site's admins are alerted.
     must_contact_alert_s: float = 120.0
+    # Of the visitors who come to need help, this share (0-0.5) is never offered it: the
+    # holdout that reports compare against (core/counters.py:arm). A new site's comes from
+    # Settings.holdout_default.
+    holdout_share: float = 0.10
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,6 +151,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "cooldown_s": (0, 86400 * 7),
     "min_cart_value": (0, 1e9),
     "must_contact_alert_s": (10, 86400),
+    "holdout_share": (0, 0.5),
 }
 _TEXT_LIMITS = {"headline": 80, "message": 300, "audio_url": 500, "video_url": 500, "captions_url": 500,
                 "sales_email": 254}

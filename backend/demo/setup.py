@@ -23,7 +23,8 @@ DEMO_RULES = {
 }
 
 
-DEMO_OFFER = {"variant": "panel", "leave_message": True, "sales_email": "sales@demo.beckon"}
+# No holdout: a person trying the demo is always offered help.
+DEMO_OFFER = {"variant": "panel", "leave_message": True, "sales_email": "sales@demo.beckon", "holdout_share": 0}
 
 
 async def main() -> None:

@@ -17,6 +17,7 @@ from backend.domain.accreditations import Accreditations
 from backend.domain.api_keys import ApiKeys
 from backend.domain.applications import Applications
 from backend.domain.chat import Chats
+from backend.domain.counters import Counters
 from backend.domain.enterprises import Enterprises
 from backend.domain.jobs import Jobs
 from backend.domain.logins import LoginThrottle
@@ -61,11 +62,12 @@ class Services:
     memberships: Memberships
     ratings: Ratings
     sales: Sales
+    counters: Counters
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
         redis = store.connect(settings)
-        scripts = Scripts(redis)
+        scripts = Scripts(redis, settings.counter_retention_days * 86400)
         sites = Sites(redis, settings)
         reps = Reps(redis, Sessions(redis, settings.session_idle_s))
         visitors = Visitors(redis, scripts, settings)
@@ -89,7 +91,7 @@ class Services:
             chats=chats, jobs=jobs, accreditations=accreditations, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
             enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub), sales=Sales(redis),
-            memberships=Memberships(reps, Enterprises(redis, sites)),
+            memberships=Memberships(reps, Enterprises(redis, sites)), counters=Counters(redis),
         )
 
     async def open(self) -> None:

@@ -198,7 +198,9 @@ class Sites:
                 origins=frozenset(json.loads(raw.get(S.ORIGINS, "[]"))),
                 consent_required=raw.get(S.CONSENT_REQUIRED) == "1",
                 rules=json.loads(rules_raw) if rules_raw else scoring.DEFAULT_RULES,
-                offer=OfferSettings(**json.loads(offer_raw)) if offer_raw else OfferSettings(),
+                # a new site's holdout (and one saved before the holdout existed): the operator's default
+                offer=OfferSettings(**{"holdout_share": self.settings.holdout_default,
+                                       **json.loads(offer_raw or "{}")}),
                 identity_secret=raw.get(S.IDENTITY_SECRET, ""),
                 signed_identity=raw.get(S.SIGNED_IDENTITY) == "1",
                 enterprise=raw.get(S.ENTERPRISE, ""),

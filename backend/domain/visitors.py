@@ -56,7 +56,7 @@ def ingest_limits(settings: Settings) -> IngestLimits:
         ttl_s=settings.visitor_ttl_s, rate_visitor_per_min=settings.rate_visitor_per_min,
         rate_ip_per_min=settings.rate_ip_per_min, default_rules_json=json.dumps(scoring.DEFAULT_RULES),
         trail_max=scoring.TRAIL_MAX, errors_max=scoring.ERRORS_MAX, fields_max=scoring.FIELDS_MAX,
-        dwell_slack_ms=scoring.DWELL_SLACK_MS,
+        dwell_slack_ms=scoring.DWELL_SLACK_MS, counter_ttl_s=settings.counter_retention_days * 86400,
     )
 
 
@@ -93,7 +93,7 @@ class Visitors:
         events = prepare_events(site, batch.events)
         try:
             return await self.scripts.ingest(site.key, batch.vid, ip, events, int(time.time() * 1000), self.limits,
-                                             batch.tok)
+                                             batch.tok, site.offer.holdout_share)
         except Refused as exc:
             if exc.code == "limited":
                 raise RateLimited(int(exc.detail["retry"])) from None

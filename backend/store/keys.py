@@ -67,6 +67,9 @@ class VisitorHash(Fields):
     NEEDY_AT = "needy_at"  # ms the visitor started needing help
     REQUEST = "req"  # the chat request (or chat) the visitor has open
     TOKEN = "tok"  # the visitor's secret, handed to its first page; proves a call is the visitor's
+    # Set once per visit when the visitor first needs help (core/counters.py:arm, band):
+    ARM = "arm"  # treatment | holdout (never offered help)
+    BAND = "band"  # the need band at first need: b1 | b2 | b3
 
 
 class ProfileHash(Fields):
@@ -120,6 +123,9 @@ class RequestHash(Fields):
     RATED = "rated"  # ms
     RESOLVED = "resolved"  # ms
     COUNTED = "counted"  # "1"
+    # The visitor's arm and need band, copied on accept (lua/respond.lua) for the day's counts
+    ARM = "arm"
+    BAND = "band"
 
 
 class RepHash(Fields):
@@ -523,6 +529,20 @@ def pages(site_key: str) -> str:
     return _k(site_key, "pages")
 
 
+# --- Daily counters (core/counters.py) ---------------------------------------------------
+
+
+def day_counts(site_key: str, day: str) -> str:
+    """Hash: core/counters.py field -> count (or minor units) on one UTC day ``YYYYMMDD``,
+    kept Settings.counter_retention_days."""
+    return _k(site_key, "day", day)
+
+
+def day_visitors(site_key: str, day: str) -> str:
+    """HyperLogLog of the visitor ids seen on one UTC day: the funnel's first step."""
+    return _k(site_key, "day-visitors", day)
+
+
 # --- Chats ------------------------------------------------------------------------------
 # A chat is the request the customer made by clicking HELP (keys.request): the same hash
 # moves from 'waiting' to 'active' (a representative accepted) to 'ended'.
@@ -568,12 +588,12 @@ def rep_channel(site_key: str, rid: str) -> str:
 # get key prefixes instead, built here too; every key of a call is in the site's slot.
 
 
-def ingest(site_key: str, vid: str, ip: str, minute: int) -> list[str]:
+def ingest(site_key: str, vid: str, ip: str, minute: int, day: str) -> list[str]:
     return [
         visitor(site_key, vid), trail(site_key, vid), field_dwell(site_key, vid), errors(site_key, vid),
         page_dwell(site_key, vid), active(site_key), rules(site_key), flagged(site_key),
         rate_visitor(site_key, vid, minute), rate_ip(site_key, ip, minute), needy(site_key),
-        profile(site_key, vid), offer(site_key, vid),
+        profile(site_key, vid), offer(site_key, vid), day_counts(site_key, day), day_visitors(site_key, day),
     ]
 
 
@@ -593,8 +613,8 @@ def availability(site_key: str) -> list[str]:
     return slots(site_key)
 
 
-def broker(site_key: str) -> list[str]:
-    return [*slots(site_key), needy(site_key), deadlines(site_key), pages(site_key)]
+def broker(site_key: str, day: str) -> list[str]:
+    return [*slots(site_key), needy(site_key), deadlines(site_key), pages(site_key), day_counts(site_key, day)]
 
 
 def broker_prefixes(site_key: str) -> list[str]:
@@ -606,10 +626,10 @@ def withdraw(site_key: str, vid: str) -> list[str]:
     return [offer(site_key, vid), offers(site_key), cooldown(site_key, vid), deadlines(site_key)]
 
 
-def respond(site_key: str, vid: str, req_id: str) -> list[str]:
+def respond(site_key: str, vid: str, req_id: str, day: str) -> list[str]:
     return [offer(site_key, vid), offers(site_key), cooldown(site_key, vid), deadlines(site_key), requests(site_key),
             request(site_key, req_id), response_times(site_key), visitor(site_key, vid),
-            visitor_chats(site_key, vid)]
+            visitor_chats(site_key, vid), day_counts(site_key, day)]
 
 
 def dispatch(site_key: str, req_id: str) -> list[str]:
@@ -622,9 +642,9 @@ def dispatch_prefixes(site_key: str) -> list[str]:
     return [rep(site_key, ""), rep_chats(site_key, ""), request(site_key, "")]
 
 
-def claim(site_key: str, chat_id: str, rid: str) -> list[str]:
+def claim(site_key: str, chat_id: str, rid: str, day: str) -> list[str]:
     return [request(site_key, chat_id), requests(site_key), load(site_key), capacity(site_key),
-            accepted_waits(site_key), rep_chats(site_key, rid), rep(site_key, rid)]
+            accepted_waits(site_key), rep_chats(site_key, rid), rep(site_key, rid), day_counts(site_key, day)]
 
 
 def end_chat(site_key: str, chat_id: str, rid: str, vid: str) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
+from backend.core import counters
 from backend.core.models import Offer, OfferMade, Parties, Scored, Slots
 from backend.store import keys
 from backend.store.lane import Lanes
@@ -58,6 +59,9 @@ def offer_from(raw: dict[str, Any]) -> Offer:
                  deadline_ms=int(raw["deadline"]))
 
 
+COUNTER_TTL_S = 400 * 86400  # the daily counters' lifetime, unless Settings say otherwise
+
+
 @dataclass(frozen=True)
 class IngestLimits:
     """What the ingest script is told besides the events (from Settings and scoring)."""
@@ -70,13 +74,16 @@ class IngestLimits:
     errors_max: int
     fields_max: int
     dwell_slack_ms: int
+    counter_ttl_s: int = COUNTER_TTL_S
 
 
 def ingest_args(limits: IngestLimits, vid: str, events: list[dict[str, Any]], now_ms: int, presented: str = "",
-                fresh: str = "") -> list[Any]:
+                fresh: str = "", site: str = "", holdout_share: float = 0.0) -> list[Any]:
+    """``site`` and ``holdout_share`` decide the visitor's arm (core/counters.py:arm)."""
     return [now_ms, limits.ttl_s, limits.rate_visitor_per_min, limits.rate_ip_per_min, json.dumps(events),
             limits.default_rules_json, limits.trail_max, limits.errors_max, limits.fields_max, vid,
-            limits.dwell_slack_ms, presented, fresh or secrets.token_urlsafe(18)]
+            limits.dwell_slack_ms, presented, fresh or secrets.token_urlsafe(18), site, repr(float(holdout_share)),
+            limits.counter_ttl_s]
 
 
 def scored_from(data: dict[str, Any]) -> Scored:
@@ -135,8 +142,9 @@ def dispatched_from(data: dict[str, Any]) -> Dispatched:
 class Scripts:
     """Every script, registered on one client."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, counter_ttl_s: int = COUNTER_TTL_S) -> None:
         self.client = client
+        self.counter_ttl_s = counter_ttl_s  # the day hashes the scripts count in live this long
 
         def load(name: str) -> AsyncScript:
             return client.register_script(source(name))
@@ -156,10 +164,13 @@ class Scripts:
         self._outcome = load("outcome")
 
     async def ingest(self, site: str, vid: str, ip: str, events: list[dict[str, Any]], now_ms: int,
-                     limits: IngestLimits, presented_token: str) -> Scored:
-        """Rate limits, fold, score: one atomic round trip. Refused('limited', retry=s)."""
-        raw = await self.lanes.evalsha(self._ingest, keys.ingest(site, vid, ip, now_ms // 60_000),
-                                       ingest_args(limits, vid, events, now_ms, presented_token))
+                     limits: IngestLimits, presented_token: str, holdout_share: float) -> Scored:
+        """Rate limits, fold, score, and the holdout split at first need: one atomic round
+        trip. Refused('limited', retry=s)."""
+        names = keys.ingest(site, vid, ip, now_ms // 60_000, counters.day(now_ms))
+        raw = await self.lanes.evalsha(self._ingest, names,
+                                       ingest_args(limits, vid, events, now_ms, presented_token, site=site,
+                                                   holdout_share=holdout_share))
         return scored_from(decode(raw))
 
     async def availability(self, site: str, now_ms: int, presence_ms: int) -> Slots:
@@ -172,9 +183,10 @@ class Scripts:
                      id_base: str, pools_json: str = "") -> list[OfferMade]:
         """``pools_json``: core/offer_pools.py:Pools.as_json(), or "" where anyone may answer anyone."""
         raw = await self._broker(
-            keys=keys.broker(site),
+            keys=keys.broker(site, counters.day(now_ms)),
             args=[now_ms, presence_ms, aht_s, acceptable_s, timeout_ms, *keys.broker_prefixes(site), settings_json,
-                  max_candidates, *windows.args(), id_base, *keys.load_prefixes(site), pools_json],
+                  max_candidates, *windows.args(), id_base, *keys.load_prefixes(site), pools_json,
+                  self.counter_ttl_s],
         )
         return [OfferMade(m["vid"], offer_from(m)) for m in decode(raw)["made"]]
 
@@ -189,17 +201,17 @@ class Scripts:
         """accept | dismiss | message; the new request's id on accept, offered to ``targets``
         ("*": everyone; "[]": nobody until dispatched). Refused('gone' | 'kind')."""
         raw = await self._respond(
-            keys=keys.respond(site, vid, req_id),
+            keys=keys.respond(site, vid, req_id, counters.day(now_ms)),
             args=[vid, offer_id, action, now_ms, cooldown_s, req_id, vid,
-                  keys.SAMPLES_KEPT, visitor_ttl_s, chat_ttl_s, targets],
+                  keys.SAMPLES_KEPT, visitor_ttl_s, chat_ttl_s, targets, self.counter_ttl_s],
         )
         return decode(raw).get("request")
 
     async def claim(self, site: str, chat_id: str, rid: str, now_ms: int, chat_ttl_s: int) -> None:
         """Refused('taken' | 'gone' | 'not-offered' | 'full')."""
-        decode(await self._claim(keys=keys.claim(site, chat_id, rid),
+        decode(await self._claim(keys=keys.claim(site, chat_id, rid, counters.day(now_ms)),
                                  args=[chat_id, rid, now_ms, keys.SAMPLES_KEPT, keys.request(site, ""),
-                                       chat_ttl_s]))
+                                       chat_ttl_s, self.counter_ttl_s]))
 
     async def dispatch(self, site: str, req_id: str, action: str, now_ms: int, presence_ms: int,
                        off_duty: list[str], spec_json: str = "", rid: str = "", explain: bool = False) -> Dispatched:

@@ -141,7 +141,8 @@ class WebServer:
                     "false"]
         self.proc = subprocess.Popen(
             [sys.executable, *argv, "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)],
-            env={**os.environ, **env},
+            # no holdout unless a test asks for one: its visitors expect help
+            env={"BECKON_HOLDOUT_DEFAULT": "0", **os.environ, **env},
             cwd=ROOT,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -73,7 +73,8 @@ async def build(url: str, args: argparse.Namespace) -> Any:
     from backend.config import Settings
     from backend.domain.services import Services
 
-    settings = Settings(redis_url=url, admin_token=ADMIN, rate_visitor_per_min=10**9, rate_ip_per_min=10**9)
+    settings = Settings(redis_url=url, admin_token=ADMIN, rate_visitor_per_min=10**9, rate_ip_per_min=10**9,
+                        holdout_default=0.0)  # every needy visitor is a candidate, as before the holdout
     svc = Services.build(settings)
     await svc.open()
     return svc

@@ -55,12 +55,14 @@ if pools then
   end
 end
 
--- Eligible visitors, most needed first, then the longest waiting.
+-- Eligible visitors, most needed first, then the longest waiting. The holdout (VisitorHash
+-- arm, set by ingest.lua) never is: they are what the reports compare help against.
 local candidates = {}
 local needy = redis.call('ZREVRANGE', KEYS[7], 0, tonumber(ARGV[10]) - 1, 'WITHSCORES')
 for i = 1, #needy, 2 do
   local vid = needy[i]
-  local v = redis.call('HMGET', visitor_prefix .. vid, 'last', 'needy_at', 'cart', 'code_ok', 'visits', 'req', 'left')
+  local v = redis.call('HMGET', visitor_prefix .. vid, 'last', 'needy_at', 'cart', 'code_ok', 'visits', 'req', 'left',
+    'arm', 'band')
   if not v[1] then
     redis.call('ZREM', KEYS[7], vid)  -- the visit expired
   elseif page_present(now, tonumber(v[1]), tonumber(v[7]), tonumber(redis.call('ZSCORE', KEYS[9], vid)),
@@ -68,10 +70,11 @@ for i = 1, #needy, 2 do
       and redis.call('EXISTS', offer_prefix .. vid) == 0
       and redis.call('EXISTS', cool_prefix .. vid) == 0
       and not v[6]
+      and v[8] ~= 'holdout'
       and tonumber(v[3] or '0') >= cfg.min_cart_value
       and (not cfg.require_access_code or v[4] == '1') then
     candidates[#candidates + 1] = {vid = vid, score = tonumber(needy[i + 1]),
-      since = tonumber(v[2] or now), first = tonumber(v[5] or '0') == 0}
+      since = tonumber(v[2] or now), first = tonumber(v[5] or '0') == 0, band = v[9]}
   end
 end
 table.sort(candidates, function(a, b)
@@ -110,6 +113,10 @@ for n, c in ipairs(candidates) do
       redis.call('ZADD', KEYS[5], deadline, c.vid)
       in_use = in_use + 1
       if pools then take(pool) end
+      -- the day's funnel (KEYS[10], core/counters.py): offered help, by need band
+      redis.call('HINCRBY', KEYS[10], 'treatment:offered', 1)
+      if c.band then redis.call('HINCRBY', KEYS[10], 'treatment:' .. c.band .. ':offered', 1) end
+      redis.call('EXPIRE', KEYS[10], tonumber(ARGV[18]))
     end
     redis.call('ZADD', KEYS[8], deadline, c.vid)
     made[#made + 1] = {vid = c.vid, id = id, kind = kind, variant = cfg.variant, short = short == 1,

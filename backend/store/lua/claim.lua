@@ -1,7 +1,7 @@
 -- A representative accepts a waiting chat request: first come, first served, atomically.
 -- KEYS, ARGV: see store/keys.py:claim() and store/scripts.py:Scripts.claim().
 --#include slots
-local r = redis.call('HMGET', KEYS[1], 'status', 'targets', 'created')
+local r = redis.call('HMGET', KEYS[1], 'status', 'targets', 'created', 'arm', 'band')
 if not r[1] then return cjson.encode({error = 'gone'}) end
 if r[1] ~= 'waiting' then return cjson.encode({error = 'taken'}) end
 if r[2] and r[2] ~= '' and r[2] ~= '*' then
@@ -21,4 +21,9 @@ redis.call('LPUSH', KEYS[5], now - tonumber(r[3]))
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[4]) - 1)
 redis.call('SADD', KEYS[6], ARGV[1])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
+-- the day's funnel (KEYS[8], core/counters.py): chatted with a rep, by the band respond.lua copied
+local arm, band = r[4] or 'treatment', r[5] or ''
+redis.call('HINCRBY', KEYS[8], arm .. ':chatted', 1)
+if band ~= '' then redis.call('HINCRBY', KEYS[8], arm .. ':' .. band .. ':chatted', 1) end
+redis.call('EXPIRE', KEYS[8], tonumber(ARGV[7]))
 return cjson.encode({ok = true})

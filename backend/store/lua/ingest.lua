@@ -177,6 +177,26 @@ else
   redis.call('ZREM', KEYS[11], ARGV[10])
   redis.call('HDEL', v, 'needy_at')
 end
+-- The holdout (core/counters.py:arm and band, the twins): decided once a visit, when the
+-- visitor first needs help, by the visitor's id alone; counted in the day's funnel (KEYS[14])
+-- with the need band of that moment. A holdout visitor is scored as anyone; the broker skips them.
+local counter_ttl = tonumber(ARGV[16])
+if needs and redis.call('HEXISTS', v, 'arm') == 0 then
+  local arm = 'treatment'
+  local hashed = tonumber(string.sub(redis.sha1hex(ARGV[14] .. ':' .. ARGV[10]), 1, 8), 16)
+  if hashed / 4294967296 < tonumber(ARGV[15]) then arm = 'holdout' end
+  local ratio = score / rules.threshold
+  local band = 'b1'
+  if ratio >= 2.0 then band = 'b3' elseif ratio >= 1.5 then band = 'b2' end
+  redis.call('HSET', v, 'arm', arm, 'band', band)
+  redis.call('HINCRBY', KEYS[14], arm .. ':needing', 1)
+  redis.call('HINCRBY', KEYS[14], arm .. ':' .. band .. ':needing', 1)
+  redis.call('EXPIRE', KEYS[14], counter_ttl)
+end
+-- the day's distinct visitors (KEYS[15]): made, and given its lifetime, by the day's first
+if redis.call('PFADD', KEYS[15], ARGV[10]) == 1 and redis.call('TTL', KEYS[15]) < 0 then
+  redis.call('EXPIRE', KEYS[15], counter_ttl)
+end
 -- What the page needs back: a pending offer (the heartbeat is the push fallback), and
 -- whether the visitor is worth a live connection (half-way to needing help, or more, or in a
 -- chat: the page's chat pop-up lives on that connection).

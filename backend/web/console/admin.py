@@ -44,6 +44,8 @@ OFFER_FIELDS: list[tuple[str, str, str, str]] = [
     ("captions_url", "Video captions URL (WebVTT)", "text", ""),
     ("must_contact_alert_s", "Alert when a must-contact request waits (s)", "number",
      "the site's admins get an e-mail when nobody has accepted it by then"),
+    ("holdout_share", "Holdout share", "number",
+     "0 to 0.5: this share of the visitors who need help is never offered it (reports compare them)"),
 ]
 OFFER_KINDS = {name: kind for name, _, kind, _ in OFFER_FIELDS}
 
