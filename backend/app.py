@@ -19,6 +19,7 @@ from backend.domain.services import Services
 from backend.web import (
     accreditation_api, collector, console, enterprise_api, offer_ui, page_socket, sales_api, site_api, widget_assets,
 )
+from backend.web import orders_api
 from backend.web.http import HTTPError, services
 from backend.web.load_gate import GateLimits, LoadGate
 from backend.web.logs import quiet_client_mistakes
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *page_socket.routes,
         *offer_ui.routes,
         *site_api.routes,
+        *orders_api.routes,
         *accreditation_api.routes,
         *enterprise_api.routes,
         *sales_api.routes,

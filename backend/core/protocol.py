@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from backend.core.orders import parse_order
 from backend.core.validation import NOT_TEXT, finite_number, is_text, split_url
 from backend.core.rep_profile import language_tag
 
@@ -22,16 +23,22 @@ ERROR_KINDS = frozenset({"invalid", "aria", "marked", "submit"})
 
 
 class ProtocolError(ValueError):
-    def __init__(self, message: str, field: str = "", status: int = 400) -> None:
+    """``errors``: every problem, when an event has several (an order's fields)."""
+
+    def __init__(self, message: str, field: str = "", status: int = 400,
+                 errors: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.errors = errors or []
 
-    def as_json(self) -> dict[str, str]:
-        body = {"error": self.message}
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message}
         if self.field:
             body["field"] = self.field
+        if self.errors:
+            body["errors"] = [{"field": path, "message": message} for path, message in self.errors]
         return body
 
 
@@ -164,6 +171,16 @@ def _code(ev: dict[str, Any], path: str) -> dict[str, Any]:
     return {"t": "code", "code": code}
 
 
+def _buy(ev: dict[str, Any], path: str) -> dict[str, Any]:
+    """Beckon.purchase(): the order as core/orders.py reads it; the collector adds the
+    visitor and the time."""
+    order, errors = parse_order({k: v for k, v in ev.items() if k not in ("t", "ts")}, "page", 0, path)
+    if order is None:
+        where, message = errors[0]
+        raise ProtocolError(f"'{where.removeprefix(path + '.')}' {message}", where, errors=errors)
+    return {"t": "buy", "order": order}
+
+
 VALIDATORS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "pv": _pv,
     "hb": _hb,
@@ -175,6 +192,7 @@ VALIDATORS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "cart": _cart,
     "id": _id,
     "code": _code,
+    "buy": _buy,
 }
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from decimal import Decimal, DecimalException
 from typing import Any
 
 from backend.core.validation import LONE_SURROGATE
 
 MAX_DEPTH = 20  # nothing Beckon reads nests deeper than 4
 MAX_INT_DIGITS = 20  # a millisecond timestamp has 13; beyond 20 it is no count of anything
+MAX_DECIMAL_CHARS = 40
 
 # A \u escape of a surrogate in the JSON text: only then can a parsed string hold a lone one
 # (a text decoded as strict UTF-8 has none of its own).
@@ -43,11 +45,25 @@ def _float(text: str) -> float:
     return value
 
 
+def _decimal(text: str) -> Decimal:
+    """For money: the number as written, never through a float."""
+    if len(text) > MAX_DECIMAL_CHARS:
+        raise JSONInputError(f"a number is longer than {MAX_DECIMAL_CHARS} characters")
+    try:
+        value = Decimal(text)
+    except DecimalException:  # an exponent past what Decimal holds
+        raise JSONInputError(f"the number {text} is too large") from None
+    if not value.is_finite() or abs(value.adjusted()) > 1000:
+        raise JSONInputError(f"the number {text} is too large or too small")
+    return value
+
+
 def _constant(name: str) -> Any:
     raise JSONInputError(f"{name} is not a JSON number")
 
 
 _decoder = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_constant)
+_decimal_decoder = json.JSONDecoder(parse_int=_int, parse_float=_decimal, parse_constant=_constant)
 
 
 def _check(data: Any, strings: bool) -> None:
@@ -68,9 +84,9 @@ def _check(data: Any, strings: bool) -> None:
                 raise JSONInputError(f"a string {_LONE}")
 
 
-def loads(body: bytes | str) -> Any:
+def loads(body: bytes | str, decimals: bool = False) -> Any:
     """Decode ``body`` (bytes: strict UTF-8, an optional byte-order mark) or raise
-    JSONInputError."""
+    JSONInputError. With ``decimals``, numbers with a fraction or exponent are ``Decimal``."""
     if isinstance(body, (bytes, bytearray, memoryview)):
         raw = bytes(body)
         try:
@@ -86,7 +102,7 @@ def loads(body: bytes | str) -> Any:
         if found:
             raise JSONInputError(f"it is not valid Unicode (a lone surrogate at offset {found.start()})")
     try:
-        data = _decoder.decode(text)
+        data = (_decimal_decoder if decimals else _decoder).decode(text)
     except JSONInputError:
         raise
     except RecursionError:

@@ -24,6 +24,7 @@ from backend.domain.logins import LoginThrottle
 from backend.domain.matching import Matching
 from backend.domain.memberships import Memberships
 from backend.domain.offers import Broker, Ticker
+from backend.domain.orders import Orders
 from backend.domain.presence import Presence
 from backend.domain.push import Hub
 from backend.domain.ratings import Ratings
@@ -48,6 +49,7 @@ class Services:
     sessions: Sessions
     logins: LoginThrottle
     visitors: Visitors
+    orders: Orders
     hub: Hub
     broker: Broker
     ticker: Ticker
@@ -87,6 +89,7 @@ class Services:
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
+            orders=Orders(redis, settings.order_retention_days),
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
             chats=chats, jobs=jobs, accreditations=accreditations, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),

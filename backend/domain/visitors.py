@@ -37,6 +37,8 @@ def prepare_events(site: Site, events: list[dict[str, Any]]) -> list[dict[str, A
     patterns = site.rules.get("rules", {}).get("service_point", {}).get("url_patterns")
     out = []
     for ev in events:
+        if ev["t"] == "buy":  # an order: domain/orders.py keeps it, scoring never sees it
+            continue
         if ev["t"] == "code":
             out.append({"t": "code", "ok": ev["code"] in site.offer.access_codes})
             continue

@@ -33,6 +33,7 @@ class SiteHash(Fields):
     IDENTITY_SECRET = "identity_secret"  # signs Beckon.identify() on the site's own server
     SIGNED_IDENTITY = "signed_identity"  # "1": only signed identities count as who they claim
     ENTERPRISE = "enterprise"  # the enterprise's id, when one owns the site (set once, with HSETNX)
+    ORDER_SECRET = "order_secret"  # signs the orders the site's server posts (whsec_...; domain/orders.py)
 
 
 class EnterpriseHash(Fields):
@@ -581,6 +582,36 @@ def console_channel(site_key: str) -> str:
 def rep_channel(site_key: str, rid: str) -> str:
     """Pub/sub channel to one representative's consoles (their chats)."""
     return _k(site_key, "console", rid)
+
+
+# --- Orders ------------------------------------------------------------------------------
+# Sales the site records (domain/orders.py), kept for the order retention
+# (BECKON_ORDER_RETENTION_DAYS): each key's TTL, and a trim of the time index.
+
+
+def order(site_key: str, order_id: str) -> str:
+    """String: the order as JSON (core/orders.py:Order.as_json), made with SET NX so an order
+    id is stored once. TTL: the order retention."""
+    return _k(site_key, "order", order_id)
+
+
+def orders(site_key: str) -> str:
+    """Sorted set: order id -> created (ms), for listing by time; trimmed to the retention."""
+    return _k(site_key, "orders")
+
+
+def order_delivery(site_key: str, msg_id: str) -> str:
+    """String: JSON {digest of the body, stored, order id} of a signed delivery (named by its
+    webhook-id), so a replay is answered as the first time. TTL: twice the signature's
+    tolerance (an older delivery is refused by its timestamp anyway)."""
+    return _k(site_key, "order-hook", msg_id)
+
+
+def customer_visitors(site_key: str, kind: str, value: str) -> str:
+    """Sorted set: visitor id -> ms the customer identified as that visitor (a few newest
+    only), so an order naming the customer joins their visits on any device. ``kind``: "id" or
+    "email"; named by a digest, not the address. TTL: the order retention."""
+    return _k(site_key, "cust-v", hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:32])
 
 
 # --- KEYS of each Lua script, in the order the script reads them ------------------------

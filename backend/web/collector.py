@@ -57,6 +57,7 @@ async def _ingest(request: Request, origin: str) -> Response:
         if site.consent_required and not batch.consent:
             raise HTTPError(403, "this site requires the visitor's consent before sending", field="consent")
         scored = await svc.visitors.ingest(site, batch, request.client.host if request.client else "unknown")
+        recorded = await svc.orders.from_batch(site, batch, vouched=scored.token is not None)
     except ProtocolError as exc:
         return JSONResponse(exc.as_json(), status_code=exc.status, headers=cors)
     except RateLimited as exc:
@@ -68,13 +69,13 @@ async def _ingest(request: Request, origin: str) -> Response:
         svc.broker.poke(site.key)
     if scored.chat:
         await svc.chats.visitor_changed(site.key, scored.chat)
-    return JSONResponse(
-        {
-            "ok": True,
-            "hb": settings.heartbeat_s,
-            "cmd": frames.offer(scored.offer, int(time.time() * 1000)) if scored.offer else None,
-            "watch": scored.watch,
-            "tok": scored.token,
-        },
-        headers=cors,
-    )
+    answer = {
+        "ok": True,
+        "hb": settings.heartbeat_s,
+        "cmd": frames.offer(scored.offer, int(time.time() * 1000)) if scored.offer else None,
+        "watch": scored.watch,
+        "tok": scored.token,
+    }
+    if recorded:  # the page's purchases, each stored once whatever the page resends
+        answer["orders"] = [{"order_id": r.order.order_id, "duplicate": not r.stored} for r in recorded]
+    return JSONResponse(answer, headers=cors)

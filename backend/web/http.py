@@ -69,11 +69,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_json(body: bytes | str, what: str = "the body") -> Any:
+def parse_json(body: bytes | str, what: str = "the body", decimals: bool = False) -> Any:
     """The one JSON decoder for request bodies, socket frames and the rule-set editor
-    (core/strict_json.py); HTTPError 400 saying what was wrong when it is not JSON we accept."""
+    (core/strict_json.py); HTTPError 400 saying what was wrong when it is not JSON we accept.
+    ``decimals``: fractions as ``Decimal`` (money)."""
     try:
-        return strict_json.loads(body)
+        return strict_json.loads(body, decimals)
     except strict_json.JSONInputError as exc:
         raise HTTPError(400, f"{what} is not valid JSON: {exc}") from None
 

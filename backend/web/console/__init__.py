@@ -54,6 +54,7 @@ _routes = [
         Route("/admin/matching", admin.save_matching, methods=["POST"]),
         Route("/admin/offer", admin.save_offer, methods=["POST"]),
         Route("/admin/identity", admin.save_identity, methods=["POST"]),
+        Route("/admin/order-secret", admin.rotate_order_secret, methods=["POST"]),
         Route("/admin/reps", admin.reps_list, methods=["GET"]),
         Route("/admin/reps", admin.rep_create, methods=["POST"]),
         Route("/admin/reps/{rid}", admin.rep_edit, methods=["GET"]),

@@ -83,6 +83,7 @@ async def site_page(request: Request, ctx: Ctx, status: int = 200, **override: A
         "matching_help": matching.RULE_HELP,
         "offer_fields": OFFER_FIELDS, "variants": VARIANTS, "offer": offer_values(ctx.site.offer.as_json()),
         "offer_errors": collect(ctx.site.offer.warnings()), "saved": request.query_params.get("saved", ""),
+        "order_secret": await services(request).orders.secret(ctx.site.key),
     }
     context.update(override)
     return render(request, "admin_site.html", context, status=status)
@@ -191,6 +192,12 @@ async def save_identity(request: Request, ctx: Ctx) -> Response:
     await services(request).sites.set_signed_identity(ctx.site.key, "signed_identity" in ctx.form,
                                                       rotate="rotate" in ctx.form)
     return redirect(request, "/console/admin/site?saved=identity")
+
+
+@page(admin=True)
+async def rotate_order_secret(request: Request, ctx: Ctx) -> Response:
+    await services(request).orders.rotate_secret(ctx.site.key)
+    return redirect(request, "/console/admin/site?saved=order-secret#orders-h")
 
 
 # --- representatives ---------------------------------------------------------------------
