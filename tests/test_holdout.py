@@ -13,7 +13,6 @@ from backend.core import counters
 from backend.core.counters import HOLDOUT, TREATMENT
 from backend.domain.counters import Counters
 from backend.store import keys
-from backend.testing.servers import poll
 from tests.helpers import admin, chat_service, ingest, let_the_ticker_run, make_rep, offered, presence, respond
 
 
