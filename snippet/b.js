@@ -4,8 +4,8 @@
   const stub = w.Beckon;
   if (stub && stub._loaded) return; // loaded twice: the first copy runs
 
-  const URGENT = { pv: 1, err: 1, svc: 1, cart: 1, id: 1, code: 1 };
-  const PUBLIC = { cart: 1, identify: 1, consent: 1, servicePoint: 1, accessCode: 1 };
+  const URGENT = { pv: 1, err: 1, svc: 1, cart: 1, id: 1, code: 1, buy: 1 };
+  const PUBLIC = { cart: 1, identify: 1, consent: 1, servicePoint: 1, accessCode: 1, purchase: 1 };
   const WATCH = '[data-beckon-service-point],[data-beckon-error],[aria-invalid="true"]';
   const ID = /^[A-Za-z0-9_-]{8,64}$/;
   const TEXT = 'text/plain;charset=UTF-8';
@@ -70,7 +70,7 @@
 
   function add(t, f) {
     if (stopped || !pid) return;
-    queue.push({ p: pid, e: Object.assign({ t }, f, { ts: now() }) });
+    queue.push({ p: t === 'buy' ? pid + '-b' : pid, e: Object.assign({ t }, f, { ts: now() }) });
     queue.splice(0, queue.length - 200);
     if (URGENT[t]) soon(1e3);
   }
@@ -262,6 +262,15 @@
       }
       if (f.signature) { f.sig = f.signature; delete f.signature; }
       if (f.id || f.email || f.name) add('id', f);
+    });
+    // The order's own fields only, in a batch of its own (add); the server checks each.
+    B.purchase = api(o => {
+      o = JSON.parse(JSON.stringify(o, ['order_id', 'value', 'currency', 'items',
+        'sku', 'name', 'qty', 'price', 'category']));
+      o.currency = String(o.currency).toUpperCase();
+      if (/^[!-~]{1,64}$/.test(o.order_id) && /^\d+(\.\d+)?$/.test(o.value) && /^[A-Z]{3}$/.test(o.currency)) {
+        add('buy', o);
+      }
     });
     B.servicePoint = api(svc);
     B.accessCode = api(code => { code = cut(code, 64); if (code) add('code', { code }); });

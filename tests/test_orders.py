@@ -9,8 +9,10 @@ import dataclasses
 import hashlib
 import json
 import re
+import subprocess
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -21,7 +23,7 @@ from starlette.testclient import TestClient
 from backend.app import create_app
 from backend.config import Settings
 from backend.core import orders as core
-from tests.helpers import ORIGIN, TEXT, admin, console_login, hostile_json, ingest, make_rep
+from tests.helpers import ORIGIN, TEXT, Live, admin, console_login, hostile_json, ingest, make_rep, poll, wait_js
 
 ORDER = {"order_id": "SO-1001", "value": 129.9, "currency": "EUR", "customer_id": "cust-77",
          "items": [{"sku": "TENT-2", "name": "Tent", "qty": 1, "price": "119.90", "category": "camping"},
@@ -329,3 +331,42 @@ def test_orders_are_kept_for_the_configured_retention(short_retention: TestClien
     assert len(ttl) == 1 and 0 < ttl[0] <= 3600_000  # gone an hour from now, a day after its time
     assert [o["order_id"] for o in listed(client, key)] == ["SO-1001"]
     assert re.fullmatch(r"\d+", str(listed(client, key)[0]["created"]))
+
+
+# --- with real servers: the README's shell example, and Beckon.purchase in Chromium -------------
+
+def test_the_readmes_shell_example_records_an_order(live: Live) -> None:
+    """The curl and openssl lines of "Recording sales", run as written against a live server."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    script = re.search(r"```sh\n(BECKON=https://beckon\.example\.com\n.*?)```", readme, re.S).group(1)
+    secret = live.api.get(f"/v1/sites/{live.key}/order-secret").json()["secret"]
+    script = script.replace("BECKON=https://beckon.example.com", f"BECKON={live.url}") \
+        .replace("SITE=SITE_KEY", f"SITE={live.key}").replace("SECRET=whsec_...", f"SECRET={secret}")
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["stored"] is True and answer["order"]["value"] == "129.90", answer
+
+
+@pytest.mark.browser
+def test_beckon_purchase_in_a_real_page_records_the_order(live: Live, browser, page_errors) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    page.goto(live.demo_url + "/")
+    wait_js(page, "window.Beckon && window.Beckon.vid && window.Beckon.tok")
+    vid = page.evaluate("Beckon.vid")
+    # what a careless page might pass never throws into it
+    page.evaluate("Beckon.purchase(); Beckon.purchase(null); Beckon.purchase({order_id: 'X', currency: 'EURO'})")
+    page.evaluate("""Beckon.purchase({order_id: 'WEB-42', value: 59.5, currency: 'eur', extra: document.body,
+                     items: [{sku: 'MUG', name: 'Mug', qty: 2, price: '29.75', category: 'kitchen', el: window}]})""")
+    page.evaluate("Beckon.flush()")
+
+    def stored() -> list:
+        return live.api.get(f"/v1/sites/{live.key}/orders").json()["orders"]
+
+    assert poll(stored), "the purchase never reached the collector"
+    [order] = stored()
+    assert (order["order_id"], order["value"], order["visitor_id"]) == ("WEB-42", "59.50", vid)
+    assert errors == []
+    context.close()
