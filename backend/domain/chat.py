@@ -19,6 +19,7 @@ from backend.core.validation import EMAIL_RE
 from backend.domain.jobs import Jobs
 from backend.domain.push import Hub
 from backend.domain.reps import Reps
+from backend.domain.touches import Touches
 from backend.domain.visitors import Visitors
 from backend.store import keys
 from backend.store.keys import MessageFields as M, RequestHash as R, VisitorHash
@@ -139,6 +140,7 @@ class Chats:
         self.hub = hub
         self.reps = reps
         self.visitors = visitors
+        self.touches: Touches | None = None  # each visitor's latest help, for attribution
         self.jobs = jobs
 
     # --- reading ---------------------------------------------------------------------
@@ -280,6 +282,8 @@ class Chats:
             raise refused(exc) from None
         chat = await self.get(site, chat_id)
         assert chat is not None
+        if self.touches:
+            await self.touches.went_on(site, chat.visitor, "chatted", rid, chat_id)
         await self.hub.publish(site, chat.visitor, frames.chat(chat))
         await self.hub.send(keys.rep_channel(site, rid), frames.chat_open(chat_id))
         await self.announce(site)

@@ -20,6 +20,7 @@ from backend.domain.push import Hub
 from backend.domain.reps import PRESENCE_TIMEOUT_S
 from backend.domain.routing import Routing
 from backend.domain.sites import Sites
+from backend.domain.touches import Touches
 from backend.domain.tasks import UNAVAILABLE, Backoff, Outage, cancel, one_line
 from backend.store import Client, keys
 from backend.store.scripts import PageWindows, Refused, Scripts, offer_from
@@ -79,6 +80,7 @@ class Broker:
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.routing: Routing | None = None  # who sees a new request (set once chats exist)
+        self.touches: Touches | None = None  # each visitor's latest help, for attribution
 
     async def timings(self, site: str, cfg: OfferSettings) -> Timings:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -146,6 +148,8 @@ class Broker:
             await self.redis.sadd(keys.OFFER_SITES, site)  # the sweeper withdraws them when due
         for m in made:
             await self.hub.publish(site, m.visitor, frames.offer(m.offer, now))
+        if self.touches:
+            await self.touches.offered(site, [m.visitor for m in made if m.offer.kind == "help"], now)
         return made
 
     async def _pools(self, site: str) -> str:
@@ -203,6 +207,8 @@ class Broker:
             raise OfferClosed() from None
         if action == "accept":
             await self.redis.sadd(keys.REQUEST_SITES, site)  # the ticker ends it if the page goes, or widens it
+            if self.touches and request:
+                await self.touches.went_on(site, vid, "accepted")
             if self.routing and request:
                 await self.routing.route(site, request, vid, initial)
         else:

@@ -29,6 +29,7 @@ from backend.domain.presence import Presence
 from backend.domain.push import Hub
 from backend.domain.ratings import Ratings
 from backend.domain.sales import Sales
+from backend.domain.touches import Touches
 from backend.domain.reps import Reps
 from backend.domain.routing import Routing
 from backend.domain.sessions import Sessions
@@ -64,6 +65,7 @@ class Services:
     memberships: Memberships
     ratings: Ratings
     sales: Sales
+    touches: Touches
     counters: Counters
 
     @classmethod
@@ -86,6 +88,7 @@ class Services:
         matching = Matching(redis, reps, visitors, accreditations)
         routing = Routing(redis, scripts, sites, matching, chats, jobs, settings.public_url.rstrip("/") + "/console/")
         broker.routing = routing
+        broker.touches = chats.touches = touches = Touches(redis)
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
@@ -93,7 +96,7 @@ class Services:
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
             chats=chats, jobs=jobs, accreditations=accreditations, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
-            enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub), sales=Sales(redis),
+            enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub), sales=Sales(redis), touches=touches,
             memberships=Memberships(reps, Enterprises(redis, sites)), counters=Counters(redis),
         )
 

@@ -163,6 +163,15 @@ class ApplicationHash(Fields):
     CHECK_NOTE = "check_note"
 
 
+class TouchHash(Fields):
+    """A visitor's latest help episode (domain/touches.py), read by attribution."""
+
+    KIND = "kind"  # offered | accepted | chatted: how far it went
+    AT = "at"  # ms HELP was offered (the episode's start)
+    REP = "rep"  # the chat's representative
+    CHAT = "chat"
+
+
 class SessionHash(Fields):
     REP = "rid"
     CREATED = "created"  # s
@@ -433,6 +442,12 @@ def result_field(rid: str, what: str) -> str:
 OFFER_SITES = f"{PREFIX}:offer-sites"  # global set: sites that may have offers out, for the sweeper
 NEEDY_SITES = f"{PREFIX}:needy-sites"  # global set: sites that may have visitors needing help, for the ticker
 REQUEST_SITES = f"{PREFIX}:request-sites"  # global set: sites that may have waiting chat requests, for the ticker
+
+
+def touch(site_key: str, vid: str) -> str:
+    """Hash (TouchHash): the visitor's latest help episode, kept past the visit for the
+    longest attribution window."""
+    return _k(site_key, "touch", vid)
 
 
 def sales_settings(site_key: str) -> str:
