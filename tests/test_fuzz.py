@@ -269,9 +269,13 @@ EVENT_FIELDS: dict[str, dict[str, st.SearchStrategy]] = {
     "cart": {"value": st.one_of(st.integers(0, 10**9), st.floats(0, 1e9)), "currency": st.sampled_from(["EUR", "usd"])},
     "id": {"id": named, "email": st.sampled_from(["vip@example.com", "Ada@Shop.example"]), "name": named},
     "code": {"code": named},
+    "buy": {"order_id": named, "value": st.one_of(st.integers(0, 10**6), st.floats(0, 1e6), st.sampled_from(
+        ["19.99", "0.001", "-1", "1e3"])), "currency": st.sampled_from(["EUR", "jpy", "KWD", "XXX"]),
+        "items": st.lists(st.fixed_dictionaries({"sku": named, "price": st.sampled_from([1, "2.50", 0.1])},
+                                                optional={"qty": st.integers(-1, 3), "name": plain}), max_size=3)},
 }
 REQUIRED = {"pv": {"url"}, "dwell": {"ms"}, "field": {"name", "ms"}, "err": {"kind"}, "svc": {"point"},
-            "cart": {"value", "currency"}, "id": {"id"}, "code": {"code"}}
+            "cart": {"value", "currency"}, "id": {"id"}, "code": {"code"}, "buy": {"order_id", "value", "currency"}}
 events = st.sampled_from(sorted(EVENT_FIELDS)).flatmap(lambda t: st.fixed_dictionaries(
     {"t": st.just(t), **{k: v for k, v in EVENT_FIELDS[t].items() if k in REQUIRED.get(t, ())}},
     optional={k: v for k, v in EVENT_FIELDS[t].items() if k not in REQUIRED.get(t, ())}))
@@ -410,6 +414,30 @@ matching = st.fixed_dictionaries({}, optional={
             "horizon_s": numbers, "prior_rate": st.floats(0, 1), "prior_chats": numbers}), max_size=4),
         "dispatch": st.fixed_dictionaries({"mode": st.sampled_from(["best", "top_n", "all", "fastest"])}, optional={
             "n": numbers, "widen_by": numbers, "escalate_after_s": numbers})}), max_size=3)})
+
+
+def test_signed_order_bodies(server: Server, clean_log: None) -> None:
+    """Bodies signed with the site's own secret, so each meets the order's validation."""
+    from backend.core.orders import signature
+
+    key = server.site("Fuzzed orders")
+    secret = server.http.get(f"/v1/sites/{key}/order-secret", headers=admin()).json()["secret"]
+    orders = st.fixed_dictionaries({"order_id": named, "value": EVENT_FIELDS["buy"]["value"],
+                                    "currency": EVENT_FIELDS["buy"]["currency"]},
+                                   optional={"items": EVENT_FIELDS["buy"]["items"], "email": plain,
+                                             "customer_id": plain, "visitor_id": st.sampled_from(VIDS),
+                                             "created": st.integers(0, 2 * 10**12)})
+
+    @hsettings(FUZZ, max_examples=200)
+    @given(bodies(orders))
+    def run(inputs: list[bytes]) -> None:
+        for i, body in enumerate(inputs):
+            ts, msg = int(time.time()), f"msg_{time.monotonic_ns()}_{i}"
+            server.request("signed orders", "POST", f"/v1/sites/{key}/orders", body=body, headers={
+                "webhook-id": msg, "webhook-timestamp": str(ts), "webhook-signature": signature(secret, msg, ts, body)})
+
+    run()
+    assert server.figures["signed orders"]["2xx"] > 0 and server.figures["signed orders"]["5xx"] == 0
 
 
 def test_site_api_bodies(server: Server, clean_log: None) -> None:
