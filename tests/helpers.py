@@ -16,6 +16,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from backend.config import Settings
+from backend.core.orders import signature as order_signature
 from backend.testing.servers import WebServer, free_port, poll
 
 ADMIN = "test-admin-token"
@@ -531,3 +532,28 @@ def hostile_json(max_list: int = 4, max_leaves: int = 12) -> Any:
     return st.recursive(leaf, lambda inner: st.one_of(
         st.lists(inner, max_size=max_list),
         st.dictionaries(st.one_of(st.text(max_size=8), lone), inner, max_size=3)), max_leaves=max_leaves)
+
+
+# --- orders (Standard Webhooks signatures, as a shop's server signs them) ------------------------
+
+ORDER = {"order_id": "SO-1001", "value": 129.9, "currency": "EUR", "customer_id": "cust-77",
+         "items": [{"sku": "TENT-2", "name": "Tent", "qty": 1, "price": "119.90", "category": "camping"},
+                   {"sku": "PEG", "name": "Pegs", "qty": 2, "price": 5, "category": "camping"}]}
+
+
+def secret_of(client: Any, key: str) -> str:
+    r = client.get(f"/v1/sites/{key}/order-secret", headers=admin())
+    assert r.status_code == 200, r.text
+    return r.json()["secret"]
+
+
+def signed(secret: str, body: bytes, msg_id: str = "msg_0001", at: float | None = None) -> dict[str, str]:
+    ts = int(time.time() if at is None else at)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(ts),
+            "webhook-signature": order_signature(secret, msg_id, ts, body), "Content-Type": "application/json"}
+
+
+def post_order(client: Any, key: str, secret: str, order: Any = ORDER, msg_id: str = "msg_0001",
+               at: float | None = None, body: bytes | None = None):
+    body = body if body is not None else json.dumps(order).encode()
+    return client.post(f"/v1/sites/{key}/orders", content=body, headers=signed(secret, body, msg_id, at))

@@ -23,29 +23,8 @@ from starlette.testclient import TestClient
 from backend.app import create_app
 from backend.config import Settings
 from backend.core import orders as core
-from tests.helpers import ORIGIN, TEXT, Live, admin, console_login, hostile_json, ingest, make_rep, poll, wait_js
-
-ORDER = {"order_id": "SO-1001", "value": 129.9, "currency": "EUR", "customer_id": "cust-77",
-         "items": [{"sku": "TENT-2", "name": "Tent", "qty": 1, "price": "119.90", "category": "camping"},
-                   {"sku": "PEG", "name": "Pegs", "qty": 2, "price": 5, "category": "camping"}]}
-
-
-def secret_of(client: TestClient, key: str) -> str:
-    r = client.get(f"/v1/sites/{key}/order-secret", headers=admin())
-    assert r.status_code == 200, r.text
-    return r.json()["secret"]
-
-
-def signed(secret: str, body: bytes, msg_id: str = "msg_0001", at: float | None = None) -> dict[str, str]:
-    ts = int(time.time() if at is None else at)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(ts),
-            "webhook-signature": core.signature(secret, msg_id, ts, body), "Content-Type": "application/json"}
-
-
-def post_order(client: TestClient, key: str, secret: str, order: Any = ORDER, msg_id: str = "msg_0001",
-               at: float | None = None, body: bytes | None = None):
-    body = body if body is not None else json.dumps(order).encode()
-    return client.post(f"/v1/sites/{key}/orders", content=body, headers=signed(secret, body, msg_id, at))
+from tests.helpers import (ORDER, ORIGIN, TEXT, Live, admin, console_login, hostile_json, ingest, make_rep, poll,
+                           post_order, secret_of, signed, wait_js)
 
 
 def listed(client: TestClient, key: str) -> list[dict]:

@@ -62,7 +62,7 @@ def test_estimate_wait_twins_agree(r, capacity, used, aht) -> None:
 
 HASH_CALL = re.compile(r"redis\.call\('(HGET|HMGET|HSET|HSETNX|HDEL|HEXISTS|HINCRBY)',")
 FIELD_REGISTRIES = [keys.VisitorHash, keys.OfferHash, keys.RequestHash, keys.RepHash, keys.ProfileHash,
-                    keys.SiteHash]
+                    keys.SiteHash, keys.NeededHash]
 DECLARED = set().union(*(f.names() for f in FIELD_REGISTRIES))
 
 

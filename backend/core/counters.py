@@ -82,6 +82,15 @@ def revenue_field(arm_name: str, currency: str, band_name: str = "") -> str:
     return field_name(arm_name, f"{REVENUE}:{currency}", band_name)
 
 
+# A representative's credited sales in the same day hash: ``rep:<rid>:conversions``, and
+# ``rep:<rid>:revenue:EUR`` / ``rep:<rid>:commission:EUR`` in minor units.
+CONVERSIONS, COMMISSION = "conversions", "commission"
+
+
+def rep_field(rid: str, what: str, currency: str = "") -> str:
+    return f"rep:{rid}:{what}:{currency}" if currency else f"rep:{rid}:{what}"
+
+
 @dataclass(frozen=True)
 class Funnel:
     """One arm's (or one arm and band's) counts; revenue as (currency, minor units), sorted."""

@@ -22,6 +22,7 @@ from backend.core import orders as core
 from backend.core.orders import Order
 from backend.core.protocol import Batch
 from backend.core.validation import ValidationError
+from backend.domain.attribution import Attribution
 from backend.domain.sites import Site
 from backend.store import keys
 from backend.store.keys import SiteHash as S
@@ -58,6 +59,7 @@ class Orders:
         self.redis = redis
         self.retention_ms = retention_days * DAY_MS
         self.retention_days = retention_days
+        self.attribution: Attribution | None = None  # credits each order once, as it is stored
 
     async def record(self, site: str, order: Order) -> Recorded:
         """Store ``order`` unless its id is stored already; joined to the named visitor and
@@ -80,6 +82,8 @@ class Orders:
             pipe.zremrangebyscore(keys.orders(site), "-inf", now - self.retention_ms)
             pipe.pexpire(keys.orders(site), self.retention_ms)
             await pipe.execute()
+        if stored and self.attribution:
+            await self.attribution.credit(site, first)
         return Recorded(stored, first)
 
     async def from_batch(self, site: Site, batch: Batch, vouched: bool) -> list[Recorded]:

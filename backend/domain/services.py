@@ -24,6 +24,7 @@ from backend.domain.logins import LoginThrottle
 from backend.domain.matching import Matching
 from backend.domain.memberships import Memberships
 from backend.domain.offers import Broker, Ticker
+from backend.domain.attribution import Attribution
 from backend.domain.orders import Orders
 from backend.domain.presence import Presence
 from backend.domain.push import Hub
@@ -89,14 +90,18 @@ class Services:
         routing = Routing(redis, scripts, sites, matching, chats, jobs, settings.public_url.rstrip("/") + "/console/")
         broker.routing = routing
         broker.touches = chats.touches = touches = Touches(redis)
+        sales = Sales(redis)
+        orders = Orders(redis, settings.order_retention_days)
+        orders.attribution = Attribution(redis, touches, sales, settings.counter_retention_days * 86400,
+                                         orders.retention_ms)
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
-            orders=Orders(redis, settings.order_retention_days),
+            orders=orders,
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
             chats=chats, jobs=jobs, accreditations=accreditations, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
-            enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub), sales=Sales(redis), touches=touches,
+            enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub), sales=sales, touches=touches,
             memberships=Memberships(reps, Enterprises(redis, sites)), counters=Counters(redis),
         )
 

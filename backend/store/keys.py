@@ -444,6 +444,26 @@ NEEDY_SITES = f"{PREFIX}:needy-sites"  # global set: sites that may have visitor
 REQUEST_SITES = f"{PREFIX}:request-sites"  # global set: sites that may have waiting chat requests, for the ticker
 
 
+class NeededHash(Fields):
+    """That a visitor needed help (lua/ingest.lua, at their first need of a visit), kept past
+    the visit for the longest attribution window: an order days later counts in this arm."""
+
+    ARM = "arm"  # treatment | holdout
+    BAND = "band"  # b1 | b2 | b3
+    AT = "at"  # ms the need began
+    BOUGHT = "bought"  # ms of the first order after it: a visitor who needed help converts once
+
+
+def needed(site_key: str, vid: str) -> str:
+    """Hash (NeededHash): the visitor's latest need of help, past their visit."""
+    return _k(site_key, "needed", vid)
+
+
+def order_credit(site_key: str, order_id: str) -> str:
+    """JSON: what an order was attributed to, and the commission (domain/attribution.py)."""
+    return _k(site_key, "credit", order_id)
+
+
 def touch(site_key: str, vid: str) -> str:
     """Hash (TouchHash): the visitor's latest help episode, kept past the visit for the
     longest attribution window."""
@@ -640,6 +660,7 @@ def ingest(site_key: str, vid: str, ip: str, minute: int, day: str) -> list[str]
         page_dwell(site_key, vid), active(site_key), rules(site_key), flagged(site_key),
         rate_visitor(site_key, vid, minute), rate_ip(site_key, ip, minute), needy(site_key),
         profile(site_key, vid), offer(site_key, vid), day_counts(site_key, day), day_visitors(site_key, day),
+        needed(site_key, vid),
     ]
 
 

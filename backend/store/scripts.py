@@ -77,13 +77,18 @@ class IngestLimits:
     counter_ttl_s: int = COUNTER_TTL_S
 
 
+# That a visitor needed help is kept this long past the visit (keys.needed): the longest
+# attribution window (core/attribution.py), and a day to spare.
+NEEDED_KEPT_S = 31 * 86_400
+
+
 def ingest_args(limits: IngestLimits, vid: str, events: list[dict[str, Any]], now_ms: int, presented: str = "",
                 fresh: str = "", site: str = "", holdout_share: float = 0.0) -> list[Any]:
     """``site`` and ``holdout_share`` decide the visitor's arm (core/counters.py:arm)."""
     return [now_ms, limits.ttl_s, limits.rate_visitor_per_min, limits.rate_ip_per_min, json.dumps(events),
             limits.default_rules_json, limits.trail_max, limits.errors_max, limits.fields_max, vid,
             limits.dwell_slack_ms, presented, fresh or secrets.token_urlsafe(18), site, repr(float(holdout_share)),
-            limits.counter_ttl_s]
+            limits.counter_ttl_s, NEEDED_KEPT_S]
 
 
 def scored_from(data: dict[str, Any]) -> Scored:

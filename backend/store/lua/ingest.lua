@@ -189,6 +189,11 @@ if needs and redis.call('HEXISTS', v, 'arm') == 0 then
   local band = 'b1'
   if ratio >= 2.0 then band = 'b3' elseif ratio >= 1.5 then band = 'b2' end
   redis.call('HSET', v, 'arm', arm, 'band', band)
+  -- kept past the visit, for an order days later (domain/attribution.py): the arm and band
+  -- of this need, and when it began
+  redis.call('DEL', KEYS[16])
+  redis.call('HSET', KEYS[16], 'arm', arm, 'band', band, 'at', now)
+  redis.call('EXPIRE', KEYS[16], tonumber(ARGV[17]))
   redis.call('HINCRBY', KEYS[14], arm .. ':needing', 1)
   redis.call('HINCRBY', KEYS[14], arm .. ':' .. band .. ':needing', 1)
   redis.call('EXPIRE', KEYS[14], counter_ttl)
