@@ -17,9 +17,9 @@ from starlette.websockets import WebSocket
 from backend.config import Settings
 from backend.domain.services import Services
 from backend.web import (
-    accreditation_api, collector, console, enterprise_api, offer_ui, page_socket, sales_api, site_api, widget_assets,
+    accreditation_api, collector, console, enterprise_api, offer_ui, orders_api, page_socket, reports_api, sales_api,
+    site_api, widget_assets,
 )
-from backend.web import orders_api
 from backend.web.http import HTTPError, services
 from backend.web.load_gate import GateLimits, LoadGate
 from backend.web.logs import quiet_client_mistakes
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *accreditation_api.routes,
         *enterprise_api.routes,
         *sales_api.routes,
+        *reports_api.routes,
         console.mount(settings),
     ]
     return Starlette(

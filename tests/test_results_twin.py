@@ -73,15 +73,16 @@ def test_rating_resolving_and_ending_count_as_python_says(redis_client: redis.Re
         if s.status not in ("waiting", "active"):
             return  # end_chat.lua's own refusals: not this twin's
         raw = redis_client.register_script(source("end_chat"))(
-            keys=keys.end_chat(SITE, CHAT, s.rep, s.visitor),
-            args=[CHAT, NOW, "rep", keys.SAMPLES_KEPT, 86400, 0, keys.request(SITE, ""), keys.results_prefix(SITE)])
+            keys=keys.end_chat(SITE, CHAT, s.rep, s.visitor, "20260101"),
+            args=[CHAT, NOW, "rep", keys.SAMPLES_KEPT, 86400, 0, keys.request(SITE, ""), keys.results_prefix(SITE),
+                  86400])
         want = core.end(s)
         data = json.loads(raw)
         assert (bool(data["chat"]), bool(data["success"])) == (want.chat, want.success)
     else:
         raw = redis_client.register_script(source("outcome"))(
-            keys=keys.outcome(SITE, CHAT),
-            args=[action, who, NOW, WINDOW_MS, stars, "fine", keys.results_prefix(SITE)])
+            keys=keys.outcome(SITE, CHAT, "20260101"),
+            args=[action, who, NOW, WINDOW_MS, stars, "fine", keys.results_prefix(SITE), 86400])
         want = (core.rate(s, who, stars, NOW, WINDOW_MS) if action == "rate"
                 else core.resolve(s, who, NOW, WINDOW_MS))
         assert answer(raw) == (want.error, want.success)

@@ -127,12 +127,12 @@ CALLS = {
     "withdraw": keys.withdraw(SITE, VID),
     "respond": keys.respond(SITE, VID, "req-1", "20260101"),
     "claim": keys.claim(SITE, "chat-1", RID, "20260101"),
-    "end_chat": keys.end_chat(SITE, "chat-1", RID, VID),
+    "end_chat": keys.end_chat(SITE, "chat-1", RID, VID, "20260101"),
     "transfer": keys.transfer(SITE, "chat-1", RID, "rep-0002"),
     "say": keys.say(SITE, "chat-1"),
     "expire_requests": keys.expire_requests(SITE),
     "dispatch": keys.dispatch(SITE, "req-1"),
-    "outcome": keys.outcome(SITE, "chat-1"),
+    "outcome": keys.outcome(SITE, "chat-1", "20260101"),
 }
 
 

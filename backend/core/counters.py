@@ -82,8 +82,11 @@ def revenue_field(arm_name: str, currency: str, band_name: str = "") -> str:
     return field_name(arm_name, f"{REVENUE}:{currency}", band_name)
 
 
-# A representative's credited sales in the same day hash: ``rep:<rid>:conversions``, and
+# A representative's day in the same hash: chats taken (lua/claim.lua) with the customers'
+# waits summed, chats ended with their length summed (end_chat.lua), ratings with their stars
+# summed (outcome.lua), and credited sales (domain/attribution.py): ``rep:<rid>:conversions``,
 # ``rep:<rid>:revenue:EUR`` / ``rep:<rid>:commission:EUR`` in minor units.
+CHATS, WAIT_MS, ENDED, HANDLE_MS, RATED, STARS = "chats", "wait_ms", "ended", "handle_ms", "rated", "stars"
 CONVERSIONS, COMMISSION = "conversions", "commission"
 
 

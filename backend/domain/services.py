@@ -18,6 +18,7 @@ from backend.domain.api_keys import ApiKeys
 from backend.domain.applications import Applications
 from backend.domain.chat import Chats
 from backend.domain.counters import Counters
+from backend.domain.reports import Reports
 from backend.domain.enterprises import Enterprises
 from backend.domain.jobs import Jobs
 from backend.domain.logins import LoginThrottle
@@ -68,6 +69,7 @@ class Services:
     sales: Sales
     touches: Touches
     counters: Counters
+    reports: Reports
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -90,6 +92,7 @@ class Services:
         routing = Routing(redis, scripts, sites, matching, chats, jobs, settings.public_url.rstrip("/") + "/console/")
         broker.routing = routing
         broker.touches = chats.touches = touches = Touches(redis)
+        counters_ = Counters(redis)
         sales = Sales(redis)
         orders = Orders(redis, settings.order_retention_days)
         orders.attribution = Attribution(redis, touches, sales, settings.counter_retention_days * 86400,
@@ -102,7 +105,8 @@ class Services:
             chats=chats, jobs=jobs, accreditations=accreditations, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
             enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub), sales=sales, touches=touches,
-            memberships=Memberships(reps, Enterprises(redis, sites)), counters=Counters(redis),
+            memberships=Memberships(reps, Enterprises(redis, sites)), counters=counters_,
+            reports=Reports(redis, counters_, reps),
         )
 
     async def open(self) -> None:

@@ -714,14 +714,14 @@ def claim(site_key: str, chat_id: str, rid: str, day: str) -> list[str]:
             accepted_waits(site_key), rep_chats(site_key, rid), rep(site_key, rid), day_counts(site_key, day)]
 
 
-def end_chat(site_key: str, chat_id: str, rid: str, vid: str) -> list[str]:
+def end_chat(site_key: str, chat_id: str, rid: str, vid: str, day: str) -> list[str]:
     return [request(site_key, chat_id), requests(site_key), load(site_key), rep_chats(site_key, rid),
             handle_times(site_key), messages(site_key, chat_id), client_ids(site_key, chat_id),
-            visitor(site_key, vid), cooldown(site_key, vid)]
+            visitor(site_key, vid), cooldown(site_key, vid), day_counts(site_key, day)]
 
 
-def outcome(site_key: str, chat_id: str) -> list[str]:
-    return [request(site_key, chat_id)]
+def outcome(site_key: str, chat_id: str, day: str) -> list[str]:
+    return [request(site_key, chat_id), day_counts(site_key, day)]
 
 
 def transfer(site_key: str, chat_id: str, from_rid: str, to_rid: str) -> list[str]:

@@ -231,9 +231,9 @@ class Scripts:
     async def end_chat(self, site: str, chat_id: str, rid: str, vid: str, now_ms: int, by: str,
                        retention_s: int, cooldown_s: int) -> str:
         """The status the chat had ('waiting' | 'active'). Refused('gone' | 'ended')."""
-        raw = await self._end_chat(keys=keys.end_chat(site, chat_id, rid, vid),
+        raw = await self._end_chat(keys=keys.end_chat(site, chat_id, rid, vid, counters.day(now_ms)),
                                    args=[chat_id, now_ms, by, keys.SAMPLES_KEPT, retention_s, cooldown_s,
-                                         keys.request(site, ""), keys.results_prefix(site)])
+                                         keys.request(site, ""), keys.results_prefix(site), self.counter_ttl_s])
         return str(decode(raw)["was"])
 
     async def outcome(self, site: str, chat_id: str, action: str, who: str, now_ms: int, window_ms: int,
@@ -241,8 +241,9 @@ class Scripts:
         """rate (``who``: the visitor) | resolve (``who``: the rep), once (lua/outcome.lua);
         whether the chat now counted as a success, and its rep. Refused(a code of
         core/results.py:REFUSALS)."""
-        raw = await self._outcome(keys=keys.outcome(site, chat_id),
-                                  args=[action, who, now_ms, window_ms, stars, comment, keys.results_prefix(site)])
+        raw = await self._outcome(keys=keys.outcome(site, chat_id, counters.day(now_ms)),
+                                  args=[action, who, now_ms, window_ms, stars, comment, keys.results_prefix(site),
+                                        self.counter_ttl_s])
         data = decode(raw)
         return bool(data["success"]), str(data["rep"])
 

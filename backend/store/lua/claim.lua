@@ -25,5 +25,8 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
 local arm, band = r[4] or 'treatment', r[5] or ''
 redis.call('HINCRBY', KEYS[8], arm .. ':chatted', 1)
 if band ~= '' then redis.call('HINCRBY', KEYS[8], arm .. ':' .. band .. ':chatted', 1) end
+-- the rep's day (core/counters.py:rep_field): chats taken, and the customers' waits summed
+redis.call('HINCRBY', KEYS[8], 'rep:' .. ARGV[2] .. ':chats', 1)
+redis.call('HINCRBY', KEYS[8], 'rep:' .. ARGV[2] .. ':wait_ms', math.max(0, now - tonumber(r[3])))
 redis.call('EXPIRE', KEYS[8], tonumber(ARGV[7]))
 return cjson.encode({ok = true})

@@ -12,6 +12,10 @@ if r[1] == 'active' then
   rep_load(KEYS[3], KEYS[4], ARGV[7], r[2])
   redis.call('LPUSH', KEYS[5], now - tonumber(r[3]))
   redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[4]) - 1)
+  -- the rep's day (KEYS[10], core/counters.py:rep_field): chats ended and their length summed
+  redis.call('HINCRBY', KEYS[10], 'rep:' .. r[2] .. ':ended', 1)
+  redis.call('HINCRBY', KEYS[10], 'rep:' .. r[2] .. ':handle_ms', math.max(0, now - tonumber(r[3])))
+  redis.call('EXPIRE', KEYS[10], tonumber(ARGV[9]))
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'ended', 'ended', now, 'ended_by', ARGV[3])

@@ -18,6 +18,10 @@ if action == 'rate' then
   if now - ended > window then return refuse('late') end
   rating = tonumber(ARGV[5])
   redis.call('HSET', KEYS[1], 'rating', rating, 'comment', ARGV[6], 'rated', now)
+  -- the rep's day (KEYS[2], core/counters.py:rep_field): ratings and their stars summed
+  redis.call('HINCRBY', KEYS[2], 'rep:' .. rep .. ':rated', 1)
+  redis.call('HINCRBY', KEYS[2], 'rep:' .. rep .. ':stars', rating)
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[8]))
 else
   if status == '' then return refuse('gone') end
   if rep ~= who then return refuse('not-yours') end
