@@ -121,3 +121,29 @@ def test_a_real_effect_is_found_and_the_p_value_never_rises() -> None:
     assert sum(ps[-1] < 0.05 for ps in runs) >= 70  # five points on 10%, a month of a 10% holdout
     got = uplift(Arm(8100, 1215), Arm(900, 90), looks=days(7, 0.15, 0.10))
     assert got.p_value == always_valid_p(days(7, 0.15, 0.10))[-1]
+
+
+def test_the_readme_worked_example() -> None:
+    """The figures README.md shows under "How the uplift is computed"."""
+    from decimal import Decimal
+
+    from backend.core.uplift import Arm, Look, uplift
+
+    def run(scale: int):
+        t, h = Arm(1800 * scale, 162 * scale, Decimal(16200 * scale)), Arm(200 * scale, 12 * scale, Decimal(1200 * scale))
+        looks = [Look(round(t.visitors * d / 30), round(t.orders * d / 30), round(h.visitors * d / 30),
+                      round(h.orders * d / 30)) for d in range(1, 31)]
+        return uplift(t, h, looks)
+
+    small = run(1)
+    assert [round(x, 3) for x in (small.treatment_rate.low, small.treatment_rate.high, small.holdout_rate.low,
+                                  small.holdout_rate.high)] == [0.078, 0.104, 0.035, 0.102]
+    assert [round(x, 3) for x in (small.difference.estimate, small.difference.low, small.difference.high)] == [
+        0.03, -0.014, 0.059]
+    assert [round(x) for x in (small.incremental_orders.estimate, small.incremental_orders.low,
+                               small.incremental_orders.high)] == [54, -25, 106]
+    assert small.incremental_revenue.estimate == Decimal("5400.00") and round(small.p_value, 2) == 0.87
+    large = run(5)
+    assert [round(x, 3) for x in (large.difference.low, large.difference.high)] == [0.013, 0.044]
+    assert [round(x) for x in (large.incremental_orders.low, large.incremental_orders.high)] == [113, 400]
+    assert round(large.p_value, 3) == 0.032
