@@ -27,7 +27,9 @@ from backend.store.keys import RepHash as H, RequestHash as R
 
 PRESENCE_TIMEOUT_S = 30
 STATUSES = ("available", "away")
-ROLES = ("rep", "admin")  # an admin also edits the site's settings and representatives
+# An admin also edits the site's settings and representatives; an auditor only reads the
+# reports (never takes a chat, never changes anything).
+ROLES = ("rep", "admin", "auditor")
 
 
 LOGIN_ACCOUNTS_MAX = 10  # accounts one e-mail may log in to (one per site)
@@ -49,12 +51,20 @@ class Rep:
     email: str
     active: bool
     status: str  # available | away | offline
-    role: str = "rep"  # rep | admin
+    role: str = "rep"  # rep | admin | auditor
     profile: Profile = EMPTY  # capacity, skills, languages, products, areas, schedule, alerts
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_auditor(self) -> bool:
+        return self.role == "auditor"
+
+    @property
+    def sees_reports(self) -> bool:
+        return self.role in ("admin", "auditor")
 
     @property
     def capacity(self) -> int:

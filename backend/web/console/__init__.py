@@ -11,7 +11,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from backend.config import Settings
-from backend.web.console import accreditations_page as accr, admin, applications_page as apps, keys_page
+from backend.web.console import accreditations_page as accr, admin, applications_page as apps, keys_page, reports_page
 from backend.web.console.join_page import join, join_form
 from backend.web.console.profile_page import own_profile, save_own_profile
 from backend.web.console.routes import login, login_form, logout, switch_site, visitor_history, workspace
@@ -44,6 +44,8 @@ _routes = [
         Route("/accreditations", accr.accreditations_home, methods=["GET"]),
         Route("/accreditations/{tid}", accr.take_form, methods=["GET"]),
         Route("/accreditations/{tid}", accr.take_submit, methods=["POST"]),
+        Route("/reports", reports_page.reports_home, methods=["GET"]),
+        Route("/reports/{name}.csv", reports_page.report_csv, methods=["GET"]),
         Route("/join/{site}", join_form, methods=["GET"]),
         Route("/join/{site}", join, methods=["POST"]),
         WebSocketRoute("/ws", console_ws),

@@ -149,8 +149,12 @@ class Ctx:
 Handler = Callable[[Request, Ctx], Awaitable[Response]]
 
 
-def page(admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wraps a handler: login (and admin role) required, CSRF checked on every POST."""
+AUDITORS_READ = "An auditor's account reads the reports and changes nothing."
+
+
+def page(admin: bool = False, reports: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wraps a handler: login (and the admin role, or for ``reports`` admin or auditor)
+    required, CSRF checked on every POST. An auditor reaches the reports and nothing else."""
 
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(fn)
@@ -164,6 +168,12 @@ def page(admin: bool = False) -> Callable[[Handler], Callable[[Request], Awaitab
                                     headers=security_headers(request))
             except Forbidden as exc:
                 return error_page(request, 403, exc.message)
+            if reports and not rep.sees_reports:
+                return error_page(request, 403, "The reports are for the site's administrators and auditors.", rep)
+            if rep.is_auditor and (not reports or request.method != "GET"):
+                if request.method == "GET" and request.url.path == "/console/":
+                    return redirect(request, "/console/reports")
+                return error_page(request, 403, AUDITORS_READ, rep)
             site = await services(request).sites.get(rep.site, fresh=True)
             if site is None:
                 return error_page(request, 404, "This site no longer exists.", rep)

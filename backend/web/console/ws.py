@@ -333,6 +333,10 @@ async def console_ws(ws: WebSocket) -> None:
         rep = await current_rep(ws) if asked is None else await member(ws, asked)
     except NotLoggedIn:
         rep = None
+    if rep is not None and rep.is_auditor:  # reads the reports; never takes a chat
+        await ws.accept()
+        await ws.close(code=4403, reason="an auditor's account takes no chats")
+        return
     if rep is None:
         await ws.accept()
         known = asked is None or asked in memberships(ws)
