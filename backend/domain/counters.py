@@ -3,6 +3,8 @@ happen: a range of days is one pipelined round trip of small hashes, whatever th
 
 from __future__ import annotations
 
+import asyncio
+
 from backend.core import counters
 from backend.core.counters import DayCounts, Period
 from backend.store import Client, keys
@@ -21,9 +23,11 @@ class Counters:
         async with self.redis.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.hgetall(keys.day_counts(site, name))
-                pipe.pfcount(keys.day_visitors(site, name))
             found = await pipe.execute()
-        return [counters.parse(name, int(found[2 * i + 1]), found[2 * i]) for i, name in enumerate(names)]
+        # PFCOUNT may not be pipelined on a cluster (redis-py refuses it): the days' counts
+        # concurrently instead, each a single-key call
+        visitors = await asyncio.gather(*(self.redis.pfcount(keys.day_visitors(site, n)) for n in names))
+        return [counters.parse(name, int(visitors[i]), found[i]) for i, name in enumerate(names)]
 
     async def period(self, site: str, first: str, last: str) -> Period:
         """The days summed, per arm and band; visitors distinct over the whole period."""
