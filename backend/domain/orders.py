@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -48,6 +50,9 @@ class Recorded:
 
     stored: bool
     order: Order
+
+
+SALE_ID_RE = re.compile(r"[A-Za-z0-9]{8,40}")  # what the console makes for a sale
 
 
 def new_secret() -> str:
@@ -85,6 +90,19 @@ class Orders:
         if stored and self.attribution:
             await self.attribution.credit(site, first)
         return Recorded(stored, first)
+
+    async def record_for_chat(self, site: str, vid: str, data: dict[str, Any]) -> Recorded:
+        """A sale the chat's rep closed by phone or later, recorded from the console: an order of
+        the chat's visitor (so attribution credits the chat), its id made from the console's
+        one-off ``cid`` (a click sent twice records one sale). OrderError lists what is wrong."""
+        cid = data.get("cid")
+        if not isinstance(cid, str) or not SALE_ID_RE.fullmatch(cid):
+            raise OrderError([("cid", "the console's sale id is missing; reload the page")])
+        order, errors = core.parse_order({"order_id": f"rep-{cid}", "value": data.get("value"),
+                                          "currency": data.get("currency")}, "rep", int(time.time() * 1000))
+        if order is None:
+            raise OrderError(errors)
+        return await self.record(site, replace(order, visitor_id=vid))
 
     async def from_batch(self, site: Site, batch: Batch, vouched: bool) -> list[Recorded]:
         """What a batch of events tells the orders: who the visitor identified as (an identity

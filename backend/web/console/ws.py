@@ -34,6 +34,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from backend.core import frames
 from backend.core.models import Parties
 from backend.domain.chat import RESEND_AFTER_MS, ChatError, Unconfirmed, check_link
+from backend.domain.orders import OrderError
 from backend.domain.reps import Rep, RepError
 from backend.domain.tasks import UNAVAILABLE
 from backend.web.console.auth import NotLoggedIn, check_csrf, current_rep, member, memberships, same_origin
@@ -270,6 +271,13 @@ class Connection:
             elif kind == "resolved":
                 chat = await self.own_chat(data.get("chat"))
                 await self.svc.ratings.resolve(site, chat.id, self.rep.id)
+            elif kind == "sale":
+                chat = await self.own_chat(data.get("chat"))
+                try:
+                    recorded = await self.svc.orders.record_for_chat(site, chat.visitor, data)
+                except OrderError as exc:
+                    raise ChatError("; ".join(f"{f}: {m}" if f else m for f, m in exc.errors)) from None
+                self.reply(frames.console_ack(chat.id, "", ref, recorded.order.order_id))
             elif kind == "transfer":
                 chat = await self.own_chat(data.get("chat"))
                 to = data.get("to")

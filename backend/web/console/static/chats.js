@@ -58,6 +58,13 @@ function makeChat(w, site, c) {
     w.send({type: "link", chat: c.id, url: f.elements.url.value.trim(), title: f.elements.title.value.trim(),
             ref: "link:" + c.id}, site.key);
   });
+  q(pane, "form.sale").addEventListener("submit", (event) => {  // closed by phone, or later
+    event.preventDefault();
+    const f = event.target;
+    const sale = "s" + Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
+    w.send({type: "sale", chat: c.id, value: f.elements.value.value.trim(),
+            currency: f.elements.currency.value.trim().toUpperCase(), cid: sale, ref: "sale:" + c.id}, site.key);
+  });
   q(pane, ".transfer").addEventListener("click", () => {
     const to = q(pane, ".transfer-to").value;
     if (!to) { w.showError(pane, "Choose an available representative first."); return; }
@@ -186,6 +193,13 @@ export function ack(w, m) {
     }
   }
   if (m.ref && m.ref.startsWith("link:")) q(chat.el, "form.link").reset();
+  if (m.ref && m.ref.startsWith("sale:")) {
+    const form = q(chat.el, "form.sale");
+    const done = q(form, ".sale-done");
+    done.textContent = "Sale recorded: " + form.elements.value.value.trim() + " " + form.elements.currency.value.trim().toUpperCase();
+    done.hidden = false;
+    form.elements.value.value = "";
+  }
 }
 
 /** The server could not be sure it kept one of our messages (its storage failing over):
