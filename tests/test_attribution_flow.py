@@ -81,3 +81,27 @@ def test_a_holdout_visitors_order_counts_in_the_holdout_and_one_without_help_now
     counts = day_counts(client, key)
     assert counts["holdout:purchased"] == "1" and counts["holdout:revenue:EUR"] == "99000"
     assert "treatment:purchased" not in counts
+
+
+def test_an_order_whose_crediting_failed_is_credited_when_it_is_sent_again(client: TestClient, site: dict) -> None:
+    """The order was stored but crediting it failed before its claim (Redis went away): the
+    shop's retry, answered as a duplicate, credits it then, and only once."""
+    key = site["key"]
+    rid = make_rep(client, key)
+    presence(client, key, rid, "available")
+    cid = waiting_request(client, key, vid="visitor-retry1", events=NEEDY + [{"t": "id", "email": "r@example.com"}])
+    client.portal.call(client.app.state.services.chats.accept, key, cid, rid)
+    orders = client.app.state.services.orders
+    secret = secret_of(client, key)
+    saved, orders.attribution = orders.attribution, None  # as if crediting had failed
+    try:
+        assert post_order(client, key, secret, order("SO-R", "r@example.com"), msg_id="msg_r1").status_code == 201
+    finally:
+        orders.attribution = saved
+    assert credit(client, key, "SO-R") is None and "treatment:purchased" not in day_counts(client, key)
+    again = post_order(client, key, secret, order("SO-R", "r@example.com"), msg_id="msg_r2")
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert credit(client, key, "SO-R").rep == rid
+    post_order(client, key, secret, order("SO-R", "r@example.com"), msg_id="msg_r3")
+    assert day_counts(client, key)["treatment:purchased"] == "1" and day_counts(client, key)[
+        f"rep:{rid}:conversions"] == "1"

@@ -66,8 +66,10 @@ class Attribution:
         self.counter_ttl_s = counter_ttl_s
         self.retention_ms = retention_ms
 
-    async def credit(self, site: str, order: Order) -> Credit:
-        """Attribute a newly stored order and count it; call once per order."""
+    async def credit(self, site: str, order: Order) -> Credit | None:
+        """Attribute a stored order and count it, once: the credit is claimed first (SET NX),
+        so a retry of an order whose crediting failed midway credits it, and a second call
+        for one already credited does nothing (None)."""
         settings = await self.sales.settings(site)
         vids = list(order.visitors)
         found = core.attribute(order.created_ms, await self.touches.of(site, vids), settings.attribution_days)
@@ -78,6 +80,10 @@ class Attribution:
         credit = Credit(order.order_id, found.kind if found else "", found.visitor if found else "",
                         found.rep if found else "", found.chat if found else "", earned,
                         need[1] if need else "", need[2] if need else "")
+        ttl_ms = max(order.created_ms + self.retention_ms - int(time.time() * 1000), 1000)
+        if not await self.redis.set(keys.order_credit(site, order.order_id), json.dumps(credit.as_json()), nx=True,
+                                    px=ttl_ms):
+            return None
         day_key = keys.day_counts(site, counters.day(order.created_ms))
         revenue = _minor(order.value, order.currency)
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -94,8 +100,6 @@ class Attribution:
                 pipe.hincrby(day_key, counters.rep_field(credit.rep, counters.COMMISSION, order.currency),
                              _minor(earned, order.currency))
             pipe.expire(day_key, self.counter_ttl_s)
-            ttl_ms = max(order.created_ms + self.retention_ms - int(time.time() * 1000), 1000)
-            pipe.set(keys.order_credit(site, order.order_id), json.dumps(credit.as_json()), px=ttl_ms)
             await pipe.execute()
         return credit
 

@@ -87,8 +87,8 @@ class Orders:
             pipe.zremrangebyscore(keys.orders(site), "-inf", now - self.retention_ms)
             pipe.pexpire(keys.orders(site), self.retention_ms)
             await pipe.execute()
-        if stored and self.attribution:
-            await self.attribution.credit(site, first)
+        if self.attribution and (stored or await self.attribution.of(site, first.order_id) is None):
+            await self.attribution.credit(site, first)  # a retry credits an order whose crediting failed
         return Recorded(stored, first)
 
     async def record_for_chat(self, site: str, vid: str, data: dict[str, Any]) -> Recorded:
