@@ -30,12 +30,12 @@ def test_the_reports_draw_their_charts_and_each_csv_matches_its_table(live, brow
     page.click("nav a[href='/console/reports']")
     page.wait_for_selector("#report-funnel")
     charts = page.locator("figure.chart svg")
-    assert charts.count() == 4
-    for i in range(4):
+    assert charts.count() == 6
+    for i in range(6):
         box = charts.nth(i).bounding_box()
         assert box and box["width"] > 100 and box["height"] > 20  # drawn, not blocked
     assert page.locator("#report-funnel svg rect.bar").count() >= 5
-    for name in ("funnel", "uplift", "reps", "days"):
+    for name in ("funnel", "uplift", "reasons", "pages", "reps", "days"):
         shown = page.eval_on_selector_all(
             f"table[data-report={name}] tr",
             "rows => rows.map(r => Array.from(r.children).map(c => c.textContent.trim()))")

@@ -48,7 +48,8 @@ def test_lua_splits_and_bands_as_python_does(redis_client: redis.Redis, site, vi
     arm, band = counters.arm(site, vid, share), counters.band(scored.score, threshold)
     assert (stored[keys.VisitorHash.ARM], stored[keys.VisitorHash.BAND]) == (arm, band)
     assert day == {counters.field_name(arm, counters.NEEDING): "1",
-                   counters.field_name(arm, counters.NEEDING, band): "1"}
+                   counters.field_name(arm, counters.NEEDING, band): "1",
+                   counters.reason_field("form_errors", arm, counters.NEEDING): "1"}  # the struggle that fired
 
 
 def test_the_arm_and_band_are_kept_for_the_visit_and_needing_is_counted_once(redis_client: redis.Redis) -> None:
@@ -68,7 +69,8 @@ def test_the_arm_and_band_are_kept_for_the_visit_and_needing_is_counted_once(red
         run(keys=keys.ingest(site, vid, "127.0.0.1", NOW // 60_000, DAY),
             args=ingest_args(limits, vid, events, NOW, site=site, holdout_share=share))
     assert redis_client.hmget(keys.visitor(site, vid), "arm", "band") == ["holdout", "b1"]
-    assert redis_client.hgetall(keys.day_counts(site, DAY)) == {"holdout:needing": "1", "holdout:b1:needing": "1"}
+    assert redis_client.hgetall(keys.day_counts(site, DAY)) == {"holdout:needing": "1", "holdout:b1:needing": "1",
+                                                                "reason:form_errors:holdout:needing": "1"}
 
 
 def test_the_days_distinct_visitors_are_counted_and_the_day_keys_expire(redis_client: redis.Redis) -> None:

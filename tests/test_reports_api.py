@@ -53,6 +53,14 @@ def test_the_funnel_and_the_uplift_count_each_arm_and_the_reps_their_day(client:
     assert up["uplift"]["low"] < up["uplift"]["estimate"] < up["uplift"]["high"]
     assert 0 < up["p_value"] <= 1 and set(up["bands"]) == {"b1", "b2", "b3"} and up["currency"] == "EUR"
 
+    struggles = report(client, key, "struggles").json()
+    errors = next(s for s in struggles["reasons"] if s["name"] == "form_errors")
+    assert (errors["treatment"]["visitors"], errors["treatment"]["bought"]) == (n_t, 3)
+    assert (errors["holdout"]["visitors"], errors["holdout"]["bought"]) == (n_h, 1)
+    assert errors["uplift"]["estimate"] == up["uplift"]["estimate"]  # every visitor here struggled with the form
+    quote = next(p for p in struggles["pages"] if p["name"] == "/quote")
+    assert (quote["treatment"]["bought"], quote["holdout"]["bought"]) == (3, 1)
+
     reps = report(client, key, "reps").json()["reps"]
     assert [(r["rep"], r["chats"], r["ended"]) for r in reps] == [(rid, 1, 1)]
     assert reps[0]["mean_wait_s"] is not None and reps[0]["mean_handle_s"] is not None

@@ -54,11 +54,11 @@ def test_admins_and_auditors_read_the_reports_and_their_csv_holds_the_same_rows(
         log_in(client, email)
         page = client.get("/console/reports")
         assert page.status_code == 200, page.text
-        assert page.text.count("<svg") == 4 and "<script" not in page.text.split("</header>")[1]
+        assert page.text.count("<svg") == 6 and "<script" not in page.text.split("</header>")[1]
         assert "<b>Ria</b>" not in page.text  # a name is text, in the table and in the chart
         funnel = table(page.text, "funnel")
         assert ["Bought", "1", "0"] in funnel and ["Revenue", "129.90 EUR", ""] in funnel
-        for name in ("funnel", "uplift", "reps", "days"):
+        for name in ("funnel", "uplift", "reasons", "pages", "reps", "days"):
             r = client.get(f"/console/reports/{name}.csv")
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
             assert r.headers["content-disposition"].startswith(f'attachment; filename="{name}-')

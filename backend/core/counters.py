@@ -32,6 +32,8 @@ BANDS: tuple[str, ...] = ("b1", "b2", "b3")
 BAND_FLOORS: tuple[float, ...] = (1.0, 1.5, 2.0)
 BAND_LABELS: dict[str, str] = {"b1": "1-1.5x threshold", "b2": "1.5-2x threshold", "b3": "2x threshold and over"}
 
+PAGES_MAX = 500  # distinct page paths counted a day (the rest still count in the funnel)
+
 HOLDOUT_MAX = 0.5  # a site may hold back at most half of those who need help
 _SPLIT_SPACE = 16 ** 8  # the first 8 hex digits of the SHA-1
 
@@ -88,6 +90,17 @@ def revenue_field(arm_name: str, currency: str, band_name: str = "") -> str:
 # ``rep:<rid>:revenue:EUR`` / ``rep:<rid>:commission:EUR`` in minor units.
 CHATS, WAIT_MS, ENDED, HANDLE_MS, RATED, STARS = "chats", "wait_ms", "ended", "handle_ms", "rated", "stars"
 CONVERSIONS, COMMISSION = "conversions", "commission"
+
+
+def reason_field(reason: str, arm_name: str, stage: str) -> str:
+    """``reason:form_errors:treatment:needing``: a scoring reason's count (lua/ingest.lua, at
+    the first need; domain/attribution.py, at the first purchase after it)."""
+    return f"reason:{reason}:{arm_name}:{stage}"
+
+
+def page_field(arm_name: str, stage: str, path: str) -> str:
+    """``treatment:needing:/checkout`` in the day's pages hash: the path last (it may hold colons)."""
+    return f"{arm_name}:{stage}:{path}"
 
 
 def rep_field(rid: str, what: str, currency: str = "") -> str:

@@ -128,3 +128,56 @@ def rep_totals(day_fields: Iterable[Mapping[str, str]]) -> list[RepTotals]:
                              commission=dict(sorted(m.get(counters.COMMISSION, {}).items()))))
     return out
 
+
+
+# --- per scoring reason and per page ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Struggle:
+    """A scoring reason (or a page): who needed help with it in each arm, and who then bought."""
+
+    name: str
+    treated: int = 0
+    treated_bought: int = 0
+    held: int = 0
+    held_bought: int = 0
+
+    def uplift(self) -> uplift.Interval | None:
+        """Treatment minus holdout conversion (Newcombe), once both arms have visitors."""
+        if not self.treated or not self.held:
+            return None
+        return uplift.difference(min(self.treated_bought, self.treated), self.treated,
+                                 min(self.held_bought, self.held), self.held)
+
+
+def _struggles(counts: dict[str, dict[str, int]], limit: int) -> list[Struggle]:
+    found = [Struggle(name, c.get("treatment:needing", 0), c.get("treatment:purchased", 0),
+                      c.get("holdout:needing", 0), c.get("holdout:purchased", 0)) for name, c in counts.items()]
+    found.sort(key=lambda s: (-(s.treated + s.held), s.name))
+    return found[:limit]
+
+
+def reasons(day_fields: Iterable[Mapping[str, str]], limit: int = 50) -> list[Struggle]:
+    """The reasons' counts summed over the days (``reason:<rule>:<arm>:<stage>``), the most
+    frequent first."""
+    counts: dict[str, dict[str, int]] = {}
+    for fields in day_fields:
+        for name, value in fields.items():
+            parts = name.split(":")
+            if len(parts) == 4 and parts[0] == "reason" and value.isdigit():
+                per = counts.setdefault(parts[1], {})
+                per[f"{parts[2]}:{parts[3]}"] = per.get(f"{parts[2]}:{parts[3]}", 0) + int(value)
+    return _struggles(counts, limit)
+
+
+def pages(day_pages: Iterable[Mapping[str, str]], limit: int = 50) -> list[Struggle]:
+    """The pages' counts summed over the days (``<arm>:<stage>:<path>``), the most frequent first."""
+    counts: dict[str, dict[str, int]] = {}
+    for fields in day_pages:
+        for name, value in fields.items():
+            parts = name.split(":", 2)
+            if len(parts) == 3 and value.isdigit():
+                per = counts.setdefault(parts[2], {})
+                per[f"{parts[0]}:{parts[1]}"] = per.get(f"{parts[0]}:{parts[1]}", 0) + int(value)
+    return _struggles(counts, limit)

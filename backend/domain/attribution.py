@@ -35,6 +35,18 @@ from backend.store.keys import NeededHash as N
 
 
 @dataclass(frozen=True)
+class Need:
+    """A visitor's latest need of help, as ingest.lua kept it past the visit."""
+
+    visitor: str
+    arm: str
+    band: str
+    at_ms: int
+    reasons: tuple[str, ...]  # the scoring rules that fired
+    path: str  # the page
+
+
+@dataclass(frozen=True)
 class Credit:
     """What one order was attributed to; ``kind`` "" when it owes nothing to help."""
 
@@ -79,7 +91,7 @@ class Attribution:
         need = await self._need(site, vids, order.created_ms, settings.attribution_days)
         credit = Credit(order.order_id, found.kind if found else "", found.visitor if found else "",
                         found.rep if found else "", found.chat if found else "", earned,
-                        need[1] if need else "", need[2] if need else "")
+                        need.arm if need else "", need.band if need else "")
         ttl_ms = max(order.created_ms + self.retention_ms - int(time.time() * 1000), 1000)
         if not await self.redis.set(keys.order_credit(site, order.order_id), json.dumps(credit.as_json()), nx=True,
                                     px=ttl_ms):
@@ -88,12 +100,17 @@ class Attribution:
         revenue = _minor(order.value, order.currency)
         async with self.redis.pipeline(transaction=False) as pipe:
             if need:
-                vid, arm, band = need
-                first = await self.redis.hsetnx(keys.needed(site, vid), N.BOUGHT, order.created_ms)
+                arm, band = need.arm, need.band
+                first = await self.redis.hsetnx(keys.needed(site, need.visitor), N.BOUGHT, order.created_ms)
                 for band_name in ("", band) if band else ("",):
                     if first:
                         pipe.hincrby(day_key, counters.field_name(arm, counters.PURCHASED, band_name), 1)
                     pipe.hincrby(day_key, counters.revenue_field(arm, order.currency, band_name), revenue)
+                if first:  # which struggles, and which pages, led to a sale (the reports per reason and page)
+                    for reason in need.reasons:
+                        pipe.hincrby(day_key, counters.reason_field(reason, arm, counters.PURCHASED), 1)
+                    await self._count_page(site, order.created_ms, counters.page_field(arm, counters.PURCHASED,
+                                                                                        need.path))
             if credit.rep:
                 pipe.hincrby(day_key, counters.rep_field(credit.rep, counters.CONVERSIONS), 1)
                 pipe.hincrby(day_key, counters.rep_field(credit.rep, counters.REVENUE, order.currency), revenue)
@@ -111,21 +128,29 @@ class Attribution:
         return Credit(d["order_id"], d["kind"], d["visitor"], d["rep"], d["chat"], Decimal(d["commission"]),
                       d["arm"], d["band"])
 
-    async def _need(self, site: str, vids: list[str], order_ms: int, window_days: int
-                    ) -> tuple[str, str, str] | None:
-        """(visitor, arm, band) of the latest need of help among the visitors that began
-        before the order and within the window."""
+    async def _count_page(self, site: str, at_ms: int, page_field: str) -> None:
+        key = keys.day_pages(site, counters.day(at_ms))
+        if await self.redis.hexists(key, page_field) or await self.redis.hlen(key) < counters.PAGES_MAX:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hincrby(key, page_field, 1)
+                pipe.expire(key, self.counter_ttl_s)
+                await pipe.execute()
+
+    async def _need(self, site: str, vids: list[str], order_ms: int, window_days: int) -> Need | None:
+        """The latest need of help among the visitors that began before the order and within
+        the window."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for vid in vids:
                 pipe.hgetall(keys.needed(site, vid))
             raws = await pipe.execute()
-        best: tuple[int, str, str, str] | None = None
+        best: Need | None = None
         for vid, raw in zip(vids, raws):
             try:
                 at = int(raw.get(N.AT, ""))
             except ValueError:
                 continue
             if raw.get(N.ARM) in counters.ARMS and at <= order_ms and order_ms - at <= window_days * core.DAY_MS:
-                if best is None or at > best[0]:
-                    best = (at, vid, raw[N.ARM], raw.get(N.BAND, ""))
-        return best[1:] if best else None
+                if best is None or at > best.at_ms:
+                    best = Need(vid, raw[N.ARM], raw.get(N.BAND, ""), at,
+                                tuple(r for r in raw.get(N.REASONS, "").split(",") if r), raw.get(N.PATH, "/"))
+        return best

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from backend.core import counters
 from backend.core import reports as core
 from backend.core.counters import Period
-from backend.core.reports import RepTotals, UpliftReport
+from backend.core.reports import RepTotals, Struggle, UpliftReport
 from backend.core.validation import ValidationError
 from backend.domain.counters import MAX_DAYS, Counters
 from backend.domain.reps import Reps
@@ -60,6 +60,17 @@ class Reports:
 
     async def uplift(self, site: str, first: str, last: str, currency: str = "") -> UpliftReport:
         return core.uplift_report(await self.counters.period(site, first, last), currency)
+
+    async def struggles(self, site: str, first: str, last: str) -> tuple[list[Struggle], list[Struggle]]:
+        """Per scoring reason and per page: who needed help with it in each arm, who bought."""
+        names = counters.days(first, last)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.hgetall(keys.day_counts(site, name))
+            for name in names:
+                pipe.hgetall(keys.day_pages(site, name))
+            found = await pipe.execute()
+        return core.reasons(found[:len(names)]), core.pages(found[len(names):])
 
     async def reps_report(self, site: str, first: str, last: str) -> list[tuple[RepTotals, str]]:
         """Each rep who did anything in the range, with their name ("" for one since removed)."""

@@ -452,6 +452,8 @@ class NeededHash(Fields):
     BAND = "band"  # b1 | b2 | b3
     AT = "at"  # ms the need began
     BOUGHT = "bought"  # ms of the first order after it: a visitor who needed help converts once
+    REASONS = "reasons"  # the scoring rules that fired, comma-separated
+    PATH = "path"  # the page's path (no query, at most 100 characters)
 
 
 def needed(site_key: str, vid: str) -> str:
@@ -574,6 +576,12 @@ def day_counts(site_key: str, day: str) -> str:
     return _k(site_key, "day", day)
 
 
+def day_pages(site_key: str, day: str) -> str:
+    """Hash: ``<arm>:<stage>:<path>`` -> count on one UTC day, for the report per page (at most
+    core/counters.py:PAGES_MAX paths a day; the path last, since it may hold colons)."""
+    return _k(site_key, "day-pages", day)
+
+
 def day_visitors(site_key: str, day: str) -> str:
     """HyperLogLog of the visitor ids seen on one UTC day: the funnel's first step."""
     return _k(site_key, "day-visitors", day)
@@ -660,7 +668,7 @@ def ingest(site_key: str, vid: str, ip: str, minute: int, day: str) -> list[str]
         page_dwell(site_key, vid), active(site_key), rules(site_key), flagged(site_key),
         rate_visitor(site_key, vid, minute), rate_ip(site_key, ip, minute), needy(site_key),
         profile(site_key, vid), offer(site_key, vid), day_counts(site_key, day), day_visitors(site_key, day),
-        needed(site_key, vid),
+        needed(site_key, vid), day_pages(site_key, day),
     ]
 
 

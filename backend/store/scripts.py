@@ -88,7 +88,7 @@ def ingest_args(limits: IngestLimits, vid: str, events: list[dict[str, Any]], no
     return [now_ms, limits.ttl_s, limits.rate_visitor_per_min, limits.rate_ip_per_min, json.dumps(events),
             limits.default_rules_json, limits.trail_max, limits.errors_max, limits.fields_max, vid,
             limits.dwell_slack_ms, presented, fresh or secrets.token_urlsafe(18), site, repr(float(holdout_share)),
-            limits.counter_ttl_s, NEEDED_KEPT_S]
+            limits.counter_ttl_s, NEEDED_KEPT_S, counters.PAGES_MAX]
 
 
 def scored_from(data: dict[str, Any]) -> Scored:

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backend.core.counters import ARMS, BAND_LABELS, BANDS, Funnel, Period
-from backend.core.reports import RepTotals, UpliftReport, money
+from backend.core.reports import RepTotals, Struggle, UpliftReport, money
 from backend.core.uplift import Interval, MoneyInterval, Uplift
 from backend.domain.reports import RangeError, day_range
 from backend.web.http import HTTPError, errors_json, services
@@ -95,6 +95,25 @@ async def uplift_report(request: Request) -> Response:
     return JSONResponse(uplift_report_json(found))
 
 
+def struggle_json(s: Struggle) -> dict[str, Any]:
+    def rate(bought: int, visitors: int) -> float | None:
+        return min(bought, visitors) / visitors if visitors else None
+
+    return {"name": s.name, "treatment": {"visitors": s.treated, "bought": s.treated_bought,
+                                          "conversion": rate(s.treated_bought, s.treated)},
+            "holdout": {"visitors": s.held, "bought": s.held_bought, "conversion": rate(s.held_bought, s.held)},
+            "uplift": _interval(s.uplift())}
+
+
+async def struggles(request: Request) -> Response:
+    """Which struggles, and which pages, lead to sales when helped."""
+    site = await site_or_404(request)
+    first, last = _days(request)
+    reasons, pages = await services(request).reports.struggles(site.key, first, last)
+    return JSONResponse({"from": _iso(first), "to": _iso(last), "reasons": [struggle_json(s) for s in reasons],
+                         "pages": [struggle_json(s) for s in pages]})
+
+
 async def reps(request: Request) -> Response:
     site = await site_or_404(request)
     first, last = _days(request)
@@ -106,4 +125,5 @@ routes = [
     Route("/v1/sites/{key}/reports/funnel", funnel, methods=["GET"]),
     Route("/v1/sites/{key}/reports/uplift", uplift_report, methods=["GET"]),
     Route("/v1/sites/{key}/reports/reps", reps, methods=["GET"]),
+    Route("/v1/sites/{key}/reports/struggles", struggles, methods=["GET"]),
 ]

@@ -191,12 +191,27 @@ if needs and redis.call('HEXISTS', v, 'arm') == 0 then
   redis.call('HSET', v, 'arm', arm, 'band', band)
   -- kept past the visit, for an order days later (domain/attribution.py): the arm and band
   -- of this need, and when it began
+  -- The struggles and the page of this need, for the reports per reason and per page: the
+  -- scoring rules that fired, and the page's path (no query, at most 100 characters).
+  local names = {}
+  for _, r in ipairs(reasons) do names[#names + 1] = r.rule end
+  local path = string.sub(string.match(redis.call('HGET', v, 'url') or '', '^%a[%w+.-]*://[^/?#]*([^?#]*)') or '',
+                          1, 100)
+  if path == '' then path = '/' end
   redis.call('DEL', KEYS[16])
-  redis.call('HSET', KEYS[16], 'arm', arm, 'band', band, 'at', now)
+  redis.call('HSET', KEYS[16], 'arm', arm, 'band', band, 'at', now, 'reasons', table.concat(names, ','),
+             'path', path)
   redis.call('EXPIRE', KEYS[16], tonumber(ARGV[17]))
   redis.call('HINCRBY', KEYS[14], arm .. ':needing', 1)
   redis.call('HINCRBY', KEYS[14], arm .. ':' .. band .. ':needing', 1)
+  for _, name in ipairs(names) do redis.call('HINCRBY', KEYS[14], 'reason:' .. name .. ':' .. arm .. ':needing', 1) end
   redis.call('EXPIRE', KEYS[14], counter_ttl)
+  -- pages in a hash of their own (KEYS[17]), at most PAGES_MAX of them a day (core/counters.py)
+  local page_field = arm .. ':needing:' .. path
+  if redis.call('HEXISTS', KEYS[17], page_field) == 1 or redis.call('HLEN', KEYS[17]) < tonumber(ARGV[18]) then
+    redis.call('HINCRBY', KEYS[17], page_field, 1)
+    redis.call('EXPIRE', KEYS[17], counter_ttl)
+  end
 end
 -- the day's distinct visitors (KEYS[15]): made, and given its lifetime, by the day's first
 if redis.call('PFADD', KEYS[15], ARGV[10]) == 1 and redis.call('TTL', KEYS[15]) < 0 then

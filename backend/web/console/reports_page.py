@@ -16,7 +16,8 @@ from starlette.responses import Response
 
 from backend.core import charts
 from backend.core.counters import ARMS, BAND_LABELS, STAGES, Period
-from backend.core.reports import RepTotals, UpliftReport, money
+from backend.core.reports import RepTotals, Struggle, UpliftReport, money
+from backend.core.scoring import RULE_LABELS
 from backend.core.uplift import Interval, Uplift
 from backend.domain.reports import RangeError, day_range
 from backend.web.console.web import Ctx, error_page, page, render, security_headers
@@ -24,7 +25,7 @@ from backend.web.http import services
 
 STAGE_LABELS = {"needing": "Needed help", "offered": "Offered help", "accepted": "Accepted",
                 "chatted": "Chatted", "purchased": "Bought"}
-TABLES = ("funnel", "uplift", "reps", "days")
+TABLES = ("funnel", "uplift", "reasons", "pages", "reps", "days")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,18 @@ def _triple(i: Interval | None) -> tuple[float, float, float]:
     return (math.nan, math.nan, math.nan) if i is None else (i.estimate, i.low, i.high)
 
 
+def struggles_table(name: str, title: str, first: str, found: list[Struggle]) -> Table:
+    """Which struggles (or pages) lead to sales when helped: conversion in each arm, and the
+    uplift with its interval."""
+    def rate(bought: int, visitors: int) -> str:
+        return f"{_pct(min(bought, visitors) / visitors)} of {visitors}" if visitors else f"n/a of {visitors}"
+
+    rows = tuple((s.name, rate(s.treated_bought, s.treated), rate(s.held_bought, s.held), _pts(s.uplift()))
+                 for s in found)
+    chart = charts.interval(f"Uplift by {first.lower()}, 95% interval", [(s.name, *_triple(s.uplift())) for s in found])
+    return Table(name, title, (first, "Treatment bought", "Holdout bought", "Uplift, points (95%)"), rows, chart)
+
+
 def reps_table(found: list[tuple[RepTotals, str]], currency: str) -> Table:
     rows = tuple((name or t.rep, str(t.chats), _num(t.mean_wait_s), str(t.ended), _num(t.mean_handle_s),
                   _num(t.mean_stars, 2), str(t.conversions), _money(t.revenue), _money(t.commission))
@@ -117,7 +130,13 @@ async def _tables(request: Request, ctx: Ctx) -> tuple[str, str, list[Table]]:
     period = await reports.funnel(ctx.site.key, first, last)
     uplift = await reports.uplift(ctx.site.key, first, last)
     reps = await reports.reps_report(ctx.site.key, first, last)
-    tables = [funnel_table(period), uplift_table(uplift), reps_table(reps, uplift.currency), days_table(period)]
+    reasons, pages = await reports.struggles(ctx.site.key, first, last)
+    labels = [Struggle(RULE_LABELS.get(s.name, (s.name,))[0], s.treated, s.treated_bought, s.held, s.held_bought)
+              for s in reasons]
+    tables = [funnel_table(period), uplift_table(uplift),
+              struggles_table("reasons", "Which struggles sell when helped", "Reason", labels),
+              struggles_table("pages", "Which pages sell when helped", "Page", pages),
+              reps_table(reps, uplift.currency), days_table(period)]
     return first, last, tables
 
 
