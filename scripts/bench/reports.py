@@ -6,8 +6,8 @@ days (90) of ``--visitors`` visitors a day (100,000) in the day's HyperLogLog, t
 arm and need band, revenue in two currencies, and ``--reps`` representatives' days (chats,
 waits, handle time, ratings, sales). Then each report is asked ``--requests`` times over HTTP
 with the site's API key, one at a time: the funnel, the uplift (with a look per day for the
-always-valid p-value), the representatives, and the console's reports page (all four, with
-their charts), beside the bare Starlette endpoint on the same machine for scale.
+always-valid p-value), the representatives, and the console's reports page (all six tables,
+with their charts), beside the bare Starlette endpoint on the same machine for scale.
 
     .venv/bin/python scripts/bench/reports.py [--days 90] [--visitors 100000] [--reps 50] [--quick]
 """
@@ -132,7 +132,7 @@ def measure(args: argparse.Namespace):
             "funnel": (f"{server.url}/v1/sites/{site}/reports/funnel{query}", api),
             "uplift": (f"{server.url}/v1/sites/{site}/reports/uplift{query}", api),
             "reps": (f"{server.url}/v1/sites/{site}/reports/reps{query}", api),
-            "console page (all four, with charts)": (f"{server.url}/console/reports{query}",
+            "console page (all six, with charts)": (f"{server.url}/console/reports{query}",
                                                       console_cookie(server.url, site)),
             "bare Starlette endpoint": (f"{bare.url}/healthz", {}),
         }
