@@ -89,7 +89,7 @@ def revenue_field(arm_name: str, currency: str, band_name: str = "") -> str:
 # summed (outcome.lua), and credited sales (domain/attribution.py): ``rep:<rid>:conversions``,
 # ``rep:<rid>:revenue:EUR`` / ``rep:<rid>:commission:EUR`` in minor units.
 CHATS, WAIT_MS, ENDED, HANDLE_MS, RATED, STARS = "chats", "wait_ms", "ended", "handle_ms", "rated", "stars"
-CONVERSIONS, COMMISSION = "conversions", "commission"
+CONVERSIONS, COMMISSION, NO_SALES = "conversions", "commission", "no_sales"
 
 
 def reason_field(reason: str, arm_name: str, stage: str) -> str:

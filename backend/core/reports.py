@@ -81,6 +81,7 @@ class RepTotals:
     rated: int = 0
     stars: int = 0
     conversions: int = 0
+    no_sales: int = 0
     revenue: dict[str, int] = field(default_factory=dict)
     commission: dict[str, int] = field(default_factory=dict)
 
@@ -98,7 +99,7 @@ class RepTotals:
 
 
 COUNTS = (counters.CHATS, counters.WAIT_MS, counters.ENDED, counters.HANDLE_MS, counters.RATED, counters.STARS,
-          counters.CONVERSIONS)
+          counters.CONVERSIONS, counters.NO_SALES)
 
 
 def rep_totals(day_fields: Iterable[Mapping[str, str]]) -> list[RepTotals]:

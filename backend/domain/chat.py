@@ -12,7 +12,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from backend.core import frames
+from backend.core import counters, frames
 from backend.core.models import Callback, Chat, Parties
 from backend.core.validation import NOT_TEXT, is_text, split_url
 from backend.core.validation import EMAIL_RE
@@ -141,6 +141,7 @@ class Chats:
         self.reps = reps
         self.visitors = visitors
         self.touches: Touches | None = None  # each visitor's latest help, for attribution
+        self.counter_ttl_s = scripts.counter_ttl_s  # the daily counters' lifetime (Settings)
         self.jobs = jobs
 
     # --- reading ---------------------------------------------------------------------
@@ -261,6 +262,19 @@ class Chats:
             await pipe.execute()
         await self.announce(site)
         return chat
+
+    async def no_sale(self, site: str, chat_id: str, rid: str) -> bool:
+        """The rep says the chat sold nothing: kept on the chat once, and counted in the rep's
+        day (``rep:<rid>:no_sales``); False when it was said before."""
+        if not await self.redis.hsetnx(keys.request(site, chat_id), R.OUTCOME, "no_sale"):
+            return False
+        now = int(time.time() * 1000)
+        day = keys.day_counts(site, counters.day(now))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(day, counters.rep_field(rid, counters.NO_SALES), 1)
+            pipe.expire(day, self.counter_ttl_s)
+            await pipe.execute()
+        return True
 
     async def claim_alert(self, site: str, chat_id: str) -> bool:
         """True once per request, for whoever alerts the admins that nobody accepted it."""

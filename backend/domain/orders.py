@@ -98,8 +98,11 @@ class Orders:
         cid = data.get("cid")
         if not isinstance(cid, str) or not SALE_ID_RE.fullmatch(cid):
             raise OrderError([("cid", "the console's sale id is missing; reload the page")])
-        order, errors = core.parse_order({"order_id": f"rep-{cid}", "value": data.get("value"),
-                                          "currency": data.get("currency")}, "rep", int(time.time() * 1000))
+        fields: dict[str, Any] = {"order_id": f"rep-{cid}", "value": data.get("value"), "currency": data.get("currency")}
+        if data.get("product"):  # one line, the whole amount: its category picks the commission rate
+            fields["items"] = [{"name": data.get("product"), "qty": 1, "price": data.get("value"),
+                                "category": data.get("category") or ""}]
+        order, errors = core.parse_order(fields, "rep", int(time.time() * 1000))
         if order is None:
             raise OrderError(errors)
         return await self.record(site, replace(order, visitor_id=vid))

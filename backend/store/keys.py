@@ -110,6 +110,7 @@ class RequestHash(Fields):
     CALLBACK = "callback"  # JSON {phone, when}
     TRANSCRIPT_TO = "transcript_to"  # where its one transcript mail went
     ALERTED = "alerted"  # ms the admins were told nobody accepted it (must contact); set once
+    OUTCOME = "outcome"  # "no_sale": the rep said the chat sold nothing (a sale is an order); set once
     # Dispatch (lua/dispatch.lua): the stage reached, the rule set's name, what ranking reads
     # (JSON: core/dispatch.py:spec), and for each target their score and top contributions.
     STAGE = "stage"

@@ -74,7 +74,7 @@ def uplift_report_json(r: UpliftReport) -> dict[str, Any]:
 def rep_json(t: RepTotals, name: str) -> dict[str, Any]:
     return {"rep": t.rep, "name": name, "chats": t.chats, "mean_wait_s": t.mean_wait_s, "ended": t.ended,
             "mean_handle_s": t.mean_handle_s, "ratings": t.rated, "mean_rating": t.mean_stars,
-            "conversions": t.conversions, "revenue": {c: str(money(m, c)) for c, m in t.revenue.items()},
+            "conversions": t.conversions, "no_sales": t.no_sales, "revenue": {c: str(money(m, c)) for c, m in t.revenue.items()},
             "commission": {c: str(money(m, c)) for c, m in t.commission.items()}}
 
 

@@ -101,14 +101,15 @@ def struggles_table(name: str, title: str, first: str, found: list[Struggle]) ->
 
 def reps_table(found: list[tuple[RepTotals, str]], currency: str) -> Table:
     rows = tuple((name or t.rep, str(t.chats), _num(t.mean_wait_s), str(t.ended), _num(t.mean_handle_s),
-                  _num(t.mean_stars, 2), str(t.conversions), _money(t.revenue), _money(t.commission))
+                  _num(t.mean_stars, 2), str(t.conversions), str(t.no_sales), _money(t.revenue),
+                  _money(t.commission))
                  for t, name in found)
     chart = charts.bars(f"Revenue by representative ({currency})",
                         [(name or t.rep, float(money(t.revenue.get(currency, 0), currency))) for t, name in found],
                         fmt="{:,.2f}".format)
     return Table("reps", "Representatives", ("Representative", "Chats", "Mean wait (s)", "Ended",
-                                             "Mean handle time (s)", "Mean rating", "Conversions", "Revenue",
-                                             "Commission"), rows, chart)
+                                             "Mean handle time (s)", "Mean rating", "Conversions", "No sale",
+                                             "Revenue", "Commission"), rows, chart)
 
 
 def days_table(p: Period) -> Table:

@@ -278,6 +278,10 @@ class Connection:
                 except OrderError as exc:
                     raise ChatError("; ".join(f"{f}: {m}" if f else m for f, m in exc.errors)) from None
                 self.reply(frames.console_ack(chat.id, "", ref, recorded.order.order_id))
+            elif kind == "no_sale":
+                chat = await self.own_chat(data.get("chat"))
+                await chats.no_sale(site, chat.id, self.rep.id)
+                self.reply(frames.console_ack(chat.id, "", ref, ""))
             elif kind == "transfer":
                 chat = await self.own_chat(data.get("chat"))
                 to = data.get("to")

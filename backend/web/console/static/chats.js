@@ -63,7 +63,11 @@ function makeChat(w, site, c) {
     const f = event.target;
     const sale = "s" + Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
     w.send({type: "sale", chat: c.id, value: f.elements.value.value.trim(),
-            currency: f.elements.currency.value.trim().toUpperCase(), cid: sale, ref: "sale:" + c.id}, site.key);
+            currency: f.elements.currency.value.trim().toUpperCase(), product: f.elements.product.value.trim(),
+            category: f.elements.category.value.trim(), cid: sale, ref: "sale:" + c.id}, site.key);
+  });
+  q(pane, ".no-sale").addEventListener("click", () => {
+    w.send({type: "no_sale", chat: c.id, ref: "nosale:" + c.id}, site.key);
   });
   q(pane, ".transfer").addEventListener("click", () => {
     const to = q(pane, ".transfer-to").value;
@@ -193,6 +197,11 @@ export function ack(w, m) {
     }
   }
   if (m.ref && m.ref.startsWith("link:")) q(chat.el, "form.link").reset();
+  if (m.ref && m.ref.startsWith("nosale:")) {
+    const done = q(chat.el, "form.sale .sale-done");
+    done.textContent = "Marked: no sale";
+    done.hidden = false;
+  }
   if (m.ref && m.ref.startsWith("sale:")) {
     const form = q(chat.el, "form.sale");
     const done = q(form, ".sale-done");
