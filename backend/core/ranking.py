@@ -1,0 +1,86 @@
+"""Ranking materials (canned replies, documents, links, winning conversations) by what they sold
+in chats like the one at hand, while still trying new ones.
+
+Each material has, for a context, the chats that used it, the sales among them, their revenue
+and their ratings. Two orders come from that:
+
+- the **estimate**: the conversion smoothed towards a prior, a Beta(prior_rate x prior_uses,
+  (1 - prior_rate) x prior_uses), so 1 sale in 1 use (about 0.18 with the default prior) does
+  not outrank 30 in 100 (0.28);
+- the **suggestion order**: Thompson sampling, a draw from each material's Beta posterior,
+  highest first. A material with few uses has a wide posterior and is drawn high now and then,
+  so a new material gets tried and can rise; one with many uses is drawn near its estimate.
+  Suggestions follow the draw; lists an owner reads (which materials sell) follow the estimate.
+
+Every ranking says why ("sold in 14 of 40 chats like this one; 320.00 EUR on average").
+
+Pure: no I/O. Randomness comes from the ``random.Random`` passed in, so a seed replays a run.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+PRIOR_RATE, PRIOR_USES = 0.1, 10.0  # as if every material had sold once in ten chats before its own
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """A material's record in one context."""
+
+    material: str
+    uses: int = 0
+    sales: int = 0
+    revenue: Decimal = Decimal(0)  # of those sales, in the context's currency
+    ratings: int = 0
+    stars: int = 0
+
+    def __post_init__(self) -> None:
+        if self.uses < 0 or not 0 <= self.sales <= self.uses:
+            raise ValueError(f"need 0 <= sales <= uses, got {self.sales} of {self.uses}")
+
+
+@dataclass(frozen=True)
+class Ranked:
+    material: str
+    estimate: float  # the smoothed conversion
+    draw: float  # this time's Thompson draw (equal to the estimate in an owner's list)
+    why: str
+
+
+def estimate(o: Outcomes, prior_rate: float = PRIOR_RATE, prior_uses: float = PRIOR_USES) -> float:
+    """The posterior mean: (sales + prior_rate x prior_uses) / (uses + prior_uses)."""
+    return (o.sales + prior_rate * prior_uses) / (o.uses + prior_uses)
+
+
+def why(o: Outcomes, currency: str = "") -> str:
+    """What the ranking rests on, in words a representative reads at a glance."""
+    if o.uses == 0:
+        return "new: not used in a chat like this one yet"
+    text = f"sold in {o.sales} of {o.uses} chats like this one"
+    if o.sales and o.revenue:
+        text += f"; {(o.revenue / o.sales).quantize(Decimal('0.01'))}{' ' + currency if currency else ''} on average"
+    if o.ratings:
+        text += f"; rated {o.stars / o.ratings:.1f} of 5"
+    return text
+
+
+def by_estimate(found: list[Outcomes], currency: str = "", prior_rate: float = PRIOR_RATE,
+                prior_uses: float = PRIOR_USES) -> list[Ranked]:
+    """The owner's view: best estimate first; ties by revenue, then by name."""
+    rows = [Ranked(o.material, estimate(o, prior_rate, prior_uses), estimate(o, prior_rate, prior_uses),
+                   why(o, currency)) for o in found]
+    revenue = {o.material: o.revenue for o in found}
+    return sorted(rows, key=lambda r: (-r.estimate, -revenue[r.material], r.material))
+
+
+def suggest(found: list[Outcomes], rng: random.Random, k: int = 3, currency: str = "",
+            prior_rate: float = PRIOR_RATE, prior_uses: float = PRIOR_USES) -> list[Ranked]:
+    """The representative's suggestions: the top ``k`` by a Thompson draw from each material's
+    Beta posterior (ties by name)."""
+    a0, b0 = prior_rate * prior_uses, (1 - prior_rate) * prior_uses
+    rows = [Ranked(o.material, estimate(o, prior_rate, prior_uses),
+                   rng.betavariate(o.sales + a0, o.uses - o.sales + b0), why(o, currency)) for o in found]
+    return sorted(rows, key=lambda r: (-r.draw, r.material))[:k]
