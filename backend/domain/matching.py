@@ -4,11 +4,16 @@ visitor's stored state and the reps' profiles, presence and chats (backend/core/
 decides; this module only gathers the facts).
 
 The visitor's language is the one their browser prefers (else the page's ``<html lang>``):
-the person's, not the site's. Their area is the one ``Beckon.identify({area})`` gave. What is not known yet reads as unknown, never guessed:
-the customer's account owner (records come later). Reps' accreditations are those current now
-(domain/accreditations.py; an expired one counts for nothing at once). Past results are the reps' results under the chosen rule
-set (domain/ratings.py). Time since a rep's last chat is from the last chat they accepted
-(stored by lua/claim.lua), held now or not.
+the person's, not the site's. Their area is the one ``Beckon.identify({area})`` gave. Reps'
+accreditations are those current now (domain/accreditations.py; an expired one counts for
+nothing at once); past results are theirs under the chosen rule set (domain/ratings.py);
+the time since their last chat is from the last one they accepted or took over (stored by
+lua/claim.lua and lua/transfer.lua). What is not known yet reads as unknown, never guessed:
+the customer's account owner (records come later).
+
+Per worker, what every decision would otherwise read again is kept while it holds: the parsed
+rule sets by their stored text, the reps' profiles by the reps' version, who is off duty by
+(version, minute).
 """
 
 from __future__ import annotations
