@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def _int(name: str, default: int) -> int:
@@ -121,6 +122,15 @@ class Settings:
     # A new site's holdout share (core/policy.py:OfferSettings.holdout_share): of the visitors
     # who come to need help, this share is never offered it, to measure what help changes.
     holdout_default: float = 0.10
+    # Documents uploaded to the materials library (PDF and images) are stored here, in a
+    # folder per site, each under a random name. Empty: a media/ folder beside the project.
+    media_dir: str = ""
+    # An upload larger than this is refused (413) while its body is read.
+    media_max_bytes: int = 10 * 1024 * 1024
+
+    @property
+    def media_path(self) -> Path:
+        return Path(self.media_dir) if self.media_dir else Path(__file__).resolve().parent.parent / "media"
 
     @property
     def chat_wait_replicas(self) -> int:
@@ -183,4 +193,6 @@ class Settings:
             collector_max_lag_ms=_float("BECKON_COLLECTOR_MAX_LAG_MS", cls.collector_max_lag_ms),
             counter_retention_days=_int("BECKON_COUNTER_RETENTION_DAYS", cls.counter_retention_days),
             holdout_default=_share("BECKON_HOLDOUT_DEFAULT", cls.holdout_default),
+            media_dir=_str("BECKON_MEDIA_DIR", cls.media_dir),
+            media_max_bytes=_int("BECKON_MEDIA_MAX_BYTES", cls.media_max_bytes),
         )

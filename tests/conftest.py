@@ -49,11 +49,12 @@ def redis_client(redis_server: RedisServer | ClusterStore) -> Iterator[redis.Red
 
 
 @pytest.fixture()
-def settings(redis_server: RedisServer | ClusterStore) -> Settings:
+def settings(redis_server: RedisServer | ClusterStore, tmp_path) -> Settings:
     # holdout 0: the suite's needy visitors (visitor-0001, ...) are all offered help; the
-    # holdout's own tests set a share
+    # holdout's own tests set a share. Uploaded documents go to the test's own folder.
     return Settings(redis_url=redis_server.url, admin_token=ADMIN, rate_visitor_per_min=100, rate_ip_per_min=1000,
-                    queue_redis_url=redis_server.queue_url, holdout_default=0.0)
+                    queue_redis_url=redis_server.queue_url, holdout_default=0.0, media_dir=str(tmp_path / "media"),
+                    media_max_bytes=256 * 1024)
 
 
 @pytest.fixture()

@@ -23,6 +23,8 @@ from backend.domain.enterprises import Enterprises
 from backend.domain.jobs import Jobs
 from backend.domain.logins import LoginThrottle
 from backend.domain.matching import Matching
+from backend.domain.materials import Materials
+from backend.domain.media import MediaDir
 from backend.domain.memberships import Memberships
 from backend.domain.offers import Broker, Ticker
 from backend.domain.attribution import Attribution
@@ -70,6 +72,7 @@ class Services:
     touches: Touches
     counters: Counters
     reports: Reports
+    materials: Materials
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -107,6 +110,7 @@ class Services:
             enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub), sales=sales, touches=touches,
             memberships=Memberships(reps, Enterprises(redis, sites)), counters=counters_,
             reports=Reports(redis, counters_, reps),
+            materials=Materials(redis, MediaDir(settings.media_path, settings.media_max_bytes)),
         )
 
     async def open(self) -> None:

@@ -628,6 +628,15 @@ def rep_channel(site_key: str, rid: str) -> str:
     return _k(site_key, "console", rid)
 
 
+# --- Materials (issue 12: the library of replies, links and documents) ------------------
+
+
+def materials(site_key: str) -> str:
+    """Hash: material id -> JSON (core/materials.py:Material.as_json). A document's file lives
+    on disk (Settings.media_dir), named by the random id the JSON holds, never in Redis."""
+    return _k(site_key, "materials")
+
+
 # --- Orders ------------------------------------------------------------------------------
 # Sales the site records (domain/orders.py), kept for the order retention
 # (BECKON_ORDER_RETENTION_DAYS): each key's TTL, and a trim of the time index.

@@ -11,7 +11,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from backend.config import Settings
-from backend.web.console import accreditations_page as accr, admin, applications_page as apps, keys_page, reports_page
+from backend.web.console import (
+    accreditations_page as accr, admin, applications_page as apps, keys_page, materials_page, reports_page,
+)
 from backend.web.console.join_page import join, join_form
 from backend.web.console.profile_page import own_profile, save_own_profile
 from backend.web.console.routes import login, login_form, logout, switch_site, visitor_history, workspace
@@ -45,6 +47,12 @@ _routes = [
         Route("/accreditations/{tid}", accr.take_form, methods=["GET"]),
         Route("/accreditations/{tid}", accr.take_submit, methods=["POST"]),
         Route("/reports", reports_page.reports_home, methods=["GET"]),
+        Route("/materials", materials_page.library, methods=["GET"]),
+        Route("/materials", materials_page.create, methods=["POST"]),
+        Route("/materials/document", materials_page.upload, methods=["POST"]),
+        Route("/materials/{mid}/archive", materials_page.archive, methods=["POST"]),
+        Route("/admin/materials", materials_page.library, methods=["GET"]),
+        Route("/media/{site}/{mid}", materials_page.media, methods=["GET"]),
         Route("/reports/{name}.csv", reports_page.report_csv, methods=["GET"]),
         Route("/join/{site}", join_form, methods=["GET"]),
         Route("/join/{site}", join, methods=["POST"]),
