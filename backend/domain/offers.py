@@ -156,10 +156,10 @@ class Broker:
         """On a site with matching rule sets: which reps may answer each visitor the script
         looks at (the candidates, those holding an offer, those waiting for a rep), as
         broker.lua reads it; "" where anyone may answer anyone."""
-        site_obj = await self.sites.get(site) if self.routing else None
-        if self.routing is None or site_obj is None:
-            return ""
-        if not (await self.routing.matching.rule_sets(site)).sets:
+        if self.routing is None or not (await self.routing.matching.rule_sets(site)).sets:
+            return ""  # most sites: one GET, nothing more
+        site_obj = await self.sites.get(site)
+        if site_obj is None:
             return ""
         vids = set(await self.redis.zrevrange(keys.needy(site), 0, MAX_CANDIDATES - 1))
         vids.update(await self.redis.zrange(keys.offers(site), 0, -1))

@@ -723,8 +723,9 @@ def dispatch(site_key: str, req_id: str) -> list[str]:
 
 
 def dispatch_prefixes(site_key: str) -> list[str]:
-    """A rep's hash, a rep's chat set and a request hash, less the id."""
-    return [rep(site_key, ""), rep_chats(site_key, ""), request(site_key, "")]
+    """A rep's hash, less the id: dispatch.lua reads a rep's profile there (loads, capacities
+    and the last chat come from the site's hashes, in KEYS)."""
+    return [rep(site_key, "")]
 
 
 def claim(site_key: str, chat_id: str, rid: str, day: str) -> list[str]:

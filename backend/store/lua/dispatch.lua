@@ -9,16 +9,16 @@
 
 local WHY_MAX = 50  -- core/dispatch.py:WHY_MAX
 local req_id, now, presence_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local rep_prefix, rep_chats_prefix, request_prefix = ARGV[4], ARGV[5], ARGV[6]
-local action = ARGV[7]
-local accr_prefix = ARGV[13]  -- a rep's accreditations (store/keys.py:accreditations), less the id
+local rep_prefix = ARGV[4]
+local action = ARGV[5]
+local accr_prefix = ARGV[11]  -- a rep's accreditations (store/keys.py:accreditations), less the id
 
 local req = redis.call('HMGET', KEYS[1], 'status', 'targets', 'stage', 'match', 'must_contact')
 if req[1] ~= 'waiting' then
   redis.call('ZREM', KEYS[2], req_id)
   return '{"error":"gone"}'
 end
-local spec_json = ARGV[8]
+local spec_json = ARGV[6]
 if action ~= 'route' then spec_json = req[4] end
 if not spec_json or spec_json == '' then
   redis.call('ZREM', KEYS[2], req_id)
@@ -45,7 +45,7 @@ else
     stage = stage + 1
   elseif action == 'left' then
     local had = false
-    for _, rid in ipairs(previous) do if rid == ARGV[10] then had = true end end
+    for _, rid in ipairs(previous) do if rid == ARGV[8] then had = true end end
     if not had then return '{"error":"untouched"}' end
     stage = stage + 1
   end
@@ -56,7 +56,7 @@ end
 -- slot, and of those only what the rule set reads (a rule or filter that cannot tell reps
 -- apart for this session reads nothing). A rep left out here is one rank_reps would filter out.
 local off_duty = {}
-for _, rid in ipairs(cjson.decode(ARGV[9])) do off_duty[rid] = true end
+for _, rid in ipairs(cjson.decode(ARGV[7])) do off_duty[rid] = true end
 local s = spec.session
 local uses = {}
 for _, rule in ipairs(spec.rules) do uses[rule[1]] = true end
@@ -120,14 +120,14 @@ for i, rid in ipairs(present) do
   end
 end
 
--- Results: of the rule set, in store/keys.py:results (ARGV[12], its prefix), read at once for
+-- Results: of the rule set, in store/keys.py:results (ARGV[10], its prefix), read at once for
 -- the reps left (the hash holds every rep who ever chatted under the rule set).
 if uses.results and #reps > 0 then
   local fields = {}
   for i, rep in ipairs(reps) do fields[2 * i - 1], fields[2 * i] = rep.id .. ':chats', rep.id .. ':ok' end
   local got = {}
   for first = 1, #fields, 4000 do  -- unpack() has a limit on its arguments
-    local part = redis.call('HMGET', ARGV[12] .. redis.sha1hex(spec.name),
+    local part = redis.call('HMGET', ARGV[10] .. redis.sha1hex(spec.name),
                             unpack(fields, first, math.min(first + 3999, #fields)))
     for j, v in ipairs(part) do got[first + j - 1] = v end
   end
@@ -168,7 +168,7 @@ redis.call('HSET', KEYS[1], 'targets', targets_json, 'stage', stage, 'rule_set',
 
 local out = {targets = targets_json, stage = stage, final = final, escalate_at = at,
              changed = targets_json ~= req[2]}
-if ARGV[11] == '1' then  -- the whole ranking, exact, for the twin test
+if ARGV[9] == '1' then  -- the whole ranking, exact, for the twin test
   local function exact(x) return string.format('%.17g', x) end
   local rows = {}
   for i, r in ipairs(ranked) do

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from backend.core import charts
 from backend.core.counters import ARMS, BAND_LABELS, STAGES, Period
-from backend.core.reports import RepTotals, Struggle, UpliftReport, money
+from backend.core.reports import RepTotals, Struggle, UpliftReport, money, uplift_report
 from backend.core.scoring import RULE_LABELS
 from backend.core.uplift import Interval, Uplift
 from backend.domain.reports import RangeError, day_range
@@ -129,7 +129,7 @@ async def _tables(request: Request, ctx: Ctx) -> tuple[str, str, list[Table]]:
     first, last = day_range(request.query_params.get("from"), request.query_params.get("to"))
     reports = services(request).reports
     period = await reports.funnel(ctx.site.key, first, last)
-    uplift = await reports.uplift(ctx.site.key, first, last)
+    uplift = uplift_report(period)  # the same days: read once
     reps = await reports.reps_report(ctx.site.key, first, last)
     reasons, pages = await reports.struggles(ctx.site.key, first, last)
     labels = [Struggle(RULE_LABELS.get(s.name, (s.name,))[0], s.treated, s.treated_bought, s.held, s.held_bought)
