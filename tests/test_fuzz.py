@@ -688,7 +688,7 @@ class Socket:
         self.ws.close()
 
 
-PAGE_KINDS = ["say", "typing", "callback", "transcript", "resume", "hello", "open"]  # not "end": the chat goes on
+PAGE_KINDS = ["say", "typing", "callback", "transcript", "resume", "hello", "open", "rate"]  # not "end": the chat goes on
 
 
 def test_page_socket_frames(server: Server, clean_log: None) -> None:
@@ -708,7 +708,8 @@ def test_page_socket_frames(server: Server, clean_log: None) -> None:
                   probe=lambda ref: json.dumps({"type": "say", "text": "", "cid": ref}),
                   answered=lambda frame, ref: frame.get("type") == "error" and frame.get("cid") == ref)
     fields = {"text": texts, "cid": texts, "phone": st.sampled_from(["+44 20 7946 0000", "123", "(0) 1234-567"]),
-              "when": texts, "email": emails, "chat": st.one_of(st.just(chat), texts), "after": texts, "tok": texts}
+              "when": texts, "email": emails, "chat": st.one_of(st.just(chat), texts), "after": texts, "tok": texts,
+              "stars": st.one_of(st.integers(-10, 10), numbers, texts), "comment": texts}
 
     @hsettings(FUZZ, max_examples=75)
     @given(frames(PAGE_KINDS, fields))
@@ -722,7 +723,8 @@ def test_page_socket_frames(server: Server, clean_log: None) -> None:
         sock.close()
 
 
-CONSOLE_KINDS = ["presence", "accept", "say", "link", "typing", "transfer", "target"]  # not "end"
+CONSOLE_KINDS = ["presence", "accept", "say", "link", "typing", "transfer", "target", "resolved", "sale",
+                 "no_sale"]  # not "end"
 
 
 def test_console_socket_frames(server: Server, clean_log: None) -> None:
@@ -750,7 +752,8 @@ def test_console_socket_frames(server: Server, clean_log: None) -> None:
               "chat": st.one_of(st.just(chat), texts), "text": texts, "cid": texts, "ref": texts,
               "url": st.one_of(st.sampled_from([ORIGIN + "/cart", ORIGIN]), urls), "title": texts,
               "to": st.one_of(st.just(other), texts), "reps": st.lists(st.one_of(st.just(other), texts), max_size=3),
-              "must_contact": st.booleans()}
+              "must_contact": st.booleans(), "value": st.one_of(numbers, texts), "currency": texts,
+              "product": texts, "category": texts}
 
     @hsettings(FUZZ, max_examples=75)
     @given(frames(CONSOLE_KINDS, fields))
