@@ -521,6 +521,14 @@ def deep(levels: int) -> list:
     return out
 
 
+def hostile_text(max_size: int = 200) -> Any:
+    """Text as a sender may send it: any code points, lone surrogates, control characters."""
+    from hypothesis import strategies as st
+
+    return st.one_of(st.text(max_size=max_size), st.sampled_from(LONE_SURROGATES),
+                     st.text(alphabet=st.characters(max_codepoint=0x1F), max_size=8))
+
+
 def hostile_json(max_list: int = 4, max_leaves: int = 12) -> Any:
     """Any JSON-like value, and worse: wrong types, huge and non-finite numbers, lone
     surrogates in values and keys, nesting; for validators that must list problems, never raise."""

@@ -154,3 +154,8 @@ def reps(me: str, colleagues: list[dict[str, Any]]) -> dict[str, Any]:
 def visitor(chat_id: str, detail: dict[str, Any] | None) -> dict[str, Any]:
     """Fresh details of the customer in an open chat (they keep browsing while chatting)."""
     return {"type": "visitor", "chat": chat_id, "detail": visitor_detail(detail)}
+
+
+def suggestions(chat_id: str, query: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The materials beside a chat (core/practices.py:Suggestion.as_json), or a search's."""
+    return {"type": "suggestions", "chat": chat_id, "q": query, "items": items}

@@ -36,10 +36,15 @@ class Outcomes:
     revenue: Decimal = Decimal(0)  # of those sales, in the context's currency
     ratings: int = 0
     stars: int = 0
+    # What the conversion is shrunk towards: PRIOR_RATE for a material with no record, its own
+    # record across every context when this is one context (core/practices.py:shrunk).
+    prior_rate: float = PRIOR_RATE
 
     def __post_init__(self) -> None:
         if self.uses < 0 or not 0 <= self.sales <= self.uses:
             raise ValueError(f"need 0 <= sales <= uses, got {self.sales} of {self.uses}")
+        if not 0 < self.prior_rate < 1:
+            raise ValueError(f"need 0 < prior_rate < 1, got {self.prior_rate}")
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,9 @@ class Ranked:
     why: str
 
 
-def estimate(o: Outcomes, prior_rate: float = PRIOR_RATE, prior_uses: float = PRIOR_USES) -> float:
+def estimate(o: Outcomes, prior_uses: float = PRIOR_USES) -> float:
     """The posterior mean: (sales + prior_rate x prior_uses) / (uses + prior_uses)."""
-    return (o.sales + prior_rate * prior_uses) / (o.uses + prior_uses)
+    return (o.sales + o.prior_rate * prior_uses) / (o.uses + prior_uses)
 
 
 def why(o: Outcomes, currency: str = "") -> str:
@@ -67,20 +72,22 @@ def why(o: Outcomes, currency: str = "") -> str:
     return text
 
 
-def by_estimate(found: list[Outcomes], currency: str = "", prior_rate: float = PRIOR_RATE,
-                prior_uses: float = PRIOR_USES) -> list[Ranked]:
+def by_estimate(found: list[Outcomes], currency: str = "", prior_uses: float = PRIOR_USES) -> list[Ranked]:
     """The owner's view: best estimate first; ties by revenue, then by name."""
-    rows = [Ranked(o.material, estimate(o, prior_rate, prior_uses), estimate(o, prior_rate, prior_uses),
-                   why(o, currency)) for o in found]
+    rows = [Ranked(o.material, estimate(o, prior_uses), estimate(o, prior_uses), why(o, currency)) for o in found]
     revenue = {o.material: o.revenue for o in found}
     return sorted(rows, key=lambda r: (-r.estimate, -revenue[r.material], r.material))
 
 
+def draw(o: Outcomes, rng: random.Random, prior_uses: float = PRIOR_USES) -> float:
+    """One draw from the material's Beta posterior."""
+    a0, b0 = o.prior_rate * prior_uses, (1 - o.prior_rate) * prior_uses
+    return rng.betavariate(o.sales + a0, o.uses - o.sales + b0)
+
+
 def suggest(found: list[Outcomes], rng: random.Random, k: int = 3, currency: str = "",
-            prior_rate: float = PRIOR_RATE, prior_uses: float = PRIOR_USES) -> list[Ranked]:
+            prior_uses: float = PRIOR_USES) -> list[Ranked]:
     """The representative's suggestions: the top ``k`` by a Thompson draw from each material's
     Beta posterior (ties by name)."""
-    a0, b0 = prior_rate * prior_uses, (1 - prior_rate) * prior_uses
-    rows = [Ranked(o.material, estimate(o, prior_rate, prior_uses),
-                   rng.betavariate(o.sales + a0, o.uses - o.sales + b0), why(o, currency)) for o in found]
+    rows = [Ranked(o.material, estimate(o, prior_uses), draw(o, rng, prior_uses), why(o, currency)) for o in found]
     return sorted(rows, key=lambda r: (-r.draw, r.material))[:k]

@@ -28,6 +28,7 @@ from backend.core import counters
 from backend.core.attribution import Line
 from backend.core.currencies import minor_units
 from backend.core.orders import Order
+from backend.domain.practices import Practices
 from backend.domain.sales import Sales
 from backend.domain.touches import Touches
 from backend.store import keys
@@ -71,8 +72,9 @@ def _minor(amount: Decimal, currency: str) -> int:
 
 class Attribution:
     def __init__(self, redis: aioredis.Redis, touches: Touches, sales: Sales, counter_ttl_s: int,
-                 retention_ms: int) -> None:
+                 retention_ms: int, practices: Practices | None = None) -> None:
         self.redis = redis
+        self.practices = practices  # the materials used in a credited chat share its sale
         self.touches = touches
         self.sales = sales
         self.counter_ttl_s = counter_ttl_s
@@ -118,6 +120,8 @@ class Attribution:
                              _minor(earned, order.currency))
             pipe.expire(day_key, self.counter_ttl_s)
             await pipe.execute()
+        if credit.chat and self.practices:
+            await self.practices.sold(site, credit.chat, order.value, order.currency)
         return credit
 
     async def of(self, site: str, order_id: str) -> Credit | None:

@@ -7,7 +7,7 @@ decides). The rep's consoles see either as it happens; matching reads the result
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.core import frames
 from backend.core import results as core
@@ -16,6 +16,9 @@ from backend.domain.chat import ChatError
 from backend.domain.push import Hub
 from backend.store import Client, keys
 from backend.store.scripts import Refused, Scripts
+
+if TYPE_CHECKING:  # practices reads the matching rule sets, which read the results here
+    from backend.domain.practices import Practices
 
 
 async def results(redis: Client, site: str, rule_set: str, rids: list[str]) -> dict[str, Results]:
@@ -28,9 +31,11 @@ async def results(redis: Client, site: str, rule_set: str, rids: list[str]) -> d
 
 
 class Ratings:
-    def __init__(self, scripts: Scripts, hub: Hub, window_s: int = core.WINDOW_S) -> None:
+    def __init__(self, scripts: Scripts, hub: Hub, practices: "Practices | None" = None,
+                 window_s: int = core.WINDOW_S) -> None:
         self.scripts = scripts
         self.hub = hub
+        self.practices = practices  # the materials used in a rated chat share its rating
         self.window_ms = window_s * 1000
 
     async def _run(self, site: str, chat_id: str, action: str, who: str, **rating: Any) -> tuple[bool, str]:
@@ -50,6 +55,8 @@ class Ratings:
             raise ChatError("say which chat you rate")
         text = core.clean_comment(comment)
         _, rep = await self._run(site, chat_id, "rate", vid, stars=stars, comment=text)
+        if self.practices:
+            await self.practices.rated(site, chat_id, stars)  # type: ignore[arg-type]
         await self.hub.send(keys.rep_channel(site, rep), frames.rated(chat_id, stars, text))  # type: ignore[arg-type]
 
     async def resolve(self, site: str, chat_id: str, rid: str) -> None:

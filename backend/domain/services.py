@@ -31,6 +31,7 @@ from backend.domain.attribution import Attribution
 from backend.domain.orders import Orders
 from backend.domain.presence import Presence
 from backend.domain.push import Hub
+from backend.domain.practices import Practices
 from backend.domain.ratings import Ratings
 from backend.domain.sales import Sales
 from backend.domain.touches import Touches
@@ -73,6 +74,7 @@ class Services:
     counters: Counters
     reports: Reports
     materials: Materials
+    practices: Practices
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -98,8 +100,10 @@ class Services:
         counters_ = Counters(redis)
         sales = Sales(redis)
         orders = Orders(redis, settings.order_retention_days)
+        materials = Materials(redis, MediaDir(settings.media_path, settings.media_max_bytes))
+        practices = Practices(redis, materials, visitors, matching, sites)
         orders.attribution = Attribution(redis, touches, sales, settings.counter_retention_days * 86400,
-                                         orders.retention_ms)
+                                         orders.retention_ms, practices)
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
@@ -107,10 +111,11 @@ class Services:
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
             chats=chats, jobs=jobs, accreditations=accreditations, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
-            enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub), sales=sales, touches=touches,
+            enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub, practices), sales=sales,
+            touches=touches,
             memberships=Memberships(reps, Enterprises(redis, sites)), counters=counters_,
             reports=Reports(redis, counters_, reps),
-            materials=Materials(redis, MediaDir(settings.media_path, settings.media_max_bytes)),
+            materials=materials, practices=practices,
         )
 
     async def open(self) -> None:

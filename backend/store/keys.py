@@ -637,6 +637,33 @@ def materials(site_key: str) -> str:
     return _k(site_key, "materials")
 
 
+class MaterialUsesHash(Fields):
+    """The materials used in one chat: material id -> JSON list of the facets of the use's
+    context (core/practices.py:facets), plus the marks below (ids never start with "!")."""
+
+    SOLD = "!sold"  # set once (HSETNX) when the chat's first sale was counted for its materials
+    RATED = "!rated"  # set once when the chat's rating was counted
+
+
+def material_uses(site_key: str, chat_id: str) -> str:
+    """Hash: MaterialUsesHash. TTL: a chat's lifetime plus the longest attribution window, so a
+    sale credited to the chat days later still reaches the materials used in it."""
+    return _k(site_key, "mat-uses", chat_id)
+
+
+def material_stats(site_key: str, facet: str) -> str:
+    """Hash: "<material>|uses|sales|ratings|stars" and "<material>|rev|<currency>" (minor
+    units): the materials' counts under one facet of context (core/practices.py). The facet is
+    hashed into the name: it holds text the site's pages gave."""
+    return _k(site_key, "mat-stats", hashlib.sha1(facet.encode("utf-8", "surrogatepass")).hexdigest()[:16])
+
+
+def material_facets(site_key: str) -> str:
+    """Set: the facets with counts (bounded by core/practices.py:FACETS_MAX), for the owner's
+    views per product, reason and representative."""
+    return _k(site_key, "mat-facets")
+
+
 # --- Orders ------------------------------------------------------------------------------
 # Sales the site records (domain/orders.py), kept for the order retention
 # (BECKON_ORDER_RETENTION_DAYS): each key's TTL, and a trim of the time index.

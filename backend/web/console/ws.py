@@ -32,7 +32,9 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from backend.core import frames
+from backend.core.materials import Material
 from backend.core.models import Parties
+from backend.core.validation import is_text
 from backend.domain.chat import RESEND_AFTER_MS, ChatError, Unconfirmed, check_link
 from backend.domain.orders import OrderError
 from backend.domain.reps import Rep, RepError
@@ -48,6 +50,7 @@ TICK_S = 5.0  # the queue's details (dwell, pages) change while requests wait
 TYPING_EVERY_S = 1.0
 CHAT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{4,64}\Z")
 TITLE_MAX = 200
+QUERY_MAX = 200  # a search of the materials library
 
 
 class Tap:
@@ -245,6 +248,17 @@ class Connection:
                                       client_id=client_id[:64])
                 self.typing_at.pop(chat.id, None)  # the next keystroke starts a new "typing…"
                 self.reply(frames.console_ack(chat.id, client_id, ref, msg["id"]))
+                if data.get("material"):  # a suggested reply, perhaps edited: count its use
+                    with contextlib.suppress(ChatError):  # sent either way; only a reply of the site's counts
+                        await self.used(chat.id, data["material"], ("reply",))
+            elif kind == "suggest":
+                chat = await self.own_chat(data.get("chat"))
+                query = data.get("q") or ""
+                if not isinstance(query, str) or len(query) > QUERY_MAX or not is_text(query):
+                    raise ChatError(f"a search is text of at most {QUERY_MAX} characters")
+                full = await chats.get(site, chat.id)
+                found = await self.svc.practices.suggestions(site, full, query) if full else []
+                self.reply(frames.suggestions(chat.id, query, [s.as_json() for s in found]))
             elif kind == "link":
                 chat = await self.own_chat(data.get("chat"))
                 site_obj = await self.svc.sites.get(site)
@@ -302,6 +316,16 @@ class Connection:
             self.error("The message could not be sent just now; please try again in a moment.", ref,
                        RESEND_AFTER_MS if kind == "say" else 0)
         return True
+
+    async def used(self, chat_id: str, mid: Any, kinds: tuple[str, ...]) -> Material:
+        """The site's active material ``mid`` of one of ``kinds``, counted as used in the chat."""
+        found = await self.svc.materials.get(self.site, mid) if isinstance(mid, str) and len(mid) <= 64 else None
+        if found is None or found.status != "active" or found.kind not in kinds:
+            raise ChatError("no such material in this site's library")
+        chat = await self.svc.chats.get(self.site, chat_id)
+        if chat is not None:
+            await self.svc.practices.record_use(self.site, chat, found)
+        return found
 
     async def presence(self, status: Any) -> bool:
         """The page's heartbeat (every 10 s): keeps the rep online and says how; a session
