@@ -225,6 +225,15 @@ def read(data: Any) -> Material | None:
     return found.with_document(document)
 
 
+def site_url(url: str, origins: frozenset[str] | set[str]) -> str | None:
+    """A link material's URL as the customer's browser is sent it: a path such as ``/kayaks``
+    on the site's first origin (in sorted order, as the site lists them); None when the site
+    has no origin. An absolute URL stays as it is (the chat checks it is the site's)."""
+    if not url.startswith("/") or url.startswith("//"):
+        return url
+    return sorted(origins)[0].rstrip("/") + url if origins else None
+
+
 # --- placeholders -----------------------------------------------------------------------------
 
 

@@ -33,7 +33,9 @@ TRANSCRIPTS_PER_VISITOR = 3  # in the window
 TRANSCRIPTS_PER_ADDRESS = 5
 MESSAGES_KEPT = 2000
 RETENTION_S = 30 * 86400
-KINDS = ("text", "link", "callback", "system")
+# document: a document of the materials library, as a card with a signed download link (url,
+# title, filename, size, content_type; domain/materials.py:Materials.outgoing)
+KINDS = ("text", "link", "callback", "system", "document")
 REFUSALS = {
     "taken": "another representative already took this request",
     "gone": "this request no longer exists",

@@ -15,13 +15,17 @@ from typing import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
 
+from backend.core import download_links
 from backend.core import materials as core
+from backend.core.download_links import Verdict
 from backend.core.materials import Material
+from backend.core.protocol import ID_RE
 from backend.core.validation import ValidationError
 from backend.domain.media import MediaDir, Refused, TooLarge
 from backend.store import keys
 
-__all__ = ["MaterialError", "Materials", "Opened", "Refused", "TooLarge"]
+__all__ = ["CustomerLink", "LinkExpired", "MaterialError", "Materials", "NotSendable", "Opened", "Outgoing", "Refused",
+           "TooLarge"]
 
 
 class MaterialError(ValidationError):
@@ -35,6 +39,34 @@ class Opened:
     material: Material
     path: Path
     document: core.Document
+
+
+class NotSendable(ValueError):
+    """A material a representative asked to send cannot go into a chat; the message says why."""
+
+
+class LinkExpired(Exception):
+    """A customer's download link that we signed, but whose time is over."""
+
+
+@dataclass(frozen=True)
+class CustomerLink:
+    """A document as a customer may download it: the signed link and what the card shows."""
+
+    material: Material
+    document: core.Document
+    url: str
+    expires_s: int
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A material as a chat message: its kind, its text and its fields (``Chats.say``)."""
+
+    material: Material
+    kind: str  # link | document
+    text: str
+    fields: dict[str, str]
 
 
 class Materials:
@@ -126,3 +158,63 @@ class Materials:
             return None
         path = self.media.path(site, found.document.stored)
         return Opened(found, path, found.document) if path else None
+
+    # --- in a chat ---------------------------------------------------------------------
+
+    # The secret that signs customers' download links is Settings.secret_key, handed in by the
+    # edge with each call (as Settings reach every other service: passed, never read here).
+
+    async def customer_link(self, site: str, mid: str, base_url: str, *, secret: str, now_s: float | None = None,
+                            ttl_s: int = download_links.LINK_TTL_S) -> CustomerLink | None:
+        """A signed link to the document material's file on ``base_url`` (the collector's
+        public origin); None when it is no document with a file."""
+        found = await self.get(site, mid)
+        return self._link(site, found, base_url, secret, now_s, ttl_s) if found else None
+
+    def _link(self, site: str, found: Material, base_url: str, secret: str, now_s: float | None = None,
+              ttl_s: int = download_links.LINK_TTL_S) -> CustomerLink | None:
+        if found.kind != "document" or found.document is None:
+            return None
+        now = self.clock() if now_s is None else now_s
+        path = download_links.path(secret, site, found.id, found.document.stored, now, ttl_s)
+        return CustomerLink(found, found.document, base_url.rstrip("/") + path, int(now) + ttl_s)
+
+    async def open_link(self, site: str, mid: str, exp: str, sig: str, *, secret: str) -> Opened | None:
+        """The file a customer's link names, when the link was signed for the file the active
+        material has now; None for anything else, LinkExpired for a good link too old."""
+        if not download_links.well_formed(site, mid, exp, sig):
+            return None
+        opened = await self.open(site, mid)
+        if opened is None or opened.material.status != "active":
+            return None
+        verdict = download_links.verify(secret, site, mid, opened.document.stored, exp, sig, self.clock())
+        if verdict is Verdict.EXPIRED:
+            raise LinkExpired()
+        return opened if verdict is Verdict.GOOD else None
+
+    async def outgoing(self, site: str, mid: object, origins: frozenset[str], base_url: str, *,
+                       secret: str) -> Outgoing:
+        """An active link or document material of the site as a chat message; NotSendable
+        (for people) otherwise. A link that is a path goes to the site's first origin; the
+        caller still checks it is one of the site's pages."""
+        found = await self.get(site, mid) if isinstance(mid, str) and ID_RE.fullmatch(mid) else None
+        if found is None:
+            raise NotSendable("no such material")
+        if found.status != "active":
+            raise NotSendable("this material is archived")
+        if found.kind == "reply":
+            raise NotSendable("insert a reply into the message box instead")
+        if found.kind == "link":
+            url = core.site_url(found.url, origins)
+            if url is None:
+                raise NotSendable("this site has no origin for a link that is a path")
+            return Outgoing(found, "link", found.title, {"url": url, "title": found.title})
+        if found.kind == "document":
+            link = self._link(site, found, base_url, secret)
+            if link is None:
+                raise NotSendable("this document has no file yet")
+            doc = link.document
+            return Outgoing(found, "document", found.title, {
+                "url": link.url, "title": found.title, "filename": doc.filename, "size": str(doc.size),
+                "content_type": doc.content_type})
+        raise NotSendable("this material cannot be sent")

@@ -11,7 +11,8 @@ One socket per site: ``/console/ws?site=KEY`` for each site the session serves (
 serving several sites opens one each); a site not in the session is refused (4403), one whose
 membership ended is closed (4401). Without ``site``: the session's current site.
 
-Client -> server: ``presence``, ``accept``, ``say``, ``link``, ``typing``, ``end``,
+Client -> server: ``presence``, ``accept``, ``say``, ``link``, ``material`` (a link or
+document of the site's materials library, ``{chat, material, ref}``), ``typing``, ``end``,
 ``resolved`` (the rep marks their chat resolved, once), ``transfer``, ``target``. Everything a
 rep does to a chat is checked against the chat's owner first; the site is the session's.
 
@@ -36,6 +37,7 @@ from backend.core.materials import Material
 from backend.core.models import Parties
 from backend.core.validation import is_text
 from backend.domain.chat import RESEND_AFTER_MS, ChatError, Unconfirmed, check_link
+from backend.domain.materials import NotSendable
 from backend.domain.orders import OrderError
 from backend.domain.reps import Rep, RepError
 from backend.domain.tasks import UNAVAILABLE
@@ -269,6 +271,22 @@ class Connection:
                 title = title.strip()
                 msg = await chats.say(site, chat.id, "rep", self.rep.name, title or url, kind="link",
                                       url=url, title=title)
+                self.reply(frames.console_ack(chat.id, "", ref, msg["id"]))
+            elif kind == "material":
+                chat = await self.own_chat(data.get("chat"))
+                site_obj = await self.svc.sites.get(site)
+                origins = site_obj.origins if site_obj else frozenset()
+                try:
+                    out = await self.svc.materials.outgoing(site, data.get("material"), origins,
+                                                            self.svc.settings.public_url,
+                                                            secret=self.svc.settings.secret_key)
+                except NotSendable as exc:
+                    raise ChatError(str(exc)) from None
+                fields = dict(out.fields)
+                if out.kind == "link":  # only the site's own pages, as a link the rep types
+                    fields["url"] = check_link(fields["url"], origins)
+                msg = await chats.say(site, chat.id, "rep", self.rep.name, out.text, kind=out.kind, **fields)
+                # sent: material out.material.id in chat chat.id, by self.rep.id
                 self.reply(frames.console_ack(chat.id, "", ref, msg["id"]))
             elif kind == "typing":
                 chat = await self.own_chat(data.get("chat"))
