@@ -51,7 +51,7 @@ def test_suggestions_suit_the_chat_and_outcomes_reach_the_materials_it_used(clie
                         headers=admin()).json()["key"]
     theirs = make(client, other, {"kind": "reply", "title": "Their greeting", "text": "Hi"})
 
-    make_rep(client, key, email="ria@shop.example", name="Ria", capacity=2)
+    rid = make_rep(client, key, email="ria@shop.example", name="Ria", capacity=2)
     csrf = console_login(client, "ria@shop.example")
     with client.websocket_connect(f"{WS}?csrf={csrf}", headers={"Origin": "http://beckon.test"}) as ws:
         ws.send_json({"type": "presence", "status": "available"})
@@ -73,7 +73,10 @@ def test_suggestions_suit_the_chat_and_outcomes_reach_the_materials_it_used(clie
         expect(ws, "ack")  # a second use in the same chat counts once
         ws.send_json({"type": "say", "chat": cid, "text": "theirs", "cid": "c3", "material": theirs})
         expect(ws, "ack")  # another site's material: the message goes, nothing is counted
+        ws.send_json({"type": "material", "chat": cid, "material": guide, "ref": "m1"})
+        assert expect(ws, "ack")["ref"] == "m1"  # a link sent as a card counts as used too
         assert stats(client, key, "product=home cover")[greet].uses == 1
+        assert stats(client, key, "rep=" + rid)[guide].uses == 1
         assert stats(client, key, "*")[greet].uses == 1 and theirs not in stats(client, key, "*")
         assert stats(client, other, "*") == {}
 

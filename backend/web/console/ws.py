@@ -3,7 +3,7 @@
 Server -> client: ``queue`` (a full snapshot of the requests this rep may take), ``chats``
 (the rep's open chats with history), ``visitor`` (``{chat, detail}``: the customer beside an
 open chat changed; the collector tells the rep's channel, ``visitor-changed``), ``reps`` (colleagues and their presence), ``presence``,
-``accepted``, ``ack``, ``error`` (``{message, ref}``), and the rep channel's events as they
+``accepted``, ``ack``, ``error`` (``{message, ref}``), ``suggestions``, and the rep channel's events as they
 are (``chat-open``, ``chat-closed``, ``msg``, ``typing``, ``ended``, ``rated`` (the customer's
 stars and comment), ``resolved``).
 
@@ -11,8 +11,10 @@ One socket per site: ``/console/ws?site=KEY`` for each site the session serves (
 serving several sites opens one each); a site not in the session is refused (4403), one whose
 membership ended is closed (4401). Without ``site``: the session's current site.
 
-Client -> server: ``presence``, ``accept``, ``say``, ``link``, ``material`` (a link or
-document of the site's materials library, ``{chat, material, ref}``), ``typing``, ``end``,
+Client -> server: ``presence``, ``accept``, ``say`` (``material``: the library reply it began
+as, counted as used), ``suggest`` (``{chat, q}``: the materials that suit the chat, or a search;
+answered by ``suggestions``), ``link``, ``material`` (a link or document of the site's
+materials library, ``{chat, material, ref}``, counted as used), ``typing``, ``end``,
 ``resolved`` (the rep marks their chat resolved, once), ``transfer``, ``target``. Everything a
 rep does to a chat is checked against the chat's owner first; the site is the session's.
 
@@ -249,10 +251,10 @@ class Connection:
                 msg = await chats.say(site, chat.id, "rep", self.rep.name, data.get("text", ""),
                                       client_id=client_id[:64])
                 self.typing_at.pop(chat.id, None)  # the next keystroke starts a new "typing…"
-                self.reply(frames.console_ack(chat.id, client_id, ref, msg["id"]))
                 if data.get("material"):  # a suggested reply, perhaps edited: count its use
                     with contextlib.suppress(ChatError):  # sent either way; only a reply of the site's counts
                         await self.used(chat.id, data["material"], ("reply",))
+                self.reply(frames.console_ack(chat.id, client_id, ref, msg["id"]))
             elif kind == "suggest":
                 chat = await self.own_chat(data.get("chat"))
                 query = data.get("q") or ""
@@ -286,7 +288,9 @@ class Connection:
                 if out.kind == "link":  # only the site's own pages, as a link the rep types
                     fields["url"] = check_link(fields["url"], origins)
                 msg = await chats.say(site, chat.id, "rep", self.rep.name, out.text, kind=out.kind, **fields)
-                # sent: material out.material.id in chat chat.id, by self.rep.id
+                full = await chats.get(site, chat.id)
+                if full is not None:
+                    await self.svc.practices.record_use(site, full, out.material)
                 self.reply(frames.console_ack(chat.id, "", ref, msg["id"]))
             elif kind == "typing":
                 chat = await self.own_chat(data.get("chat"))
