@@ -253,12 +253,34 @@
       h('strong', { text: title || u.hostname }), h('span', { text: u.href })]);
   }
 
+  // A document the representative sent: a download card. Its url is a signed link on Beckon's
+  // own origin (a relative one is read against it, never against the host page).
+  const TYPES = { 'application/pdf': 'PDF', 'image/png': 'PNG', 'image/jpeg': 'JPEG', 'image/gif': 'GIF', 'image/webp': 'WebP' };
+  function bytes(n) {
+    n = Number(n);
+    if (!(n >= 0) || !isFinite(n)) return '';
+    return n < 1024 ? n + ' B' : n < 1048576 ? Math.round(n / 1024) + ' KB' : (n / 1048576).toFixed(1) + ' MB';
+  }
+  function doc(m) {
+    let u;
+    if (typeof m.url !== 'string' || !m.url) return null;
+    try { u = new URL(m.url, B.endpoint); } catch (e) { return null; }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
+    const name = m.filename ? String(m.filename) : 'document';
+    const type = Object.prototype.hasOwnProperty.call(TYPES, m.content_type) ? TYPES[m.content_type] : '';
+    const meta = [type, bytes(m.size)].filter(Boolean).join(' \u00b7 ');
+    return h('a', { class: 'bk-doc', href: u.href, download: name, rel: 'noopener' }, [
+      h('strong', { text: m.title ? String(m.title) : name }),
+      h('span', { class: 'bk-doc-name', text: name }),
+      h('span', { class: 'bk-doc-meta', text: meta })]);
+  }
+
   function item(m, state) {
     const from = m.from === 'rep' || m.from === 'system' ? m.from : 'visitor';
     const li = h('li', { class: 'bk-msg bk-' + from, 'data-id': m.id, 'data-kind': m.kind || 'text' });
     if (from === 'rep') li.appendChild(h('span', { class: 'bk-name', text: m.name || chat.rep || 'Representative' }));
-    const card = m.kind === 'link' && link(m.url, m.title);
-    // the console sends a link's title (or URL) as its text: the card shows that already
+    const card = m.kind === 'link' ? link(m.url, m.title) : m.kind === 'document' ? doc(m) : null;
+    // the console sends a link's or document's title (or URL) as its text: the card shows that already
     if (m.text && !(card && (m.text === m.title || m.text === m.url))) li.appendChild(h('span', { class: 'bk-text', text: m.text }));
     if (card) li.appendChild(card);
     if (m.ts) li.title = new Date(m.ts).toLocaleString();

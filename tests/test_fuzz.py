@@ -30,6 +30,8 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect as ws_connect
 
+from backend.config import Settings
+from backend.core import download_links as dl
 from backend.store import keys
 from backend.testing.servers import WebServer, free_port
 from backend.web.logs import CLIENT_MISTAKES
@@ -49,13 +51,14 @@ class Server:
     """One uvicorn process for the module, with rate limits out of the way (so hostile batches
     reach scoring instead of stopping at 429) and the figures of every target."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, media_dir: str) -> None:
         self.redis_url = redis_url
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.web = WebServer("backend.app:create_app", {
             "BECKON_REDIS_URL": redis_url, "BECKON_ADMIN_TOKEN": ADMIN, "BECKON_PUBLIC_URL": self.url,
-            "BECKON_RATE_VISITOR_PER_MIN": "10000000", "BECKON_RATE_IP_PER_MIN": "10000000"}, port=port)
+            "BECKON_RATE_VISITOR_PER_MIN": "10000000", "BECKON_RATE_IP_PER_MIN": "10000000",
+            "BECKON_MEDIA_DIR": media_dir}, port=port)
         self.http = httpx.Client(base_url=self.url, timeout=20)
         self.figures: dict[str, Counter[str]] = {}
 
@@ -109,8 +112,8 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(redis_server, request) -> Iterator[Server]:
-    s = Server(redis_server.url)
+def server(redis_server, request, tmp_path_factory) -> Iterator[Server]:
+    s = Server(redis_server.url, str(tmp_path_factory.mktemp("media")))
     yield s
     s.stop()
     plugins = request.config.pluginmanager
@@ -724,7 +727,28 @@ def test_page_socket_frames(server: Server, clean_log: None) -> None:
 
 
 CONSOLE_KINDS = ["presence", "accept", "say", "link", "typing", "transfer", "target", "resolved", "sale",
-                 "no_sale"]  # not "end"
+                 "no_sale", "material"]  # not "end"
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
+
+
+def library(server: Server, key: str) -> dict[str, Any]:
+    """A document with its file, one without, a link that is a path, a reply and an archived
+    link, through the site API: {kind-ish name: material}."""
+    made = {}
+    for name, body in (("document", {"kind": "document", "title": "Price list"}),
+                       ("no file", {"kind": "document", "title": "Later"}),
+                       ("link", {"kind": "link", "title": "Kayaks", "url": "/kayaks"}),
+                       ("reply", {"kind": "reply", "title": "Hi", "text": "Hello {customer_name}"}),
+                       ("archived", {"kind": "link", "title": "Old", "url": "/old"})):
+        r = server.http.post(f"/v1/sites/{key}/materials", json=body, headers=admin())
+        assert r.status_code == 201, r.text
+        made[name] = r.json()
+    r = server.http.put(f"/v1/sites/{key}/materials/{made['document']['id']}/document", params={"filename": "p.pdf"},
+                        content=PDF, headers={**admin(), "Content-Type": "application/pdf"})
+    assert r.status_code == 200, r.text
+    made["document"] = r.json()
+    assert server.http.delete(f"/v1/sites/{key}/materials/{made['archived']['id']}", headers=admin()).status_code == 200
+    return made
 
 
 def test_console_socket_frames(server: Server, clean_log: None) -> None:
@@ -745,6 +769,7 @@ def test_console_socket_frames(server: Server, clean_log: None) -> None:
     while json.loads(first.recv(timeout=5))["type"] != "accepted":
         pass
     first.close()
+    materials = [m["id"] for m in library(server, key).values()]
     sock = Socket(server, "console socket", opener,
                   probe=lambda ref: json.dumps({"type": "typing", "chat": "no-such-chat", "ref": ref}),
                   answered=lambda frame, ref: frame.get("type") == "error" and frame.get("ref") == ref)
@@ -753,7 +778,7 @@ def test_console_socket_frames(server: Server, clean_log: None) -> None:
               "url": st.one_of(st.sampled_from([ORIGIN + "/cart", ORIGIN]), urls), "title": texts,
               "to": st.one_of(st.just(other), texts), "reps": st.lists(st.one_of(st.just(other), texts), max_size=3),
               "must_contact": st.booleans(), "value": st.one_of(numbers, texts), "currency": texts,
-              "product": texts, "category": texts}
+              "product": texts, "category": texts, "material": st.one_of(st.sampled_from(materials), texts)}
 
     @hsettings(FUZZ, max_examples=75)
     @given(frames(CONSOLE_KINDS, fields))
@@ -766,3 +791,23 @@ def test_console_socket_frames(server: Server, clean_log: None) -> None:
     finally:
         sock.close()
         client.close()
+
+
+def test_download_link_paths(server: Server, clean_log: None) -> None:
+    """A customer's download link with each part hostile (and the good one between): 404 or
+    410 with a message, the file only for the good link, never a 5xx."""
+    key = server.site("Fuzzed downloads")
+    doc = library(server, key)["document"]
+    good = dl.path(Settings.secret_key, key, doc["id"], doc["document"]["stored"], time.time()).split("/")
+    assert server.request("download links", "GET", "/".join(good)).content == PDF
+    part = st.one_of(texts, st.binary(max_size=80), st.sampled_from(["..", "%2e%2e", "x" * 5000, "0", "9" * 11]))
+
+    @hsettings(FUZZ, max_examples=75)
+    @given(st.integers(3, 6), part)
+    def run(i: int, value: str | bytes) -> None:
+        raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+        path = "/".join(good[:i] + [quote_from_bytes(raw, safe="")] + good[i + 1:])
+        r = server.request("download links", "GET", path)
+        assert r.status_code in (404, 410) or (r.status_code == 200 and path == "/".join(good)), (path[:200], r.status_code)
+
+    run()

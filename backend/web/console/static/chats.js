@@ -125,6 +125,31 @@ export function updateVisitor(w, chatId, detail) {
   renderDetails(q(chat.el, ".details"), chat.data.reasons, detail);
 }
 
+const DOC_TYPES = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF",
+                   "image/webp": "WebP"};
+
+/** "PDF · 84 KB": what a sent document is, as the customer's card says it. */
+function docMeta(m) {
+  const n = Number(m.size);
+  const size = !(n >= 0) || !isFinite(n) ? "" : n < 1024 ? n + " B" : n < 1048576 ? Math.round(n / 1024) + " KB"
+    : (n / 1048576).toFixed(1) + " MB";
+  const type = Object.prototype.hasOwnProperty.call(DOC_TYPES, m.content_type) ? DOC_TYPES[m.content_type] : "";
+  return [type, size].filter(Boolean).join(" \u00b7 ");
+}
+
+/** A document sent to the customer, as a card (the customer's signed download link). */
+function docCard(m) {
+  const name = m.filename ? String(m.filename) : "document";
+  const a = el("a", "doc");
+  a.href = safeUrl(m.url);
+  a.rel = "noopener noreferrer";
+  a.setAttribute("download", name);
+  a.appendChild(el("strong", "doc-title", m.title || name));
+  a.appendChild(el("span", "doc-name", name));
+  a.appendChild(el("span", "doc-meta", docMeta(m)));
+  return a;
+}
+
 function messageNode(m) {
   const li = el("li", "msg from-" + (m.from || "system") + " kind-" + (m.kind || "text"));
   const meta = el("span", "meta", clock(m.ts || Date.now()) + " ");
@@ -138,6 +163,9 @@ function messageNode(m) {
     a.rel = "noopener noreferrer";
     li.appendChild(el("span", "muted", "Sent a link: "));
     li.appendChild(a);
+  } else if (m.kind === "document" && safeUrl(m.url)) {
+    li.appendChild(el("span", "muted", "Sent a document:"));
+    li.appendChild(docCard(m));
   } else {
     li.appendChild(el("span", "text", m.text));
   }
