@@ -3,6 +3,7 @@
 import { el, clone, clock, q, safeUrl } from "./dom.js";
 import { who, renderDetails } from "./details.js";
 import { fillRepSelect } from "./queue.js";
+import { askSuggestions, mountSuggestions } from "./suggestions.js";
 
 const TYPING_EVERY_MS = 2000;    // "typing…" to the customer at most this often
 const TYPING_SHOWN_MS = 4000;
@@ -34,9 +35,12 @@ function makeChat(w, site, c) {
     const value = text.value.trim();
     if (!value || chat.ended) return;
     const cid = "c" + Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
-    if (!w.send({type: "say", chat: c.id, text: value, cid: cid}, site.key)) return;
+    const said = {type: "say", chat: c.id, text: value, cid: cid};
+    if (chat.material) said.material = chat.material;  // began as a library reply: its use counts
+    if (!w.send(said, site.key)) return;
     addPending(w, chat, cid, value);
     text.value = "";
+    chat.material = "";
     chat.sentTypingAt = 0; // the next keystroke starts a new "typing…"
   });
   text.addEventListener("keydown", (event) => {
@@ -93,6 +97,7 @@ function makeChat(w, site, c) {
   });
   fillTransfer(w, chat);
   document.getElementById("chats").appendChild(pane);
+  mountSuggestions(w, chat);
   return chat;
 }
 
@@ -123,6 +128,7 @@ export function updateVisitor(w, chatId, detail) {
   chat.data.visitor_detail = detail;
   q(chat.el, ".who").textContent = who(detail, chat.data.visitor);
   renderDetails(q(chat.el, ".details"), chat.data.reasons, detail);
+  askSuggestions(w, chat, false);  // another page may be another product
 }
 
 const DOC_TYPES = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF",

@@ -12,6 +12,7 @@ import {
   ack, addMessage, closedElsewhere, fillTransfer, markEnded, markResolved, renderChats, resendPending, sendAgain,
   showRating, showTyping, updateVisitor,
 } from "./chats.js";
+import { showSuggestions } from "./suggestions.js";
 
 const PRESENCE_EVERY_MS = 10000;
 const PRESENCE_TEXT = {available: "You are available", away: "You are away", offline: "You are offline"};
@@ -37,6 +38,7 @@ function handle(w, site, m) {
     case "chat-closed": closedElsewhere(w, m.id); break;
     case "rated": showRating(w, m.chat, m.stars, m.comment); break;
     case "resolved": markResolved(w, m.chat); break;
+    case "suggestions": showSuggestions(w, m); break;
     default: break;
   }
 }
