@@ -116,3 +116,14 @@ def test_revenue_is_averaged_in_the_currency_it_sold_most_in() -> None:
     rec = Record(10, 3, revenue={"EUR": 30000, "CHF": 1000})
     o = core.outcomes("m", rec, {"EUR": 2, "CHF": 2})
     assert (core.main_currency(rec), o.revenue) == ("EUR", Decimal("300.00"))
+
+
+def test_of_two_materials_that_sell_as_often_the_one_whose_sales_are_worth_more_ranks_first() -> None:
+    library = [material("wax"), material("kayak"), material("chf")]
+    here = {"wax": Record(40, 10, revenue={"EUR": 10 * 2000}), "kayak": Record(40, 10, revenue={"EUR": 10 * 80000}),
+            "chf": Record(40, 11, revenue={"CHF": 11 * 100})}
+    top = core.rank(KAYAK, library, here, here, "*", {"EUR": 2, "CHF": 2}, None, 3)
+    assert [s.material.id for s in top] == ["kayak", "chf", "wax"]  # another currency weighs 1
+    w = core.ranking.value_weights([core.outcomes(m, here[m], {"EUR": 2}) for m in ("wax", "kayak")])
+    assert round(w["kayak"], 3) == round((8000 + 410 * 3) / 13 / 410, 3) and w["wax"] < 1 < w["kayak"]
+    assert core.ranking.value_weights([core.outcomes("x", Record(5, 0), {})]) == {"x": 1.0}

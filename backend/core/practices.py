@@ -28,7 +28,7 @@ from typing import Mapping
 
 from backend.core import ranking
 from backend.core.materials import Material, Tags, fill
-from backend.core.ranking import Outcomes, Ranked
+from backend.core.ranking import Outcomes
 
 ALL = "*"
 FACET_KINDS = ("product", "category", "reason", "sp", "lang", "rep")
@@ -189,7 +189,7 @@ class Suggestion:
     material: Material
     text: str  # a reply's text with the placeholders filled; else the material's note
     estimate: float
-    draw: float
+    draw: float  # what it was ordered by: the conversion (drawn, for suggestions) x value_weights
     why: str
 
     def as_json(self) -> dict[str, object]:
@@ -205,17 +205,35 @@ def rank(ctx: Context, materials: list[Material], here: Mapping[str, Record], ev
     """The top ``k`` materials for the conversation: by a Thompson draw when ``rng`` is given
     (the rep's suggestions), else by the estimate (a search, a training list); ties go to the
     material tagged more specifically, then to the newer."""
-    out = []
+    rows = []
     for m in materials:
         o_all = outcomes(m.id, everywhere.get(m.id, Record()), minor_units)
         o = o_all if where == ALL else shrunk(m.id, here.get(m.id, Record()), everywhere.get(m.id, Record()),
                                               minor_units)
-        est = ranking.estimate(o)
         currency = main_currency(here.get(m.id, Record())) or main_currency(everywhere.get(m.id, Record()))
-        out.append(Suggestion(m, fill(m.text, ctx.values) if m.kind == "reply" else m.text, est,
-                              ranking.draw(o, rng) if rng else est, why(o, o_all, where, currency)))
+        rows.append((m, o, o_all, currency))
+    weights = value_weights([(o, currency) for _, o, _, currency in rows])
+    out = []
+    for m, o, o_all, currency in rows:
+        est = ranking.estimate(o)
+        score = (ranking.draw(o, rng) if rng else est) * weights[m.id]
+        out.append(Suggestion(m, fill(m.text, ctx.values) if m.kind == "reply" else m.text, est, score,
+                              why(o, o_all, where, currency)))
     out.sort(key=lambda s: (-s.draw, -tag_fit(s.material.tags), -s.material.created_ms, s.material.id))
     return out[:k]
+
+
+def value_weights(found: list[tuple[Outcomes, str]]) -> dict[str, float]:
+    """ranking.value_weights among the materials whose sales are in the currency most of the
+    revenue is in; the others (another currency, or none) weigh 1."""
+    by_currency: dict[str, int] = {}
+    for o, currency in found:
+        if currency and o.sales:
+            by_currency[currency] = by_currency.get(currency, 0) + o.sales
+    main = max(sorted(by_currency), key=lambda c: by_currency[c]) if by_currency else ""
+    weights = {o.material: 1.0 for o, _ in found}
+    weights.update(ranking.value_weights([o for o, currency in found if currency == main and main]))
+    return weights
 
 
 def matches(m: Material, query: str) -> bool:

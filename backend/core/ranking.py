@@ -12,7 +12,8 @@ and their ratings. Two orders come from that:
   so a new material gets tried and can rise; one with many uses is drawn near its estimate.
   Suggestions follow the draw; lists an owner reads (which materials sell) follow the estimate.
 
-Every ranking says why ("sold in 14 of 40 chats like this one; 320.00 EUR on average").
+Suggestions and the owner's list weigh the conversion by what a sale is worth (``value_weights``),
+so the order is by expected revenue per use. Every ranking says why ("sold in 14 of 40 chats like this one; 320.00 EUR on average").
 
 Pure: no I/O. Randomness comes from the ``random.Random`` passed in, so a seed replays a run.
 """
@@ -51,7 +52,7 @@ class Outcomes:
 class Ranked:
     material: str
     estimate: float  # the smoothed conversion
-    draw: float  # this time's Thompson draw (equal to the estimate in an owner's list)
+    draw: float  # what it was ordered by: this time's Thompson draw, or the estimate, x value_weights
     why: str
 
 
@@ -73,10 +74,31 @@ def why(o: Outcomes, currency: str = "") -> str:
 
 
 def by_estimate(found: list[Outcomes], currency: str = "", prior_uses: float = PRIOR_USES) -> list[Ranked]:
-    """The owner's view: best estimate first; ties by revenue, then by name."""
-    rows = [Ranked(o.material, estimate(o, prior_uses), estimate(o, prior_uses), why(o, currency)) for o in found]
+    """The owner's view: best estimate x value weight first (all revenue in ``currency``); ties
+    by revenue, then by name."""
+    weights = value_weights(found)
+    rows = [Ranked(o.material, estimate(o, prior_uses), estimate(o, prior_uses) * weights[o.material], why(o, currency))
+            for o in found]
     revenue = {o.material: o.revenue for o in found}
-    return sorted(rows, key=lambda r: (-r.estimate, -revenue[r.material], r.material))
+    return sorted(rows, key=lambda r: (-r.draw, -revenue[r.material], r.material))
+
+
+VALUE_PRIOR_SALES = 3.0  # a material's average sale is shrunk towards everyone's by this many sales
+
+
+def value_weights(found: list[Outcomes]) -> dict[str, float]:
+    """What a sale of each material is worth against the others' average sale, smoothed:
+    (revenue + average x VALUE_PRIOR_SALES) / (sales + VALUE_PRIOR_SALES) / average. Ranking
+    on conversion x this orders by expected revenue per use, so a reply that sells the €800
+    kayak outranks one that sells €20 of wax as often. All revenue in one currency; 1.0 for
+    everyone while nothing has sold."""
+    sales = sum(o.sales for o in found)
+    total = sum((o.revenue for o in found), Decimal(0))
+    if not sales or total <= 0:
+        return {o.material: 1.0 for o in found}
+    average = float(total) / sales
+    return {o.material: (float(o.revenue) + average * VALUE_PRIOR_SALES) / (o.sales + VALUE_PRIOR_SALES) / average
+            for o in found}
 
 
 def draw(o: Outcomes, rng: random.Random, prior_uses: float = PRIOR_USES) -> float:
@@ -89,5 +111,7 @@ def suggest(found: list[Outcomes], rng: random.Random, k: int = 3, currency: str
             prior_uses: float = PRIOR_USES) -> list[Ranked]:
     """The representative's suggestions: the top ``k`` by a Thompson draw from each material's
     Beta posterior (ties by name)."""
-    rows = [Ranked(o.material, estimate(o, prior_uses), draw(o, rng, prior_uses), why(o, currency)) for o in found]
+    weights = value_weights(found)
+    rows = [Ranked(o.material, estimate(o, prior_uses), draw(o, rng, prior_uses) * weights[o.material],
+                   why(o, currency)) for o in found]
     return sorted(rows, key=lambda r: (-r.draw, r.material))[:k]
