@@ -17,8 +17,8 @@ from starlette.websockets import WebSocket
 from backend.config import Settings
 from backend.domain.services import Services
 from backend.web import (
-    accreditation_api, collector, console, downloads, enterprise_api, materials_api, offer_ui, orders_api,
-    page_socket, reports_api, sales_api, site_api, widget_assets,
+    accreditation_api, collector, console, downloads, enterprise_api, material_report_api, materials_api, offer_ui,
+    orders_api, page_socket, reports_api, sales_api, site_api, widget_assets,
 )
 from backend.web.http import HTTPError, services
 from backend.web.load_gate import GateLimits, LoadGate
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *enterprise_api.routes,
         *sales_api.routes,
         *reports_api.routes,
+        *material_report_api.routes,
         console.mount(settings),
     ]
     return Starlette(

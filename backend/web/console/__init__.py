@@ -12,7 +12,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from backend.config import Settings
 from backend.web.console import (
-    accreditations_page as accr, admin, applications_page as apps, keys_page, materials_page, reports_page,
+    accreditations_page as accr, admin, applications_page as apps, keys_page, material_report_page, materials_page,
+    reports_page,
 )
 from backend.web.console.join_page import join, join_form
 from backend.web.console.profile_page import own_profile, save_own_profile
@@ -48,6 +49,8 @@ _routes = [
         Route("/accreditations/{tid}", accr.take_submit, methods=["POST"]),
         Route("/reports", reports_page.reports_home, methods=["GET"]),
         Route("/materials", materials_page.library, methods=["GET"]),
+        Route("/materials/report", material_report_page.material_report, methods=["GET"]),
+        Route("/materials/report.csv", material_report_page.material_report_csv, methods=["GET"]),
         Route("/materials", materials_page.create, methods=["POST"]),
         Route("/materials/document", materials_page.upload, methods=["POST"]),
         Route("/materials/{mid}/archive", materials_page.archive, methods=["POST"]),
