@@ -104,9 +104,10 @@ def test_only_a_counted_facet_is_asked_for() -> None:
 
 def test_csv_cells_a_spreadsheet_would_run_get_an_apostrophe() -> None:
     for hostile in ("=HYPERLINK(\"http://x\")", "+1+cmd", "-1 =cmd|' /C calc'!A0", "@SUM(A1)", "\t=1", "\r=1", "-",
-                    "+"):
+                    "+", "-1 +SUM(A1)", "-1  x", "-1 ", "+1 HYPERLINK(1)", "-1 (=2 to 3)"):
         assert cell(hostile) == "'" + hostile
-    for plain in ("-12.50", "+3", "12.5%", "0", "Kayak sizes", "", "'quoted", " =x"):
+    for plain in ("-12.50", "+3", "12.5%", "0", "Kayak sizes", "", "'quoted", " =x", "-5.00 EUR 12 JPY",
+                  "+1.2 (-0.4 to +2.8)", "-3 (-5 to -1)"):
         assert cell(plain) == plain
     rec = Record(25, 0)
     row = mr.rows([Material("m", "reply", '=HYPERLINK("x") <b>', "t", created_ms=NOW)], "*", {}, {"m": rec}, NOW)[0]

@@ -105,3 +105,15 @@ def test_bad_dates_are_shown_and_another_site_stays_apart(client: TestClient, si
     r = client.get("/console/reports", params={"from": "2026-02-30"})
     assert r.status_code == 400 and "from: must be a date as YYYY-MM-DD" in r.text
     assert client.get("/console/reports/secrets.csv").status_code == 404
+
+
+def test_a_name_that_starts_as_a_number_is_no_formula_in_the_csv(client: TestClient, site: dict) -> None:
+    key = site["key"]
+    rid = make_rep(client, key, email="neg@example.com", name='-1 =HYPERLINK("http://x")', capacity=4)
+    make_rep(client, key, email="boss@shop.example", name="Boss", role="admin")
+    presence(client, key, rid, "available")
+    cid = waiting_request(client, key, vid="visitor-0001")
+    client.portal.call(client.app.state.services.chats.accept, key, cid, rid)
+    log_in(client, "boss@shop.example")
+    rows = list(csv.reader(io.StringIO(client.get("/console/reports/reps.csv").text)))
+    assert rows[1][0] == '\'-1 =HYPERLINK("http://x")' and rows[1][1] == "1"

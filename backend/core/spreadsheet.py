@@ -3,8 +3,10 @@
 Excel, LibreOffice and Google Sheets run a cell that begins with ``=``, ``+``, ``-`` or ``@``
 (and some a tab or carriage return before one) as a formula, so a material's title or a
 representative's name such as ``=HYPERLINK(...)`` would run on the owner's machine. Such a cell
-gets a leading apostrophe, which spreadsheets show as text; a cell that is a plain number
-(``-12.50``, ``+3``, ``12.5%``) is left alone, as nothing but the number can follow its sign.
+gets a leading apostrophe, which spreadsheets show as text. A cell made only of numbers,
+currency codes and "to", as the reports write amounts and intervals (``-12.50``, ``12.5%``,
+``-5.00 EUR``, ``+1.2 (-0.4 to +2.8)``), is left alone: no function call or reference can hide
+in it, and a spreadsheet reads it as the number it is.
 
 Pure: no I/O.
 """
@@ -17,12 +19,12 @@ import re
 from typing import Iterable, Sequence
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?%?")
+_TOKEN = re.compile(r"\(?[+-]?\d+(?:\.\d+)?%?\)?|[A-Z]{3}|to")
 
 
 def cell(value: str) -> str:
     """The cell as a spreadsheet must receive it."""
-    if value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+    if value.startswith(FORMULA_STARTS) and not all(_TOKEN.fullmatch(t) for t in value.split(" ")):
         return "'" + value
     return value
 

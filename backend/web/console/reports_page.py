@@ -5,11 +5,8 @@ reads and what they download cannot differ."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +15,7 @@ from backend.core import charts
 from backend.core.counters import ARMS, BAND_LABELS, STAGES, Period
 from backend.core.reports import RepTotals, Struggle, UpliftReport, money, uplift_report
 from backend.core.scoring import RULE_LABELS
+from backend.core.spreadsheet import csv_text
 from backend.core.uplift import Interval, Uplift
 from backend.domain.reports import RangeError, day_range
 from backend.web.console.web import Ctx, error_page, page, render, security_headers
@@ -167,20 +165,6 @@ async def report_csv(request: Request, ctx: Ctx) -> Response:
     except RangeError as exc:
         return error_page(request, 400, "; ".join(f"{f}: {m}" for f, m in exc.errors), ctx.rep)
     table = next(t for t in tables if t.name == name)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(table.headers)
-    for row in table.rows:  # a cell a spreadsheet would run as a formula starts with a quote
-        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") and not _is_number(c) else c for c in row])
     headers = {**security_headers(request), "Content-Type": "text/csv; charset=utf-8",
                "Content-Disposition": f'attachment; filename="{name}-{first}-{last}.csv"'}
-    return Response(out.getvalue(), headers=headers)
-
-
-def _is_number(cell: str) -> bool:
-    head = cell.split(" ")[0].rstrip("%")
-    try:
-        Decimal(head)
-        return True
-    except ArithmeticError:
-        return False
+    return Response(csv_text(table.headers, table.rows), headers=headers)  # a formula cell starts with a quote
