@@ -24,10 +24,11 @@ WS = "ws://beckon.test/console/ws"
 XSS = "<script>alert(1)</script>"
 
 GET_PAGES = ["/console/", "/console/visitors/visitor-0001", "/console/admin/", "/console/admin/site",
-             "/console/admin/reps", "/console/admin/visitors", "/console/admin/visitors.json"]
+             "/console/admin/reps", "/console/admin/visitors", "/console/admin/visitors.json", "/console/practices",
+             "/console/chats/chat-00000001/practice", "/console/admin/practices", "/console/admin/practices/someone1"]
 ADMIN_GETS = [p for p in GET_PAGES if p.startswith("/console/admin")]
 ADMIN_POSTS = ["/console/admin/site", "/console/admin/rules", "/console/admin/offer", "/console/admin/reps",
-               "/console/admin/reps/someone1/active", "/console/admin/reps/someone1"]
+               "/console/admin/reps/someone1/active", "/console/admin/reps/someone1", "/console/admin/practices/someone1"]
 
 
 # --- helpers ------------------------------------------------------------------------------

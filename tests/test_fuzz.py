@@ -32,6 +32,7 @@ from websockets.sync.client import ClientConnection, connect as ws_connect
 
 from backend.config import Settings
 from backend.core import download_links as dl
+from backend.core.materials import practice_id
 from backend.store import keys
 from backend.testing.servers import WebServer, free_port
 from backend.web.logs import CLIENT_MISTAKES
@@ -547,11 +548,32 @@ OFFER_FORM = ["variant", "headline", "message", "acceptable_wait_s", "response_t
               "video_url", "captions_url", "learn_acceptable_wait", "leave_message", "short_for_first_visit"]
 
 
+def a_marked_chat(server: Server, key: str, owner: httpx.Client, csrf: str, rid: str,
+                  owner_id: str) -> tuple[str, list[str], str]:
+    """A chat held by ``rid`` with the customer's messages, which the site's admin proposes as
+    a best practice: the chat, its message ids and the practice's id."""
+    presence(server.http, key, rid, "available")
+    chat = waiting_request(server.http, key, "visitor-practice")
+    r = sync_client(server.redis_url)
+    try:
+        said = [r.xadd(keys.messages(key, chat), {"from": "visitor", "name": "", "text": text, "kind": "text",
+                                                   "ts": "1"})
+                for text in ("<img src=x onerror=alert(1)>", "my card 4111 1111 1111 1111")]
+    finally:
+        r.close()
+    said = [s.decode() if isinstance(s, bytes) else s for s in said]
+    marked = owner.post(f"/console/chats/{chat}/practice", data={"csrf": csrf, "m": said, "text": "Calm"},
+                        follow_redirects=True)
+    assert marked.status_code == 200 and "Proposed." in marked.text, marked.text[:500]
+    return chat, said, practice_id(chat, owner_id)
+
+
 def test_console_forms(server: Server, clean_log: None) -> None:
     key = server.site("Fuzzed console")
-    make_rep(server.http, key, email="owner@fuzz.example", role="admin", name="Owner")
+    owner_id = make_rep(server.http, key, email="owner@fuzz.example", role="admin", name="Owner")
     other = make_rep(server.http, key, email="colleague@fuzz.example", name="Colleague")
     owner, csrf = console_login(server, "owner@fuzz.example")
+    chat, said, practice = a_marked_chat(server, key, owner, csrf, other, owner_id)
     stranger = httpx.Client(base_url=server.url, timeout=20)
     login_csrf = csrf_of(stranger.get("/console/login").text)
     profile_form = {"languages": texts, "products": texts, "areas": texts, "alerts": st.just("1"),
@@ -574,6 +596,8 @@ def test_console_forms(server: Server, clean_log: None) -> None:
     applicant.close()
     assert applied.status_code == 200, applied.text
     aid = re.search(r'id="application-([^"]+)"', owner.get("/console/admin/applications").text).group(1)
+    tag_form = {name: st.one_of(st.sampled_from(["kayak, paddles", "form_errors, nope", "en, no way"]), texts)
+                for name in ("products", "categories", "url_patterns", "reasons", "service_points", "languages")}
     join_form = st.fixed_dictionaries({"name": texts, "email": emails, "password": st.one_of(texts, st.just(PASSWORD))},
                                       optional={**profile_form, "website": texts})
     posts = st.one_of(
@@ -608,10 +632,20 @@ def test_console_forms(server: Server, clean_log: None) -> None:
              "check_note": texts}), csrf)),
         st.tuples(st.just(("owner", f"/console/admin/applications/{aid}/decide")), forms(st.fixed_dictionaries(
             {"decision": st.one_of(st.sampled_from(["approve", "reject"]), texts), "note": texts}), csrf)),
+        st.tuples(st.sampled_from([("owner", f"/console/chats/{chat}/practice"),
+                                   ("owner", "/console/chats/%ED%A0%80/practice")]),
+                  forms(st.fixed_dictionaries({}, optional={"m": st.one_of(st.sampled_from(said), texts),
+                                                            "text": texts, "title": texts, **tag_form}), csrf)),
+        st.tuples(st.sampled_from([("owner", f"/console/admin/practices/{practice}"),
+                                   ("owner", "/console/admin/practices/nosuchpractice")]),
+                  forms(st.fixed_dictionaries({"decision": st.one_of(st.sampled_from(["publish", "reject"]), texts)},
+                                              optional={"text": texts, "title": texts, **tag_form}), csrf)),
+        st.tuples(st.just(("owner", f"/console/practices/{practice}/use")),
+                  forms(st.fixed_dictionaries({"chat": st.one_of(st.just(chat), texts)}), csrf)),
     )
     ctypes = ["application/x-www-form-urlencoded"] * 8 + ["multipart/form-data", "text/plain"]
 
-    @hsettings(FUZZ, max_examples=154)  # fourteen forms
+    @hsettings(FUZZ, max_examples=187)  # seventeen forms
     @given(posts, st.randoms(use_true_random=True))
     def run(post: tuple[tuple[str, str], list[bytes]], rnd: random.Random) -> None:
         (who, path), inputs = post

@@ -82,3 +82,74 @@ def test_file_names_never_carry_a_path() -> None:
         assert safe.endswith(".pdf") and "/" not in safe and "\\" not in safe and "\x00" not in safe
         assert not safe.startswith(".") and len(safe) <= core.FILENAME_MAX and safe.isascii()
     assert core.sanitise_filename("../../etc/passwd", "application/pdf") == "passwd.pdf"
+
+
+# --- practices (winning conversations) -------------------------------------------------------
+
+MESSAGES = [{"id": f"{i}-0", "from": f, "name": "Ria" if f == "rep" else "", "text": t, "kind": "text", "ts": i}
+            for i, (f, t) in enumerate([("system", "Ria joined the chat."), ("visitor", "<img src=x onerror=alert(1)>"),
+                                        ("rep", "Which size?"), ("visitor", "card 5555-5555-5555-4444 please")])]
+
+message = st.fixed_dictionaries({"id": hostile_json(), "from": hostile_json(), "name": hostile_json(),
+                                 "text": hostile_json(), "kind": hostile_json(), "ts": hostile_json(),
+                                 "url": hostile_json(), "title": hostile_json()})
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(messages=st.lists(message, max_size=5), chosen=hostile_json(), data=hostile_json(),
+       fields=st.dictionaries(st.sampled_from(["text", "title", "tags", "x"]), hostile_json(), max_size=4))
+def test_a_practice_from_any_chat_lists_problems_never_raises_and_reads_back(messages, chosen, data, fields) -> None:
+    for msgs in (messages, MESSAGES):
+        ids = [str(m.get("id")) for m in msgs]
+        for chosen_, data_ in ((chosen, data), (ids, fields), (ids, {**fields, "text": "Why it worked"})):
+            found = core.practice("chat-12345678", msgs, chosen_, data_, "rep-1", 1)
+            assert isinstance(found, (list, core.Material))
+            if isinstance(found, list):
+                assert found and all(isinstance(p, str) and isinstance(m, str) for p, m in found)
+                continue
+            assert found.kind == "practice" and found.status == "proposed" and 0 < len(found.excerpt) <= 60
+            assert core.read(found.as_json()) == found
+            for line in found.excerpt:
+                assert line.sender in core.SENDERS and len(line.text) <= core.LINE_MAX
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(data=hostile_json(), fields=st.dictionaries(st.sampled_from([*core.FIELDS, "excerpt", "source_chat",
+                                                                    "reviewed_ms"]), hostile_json(), max_size=6))
+def test_a_stored_practice_that_does_not_read_is_none_and_updates_keep_its_excerpt(data, fields) -> None:
+    made = core.practice("chat-12345678", MESSAGES, [m["id"] for m in MESSAGES], {"text": "Good"}, "rep-1", 1)
+    assert isinstance(made, core.Material)
+    stored = made.as_json()
+    for hostile in ({**stored, **fields}, {**stored, "excerpt": data}, data):
+        found = core.read(hostile)
+        assert found is None or isinstance(found, core.Material)
+    updated = core.validate(fields, made.id, "x", 2, base=made)
+    if isinstance(updated, core.Material):
+        assert updated.excerpt == made.excerpt and updated.source_chat == made.source_chat
+
+
+def test_a_practice_is_only_made_from_a_chat_and_redacts_card_numbers() -> None:
+    assert core.validate({"kind": "practice", "title": "x", "text": "y"}, "m-12345678", "r", 1) \
+        == [("kind", core.FROM_CHAT)]
+    assert core.validate({"kind": "reply", "title": "x", "text": "y", "status": "proposed"}, "m-12345678", "r", 1) \
+        == [("status", "only a practice is proposed; use active or archived")]
+    found = core.practice("chat-12345678", MESSAGES, ["1-0", "3-0"], {"text": "Kept calm\nand then"}, "rep-1", 5)
+    assert [(line.sender, line.text) for line in found.excerpt] == [
+        ("visitor", "<img src=x onerror=alert(1)>"), ("visitor", f"card {core.CARD_MASK} please")]
+    assert found.title == "Kept calm" and found.id == core.practice_id("chat-12345678", "rep-1")
+    assert core.practice("chat-12345678", MESSAGES, [], {"text": ""}, "r", 1) == [
+        ("text", "is required"), ("messages", "choose at least one message")]
+    assert core.practice("c", MESSAGES, ["9-9"], {"text": "x"}, "r", 1)[0][0] == "messages"
+    many = [{"id": f"{i}-0", "from": "rep", "text": "x", "ts": i} for i in range(61)]
+    assert core.practice("c", many, [m["id"] for m in many], {"text": "x"}, "r", 1) == [
+        ("messages", "choose at most 60 messages")]
+    published = core.reviewed(found, True, "boss", 9)
+    assert (published.status, published.reviewed_by, published.reviewed_ms) == ("active", "boss", 9)
+    assert core.stamped(published, core.reviewed(found, False, "x", 1), "api", 10).reviewed_by == "api"
+
+    for card in ("4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "378282246310005",
+                 "6011 0009 9013 9424", "4111 1111 1111 1111 123"):
+        assert core.redact_cards(f"mine: {card}.") == f"mine: {core.CARD_MASK}."
+    for kept in ("4111111111111112", "order 12345", "call 020 7946 0958", "1234567890123456789012",
+                 "2025-12-25", "4111  1111 1111 1111"[:9]):
+        assert core.redact_cards(kept) == kept

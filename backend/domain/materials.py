@@ -104,19 +104,27 @@ class Materials:
         found = core.validate(data, secrets.token_urlsafe(12), by, self.now_ms())
         if isinstance(found, list):
             raise MaterialError(found)
-        if await self.redis.hlen(keys.materials(site)) >= core.MAX_MATERIALS:
-            raise MaterialError([("", f"a site has at most {core.MAX_MATERIALS} materials; archive and delete some")])
-        await self._put(site, found)
+        await self.add(site, found)
         return found
 
-    async def update(self, site: str, mid: str, data: object) -> Material | None:
-        """The fields sent replace the stored ones; None when there is no such material."""
+    async def add(self, site: str, found: Material) -> None:
+        """A new material (a practice proposed again replaces its earlier self), while the site
+        has room."""
+        key = keys.materials(site)
+        if not await self.redis.hexists(key, found.id) and await self.redis.hlen(key) >= core.MAX_MATERIALS:
+            raise MaterialError([("", f"a site has at most {core.MAX_MATERIALS} materials; archive and delete some")])
+        await self._put(site, found)
+
+    async def update(self, site: str, mid: str, data: object, by: str = "api") -> Material | None:
+        """The fields sent replace the stored ones; None when there is no such material. A
+        practice's change of status records ``by`` as its reviewer."""
         before = await self.get(site, mid)
         if before is None:
             return None
         found = core.validate(data, mid, before.created_by, before.created_ms, base=before)
         if isinstance(found, list):
             raise MaterialError(found)
+        found = core.stamped(before, found, by, self.now_ms())
         await self._put(site, found)
         return found
 
@@ -204,6 +212,8 @@ class Materials:
             raise NotSendable("this material is archived")
         if found.kind == "reply":
             raise NotSendable("insert a reply into the message box instead")
+        if found.kind == "practice":
+            raise NotSendable("a practice is a worked example for representatives; it is not sent to customers")
         if found.kind == "link":
             url = core.site_url(found.url, origins)
             if url is None:

@@ -28,6 +28,7 @@ from backend.domain.media import MediaDir
 from backend.domain.memberships import Memberships
 from backend.domain.offers import Broker, Ticker
 from backend.domain.attribution import Attribution
+from backend.domain.best_practices import BestPractices
 from backend.domain.orders import Orders
 from backend.domain.presence import Presence
 from backend.domain.push import Hub
@@ -75,6 +76,7 @@ class Services:
     reports: Reports
     materials: Materials
     practices: Practices
+    best_practices: BestPractices
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -115,7 +117,7 @@ class Services:
             touches=touches,
             memberships=Memberships(reps, Enterprises(redis, sites)), counters=counters_,
             reports=Reports(redis, counters_, reps),
-            materials=materials, practices=practices,
+            materials=materials, practices=practices, best_practices=BestPractices(chats, materials, practices),
         )
 
     async def open(self) -> None:

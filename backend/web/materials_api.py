@@ -30,7 +30,8 @@ def _mid(request: Request) -> str:
 
 
 async def collection(request: Request) -> Response:
-    """GET: the active materials (``?status=archived`` or ``all``); POST: a new one."""
+    """GET: the active materials (``?status=archived``, ``proposed`` (practices awaiting review) or
+    ``all``); POST: a new one (not a practice: that is marked from a chat in the console)."""
     site = await site_or_404(request)
     service = services(request).materials
     if request.method == "POST":
@@ -40,8 +41,8 @@ async def collection(request: Request) -> Response:
             raise invalid(exc) from None
         return JSONResponse(made.as_json(), status_code=201)
     status = request.query_params.get("status", "active")
-    if status not in ("active", "archived", "all"):
-        raise HTTPError(400, "'status' must be active, archived or all")
+    if status not in ("active", "archived", "proposed", "all"):
+        raise HTTPError(400, "'status' must be active, archived, proposed or all")
     return JSONResponse({"materials": [m.as_json() for m in await service.list(site.key, status)]})
 
 

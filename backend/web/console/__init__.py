@@ -15,6 +15,7 @@ from backend.web.console import (
     accreditations_page as accr, admin, applications_page as apps, keys_page, material_report_page, materials_page,
     reports_page,
 )
+from backend.web.console import practices_page
 from backend.web.console.join_page import join, join_form
 from backend.web.console.profile_page import own_profile, save_own_profile
 from backend.web.console.routes import login, login_form, logout, switch_site, visitor_history, workspace
@@ -90,5 +91,12 @@ _routes = [
         Route("/admin/keys", keys_page.keys_list, methods=["GET"]),
         Route("/admin/keys", keys_page.key_create, methods=["POST"]),
         Route("/admin/keys/{kid}/revoke", keys_page.key_revoke, methods=["POST"]),
+        Route("/chats/{chat_id}/practice", practices_page.mark_form, methods=["GET"]),
+        Route("/chats/{chat_id}/practice", practices_page.mark, methods=["POST"]),
+        Route("/practices", practices_page.training, methods=["GET"]),
+        Route("/practices/{mid}/use", practices_page.use, methods=["POST"]),
+        Route("/admin/practices", practices_page.review_list, methods=["GET"]),
+        Route("/admin/practices/{mid}", practices_page.review_form, methods=["GET"]),
+        Route("/admin/practices/{mid}", practices_page.review, methods=["POST"]),
         Mount("/static", Revalidated(directory=STATIC), name="console-static"),  # modules: no stale mix
 ]

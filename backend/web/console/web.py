@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from backend.core.scoring import RULE_LABELS
 from backend.web.console.auth import (
-    Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, memberships, require_admin,
+    Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, memberships,
 )
 from backend.web.http import HTTPError, read_body, services
 from backend.domain.reps import Rep
@@ -152,15 +152,20 @@ Handler = Callable[[Request, Ctx], Awaitable[Response]]
 AUDITORS_READ = "An auditor's account reads the reports and changes nothing."
 
 
-def page(admin: bool = False, reports: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def page(admin: bool = False, reports: bool = False,
+         reads: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wraps a handler: login (and the admin role, or for ``reports`` admin or auditor)
-    required, CSRF checked on every POST. An auditor reaches the reports and nothing else."""
+    required, CSRF checked on every POST. An auditor reaches the reports, and reads (GET) the
+    pages marked ``reads`` (best practices), and nothing else."""
 
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(fn)
         async def endpoint(request: Request) -> Response:
             try:
-                rep = await (require_admin(request) if admin else current_rep(request))
+                rep = await current_rep(request)
+                reading = reads and rep.is_auditor and request.method == "GET"
+                if admin and not reading and not rep.is_admin:
+                    raise Forbidden("This page is for the site's administrators.")
             except NotLoggedIn:
                 if request.method in ("GET", "HEAD"):
                     return redirect(request, login_url(request))
@@ -170,7 +175,7 @@ def page(admin: bool = False, reports: bool = False) -> Callable[[Handler], Call
                 return error_page(request, 403, exc.message)
             if reports and not rep.sees_reports:
                 return error_page(request, 403, "The reports are for the site's administrators and auditors.", rep)
-            if rep.is_auditor and (not reports or request.method != "GET"):
+            if rep.is_auditor and not reading and (not reports or request.method != "GET"):
                 if request.method == "GET" and request.url.path == "/console/":
                     return redirect(request, "/console/reports")
                 return error_page(request, 403, AUDITORS_READ, rep)
