@@ -48,10 +48,17 @@ def test_rows_follow_the_estimate_not_the_raw_conversion() -> None:
     assert rows[2].conversion is None and rows[2].why == "new: not used in a chat like this one yet"
 
 
-def test_ties_go_to_revenue_then_to_the_id() -> None:
+def test_the_order_is_by_expected_revenue_per_use_then_by_id() -> None:
+    """As the suggestions (README "How they rank"): a sale worth more weighs more."""
     everywhere = {"b": Record(10, 2, revenue={"EUR": 100}), "a": Record(10, 2, revenue={"EUR": 100}),
-                  "c": Record(10, 2, revenue={"EUR": 900})}
-    assert [r.id for r in mr.rows([mat(m) for m in "abc"], "*", {}, everywhere, NOW)] == ["c", "a", "b"]
+                  "c": Record(10, 2, revenue={"EUR": 900}), "kayak": Record(40, 8, revenue={"EUR": 640_000}),
+                  "wax": Record(40, 10, revenue={"EUR": 20_000}), "yen": Record(40, 12, revenue={"JPY": 9})}
+    rows = mr.rows([mat(m) for m in everywhere], "*", {}, everywhere, NOW)
+    assert [r.id for r in rows] == ["kayak", "yen", "c", "a", "b", "wax"]  # wax sells often, and cheaply
+    by = {r.id: r for r in rows}
+    assert by["wax"].estimate > by["kayak"].estimate and by["kayak"].weight > 1 > by["wax"].weight
+    assert by["yen"].weight == 1.0  # sells in another currency: not weighed against euros
+    assert by["yen"].as_json()["value_weight"] == 1.0
 
 
 def test_a_facet_is_shrunk_towards_the_materials_record_everywhere() -> None:

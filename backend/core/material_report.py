@@ -2,9 +2,11 @@
 facet of them (a product, a category, a reason, a representative, a service point, a
 language), and which never get used or never sell, so the library can be weeded.
 
-Rows follow the estimate an owner can compare (ranking.by_estimate's order), not the raw
-conversion: 1 sale in 1 use is luck, 30 in 100 is a result. The raw conversion is shown beside
-it so the owner sees what the estimate rests on. The flags read the material's record in every
+Rows follow the order the suggestions use without their draw (core/practices.py:rank): the
+estimated conversion, not the raw one (1 sale in 1 use is luck, 30 in 100 is a result), times
+what a sale of the material is worth against the average sale (value_weights), so by expected
+revenue per use; ties by revenue, then id. The raw conversion is shown beside the estimate so
+the owner sees what it rests on. The flags read the material's record in every
 chat whatever facet is shown: a material that sells elsewhere is not "never sells" because it
 has not sold to one representative's customers.
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Iterable, Mapping
 
@@ -62,13 +64,14 @@ class Row:
     rating: float | None  # mean stars
     why: str
     flag: str  # NEVER_USED | NEVER_SELLS | ""
+    weight: float  # what its sale is worth against the average sale (pr.value_weights); rows follow estimate x this
 
     def as_json(self) -> dict[str, object]:
         return {"id": self.id, "title": self.title, "kind": self.kind, "status": self.status,
                 "created_ms": self.created_ms, "uses": self.uses, "sales": self.sales,
                 "conversion": self.conversion, "estimate": round(self.estimate, 6), "revenue": self.revenue,
                 "currency": self.currency, "average": self.average, "rating": self.rating, "why": self.why,
-                "flag": self.flag}
+                "flag": self.flag, "value_weight": round(self.weight, 6)}
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,8 @@ def rows(materials: Iterable[Material], facet: str, here: Mapping[str, Record], 
         rec = rec_all if facet == ALL else here.get(m.id, Record())
         o_all = pr.outcomes(m.id, rec_all, units)
         o = o_all if facet == ALL else pr.shrunk(m.id, rec, rec_all, units)
-        outs.append(o)
         currency = pr.main_currency(rec) or pr.main_currency(rec_all)
+        outs.append((o, currency))
         why = pr.why(o, o_all, facet, currency)
         if facet != ALL:
             why = why.replace(pr.describe(facet), described(facet, names))
@@ -162,8 +165,11 @@ def rows(materials: Iterable[Material], facet: str, here: Mapping[str, Record], 
             revenue={c: money(v, c) for c, v in sorted(rec.revenue.items())},
             currency=pr.main_currency(rec), average=_average(rec),
             rating=rec.stars / rec.ratings if rec.ratings else None, why=why,
-            flag=flag(rec_all, m.created_ms, now_ms))
-    return [found[r.material] for r in ranking.by_estimate(outs)]
+            flag=flag(rec_all, m.created_ms, now_ms), weight=1.0)
+    weights = pr.value_weights(outs)
+    ordered = sorted(outs, key=lambda oc: (-ranking.estimate(oc[0]) * weights[oc[0].material], -oc[0].revenue,
+                                           oc[0].material))
+    return [replace(found[o.material], weight=weights[o.material]) for o, _ in ordered]
 
 
 def _average(rec: Record) -> str:
