@@ -147,3 +147,19 @@ def test_an_admin_of_one_enterprise_sees_nothing_of_another(client: TestClient, 
     for path in (f"/v1/sites/{sites['b1']}/reps", f"/v1/sites/{sites['b1']}/visitors",
                  f"/v1/sites/{sites['b1']}/requests"):
         assert client.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 404
+
+
+def test_a_page_linked_from_a_chat_of_another_site_opens_on_that_site_and_only_among_the_sessions(
+        client: TestClient, world) -> None:
+    """The chat pane's links (worked examples, mark as best practice) carry ``?site=``: the page
+    opens on that site, so its forms post there too; a site the person does not serve changes
+    nothing."""
+    sites = world["sites"]
+    console_login(client, INDIE)
+    current = client.get("/console/practices").text
+    other = sites["b1"] if f'value="{sites["a1"]}" selected' in current else sites["a1"]
+    page = client.get(f"/console/practices?site={other}")
+    assert page.status_code == 200 and f'value="{other}" selected' in page.text
+    assert f'value="{other}" selected' in client.get("/console/materials").text  # it stays current
+    client.get(f"/console/practices?site={sites['c1']}")  # not theirs: ignored
+    assert f'value="{other}" selected' in client.get("/console/materials").text

@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from backend.core.scoring import RULE_LABELS
 from backend.web.console.auth import (
-    Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, memberships,
+    Forbidden, NotLoggedIn, check_csrf, csrf_token, current_rep, login_url, member, memberships,
 )
 from backend.web.http import HTTPError, read_body, services
 from backend.domain.reps import Rep
@@ -152,6 +152,16 @@ Handler = Callable[[Request, Ctx], Awaitable[Response]]
 AUDITORS_READ = "An auditor's account reads the reports and changes nothing."
 
 
+async def follow_site(request: Request) -> None:
+    """A page opened with ``?site=KEY`` (a link from a chat of another of the session's sites)
+    makes that site the current one, as the header's switch does, so its forms post there too.
+    Only among the session's own live memberships; anything else is ignored."""
+    asked = request.query_params.get("site") if request.method == "GET" else None
+    if asked and asked != request.session.get("site") and asked in memberships(request) \
+            and await member(request, asked) is not None:
+        request.session["site"] = asked
+
+
 def page(admin: bool = False, reports: bool = False,
          reads: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wraps a handler: login (and the admin role, or for ``reports`` admin or auditor)
@@ -161,6 +171,7 @@ def page(admin: bool = False, reports: bool = False,
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(fn)
         async def endpoint(request: Request) -> Response:
+            await follow_site(request)
             try:
                 rep = await current_rep(request)
                 reading = reads and rep.is_auditor and request.method == "GET"

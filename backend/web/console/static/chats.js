@@ -28,6 +28,11 @@ function makeChat(w, site, c) {
   w.chats.set(c.id, chat);
   q(pane, ".history").href = "/console/visitors/" + encodeURIComponent(c.visitor) + "?site=" +
     encodeURIComponent(site.key);
+  // published best practices for this chat's context, and marking this one as one
+  q(pane, ".examples").href = "/console/practices?chat=" + encodeURIComponent(c.id) + "&site=" +
+    encodeURIComponent(site.key);
+  q(pane, ".mark-practice").href = "/console/chats/" + encodeURIComponent(c.id) + "/practice?site=" +
+    encodeURIComponent(site.key);
   const form = q(pane, "form.say");
   const text = q(form, "textarea");
   form.addEventListener("submit", (event) => {
