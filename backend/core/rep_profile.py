@@ -310,6 +310,12 @@ def _schedule(value: object, errors: Errors) -> Schedule | None:
     return Schedule(zone, hours, off)  # type: ignore[arg-type]
 
 
+def validate_schedule(value: object, errors: Errors) -> Schedule | None:
+    """A weekly schedule on its own, for whoever else keeps working hours (core/records.py's
+    staff): one reading of hours everywhere. None for null as for a problem (see ``errors``)."""
+    return _schedule(value, errors)
+
+
 def _alerts(value: object, errors: Errors) -> Alerts | None:
     if not isinstance(value, dict):
         errors.append(("alerts", "must be an object {channels, email_after_s}"))
