@@ -36,6 +36,7 @@ from backend.domain.practices import Practices
 from backend.domain.ratings import Ratings
 from backend.domain.sales import Sales
 from backend.domain.touches import Touches
+from backend.domain.records import Records
 from backend.domain.reps import Reps
 from backend.domain.routing import Routing
 from backend.domain.sessions import Sessions
@@ -77,6 +78,7 @@ class Services:
     materials: Materials
     practices: Practices
     best_practices: BestPractices
+    records: Records
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -118,6 +120,7 @@ class Services:
             memberships=Memberships(reps, Enterprises(redis, sites)), counters=counters_,
             reports=Reports(redis, counters_, reps),
             materials=materials, practices=practices, best_practices=BestPractices(chats, materials, practices),
+            records=Records(redis),
         )
 
     async def open(self) -> None:

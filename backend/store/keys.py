@@ -694,6 +694,33 @@ def customer_visitors(site_key: str, kind: str, value: str) -> str:
     return _k(site_key, "cust-v", hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:32])
 
 
+# --- Records (issue 13: customers, staff and products; domain/records.py) ------------------
+# ``kind`` is one of core/records.py:KINDS.
+
+
+def records(site_key: str, kind: str) -> str:
+    """Hash: record key -> JSON (core/records.py: ``as_json``); a customer's key is "i:<id>", or
+    "e:<e-mail>" while they have no id, a staff member's their id, a product's its model."""
+    return _k(site_key, "records", kind)
+
+
+def records_order(site_key: str, kind: str) -> str:
+    """Sorted set: the same keys, all at score 0, so pages and exports go in one stable order
+    (ZRANGE BYLEX from the last key a page ended at)."""
+    return _k(site_key, "records-order", kind)
+
+
+def customer_emails(site_key: str) -> str:
+    """Hash: e-mail (lower-cased) -> the key of the one customer who has it."""
+    return _k(site_key, "customer-emails")
+
+
+def records_lock(site_key: str, kind: str) -> str:
+    """String: held (with a TTL) while a batch of one kind is read, decided and written, so two
+    imports never both take one e-mail or both create one id."""
+    return _k(site_key, "records-lock", kind)
+
+
 # --- KEYS of each Lua script, in the order the script reads them ------------------------
 # Scripts that discover ids while running (visitors in the broker, requests in the expiry)
 # get key prefixes instead, built here too; every key of a call is in the site's slot.
