@@ -104,6 +104,14 @@ def recv(ws: Any, timeout: float = 5.0) -> dict:
     return json.loads(message["text"])
 
 
+def expect(ws: Any, kind: str, check: Callable[[dict], bool] = lambda m: True, timeout: float = 5.0) -> dict:
+    """Skips other frames until one of ``kind`` that passes ``check`` arrives."""
+    while True:
+        message = recv(ws, timeout)
+        if message["type"] == kind and check(message):
+            return message
+
+
 def page_socket(client: Any, key: str, vid: str, origin: str = ORIGIN) -> Any:
     """The page's push connection (TestClient), opened as the snippet opens it: the token in
     the first frame, not in the URL. Use as a context manager."""

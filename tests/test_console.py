@@ -17,7 +17,9 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from backend.config import Settings
-from tests.helpers import recv, NEEDY, ORIGIN, PASSWORD, admin, batch, ingest, make_rep, waiting_request
+from tests.helpers import (
+    NEEDY, ORIGIN, PASSWORD, admin, batch, expect, ingest, make_rep, recv, waiting_request,
+)
 
 HOST = "http://beckon.test"
 WS = "ws://beckon.test/console/ws"
@@ -47,16 +49,6 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
                                             "next": "/console/"}, follow_redirects=False)
     assert r.status_code == 303, r.text
     return csrf_of(client.get("/console/").text)
-
-
-
-
-def expect(ws: Any, kind: str, check=lambda m: True, timeout: float = 5.0) -> dict:
-    """Skips other messages until one of ``kind`` that passes ``check`` arrives."""
-    while True:
-        message = recv(ws, timeout)
-        if message["type"] == kind and check(message):
-            return message
 
 
 def gather(ws: Any, **wanted) -> dict[str, dict]:

@@ -9,16 +9,9 @@ from decimal import Decimal
 
 from starlette.testclient import TestClient
 
-from tests.helpers import admin, console_login, make_rep, recv, waiting_request
+from tests.helpers import admin, console_login, expect, make_rep, waiting_request
 
 WS = "ws://beckon.test/console/ws"
-
-
-def expect(ws, kind: str):
-    while True:
-        frame = recv(ws)
-        if frame["type"] == kind:
-            return frame
 
 
 def test_a_rep_records_a_sale_on_their_chat_and_it_is_credited_to_them(client: TestClient, site: dict) -> None:

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from backend.core import download_links as dl
 from backend.core.download_links import LINK_TTL_S, Verdict
 from backend.core.materials import site_url
-from tests.helpers import ORIGIN, admin, console_login, make_rep, page_socket, recv, waiting_request
+from tests.helpers import ORIGIN, admin, console_login, expect, make_rep, page_socket, recv, waiting_request
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n" + b"x" * 3000 + b"\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
@@ -172,13 +172,6 @@ def test_hostile_path_parts_are_404_never_500(client: TestClient, site: dict, pa
 
 
 # --- the console socket's "material" ------------------------------------------------------
-
-def expect(ws: Any, kind: str, check=lambda m: True) -> dict:
-    while True:
-        frame = recv(ws)
-        if frame["type"] == kind and check(frame):
-            return frame
-
 
 def answer(ws: Any, ref: str) -> dict:
     """The ack or error that answers the message with ``ref``."""

@@ -16,19 +16,12 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from starlette.testclient import TestClient
 
 from backend.store import keys
-from tests.helpers import NEEDY, admin, console_login, make_rep, presence, recv, waiting_request
+from tests.helpers import NEEDY, admin, console_login, expect, make_rep, presence, recv, waiting_request
 
 WS = "ws://beckon.test/console/ws"
 PAGES = {"pages": [{"pattern": "/quote*", "category": "insurance", "product": "Home cover"}], "rule_sets": []}
 HOSTILE_TITLE = '=HYPERLINK("http://x") <b>Old</b> leaflet'
 DAY_MS = 86_400_000
-
-
-def expect(ws, kind: str, check=lambda f: True):
-    while True:
-        frame = recv(ws)
-        if frame["type"] == kind and check(frame):
-            return frame
 
 
 def answered(ws, ref: str) -> None:

@@ -8,17 +8,10 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from tests.helpers import NEEDY, admin, console_login, ingest, make_rep, recv, waiting_request
+from tests.helpers import NEEDY, admin, console_login, expect, ingest, make_rep, waiting_request
 
 WS = "ws://beckon.test/console/ws"
 PAGES = {"pages": [{"pattern": "/quote*", "category": "insurance", "product": "Home cover"}], "rule_sets": []}
-
-
-def expect(ws, kind: str):
-    while True:
-        frame = recv(ws)
-        if frame["type"] == kind:
-            return frame
 
 
 def make(client: TestClient, key: str, body: dict) -> str:

@@ -13,8 +13,9 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from backend.store import keys
-from tests.helpers import (admin, console_login, let_the_ticker_run, make_rep, presence, recv, run_worker,
-                           waiting_request)
+from tests.helpers import (
+    admin, console_login, expect, let_the_ticker_run, make_rep, presence, run_worker, waiting_request,
+)
 
 WS = "ws://beckon.test/console/ws"
 NOT_OFFERED = "this request was offered to someone else"
@@ -45,13 +46,6 @@ def console_socket(client: TestClient, email: str) -> Any:
 def go_available(ws: Any) -> None:
     ws.send_json({"type": "presence", "status": "available"})
     expect(ws, "presence")
-
-
-def expect(ws: Any, kind: str, check=lambda m: True, timeout: float = 5.0) -> dict:
-    while True:
-        message = recv(ws, timeout)
-        if message["type"] == kind and check(message):
-            return message
 
 
 def listed(cid: str):
