@@ -1,0 +1,221 @@
+"""Leads (issue 13): a customer asked to be contacted, changed their details, or bought; who
+of the site's sales staff gets it, and why.
+
+Who gets a lead, first rule that gives someone:
+
+1. **consent**: without the customer's consent (the form's checkbox, or their stored consent)
+   nobody is contacted; the lead is kept and marked ``no_consent``;
+2. **assigned**: the customer's assigned staff member, if active (in or out of hours: the
+   customer is theirs);
+3. **territory**: the first row of the site's territory table whose area prefixes match the
+   customer's postcode or area code and whose products name the lead's model or its product
+   line (a row without products: any); its staff member, if active. Without a table, the
+   staff records' own areas and products are the table, in the order of their ids;
+4. **rotation**: in turn, the active staff of the lead's product line (or model) who are within
+   working hours now; without a model or line, every active staff member in hours;
+5. **nobody**: the lead is kept and marked, and the site's extra addressees still get it.
+
+Pure: no I/O. The rotation's turn is a counter the domain keeps per site and line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from backend.core.records import Customer, Staff
+from backend.core.validation import EMAIL_RE, is_text
+
+Errors = list[tuple[str, str]]
+
+KINDS = ("contact", "registration", "purchase")
+SOURCES = ("widget", "form", "api", "identify", "order")
+PATHS = ("assigned", "territory", "rotation", "nobody", "no_consent")
+COMMENT_MAX, NAME_MAX, PHONE_MAX, POSTCODE_MAX, MODEL_MAX = 2000, 200, 32, 16, 64
+MAX_TERRITORIES, MAX_PREFIXES, MAX_EXTRA_TO = 500, 200, 10
+PHONE_RE = re.compile(r"[0-9 +()\-]{3,32}")
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # tab and newline stay (a comment)
+# The fields a site's own contact form may send (data-beckon-form="contact"): never a
+# password, a card or a hidden field (the snippet does not read those), and only these.
+FORM_FIELDS = ("name", "email", "phone", "postcode", "comment", "model", "company", "consent")
+
+
+def fold_area(value: str) -> str:
+    """Postcodes and area codes compare upper-cased, without spaces: "sw1a 1aa" -> "SW1A1AA"."""
+    return "".join(value.split()).upper()
+
+
+@dataclass(frozen=True)
+class Territory:
+    areas: tuple[str, ...]  # prefixes of a postcode or area code, folded
+    products: tuple[str, ...]  # models or product lines, lower-cased; empty: any
+    staff: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"areas": list(self.areas), "products": list(self.products), "staff": self.staff}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What routing reads of a lead."""
+
+    area: str = ""  # the customer's postcode or area code, folded
+    model: str = ""  # lower-cased
+    line: str = ""  # the model's product line (its category), lower-cased
+    assigned: str = ""  # the customer's assigned staff id
+    consent: bool = False
+
+
+@dataclass(frozen=True)
+class Routed:
+    staff: str  # "" when nobody
+    path: str  # one of PATHS
+    why: str
+
+
+def consented(given: bool | None, customer: Customer | None) -> bool:
+    """The form's answer when it asked; else what the customer's record says."""
+    if given is not None:
+        return given
+    return bool(customer and customer.consent.sales)
+
+
+def _matches(areas: tuple[str, ...], products: tuple[str, ...], facts: Facts) -> bool:
+    return (facts.area != "" and any(facts.area.startswith(fold_area(a)) for a in areas if a)
+            and (not products or (facts.model != "" and facts.model in products)
+                 or (facts.line != "" and facts.line in products)))
+
+
+def implicit_territories(staff: Mapping[str, Staff]) -> list[Territory]:
+    """The staff records' own areas and products as a table, in the order of their ids."""
+    return [Territory(s.areas, s.products, s.id) for _, s in sorted(staff.items()) if s.areas]
+
+
+def route(facts: Facts, staff: Mapping[str, Staff], territories: list[Territory], turn: int,
+          now: datetime) -> Routed:
+    """Who gets the lead and why (the module's docstring gives the order)."""
+    if not facts.consent:
+        return Routed("", "no_consent", "the customer did not agree to be contacted by sales")
+    person = staff.get(facts.assigned) if facts.assigned else None
+    if person is not None and person.active:
+        return Routed(person.id, "assigned", f"the customer's assigned salesperson ({person.id})")
+    table = territories or implicit_territories(staff)
+    for i, row in enumerate(table):
+        person = staff.get(row.staff)
+        if person is not None and person.active and _matches(row.areas, row.products, facts):
+            named = next(p for p in row.areas if p and facts.area.startswith(fold_area(p)))
+            what = f" and {facts.model or facts.line}" if row.products else ""
+            source = f"territory row {i + 1}" if territories else "their staff record"
+            return Routed(person.id, "territory", f"area {named}{what} ({source})")
+    wanted = {p for p in (facts.model, facts.line) if p}
+    pool = sorted(s.id for s in staff.values()
+                  if s.active and (not wanted or wanted & set(s.products)) and s.on_duty(now))
+    if pool:
+        chosen = pool[turn % len(pool)]
+        of = f"the {facts.line or facts.model} staff" if wanted else "the staff"
+        return Routed(chosen, "rotation", f"next in turn of {len(pool)} of {of} in working hours")
+    return Routed("", "nobody", "nobody matches and nobody of the product line is in working hours")
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def _text(value: object, path: str, limit: int, errors: Errors, multiline: bool = False) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not is_text(value):
+        errors.append((path, "must be text"))
+        return ""
+    value = value.strip() if multiline else " ".join(value.split())  # one line: CR/LF fold to spaces
+    if len(value) > limit:
+        errors.append((path, f"must be at most {limit} characters"))
+        return ""
+    if CONTROL.search(value):
+        errors.append((path, "must not hold control characters"))
+        return ""
+    return value
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a customer (or the site's server) said when asking to be contacted."""
+
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    postcode: str = ""
+    comment: str = ""
+    model: str = ""
+    company: str = ""
+    consent: bool | None = None  # None: the form did not ask
+    customer_id: str = ""  # from the site's server only
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "email": self.email, "phone": self.phone, "postcode": self.postcode,
+                "comment": self.comment, "model": self.model, "company": self.company, "consent": self.consent,
+                "customer_id": self.customer_id}
+
+
+def parse_request(data: object, server: bool = False) -> Request | Errors:
+    """A contact request from the widget's form, a site's marked form (FORM_FIELDS only), or
+    the site's server (``server``: also ``customer_id``). Every problem listed; never raises.
+    A way to reach the customer (e-mail or phone) is required."""
+    if not isinstance(data, dict):
+        return [("", "must be a JSON object")]
+    allowed = FORM_FIELDS + (("customer_id",) if server else ())
+    errors: Errors = []
+    for key in data:
+        if key not in allowed:
+            shown = key[:40] if isinstance(key, str) and is_text(key) and key.isprintable() else "?"
+            errors.append((shown, f"unknown field; known: {', '.join(allowed)}"))
+    got = {name: _text(data.get(name), name, limit, errors, multiline=name == "comment")
+           for name, limit in (("name", NAME_MAX), ("email", 254), ("phone", PHONE_MAX), ("postcode", POSTCODE_MAX),
+                               ("comment", COMMENT_MAX), ("model", MODEL_MAX), ("company", NAME_MAX),
+                               ("customer_id", 128))}
+    email = got["email"].lower()
+    if email and not EMAIL_RE.match(email):
+        errors.append(("email", "is not an e-mail address"))
+    if got["phone"] and not PHONE_RE.fullmatch(got["phone"]):
+        errors.append(("phone", "may hold digits, spaces, +, - and brackets"))
+    if not email and not got["phone"] and not any(p == "email" or p == "phone" for p, _ in errors):
+        errors.append(("email", "give an e-mail address or a phone number, so that someone can reply"))
+    consent = data.get("consent")
+    if consent is not None and not isinstance(consent, bool):
+        errors.append(("consent", "must be true or false"))
+    if errors:
+        return errors
+    return Request(name=got["name"], email=email, phone=got["phone"], postcode=fold_area(got["postcode"]),
+                   comment=got["comment"], model=got["model"].lower(), company=got["company"],
+                   consent=consent if isinstance(consent, bool) else None, customer_id=got["customer_id"])
+
+
+def parse_territories(data: object) -> list[Territory] | Errors:
+    """The territory table, in order (first match wins); every problem listed."""
+    if not isinstance(data, list) or len(data) > MAX_TERRITORIES:
+        return [("", f"must be a list of at most {MAX_TERRITORIES} rows {{areas, products, staff}}")]
+    errors: Errors = []
+    out = []
+    for i, row in enumerate(data):
+        path = f"[{i}]"
+        if not isinstance(row, dict) or set(row) - {"areas", "products", "staff"}:
+            errors.append((path, "must be an object {areas, products, staff}"))
+            continue
+        lists: dict[str, tuple[str, ...]] = {}
+        for name, fold in (("areas", fold_area), ("products", str.lower)):
+            value = row.get(name, [])
+            if not isinstance(value, list) or len(value) > MAX_PREFIXES:
+                errors.append((f"{path}.{name}", f"must be a list of at most {MAX_PREFIXES}"))
+                continue
+            items = [_text(v, f"{path}.{name}", MODEL_MAX, errors) for v in value]
+            lists[name] = tuple(dict.fromkeys(fold(v) for v in items if v))
+        if not lists.get("areas") and "areas" in lists:
+            errors.append((f"{path}.areas", "name at least one area code or postcode prefix"))
+        staff = _text(row.get("staff"), f"{path}.staff", 64, errors)
+        if not staff:
+            errors.append((f"{path}.staff", "is required: a staff id"))
+        if lists.get("areas") and staff:
+            out.append(Territory(lists["areas"], lists.get("products", ()), staff))
+    return errors or out
