@@ -20,7 +20,7 @@ from backend.web import (
     accreditation_api, collector, console, downloads, enterprise_api, material_report_api, materials_api, offer_ui,
     orders_api, page_socket, reports_api, sales_api, site_api, widget_assets,
 )
-from backend.web import records_api
+from backend.web import leads_api, records_api
 from backend.web.http import HTTPError, services
 from backend.web.load_gate import GateLimits, LoadGate
 from backend.web.logs import quiet_client_mistakes
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *accreditation_api.routes,
         *materials_api.routes,
         *records_api.routes,
+        *leads_api.routes,
         *downloads.routes,
         *enterprise_api.routes,
         *sales_api.routes,

@@ -108,6 +108,8 @@ class Settings:
     chat_ttl_s: int = 24 * 3600
     # Orders a site records (raw, with their items) are kept this long after their time.
     order_retention_days: int = 400
+    # Leads (contact requests, registration updates, purchases; domain/leads.py) are kept this long.
+    lead_retention_days: int = 400
     # A mail job that fails is tried again after each of these delays (s); after the last it
     # is kept as a dead letter of its site, for an admin to resend.
     mail_retry_s: tuple[int, ...] = (5, 30, 120, 600)
@@ -186,6 +188,7 @@ class Settings:
             session_idle_s=_int("BECKON_SESSION_IDLE_S", cls.session_idle_s),
             chat_ttl_s=_int("BECKON_CHAT_TTL_S", cls.chat_ttl_s),
             order_retention_days=_int("BECKON_ORDER_RETENTION_DAYS", cls.order_retention_days),
+            lead_retention_days=_int("BECKON_LEAD_RETENTION_DAYS", cls.lead_retention_days),
             mail_retry_s=_ints("BECKON_MAIL_RETRY_S", cls.mail_retry_s),
             chat_replicas=_int("BECKON_CHAT_REPLICAS", 0) if os.environ.get("BECKON_CHAT_REPLICAS") else None,
             chat_replica_timeout_ms=_int("BECKON_CHAT_REPLICA_TIMEOUT_MS", cls.chat_replica_timeout_ms),

@@ -527,9 +527,21 @@ def test_records_bodies(server: Server, clean_log: None) -> None:
     assert server.figures["records"]["2xx"] > 0
 
 
+# Leads (backend/core/leads.py): near-valid contact requests, territory tables and lead settings.
+lead_requests = st.fixed_dictionaries({}, optional={
+    "name": texts, "email": emails, "phone": st.one_of(st.sampled_from(["+44 20 1234", "call me"]), texts),
+    "postcode": texts, "comment": texts, "model": texts, "company": texts, "customer_id": texts,
+    "consent": st.one_of(st.booleans(), st.sampled_from(HOSTILE))})
+territory_tables = st.lists(st.fixed_dictionaries({"areas": st.lists(texts, max_size=3), "staff": st.one_of(
+    st.just("s1"), texts)}, optional={"products": st.lists(texts, max_size=3)}), max_size=4)
+lead_settings = st.fixed_dictionaries({}, optional={"extra_to": st.lists(emails, max_size=12)})
+
+
 def test_site_api_bodies(server: Server, clean_log: None) -> None:
     key, other = server.site("Fuzzed API"), server.site("Fuzzed API, renamed")
     rid = make_rep(server.http, key, email="api-fuzz@shop.example")
+    server.http.post(f"/v1/sites/{key}/records/staff", json={"records": [{"id": "s1", "email": "s@x.example"}]},
+                     headers=admin()).raise_for_status()  # a territory row may name them
     calls = st.one_of(
         st.tuples(st.just(("PUT", f"/v1/sites/{key}/rules")), bodies(rules)),
         st.tuples(st.just(("PUT", f"/v1/sites/{key}/matching")), bodies(matching)),
@@ -541,6 +553,9 @@ def test_site_api_bodies(server: Server, clean_log: None) -> None:
                   bodies(st.fixed_dictionaries({"customers": st.lists(emails, max_size=4)}))),
         st.tuples(st.just(("PUT", f"/v1/sites/{key}/reps/{rid}/presence")),
                   bodies(st.fixed_dictionaries({"status": st.sampled_from(["available", "away", "offline"])}))),
+        st.tuples(st.just(("POST", f"/v1/sites/{key}/leads")), bodies(lead_requests)),
+        st.tuples(st.just(("PUT", f"/v1/sites/{key}/territories")), bodies(territory_tables)),
+        st.tuples(st.just(("PUT", f"/v1/sites/{key}/lead-settings")), bodies(lead_settings)),
     )
 
     @hsettings(FUZZ, max_examples=175)
@@ -557,6 +572,8 @@ def test_site_api_bodies(server: Server, clean_log: None) -> None:
     assert server.http.get(f"/v1/sites/{key}/rules", headers=admin()).status_code == 200
     assert server.http.get(f"/v1/sites/{key}/matching", headers=admin()).status_code == 200
     assert server.http.get(f"/v1/sites/{key}/visitors/visitor-after/match", headers=admin()).status_code == 200
+    for path in ("leads", "territories", "lead-settings"):
+        assert server.http.get(f"/v1/sites/{key}/{path}", headers=admin()).status_code == 200
 
 
 def test_offer_answers(server: Server, clean_log: None) -> None:

@@ -192,6 +192,13 @@ def parse_request(data: object, server: bool = False) -> Request | Errors:
                    consent=consent if isinstance(consent, bool) else None, customer_id=got["customer_id"])
 
 
+def from_message(fields: Mapping[str, str]) -> Request:
+    """The widget's "leave a message" (name, e-mail, message; checked by its form) as a contact
+    request: one-line fields folded, control characters gone, no consent asked."""
+    return Request(name=one_line(fields.get("name", ""), NAME_MAX), email=fields.get("email", "").strip().lower(),
+                   comment=CONTROL.sub("", fields.get("message", "")).strip())
+
+
 def parse_territories(data: object) -> list[Territory] | Errors:
     """The territory table, in order (first match wins); every problem listed."""
     if not isinstance(data, list) or len(data) > MAX_TERRITORIES:
@@ -219,3 +226,161 @@ def parse_territories(data: object) -> list[Territory] | Errors:
         if lists.get("areas") and staff:
             out.append(Territory(lists["areas"], lists.get("products", ()), staff))
     return errors or out
+
+
+# --- stored leads ---------------------------------------------------------------------------
+
+STATUSES = ("sent", "no_consent", "nobody")
+CONTACT_FIELDS = ("name", "email", "phone", "postcode", "area_code")  # a registration update is a change of these
+EVENTS = {"contact": "new_lead", "registration": "new_lead", "purchase": "purchase"}  # core/records.py:ALERT_EVENTS
+# An address plain enough for a To: or Reply-To: header: no comma, quote, bracket or space that
+# could make one value two addresses.
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A lead as stored: who asked (or changed, or bought), about what, and who got it and why."""
+
+    id: str
+    kind: str  # KINDS
+    source: str  # SOURCES
+    created_ms: int
+    visitor: str = ""
+    customer: str = ""  # the customer record's id, else its e-mail; "" when none matched
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    postcode: str = ""
+    area_code: str = ""
+    company: str = ""
+    comment: str = ""
+    model: str = ""
+    line: str = ""
+    consent: bool = False
+    order_id: str = ""
+    changes: tuple[str, ...] = ()  # a registration update: which of CONTACT_FIELDS changed
+    staff: str = ""
+    path: str = "nobody"  # PATHS
+    why: str = ""
+    status: str = "nobody"  # STATUSES
+    notified: tuple[str, ...] = ()  # the addresses mailed
+
+    @property
+    def event(self) -> str:
+        """The alert event a staff member chooses to hear about (core/records.py:ALERT_EVENTS)."""
+        return EVENTS[self.kind]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "source": self.source, "created_ms": self.created_ms,
+                "visitor": self.visitor, "customer": self.customer, "name": self.name, "email": self.email,
+                "phone": self.phone, "postcode": self.postcode, "area_code": self.area_code,
+                "company": self.company, "comment": self.comment, "model": self.model, "line": self.line,
+                "consent": self.consent, "order_id": self.order_id, "changes": list(self.changes),
+                "routed": {"staff": self.staff, "path": self.path, "why": self.why}, "status": self.status,
+                "notified": list(self.notified)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Lead":
+        routed = data.get("routed") or {}
+        plain = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("changes", "notified")}
+        return cls(**plain, changes=tuple(data.get("changes") or ()), notified=tuple(data.get("notified") or ()),
+                   staff=routed.get("staff", ""), path=routed.get("path", "nobody"), why=routed.get("why", ""))
+
+
+def status_of(routed: Routed) -> str:
+    if routed.path == "no_consent":
+        return "no_consent"
+    return "sent" if routed.staff else "nobody"
+
+
+def changed_details(before: Customer, after: Customer) -> tuple[str, ...]:
+    """Which contact details differ: what makes a registration update worth a lead."""
+    return tuple(f for f in CONTACT_FIELDS if getattr(before, f) != getattr(after, f))
+
+
+def addressees(lead: Lead, staff: Staff | None, extra: list[str]) -> list[str]:
+    """Who is mailed, each address once (compared lower-cased): the chosen staff member, when
+    e-mail is among their channels and the lead's event among their events; and the site's
+    extra addressees (its own inbox). Without consent no salesperson is mailed; the site's
+    inbox still gets a contact request (the customer wrote to the site and expects an answer,
+    as "leave a message" always did), never a registration or a purchase."""
+    out: list[str] = []
+    if (lead.status == "sent" and staff is not None and staff.email and "email" in staff.alerts.channels
+            and lead.event in staff.alerts.events):
+        out.append(staff.email)
+    if lead.status != "no_consent" or lead.kind == "contact":
+        out += extra
+    seen: set[str] = set()
+    kept = []
+    for address in out:
+        if address and address.lower() not in seen and PLAIN_ADDRESS.fullmatch(address):
+            seen.add(address.lower())
+            kept.append(address)
+    return kept
+
+
+def alerts_console(lead: Lead, staff: Staff | None) -> bool:
+    """The chosen staff member is a console rep who asked for console alerts of this event."""
+    return (lead.status == "sent" and staff is not None and bool(staff.rep) and "console" in staff.alerts.channels
+            and lead.event in staff.alerts.events)
+
+
+def alerts_webhook(lead: Lead, staff: Staff | None) -> bool:
+    return (lead.status == "sent" and staff is not None and "webhook" in staff.alerts.channels
+            and lead.event in staff.alerts.events)
+
+
+def one_line(value: str, limit: int = 120) -> str:
+    """Customer text made safe for a subject: every control, line or paragraph separator a space."""
+    cleaned = "".join(" " if (c.isspace() or not c.isprintable()) else c for c in value)
+    return " ".join(cleaned.split())[:limit]
+
+
+def subject(lead: Lead, site_name: str) -> str:
+    """The mail's subject, from one-line values only."""
+    who = one_line(lead.name, 80) or "a visitor"
+    site = one_line(site_name, 80)
+    about = f" about {one_line(lead.model, 64)}" if lead.model else ""
+    if lead.kind == "purchase":
+        return f"Purchase by {who} on {site}" + (f": order {one_line(lead.order_id, 64)}" if lead.order_id else "")
+    if lead.kind == "registration":
+        return f"{who[:1].upper()}{who[1:]} changed their details on {site}"
+    return f"Message from {who} on {site}{about}"
+
+
+def reply_to(lead: Lead) -> str:
+    """The customer's address for Reply-To: only a plain one (else none; it is in the body)."""
+    return lead.email if lead.email and PLAIN_ADDRESS.fullmatch(lead.email) else ""
+
+
+# --- lead settings ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadSettings:
+    extra_to: tuple[str, ...] = ()  # the site's own addressees of every lead, besides offer.sales_email
+
+    def as_json(self) -> dict[str, Any]:
+        return {"extra_to": list(self.extra_to)}
+
+
+def parse_lead_settings(data: object) -> LeadSettings | Errors:
+    if not isinstance(data, dict):
+        return [("", "must be a JSON object {extra_to}")]
+    errors: Errors = []
+    for key in data:
+        if key != "extra_to":
+            shown = key[:40] if isinstance(key, str) and is_text(key) and key.isprintable() else "?"
+            errors.append((shown, "unknown field; known: extra_to"))
+    value = data.get("extra_to", [])
+    if not isinstance(value, list) or len(value) > MAX_EXTRA_TO:
+        return errors + [("extra_to", f"must be a list of at most {MAX_EXTRA_TO} e-mail addresses")]
+    out: list[str] = []
+    for i, item in enumerate(value):
+        address = _text(item, f"extra_to[{i}]", 254, errors)
+        if address and not PLAIN_ADDRESS.fullmatch(address):
+            errors.append((f"extra_to[{i}]", "must be an e-mail address such as sales@shop.example"))
+        elif address and address.lower() not in out:
+            out.append(address.lower())
+    return errors or LeadSettings(tuple(out))

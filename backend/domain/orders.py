@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
@@ -28,6 +28,9 @@ from backend.domain.attribution import Attribution
 from backend.domain.sites import Site
 from backend.store import keys
 from backend.store.keys import SiteHash as S
+
+if TYPE_CHECKING:
+    from backend.domain.leads import Leads
 
 DAY_MS = 86_400_000
 JOINED_MAX = 10  # visits an order is joined to, newest first
@@ -65,6 +68,7 @@ class Orders:
         self.retention_ms = retention_days * DAY_MS
         self.retention_days = retention_days
         self.attribution: Attribution | None = None  # credits each order once, as it is stored
+        self.leads: Leads | None = None  # a purchase lead per order, made once
 
     async def record(self, site: str, order: Order) -> Recorded:
         """Store ``order`` unless its id is stored already; joined to the named visitor and
@@ -89,6 +93,8 @@ class Orders:
             await pipe.execute()
         if self.attribution and (stored or await self.attribution.of(site, first.order_id) is None):
             await self.attribution.credit(site, first)  # a retry credits an order whose crediting failed
+        if self.leads is not None:
+            await self.leads.order_stored(site, first)  # once per order; a retry makes one a crash left unmade
         return Recorded(stored, first)
 
     async def record_for_chat(self, site: str, vid: str, data: dict[str, Any]) -> Recorded:
@@ -119,6 +125,8 @@ class Orders:
         for ev in batch.events:
             if ev["t"] == "id" and site.identity_trusted(ev):
                 await self._remember(site.key, batch.vid, ev.get("id", ""), ev.get("email", ""), now)
+                if self.leads is not None:  # new details for the customer's record: a registration update
+                    await self.leads.identified(site, ev)
             elif ev["t"] == "buy":
                 order = replace(ev["order"], visitor_id=batch.vid, created_ms=now, source="page")
                 done.append(await self.record(site.key, order))

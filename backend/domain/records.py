@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import redis.asyncio as aioredis
 from redis.exceptions import LockError
 
 from backend.core import records as core
-from backend.core.records import Customer, Decision, Errors, Record, Row
+from backend.core.records import Customer, Decision, Errors, Product, Record, Row, Staff
 from backend.core.validation import ValidationError, is_text
 from backend.store import keys
 
@@ -76,6 +76,8 @@ class Records:
         self.redis = redis
         self.clock = clock
         self.caps = caps or dict(core.MAX_RECORDS)
+        # Told of the customers an upsert updated (before, after): the leads' registration updates.
+        self.on_customers_updated: Callable[[str, list[tuple[Customer, Customer]]], Awaitable[None]] | None = None
 
     @staticmethod
     def _kind(kind: str) -> str:
@@ -119,6 +121,18 @@ class Records:
             if isinstance(found, Customer):
                 return found
         return None
+
+    async def all_staff(self, site: str) -> dict[str, Staff]:
+        """Every staff member of the site by id (at most MAX_RECORDS["staff"]): what routing reads."""
+        found = {k: self._read("staff", t) for k, t in (await self.redis.hgetall(keys.records(site, "staff"))).items()}
+        return {k: s for k, s in found.items() if isinstance(s, Staff)}
+
+    async def products(self, site: str, models: list[str]) -> dict[str, Product]:
+        """The product records of these models (lower-cased), those that exist, in the given order."""
+        wanted = list(dict.fromkeys(m.lower() for m in models if m))
+        texts = await self.redis.hmget(keys.records(site, "products"), wanted) if wanted else []
+        found = {m: self._read("products", t) for m, t in zip(wanted, texts)}
+        return {m: p for m, p in found.items() if isinstance(p, Product)}
 
     async def list(self, site: str, kind: str, cursor: str = "", limit: int = 100) -> Page:
         """A page of records in key order, from after ``cursor`` (a previous page's)."""
@@ -191,6 +205,10 @@ class Records:
                     await lock.release()
                 except LockError:  # it expired first: the writes were one transaction anyway
                     pass
+        updated = [(d.before, d.record) for d in decided.values() if d.status == "updated"
+                   and isinstance(d.before, Customer) and isinstance(d.record, Customer)]
+        if updated and self.on_customers_updated is not None:
+            await self.on_customers_updated(site, updated)  # type: ignore[arg-type]
         results = []
         for number, row, label in rows:
             if isinstance(row, Row):

@@ -21,6 +21,7 @@ from backend.domain.counters import Counters
 from backend.domain.reports import Reports
 from backend.domain.enterprises import Enterprises
 from backend.domain.jobs import Jobs
+from backend.domain.leads import Leads
 from backend.domain.logins import LoginThrottle
 from backend.domain.matching import Matching
 from backend.domain.materials import Materials
@@ -79,6 +80,7 @@ class Services:
     practices: Practices
     best_practices: BestPractices
     records: Records
+    leads: Leads
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -108,6 +110,11 @@ class Services:
         practices = Practices(redis, materials, visitors, matching, sites)
         orders.attribution = Attribution(redis, touches, sales, settings.counter_retention_days * 86400,
                                          orders.retention_ms, practices)
+        records = Records(redis)
+        leads = Leads(redis, sites, records, visitors, matching, jobs, hub, settings.lead_retention_days,
+                      settings.public_url)
+        records.on_customers_updated = leads.customers_updated
+        orders.leads = leads
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
@@ -120,7 +127,7 @@ class Services:
             memberships=Memberships(reps, Enterprises(redis, sites)), counters=counters_,
             reports=Reports(redis, counters_, reps),
             materials=materials, practices=practices, best_practices=BestPractices(chats, materials, practices),
-            records=Records(redis),
+            records=records, leads=leads,
         )
 
     async def open(self) -> None:

@@ -721,6 +721,40 @@ def records_lock(site_key: str, kind: str) -> str:
     return _k(site_key, "records-lock", kind)
 
 
+# --- Leads (issue 13; domain/leads.py), kept like orders for the lead retention ----------------
+
+
+def lead(site_key: str, lead_id: str) -> str:
+    """String: the lead as JSON (core/leads.py:Lead.as_json). TTL: the lead retention."""
+    return _k(site_key, "lead", lead_id)
+
+
+def leads(site_key: str) -> str:
+    """Sorted set: lead id -> created (ms), for listing by time; trimmed to the retention."""
+    return _k(site_key, "leads")
+
+
+def lead_territories(site_key: str) -> str:
+    """String: the territory table as JSON (core/leads.py:Territory.as_json rows, in order)."""
+    return _k(site_key, "lead-territories")
+
+
+def lead_settings(site_key: str) -> str:
+    """String: JSON core/leads.py:LeadSettings (the site's extra addressees)."""
+    return _k(site_key, "lead-settings")
+
+
+def lead_turns(site_key: str) -> str:
+    """Hash: product line (or model, or "") -> the rotation's counter, INCR'd per rotated lead."""
+    return _k(site_key, "lead-turns")
+
+
+def lead_seen(site_key: str, digest: str) -> str:
+    """String: set once (NX, with a TTL) per customer and reported change of an identify(), so a
+    page that sends the same identity on every batch makes one registration lead."""
+    return _k(site_key, "lead-seen", digest)
+
+
 # --- KEYS of each Lua script, in the order the script reads them ------------------------
 # Scripts that discover ids while running (visitors in the broker, requests in the expiry)
 # get key prefixes instead, built here too; every key of a call is in the site's slot.

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backend.core.leads import from_message
 from backend.core.validation import EMAIL_RE
 from backend.domain.offers import OfferClosed
 from backend.domain.services import Services
@@ -95,7 +96,8 @@ async def respond(request: Request) -> Response:
         raise HTTPError(410, "this offer is no longer open", headers=cors) from None
     if action == "accept":
         await svc.chats.announce(site.key)
-    elif action == "message":
+    elif action == "message":  # a contact lead for the responsible salesperson, and the site's inbox
+        await svc.leads.contact(site, from_message(fields), "widget", vid)
         detail = await svc.visitors.detail(site.key, vid)
         await svc.jobs.visitor_message(site.key, site.name, site.offer.sales_email, fields,
                                        detail or {"visitor": vid})
