@@ -18,8 +18,9 @@ product lines compare case-insensitively (lower-cased), areas and postcodes uppe
 CSV: column names are the field names, with nested fields flattened (``consent_sales``,
 ``related_options``, ``alerts_channels``, ``schedule_mon`` ...); a list in a cell is separated
 by ``;`` (``products_owned`` as ``model@2024-05-01;model2``); booleans read yes/no, true/false,
-1/0. Cells a spreadsheet would run as formulas are written with a leading apostrophe
-(core/spreadsheet.py), which ``from_csv`` takes off again, so an export imports back unchanged.
+1/0. A column named ``errors`` (the console's error report) is ignored. Cells a spreadsheet
+would run as formulas are written with a leading apostrophe (core/spreadsheet.py), which
+``from_csv`` takes off again, so an export imports back unchanged.
 """
 
 from __future__ import annotations
@@ -589,6 +590,7 @@ COLUMNS = {
 LISTS = {"areas", "products", "alerts_channels", "alerts_events", "related_attachments", "related_expendables",
          "related_options", "schedule_days_off", *(f"schedule_{d}" for d in WEEKDAYS)}
 BOOLS = {"consent_sales", "consent_marketing", "active"}
+NOTES = "errors"  # the error report's column (console imports): ignored, so a fixed report imports back
 CSV_MAX_ROWS = 10_000
 CELL_MAX = 20_000
 
@@ -622,6 +624,8 @@ def check_header(kind: str, header: list[str]) -> Errors:
     errors: Errors = []
     known = COLUMNS[kind]
     for i, name in enumerate(header):
+        if name == NOTES:
+            continue
         if name not in known:
             errors.append((f"column {i + 1}", f"unknown column {name[:40]!r}; known: {', '.join(known)}"))
         elif header.index(name) != i:
@@ -641,6 +645,8 @@ def from_csv(kind: str, header: list[str], cells: list[str]) -> Row | Errors:
     values = dict(zip(header, [uncell(c) for c in cells] + [""] * (len(header) - len(cells))))
     data: dict[str, Any] = {}
     for name, text in values.items():
+        if name == NOTES:
+            continue
         if len(text) > CELL_MAX:
             errors.append((name, f"must be at most {CELL_MAX} characters"))
         elif name in BOOLS:

@@ -178,13 +178,14 @@ class Records:
         return await self.upsert_parsed(site, kind, [(r.number, r.row or r.errors, r.label) for r in rows])
 
     async def upsert_parsed(self, site: str, kind: str, rows: list[tuple[int, Row | Errors, str]],
-                            progress: Callable[[int], Any] | None = None) -> list[RowResult]:
-        """Rows already parsed (number, row or its problems, label), in batches."""
+                            progress: Callable[[list[RowResult]], Awaitable[Any]] | None = None) -> list[RowResult]:
+        """Rows already parsed (number, row or its problems, label), in batches; ``progress``
+        is awaited with the results so far after each batch (a console import counts them)."""
         out: list[RowResult] = []
         for at in range(0, len(rows), BATCH):
             out += await self._batch(site, kind, rows[at:at + BATCH])
             if progress is not None:
-                await progress(len(out))
+                await progress(out)
         return out
 
     def _lock(self, site: str, kind: str) -> Any:

@@ -37,6 +37,7 @@ from backend.domain.practices import Practices
 from backend.domain.ratings import Ratings
 from backend.domain.sales import Sales
 from backend.domain.touches import Touches
+from backend.domain.record_imports import RecordImports
 from backend.domain.records import Records
 from backend.domain.reps import Reps
 from backend.domain.routing import Routing
@@ -80,6 +81,7 @@ class Services:
     practices: Practices
     best_practices: BestPractices
     records: Records
+    record_imports: RecordImports
     leads: Leads
 
     @classmethod
@@ -128,7 +130,11 @@ class Services:
             reports=Reports(redis, counters_, reps),
             materials=materials, practices=practices, best_practices=BestPractices(chats, materials, practices),
             records=records, leads=leads,
+            record_imports=RecordImports(redis),
         )
+
+    def __post_init__(self) -> None:
+        self.record_imports.records = self.records  # one Records: its hooks (leads) see console imports too
 
     async def open(self) -> None:
         with contextlib.suppress(*store.UNAVAILABLE):  # without Redis now, the loops wait for it
@@ -142,6 +148,7 @@ class Services:
     async def stop(self) -> None:
         """In order, each step bounded, so a worker exits promptly even without Redis: the
         loops that start work first, then work in flight, then delivery, then the connections."""
+        await self.record_imports.stop()
         await self.ticker.stop()
         await self.broker.stop()
         await self.hub.stop()

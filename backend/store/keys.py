@@ -721,6 +721,43 @@ def records_lock(site_key: str, kind: str) -> str:
     return _k(site_key, "records-lock", kind)
 
 
+class RecordUploadHash(Fields):
+    """A CSV file an admin previewed in the console, waiting for their confirmation."""
+
+    ID = "id"  # the import id the preview answered; a confirm must name it
+    KIND = "kind"
+    TEXT = "text"  # the file, decoded (UTF-8 checked)
+
+
+def record_upload(site_key: str, rep_id: str) -> str:
+    """Hash (RecordUploadHash): the one file this admin previewed last (a new preview replaces
+    it, so at most one file of 4 MiB per admin waits). TTL: domain/record_imports.py:UPLOAD_TTL_S."""
+    return _k(site_key, "record-upload", rep_id)
+
+
+class RecordImportHash(Fields):
+    """A console import's progress (core/record_imports.py:Progress), written by the web
+    worker that runs it: after each batch, and its heartbeat every second."""
+
+    KIND = "kind"
+    TOTAL = "total"
+    DONE = "done"
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    ERRORS = "errors"
+    FINISHED = "finished"  # "1" once every row went in or was reported
+    BEAT = "beat"  # ms of the last heartbeat
+    STARTED = "started"  # ms
+    REPORT = "report"  # JSON [{row, id, errors: [{path, message}]}] of the rows with errors, when finished
+    ERROR_FILE = "error_file"  # the error rows as CSV (core/record_imports.py:error_file), when finished
+
+
+def record_import(site_key: str, import_id: str) -> str:
+    """Hash (RecordImportHash). TTL: domain/record_imports.py:IMPORT_TTL_S after its last write."""
+    return _k(site_key, "record-import", import_id)
+
+
 # --- Leads (issue 13; domain/leads.py), kept like orders for the lead retention ----------------
 
 

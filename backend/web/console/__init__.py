@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from backend.config import Settings
 from backend.web.console import (
     accreditations_page as accr, admin, applications_page as apps, keys_page, material_report_page, materials_page,
-    reports_page,
+    records_page, reports_page,
 )
 from backend.web.console import practices_page
 from backend.web.console.join_page import join, join_form
@@ -91,6 +91,12 @@ _routes = [
         Route("/admin/keys", keys_page.keys_list, methods=["GET"]),
         Route("/admin/keys", keys_page.key_create, methods=["POST"]),
         Route("/admin/keys/{kid}/revoke", keys_page.key_revoke, methods=["POST"]),
+        Route("/admin/records", records_page.records_home, methods=["GET"]),
+        Route("/admin/records/{kind}.csv", records_page.export, methods=["GET"]),
+        Route("/admin/records/{kind}/preview", records_page.preview, methods=["POST"]),
+        Route("/admin/records/imports/{iid}", records_page.progress, methods=["GET"]),
+        Route("/admin/records/imports/{iid}", records_page.confirm, methods=["POST"]),
+        Route("/admin/records/imports/{iid}/errors.csv", records_page.error_file, methods=["GET"]),
         Route("/chats/{chat_id}/practice", practices_page.mark_form, methods=["GET"]),
         Route("/chats/{chat_id}/practice", practices_page.mark, methods=["POST"]),
         Route("/practices", practices_page.training, methods=["GET"]),
