@@ -658,6 +658,12 @@ def material_stats(site_key: str, facet: str) -> str:
     return _k(site_key, "mat-stats", hashlib.sha1(facet.encode("utf-8", "surrogatepass")).hexdigest()[:16])
 
 
+def material_currencies(site_key: str) -> str:
+    """Set: the currencies materials' sales were counted in, so the revenue fields of the
+    materials that suit a chat can be asked for by name (HMGET) instead of the whole hash."""
+    return _k(site_key, "mat-currencies")
+
+
 def material_facets(site_key: str) -> str:
     """Set: the facets with counts (bounded by core/practices.py:FACETS_MAX), for the owner's
     views per product, reason and representative."""

@@ -23,7 +23,8 @@ one at a time, ``--requests`` of each, the time from sending a frame to its answ
 
 with the server's CPU (and Redis's) per request. Afterwards the same suggestion is taken
 apart in this process against the same Redis (``--breakdown`` times): the chat's context,
-reading the library, parsing it, choosing what suits, reading the two stats hashes, ranking;
+the library (read, and parsed only where a stored text changed), choosing what suits, the
+counts of those that suit under the two facets, ranking;
 ``--profile`` adds cProfile's top functions.
 
     .venv/bin/python scripts/bench/suggestions.py [--materials 2000] [--requests 300] [--profile] [--quick]
@@ -166,6 +167,7 @@ def seed(redis_url: str, site: str, n: int, seed_: int) -> dict[str, Any]:
     if here:
         r.hset(keys.material_stats(site, where), mapping=here)
     r.sadd(keys.material_facets(site), core.ALL, where)
+    r.sadd(keys.material_currencies(site), "EUR", "GBP")
     r.close()
     return {"materials": n, "suit": len(suits), "replies": [m.id for m in library if m.kind == "reply"],
             "search": sum(1 for m in library if core.matches(m, SEARCH_WORD)),
@@ -333,7 +335,6 @@ async def breakdown(redis_url: str, site: str, cid: str, n: int, profile: bool, 
     from backend.config import Settings
     from backend.core import practices as core
     from backend.core.currencies import minor_units
-    from backend.domain.materials import Materials
     from backend.domain.services import Services
     from backend.store import keys
 
@@ -362,21 +363,14 @@ async def breakdown(redis_url: str, site: str, cid: str, n: int, profile: bool, 
             t = lap("chats.get (the handler reads the chat)", t)
             ctx = await p.context(site, chat)
             t = lap("context (site, visitor detail, page map)", t)
-            raw = await svc.redis.hgetall(keys.materials(site))
-            t = lap("HGETALL of the library", t)
-            parsed = [Materials._read(text) for text in raw.values()]
-            library = sorted((m for m in parsed if m and m.status == "active"), key=lambda m: (-m.created_ms, m.id))
-            library = [m for m in library if m.kind in ("reply", "link", "document")]
-            t = lap("parsing and validating the library (json + core.materials.read)", t)
+            library = [m for m in await svc.materials.list(site) if m.kind in ("reply", "link", "document")]
+            t = lap("the library (HGETALL; parsed only where a stored text changed)", t)
             found = [m for m in library if core.suits(m.tags, ctx)]
             t = lap("choosing what suits (core.practices.suits)", t)
             where = core.similar(ctx)
-            raw_all = await svc.redis.hgetall(keys.material_stats(site, core.ALL))
-            raw_here = await svc.redis.hgetall(keys.material_stats(site, where))
-            t = lap("HGETALL of the two stats hashes", t)
-            everywhere, here = core.records(raw_all), core.records(raw_here)
+            everywhere, here = await p._records_of(site, [m.id for m in found], (core.ALL, where))
             units = {c: minor_units(c) or 0 for r in (*here.values(), *everywhere.values()) for c in r.revenue}
-            t = lap("reading the counts (core.practices.records)", t)
+            t = lap("the counts of those that suit (HMGET under two facets, read)", t)
             core.rank(ctx, found, here, everywhere, where, units, p.rng, core.SUGGESTED)
             lap("ranking (core.practices.rank)", t)
         results["breakdown"] = steps
