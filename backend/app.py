@@ -21,6 +21,7 @@ from backend.web import (
     orders_api, page_socket, reports_api, sales_api, site_api, widget_assets,
 )
 from backend.web import leads_api, records_api
+from backend.web import webhooks_api
 from backend.web.http import HTTPError, services
 from backend.web.load_gate import GateLimits, LoadGate
 from backend.web.logs import quiet_client_mistakes
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *accreditation_api.routes,
         *materials_api.routes,
         *records_api.routes,
+        *webhooks_api.routes,
         *leads_api.routes,
         *downloads.routes,
         *enterprise_api.routes,

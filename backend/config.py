@@ -41,6 +41,17 @@ def _float(name: str, default: float) -> float:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from None
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be 1 or 0, got {raw!r}")
+
+
 def _share(name: str, default: float) -> float:
     value = _float(name, default)
     if not 0 <= value <= 0.5:
@@ -55,6 +66,14 @@ class MailSettings:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     mail_from: str = "beckon@localhost"
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """What a webhook delivery job needs from the worker's own settings."""
+
+    allow_http: bool = False
+    timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +132,12 @@ class Settings:
     # A mail job that fails is tried again after each of these delays (s); after the last it
     # is kept as a dead letter of its site, for an admin to resend.
     mail_retry_s: tuple[int, ...] = (5, 30, 120, 600)
+    # A webhook delivery that fails (no 2xx, or no answer in 10 s) is tried again after each of
+    # these delays (s); after the last it is marked failed in the delivery log, to be resent.
+    webhook_retry_s: tuple[int, ...] = (10, 60, 300, 1800, 7200)
+    # For development only: webhook endpoints may be http:// and local addresses (127.0.0.1,
+    # private networks); otherwise only https:// to public addresses.
+    webhooks_allow_http: bool = False
     # A chat message is acknowledged to its sender only once this many replicas have it (Redis
     # WAIT, up to chat_replica_timeout_ms; fewer in time: the sender is told to send it again):
     # replication is asynchronous, and a master that dies loses what it had not yet shipped.
@@ -162,6 +187,10 @@ class Settings:
     def mail(self) -> MailSettings:
         return MailSettings(self.smtp_host, self.smtp_port, self.mail_from)
 
+    @property
+    def hooks(self) -> WebhookSettings:
+        return WebhookSettings(allow_http=self.webhooks_allow_http)
+
     @classmethod
     def from_env(cls) -> "Settings":
         return cls(
@@ -190,6 +219,8 @@ class Settings:
             order_retention_days=_int("BECKON_ORDER_RETENTION_DAYS", cls.order_retention_days),
             lead_retention_days=_int("BECKON_LEAD_RETENTION_DAYS", cls.lead_retention_days),
             mail_retry_s=_ints("BECKON_MAIL_RETRY_S", cls.mail_retry_s),
+            webhook_retry_s=_ints("BECKON_WEBHOOK_RETRY_S", cls.webhook_retry_s),
+            webhooks_allow_http=_bool("BECKON_WEBHOOKS_ALLOW_HTTP", cls.webhooks_allow_http),
             chat_replicas=_int("BECKON_CHAT_REPLICAS", 0) if os.environ.get("BECKON_CHAT_REPLICAS") else None,
             chat_replica_timeout_ms=_int("BECKON_CHAT_REPLICA_TIMEOUT_MS", cls.chat_replica_timeout_ms),
             collector_max_inflight=_int("BECKON_COLLECTOR_MAX_INFLIGHT", cls.collector_max_inflight),

@@ -28,7 +28,7 @@ from rq.executions import Execution
 from rq.job import Job
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 
-from backend.config import MailSettings, Settings
+from backend.config import MailSettings, Settings, WebhookSettings
 from backend.domain import mail as outgoing
 from backend.store import keys
 
@@ -41,6 +41,7 @@ MAIL_TIMEOUT_S = 60  # one try of a mail job (SMTP's own timeout is 20 s)
 MAINTENANCE_S = 5
 HEARTBEAT_S = 5  # the worker vouches for the job it runs this often...
 HEARTBEAT_SLACK_S = 10  # ...and a job nobody vouched for this much longer was abandoned
+WEBHOOK_JOB = "backend.domain.webhooks.deliver"  # handed the webhook settings instead of mail's
 
 
 class BeckonWorker(Worker):
@@ -51,9 +52,11 @@ class BeckonWorker(Worker):
     this machine does not keep the others from scheduling retries."""
 
     mail = MailSettings()
+    hooks = WebhookSettings()
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
-        job.kwargs = {**job.kwargs, "mail": self.mail}
+        given = {"hooks": self.hooks} if job.func_name == WEBHOOK_JOB else {"mail": self.mail}
+        job.kwargs = {**job.kwargs, **given}
         return super().perform_job(job, queue, execution)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
@@ -110,6 +113,7 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
                           worker_ttl=MAINTENANCE_S + 15,  # rq waits this less 15 s for a job, then maintains
                           job_monitoring_interval=HEARTBEAT_S)
     worker.mail = settings.mail
+    worker.hooks = settings.hooks
     release_dead_scheduler(connection, QUEUE)
     worker.work(burst=burst, with_scheduler=True)
 
@@ -184,11 +188,20 @@ def send_request_waiting(site_name: str, to: str, name: str, waited_s: int, page
     asyncio.run(outgoing.send(mail, msg))
 
 
+def send_lead(site_name: str, to: str, subject: str, reply_to: str, context: dict[str, Any], *,
+              mail: MailSettings, site: str = "") -> None:
+    """Mail a lead (domain/leads.py) to one addressee: a salesperson or the site's own inbox
+    (retried by rq). ``subject`` and ``reply_to`` were made of one-line values; ``header`` cleans
+    them again."""
+    msg = outgoing.render("lead", to, subject, mail, reply_to=reply_to, site_name=site_name, **context)
+    asyncio.run(outgoing.send(mail, msg))
+
+
 # The jobs a dead letter may name, to be run again: never anything else.
 JOBS: dict[str, Callable[..., None]] = {
     f"{fn.__module__}.{fn.__name__}": fn
     for fn in (send_visitor_message, send_transcript, send_decision, send_application_waiting, send_unanswered,
-               send_request_waiting)}
+               send_request_waiting, send_lead)}
 
 
 def _letter(func_name: str, args: list[Any]) -> tuple[str, str]:
@@ -205,6 +218,8 @@ def _letter(func_name: str, args: list[Any]) -> tuple[str, str]:
         return "alert", unanswered_subject(site_name)
     if short == "send_request_waiting":
         return "alert", request_waiting_subject(site_name)
+    if short == "send_lead":
+        return "lead", str(args[2]) if len(args) > 2 else ""
     return "message", visitor_message_subject(site_name, args[2] if len(args) > 2 and isinstance(args[2], dict)
                                               else {})
 
@@ -286,6 +301,10 @@ class Jobs:
     async def request_waiting(self, site: str, site_name: str, to: str, name: str, waited_s: int, page: str,
                               url: str) -> None:
         await self._enqueue(send_request_waiting, [site_name, to, name, waited_s, page, url], {"site": site})
+
+    async def lead(self, site: str, site_name: str, to: str, subject: str, reply_to: str,
+                   context: dict[str, Any]) -> None:
+        await self._enqueue(send_lead, [site_name, to, subject, reply_to, context], {"site": site})
 
     async def dead_letters(self, site: str) -> list[DeadLetter]:
         """The site's mail that could not be sent, newest first."""

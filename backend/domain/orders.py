@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
@@ -23,11 +24,17 @@ import redis.asyncio as aioredis
 from backend.core import orders as core
 from backend.core.orders import Order
 from backend.core.protocol import Batch
+from backend.core.webhooks import stable_event_id
 from backend.core.validation import ValidationError
 from backend.domain.attribution import Attribution
 from backend.domain.sites import Site
 from backend.store import keys
 from backend.store.keys import SiteHash as S
+
+if TYPE_CHECKING:
+    from backend.domain.webhooks import Webhooks
+
+log = logging.getLogger("beckon.orders")
 
 if TYPE_CHECKING:
     from backend.domain.leads import Leads
@@ -68,6 +75,7 @@ class Orders:
         self.retention_ms = retention_days * DAY_MS
         self.retention_days = retention_days
         self.attribution: Attribution | None = None  # credits each order once, as it is stored
+        self.webhooks: Webhooks | None = None  # order.created, once per order
         self.leads: Leads | None = None  # a purchase lead per order, made once
 
     async def record(self, site: str, order: Order) -> Recorded:
@@ -95,7 +103,18 @@ class Orders:
             await self.attribution.credit(site, first)  # a retry credits an order whose crediting failed
         if self.leads is not None:
             await self.leads.order_stored(site, first)  # once per order; a retry makes one a crash left unmade
+        if self.webhooks is not None:
+            await self._emit(site, first)
         return Recorded(stored, first)
+
+    async def _emit(self, site: str, order: Order) -> None:
+        """order.created under an id made from the order's: a retry of the order queues it only
+        if the first call did not (a crash between), never twice."""
+        try:
+            await self.webhooks.emit(site, "order.created", {"order": order.as_json()},  # type: ignore[union-attr]
+                                     event_id=stable_event_id(site, "order.created", order.order_id))
+        except Exception:  # the order is stored: a queue that is down loses the event (logged), not the sale
+            log.exception("order.created webhook of order %s not queued", order.order_id)
 
     async def record_for_chat(self, site: str, vid: str, data: dict[str, Any]) -> Recorded:
         """A sale the chat's rep closed by phone or later, recorded from the console: an order of

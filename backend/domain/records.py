@@ -13,9 +13,10 @@ held over each batch, so two imports never both claim one e-mail or create one i
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import redis.asyncio as aioredis
 from redis.exceptions import LockError
@@ -24,6 +25,11 @@ from backend.core import records as core
 from backend.core.records import Customer, Decision, Errors, Product, Record, Row, Staff
 from backend.core.validation import ValidationError, is_text
 from backend.store import keys
+
+if TYPE_CHECKING:
+    from backend.domain.webhooks import Webhooks
+
+log = logging.getLogger("beckon.records")
 
 BATCH = 500
 LOCK_TTL_S = 30
@@ -76,6 +82,7 @@ class Records:
         self.redis = redis
         self.clock = clock
         self.caps = caps or dict(core.MAX_RECORDS)
+        self.webhooks: Webhooks | None = None  # customer.upserted for each customer created or updated
         # Told of the customers an upsert updated (before, after): the leads' registration updates.
         self.on_customers_updated: Callable[[str, list[tuple[Customer, Customer]]], Awaitable[None]] | None = None
 
@@ -210,6 +217,8 @@ class Records:
                    and isinstance(d.before, Customer) and isinstance(d.record, Customer)]
         if updated and self.on_customers_updated is not None:
             await self.on_customers_updated(site, updated)  # type: ignore[arg-type]
+        if self.webhooks is not None and kind == "customers" and decided:
+            await self._emit_customers(site, list(decided.values()))
         results = []
         for number, row, label in rows:
             if isinstance(row, Row):
@@ -220,6 +229,19 @@ class Records:
             else:
                 results.append(RowResult(number, "error", label, row))
         return results
+
+    async def _emit_customers(self, site: str, decisions: list[Decision]) -> None:
+        """customer.upserted for each customer a batch created or updated, queued in one round
+        trip. The rows are written by now: a queue that is down loses the events (logged), not
+        the import."""
+        changed = [{"status": d.status, "customer": d.record.as_json()} for d in decisions
+                   if d.status in ("created", "updated") and isinstance(d.record, Customer)]
+        if not changed or self.webhooks is None:
+            return
+        try:
+            await self.webhooks.emit_many(site, "customer.upserted", changed)
+        except Exception:
+            log.exception("customer.upserted webhooks of %d customers not queued", len(changed))
 
     async def _decide(self, site: str, kind: str, rows: list[tuple[int, Row]]) -> dict[int, Decision]:
         hash_ = keys.records(site, kind)

@@ -45,6 +45,7 @@ from backend.domain.sessions import Sessions
 from backend.domain.sites import Sites
 from backend.domain.tasks import Outage
 from backend.domain.visitors import Visitors
+from backend.domain.webhooks import Webhooks
 from backend.store.scripts import Scripts
 
 
@@ -81,6 +82,7 @@ class Services:
     practices: Practices
     best_practices: BestPractices
     records: Records
+    webhooks: Webhooks
     record_imports: RecordImports
     leads: Leads
 
@@ -117,6 +119,8 @@ class Services:
                       settings.public_url)
         records.on_customers_updated = leads.customers_updated
         orders.leads = leads
+        webhooks = Webhooks(settings, jobs)
+        orders.webhooks = records.webhooks = webhooks
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,
@@ -129,7 +133,7 @@ class Services:
             memberships=Memberships(reps, Enterprises(redis, sites)), counters=counters_,
             reports=Reports(redis, counters_, reps),
             materials=materials, practices=practices, best_practices=BestPractices(chats, materials, practices),
-            records=records, leads=leads,
+            records=records, leads=leads, webhooks=webhooks,
             record_imports=RecordImports(redis),
         )
 

@@ -546,6 +546,25 @@ def dead_letters(site_key: str) -> str:
     return _k(site_key, "dead-letters")
 
 
+# Webhooks (domain/webhooks.py). Like the dead letters, these live in the job queue's Redis
+# (the cluster's own single Redis beside a cluster), where the delivery jobs read and write them.
+
+
+def webhooks(site_key: str) -> str:
+    """Hash: endpoint id -> JSON core/webhooks.py:Endpoint.stored() (with its secret)."""
+    return _k(site_key, "webhooks")
+
+
+def webhook_event(site_key: str, event_id: str) -> str:
+    """String: JSON {type, created, body}, one event as sent, byte for byte. TTL: 30 days."""
+    return _k(site_key, "webhook-event", event_id)
+
+
+def webhook_log(site_key: str) -> str:
+    """List of JSON delivery attempts, newest first, capped (domain/webhooks.py:LOG_MAX)."""
+    return _k(site_key, "webhook-log")
+
+
 def hub_channel(site_key: str) -> str:
     """Sharded pub/sub channel of everything live for one site: each message names the
     channel below (a page's, the site's consoles', a rep's) it is for."""

@@ -1,0 +1,300 @@
+"""Signed outbound webhooks: a site's endpoints, the events emitted to them, their delivery by
+the rq worker, and the delivery log.
+
+``emit`` stores the event once (its body byte for byte, 30 days) and queues one delivery job
+per endpoint subscribed to its type, all in one round trip to the queue's Redis, so an import
+of thousands of customers queues its events per batch. The job reads the endpoint when it runs
+(a rotated secret or a changed URL applies to retries), signs at each attempt, and records the
+attempt in the site's log. A failed attempt raises, and rq tries it again after
+Settings.webhook_retry_s; the last one is marked failed and returns. The event id is the
+``webhook-id`` of every attempt and every resend, so a receiver drops what it took already.
+
+Everything here lives in the job queue's Redis (beside the dead letters): the worker reaches
+only that one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import httpx
+import redis.asyncio as aioredis
+from redis import Redis
+from rq import Queue, Retry
+from rq.job import get_current_job
+
+from backend.config import Settings, WebhookSettings
+from backend.core import webhooks as core
+from backend.core.validation import ValidationError
+from backend.core.webhooks import Endpoint
+from backend.domain.jobs import Jobs
+from backend.domain.orders import new_secret
+from backend.store import keys
+
+log = logging.getLogger("beckon.webhooks")
+
+EVENT_TTL_S = 30 * 86400  # an event can be resent this long
+LOG_MAX = 1000  # attempts kept per site, newest first
+JOB_TIMEOUT_S = 30  # one attempt: 10 s per phase of the POST at most, and the log write
+ERROR_MAX = 200
+
+
+class WebhookError(ValidationError):
+    """Endpoint settings that cannot be kept; ``errors`` lists every problem."""
+
+
+class DeliveryFailed(Exception):
+    """An attempt that did not get a 2xx: rq tries the job again after its backoff."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one event at one endpoint, as the delivery log shows it."""
+
+    event: str
+    type: str
+    endpoint: str
+    url: str
+    attempt: int
+    status: int | None  # the HTTP status answered; None when there was no answer
+    error: str  # "" on success
+    ms: int  # how long it took
+    at_ms: int
+    outcome: str  # delivered | retrying | failed
+    resend: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": self.event, "type": self.type, "endpoint": self.endpoint, "url": self.url,
+                "attempt": self.attempt, "status": self.status, "error": self.error, "ms": self.ms,
+                "at": self.at_ms, "outcome": self.outcome, "resend": self.resend}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Attempt":
+        return cls(d["event"], d["type"], d["endpoint"], d["url"], int(d["attempt"]), d["status"], d["error"],
+                   int(d["ms"]), int(d["at"]), d["outcome"], bool(d.get("resend")))
+
+
+def new_event_id() -> str:
+    return "evt_" + secrets.token_urlsafe(18)
+
+
+def endpoint_id() -> str:
+    return "wh_" + secrets.token_hex(8)
+
+
+# --- in the worker ----------------------------------------------------------------------------
+
+def _record(conn: Redis, site: str, attempt: Attempt) -> None:
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.lpush(keys.webhook_log(site), json.dumps(attempt.as_json()))
+        pipe.ltrim(keys.webhook_log(site), 0, LOG_MAX - 1)
+        pipe.expire(keys.webhook_log(site), EVENT_TTL_S)
+        pipe.execute()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[int | None, str]:
+    """The status answered (its body never read: a receiver cannot flood the worker), or why
+    there was none."""
+    try:
+        with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as client:
+            with client.stream("POST", url, content=body, headers=headers) as answer:
+                status = answer.status_code
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:ERROR_MAX] if str(exc) else type(exc).__name__
+    if core.success(status):
+        return status, ""
+    if 300 <= status < 400:
+        return status, f"answered {status}: redirects are not followed; give the final URL"
+    return status, f"answered {status}"
+
+
+def deliver(site: str, endpoint: str, event: str, resend: bool = False, *, hooks: WebhookSettings) -> None:
+    """One attempt to POST an event to an endpoint (an rq job; the worker hands it ``hooks``)."""
+    job = get_current_job()
+    assert job is not None
+    conn: Redis = job.connection
+    tries = int(job.meta.get("tries", 1))
+    attempt = tries - (job.retries_left or 0)
+    last = not job.retries_left
+    raw_endpoint, raw_event = conn.hget(keys.webhooks(site), endpoint), conn.get(keys.webhook_event(site, event))
+    stored = json.loads(raw_event) if raw_event else None
+    kind = stored["type"] if stored else ""
+    found = Endpoint.from_stored(json.loads(raw_endpoint)) if raw_endpoint else None
+    url = found.url if found else ""
+    problem = ("the endpoint was removed" if found is None
+               else "the event is older than 30 days and no longer kept" if stored is None
+               else "the endpoint is paused" if not found.active
+               else "; ".join(m for _, m in core.url_problems(found.url, hooks.allow_http)))
+    now = time.time()
+    if problem or found is None or stored is None:  # nothing to try again
+        _record(conn, site, Attempt(event, kind, endpoint, url, attempt, None, problem, 0, int(now * 1000),
+                                    "failed", resend))
+        return
+    body = stored["body"].encode()
+    started = time.perf_counter()
+    status, error = _post(found.url, body, core.headers(found.secret, event, int(now), body), hooks.timeout_s)
+    took = int((time.perf_counter() - started) * 1000)
+    outcome = "delivered" if not error else "failed" if last else "retrying"
+    _record(conn, site, Attempt(event, kind, endpoint, url, attempt, status, error, took, int(now * 1000), outcome,
+                                resend))
+    if outcome == "retrying":
+        raise DeliveryFailed(error)
+
+
+# --- in the web workers -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Created:
+    endpoint: Endpoint
+    secret: str
+
+
+class Webhooks:
+    """A site's endpoints, ``emit``, the delivery log and resends."""
+
+    def __init__(self, settings: Settings, jobs: Jobs, clock: Callable[[], float] = time.time) -> None:
+        assert jobs.redis is not None
+        self.redis: aioredis.Redis = jobs.redis  # the queue's Redis: the worker reads what this writes
+        self.jobs = jobs
+        self.clock = clock
+        self.allow_http = settings.webhooks_allow_http
+        schedule = tuple(settings.webhook_retry_s)
+        self.tries = len(schedule) + 1
+        self.retry = Retry(max=len(schedule), interval=list(schedule)) if schedule else None
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    async def endpoints(self, site: str) -> list[Endpoint]:
+        """The site's endpoints, oldest first (with their secrets: never answer them whole)."""
+        found = [Endpoint.from_stored(json.loads(v)) for v in (await self.redis.hgetall(keys.webhooks(site))).values()]
+        return sorted(found, key=lambda e: (e.created_ms, e.id))
+
+    async def endpoint(self, site: str, eid: str) -> Endpoint | None:
+        if not core.ENDPOINT_ID_RE.fullmatch(eid):
+            return None
+        raw = await self.redis.hget(keys.webhooks(site), eid)
+        return Endpoint.from_stored(json.loads(raw)) if raw else None
+
+    async def create(self, site: str, data: Any) -> Created:
+        fields, errors = core.parse_endpoint(data, self.allow_http)
+        if errors:
+            raise WebhookError(errors)
+        found = Endpoint(id=endpoint_id(), url=fields["url"], events=fields["events"],
+                         active=fields.get("active", True), description=fields.get("description", ""),
+                         secret=new_secret(), created_ms=int(self.clock() * 1000))
+        key = keys.webhooks(site)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, found.id, json.dumps(found.stored()))
+            pipe.hlen(key)
+            _, count = await pipe.execute()
+        if count > core.MAX_ENDPOINTS:  # two creations at once may both be refused: never 11 kept
+            await self.redis.hdel(key, found.id)
+            raise WebhookError([("", f"a site has at most {core.MAX_ENDPOINTS} webhook endpoints; remove one first")])
+        return Created(found, found.secret)
+
+    async def update(self, site: str, eid: str, data: Any) -> Endpoint | None:
+        before = await self.endpoint(site, eid)
+        if before is None:
+            return None
+        fields, errors = core.parse_endpoint(data, self.allow_http, before)
+        if errors:
+            raise WebhookError(errors)
+        after = replace(before, **fields)
+        return after if await self._replace(site, after) else None
+
+    async def _replace(self, site: str, after: Endpoint) -> bool:
+        """Write ``after`` only while the endpoint exists (a delete wins over an edit)."""
+        script = "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], " \
+                 "ARGV[2]) return 1 end return 0"
+        return bool(await self.redis.eval(script, 1, keys.webhooks(site), after.id, json.dumps(after.stored())))
+
+    async def delete(self, site: str, eid: str) -> bool:
+        return core.ENDPOINT_ID_RE.fullmatch(eid) is not None and bool(await self.redis.hdel(keys.webhooks(site), eid))
+
+    async def rotate(self, site: str, eid: str) -> Created | None:
+        """A new secret, used from the next attempt on (retries of earlier events too)."""
+        before = await self.endpoint(site, eid)
+        if before is None:
+            return None
+        after = replace(before, secret=new_secret())
+        return Created(after, after.secret) if await self._replace(site, after) else None
+
+    # --- events ---------------------------------------------------------------------------
+
+    async def emit(self, site: str, event_type: str, data: dict[str, Any], event_id: str | None = None) -> None:
+        """Queue ``data`` as an event of ``event_type`` to each active endpoint of the site that
+        subscribed to it. ``event_id``: a stable id (core/webhooks.py:stable_event_id); if an event with it is
+        stored already, nothing is queued again."""
+        await self.emit_many(site, event_type, [data], [event_id] if event_id else None)
+
+    async def emit_many(self, site: str, event_type: str, datas: list[dict[str, Any]],
+                        event_ids: list[str] | None = None) -> list[str]:
+        """Several events of one type in one round trip; the ids of those queued."""
+        if event_type not in core.EVENTS:
+            raise ValueError(f"unknown webhook event {event_type!r}")
+        if not datas:
+            return []
+        targets = [e.id for e in await self.endpoints(site) if e.wants(event_type)]
+        if not targets:
+            return []
+        now = int(self.clock() * 1000)
+        events = []
+        for i, data in enumerate(datas):
+            eid = event_ids[i] if event_ids else new_event_id()
+            body = core.envelope(eid, event_type, now, site, data).decode()
+            events.append((eid, json.dumps({"type": event_type, "created": now, "body": body})))
+        return await asyncio.to_thread(self._queue, site, events, targets, bool(event_ids))
+
+    def _queue(self, site: str, events: list[tuple[str, str]], targets: list[str], once: bool) -> list[str]:
+        """Store the events and queue their deliveries in one transaction on the queue's Redis
+        (rq's client is synchronous: this runs in a thread)."""
+        queue: Queue = self.jobs.queue
+        conn = queue.connection
+        if once:  # stable ids: only the events not stored yet
+            fresh = []
+            for eid, stored in events:
+                if conn.set(keys.webhook_event(site, eid), stored, nx=True, ex=EVENT_TTL_S):
+                    fresh.append((eid, stored))
+            events = fresh
+            if not events:
+                return []
+        jobs = [self._job(site, target, eid, False) for eid, _ in events for target in targets]
+        try:
+            with conn.pipeline() as pipe:
+                for eid, stored in events:
+                    pipe.set(keys.webhook_event(site, eid), stored, ex=EVENT_TTL_S)
+                queue.enqueue_many(jobs, pipeline=pipe)
+                pipe.execute()
+        except BaseException:
+            if once:  # not queued: let the next emit of these ids try again
+                conn.delete(*[keys.webhook_event(site, eid) for eid, _ in events])
+            raise
+        return [eid for eid, _ in events]
+
+    def _job(self, site: str, endpoint: str, event: str, resend: bool) -> Any:
+        return Queue.prepare_data(deliver, args=(site, endpoint, event, resend), retry=self.retry,
+                                  timeout=JOB_TIMEOUT_S, result_ttl=0, meta={"tries": self.tries},
+                                  description=f"webhook {event} -> {endpoint}")
+
+    # --- the log --------------------------------------------------------------------------
+
+    async def deliveries(self, site: str, limit: int = 100) -> list[Attempt]:
+        """The latest attempts, newest first (at most LOG_MAX are kept)."""
+        raw = await self.redis.lrange(keys.webhook_log(site), 0, max(1, min(limit, LOG_MAX)) - 1)
+        return [Attempt.from_json(json.loads(r)) for r in raw]
+
+    async def resend(self, site: str, event: str, endpoint: str) -> str | None:
+        """Deliver a kept event to an endpoint again, with the same id and body (and its own
+        retries); None when queued, else why not."""
+        if not core.EVENT_ID_RE.fullmatch(event) or not await self.redis.exists(keys.webhook_event(site, event)):
+            return "no such event (events are kept 30 days)"
+        if await self.endpoint(site, endpoint) is None:
+            return "no such endpoint"
+        await asyncio.to_thread(self.jobs.queue.enqueue_many, [self._job(site, endpoint, event, True)])
+        return None

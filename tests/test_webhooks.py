@@ -1,0 +1,319 @@
+"""Signed outbound webhooks (issue 13): endpoints over the site API, events from records and
+orders, delivery by the real rq worker to a real receiver on 127.0.0.1 that checks each
+signature, retries after a 500, no duplicate after a retried success, the delivery log and
+the resend with the same id."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from typing import Any, Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from starlette.testclient import TestClient
+
+from backend.app import create_app
+from backend.config import Settings
+from backend.core import webhooks as core
+from backend.testing.receiver import Receiver
+from backend.testing.servers import free_port
+from tests.helpers import ORDER, ORIGIN, admin, hostile_json, post_order, run_worker, secret_of
+
+ALL = list(core.EVENTS)
+
+
+@pytest.fixture()
+def hook_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Local receivers are http://127.0.0.1 (the worker reads the same from its environment);
+    retries at once, so one burst of the worker runs them all."""
+    monkeypatch.setenv("BECKON_WEBHOOKS_ALLOW_HTTP", "1")
+    return dataclasses.replace(settings, webhooks_allow_http=True, webhook_retry_s=(0, 0))
+
+
+@pytest.fixture()
+def api(hook_settings: Settings, redis_client: Any) -> Iterator[TestClient]:
+    with TestClient(create_app(hook_settings), base_url="http://beckon.test") as c:
+        yield c
+
+
+@pytest.fixture()
+def key(api: TestClient) -> str:
+    r = api.post("/v1/sites", json={"name": "Shop", "origins": [ORIGIN]}, headers=admin())
+    assert r.status_code == 201, r.text
+    return r.json()["key"]
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.stop()
+
+
+def add_endpoint(api: TestClient, key: str, url: str, events: list[str] = ALL, auth: str | None = None) -> dict:
+    r = api.post(f"/v1/sites/{key}/webhooks", json={"url": url, "events": events},
+                 headers={"Authorization": f"Bearer {auth}"} if auth else admin())
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def upsert_customer(api: TestClient, key: str, **fields: Any) -> None:
+    row = {"id": "c-1", "email": "ann@example.com", "name": "Ann", **fields}
+    r = api.post(f"/v1/sites/{key}/records/customers", json={"records": [row]}, headers=admin())
+    assert r.status_code == 200, r.text
+
+
+def log_of(api: TestClient, key: str) -> list[dict]:
+    r = api.get(f"/v1/sites/{key}/webhooks/deliveries", headers=admin())
+    assert r.status_code == 200, r.text
+    return r.json()["deliveries"]
+
+
+def work(settings: Settings) -> None:
+    run_worker(settings, free_port())  # no mail here
+
+
+# --- the pure part ------------------------------------------------------------------------------
+
+def test_the_signature_is_the_one_orders_are_checked_with() -> None:
+    body = core.envelope("evt_12345678", "order.created", 1, "site", {"a": 1})
+    sent = core.headers("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "evt_12345678", int(time.time()), body)
+    assert core.signature_problem("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", sent["webhook-id"],
+                                  sent["webhook-timestamp"], sent["webhook-signature"], body, time.time()) is None
+    assert json.loads(body) == {"id": "evt_12345678", "type": "order.created", "created": 1, "site": "site",
+                                "data": {"a": 1}}
+
+
+def test_the_retry_schedule() -> None:
+    schedule = (10, 60, 300)
+    assert [core.retry_after(n, schedule) for n in range(1, 5)] == [10, 60, 300, None]
+    assert core.retry_after(1, ()) is None
+
+
+@pytest.mark.parametrize("url, allowed, words", [
+    ("http://crm.example.com/h", False, "https://"),
+    ("https://user:pw@crm.example.com/h", True, "user name or password"),
+    ("https://crm.example.com/h#frag", True, "fragment"),
+    ("ftp://crm.example.com/h", True, "https://"),
+    ("javascript:alert(1)", True, "https://"),
+    ("https://127.0.0.1/h", False, "public address"),
+    ("https://169.254.169.254/latest/meta-data", False, "public address"),
+    ("https://localhost/h", False, "public address"),
+    ("https://crm .example.com/h", True, "spaces"),
+    ("https://crm.example.com:99999/h", True, "port"),
+    ("https:///h", True, "host"),
+])
+def test_endpoint_urls_that_are_refused(url: str, allowed: bool, words: str) -> None:
+    problems = core.url_problems(url, allowed)
+    assert problems and any(words in m for _, m in problems), problems
+
+
+def test_every_problem_of_an_endpoint_is_listed() -> None:
+    fields, errors = core.parse_endpoint({"url": "http://x.example", "events": ["nope", 3], "active": "yes",
+                                          "colour": "red"}, False)
+    assert fields == {}
+    assert {p for p, _ in errors} == {"url", "events[0]", "events[1]", "active", "colour"}
+
+
+@given(hostile_json())
+@hsettings(max_examples=300, deadline=None)
+def test_hostile_endpoint_settings_never_raise(data: Any) -> None:
+    fields, errors = core.parse_endpoint(data, False)
+    assert bool(fields) != bool(errors) or (not fields and errors)
+
+
+# --- delivery through the worker ----------------------------------------------------------------
+
+def test_a_customer_upsert_is_delivered_signed_with_the_endpoints_secret(api: TestClient, key: str,
+                                                                         hook_settings: Settings,
+                                                                         receiver: Receiver) -> None:
+    made = add_endpoint(api, key, receiver.url, ["customer.upserted"])
+    assert made["secret"].startswith("whsec_") and made["events"] == ["customer.upserted"]
+    assert "secret" not in api.get(f"/v1/sites/{key}/webhooks/{made['id']}", headers=admin()).json()
+    receiver.secret = made["secret"]
+    upsert_customer(api, key)
+    work(hook_settings)
+    [got] = receiver.deliveries
+    assert got.problem is None and got.status == 200
+    event = got.json()
+    assert event["type"] == "customer.upserted" and event["site"] == key and event["id"] == got.id
+    assert event["data"]["status"] == "created" and event["data"]["customer"]["email"] == "ann@example.com"
+    [attempt] = log_of(api, key)
+    assert (attempt["event"], attempt["outcome"], attempt["status"], attempt["attempt"]) == (got.id, "delivered",
+                                                                                              200, 1)
+    upsert_customer(api, key)  # unchanged: no event
+    upsert_customer(api, key, name="Ann Lee")
+    work(hook_settings)
+    assert [d.json()["data"]["status"] for d in receiver.deliveries] == ["created", "updated"]
+
+
+def test_a_500_is_retried_and_the_retry_succeeds(api: TestClient, key: str, hook_settings: Settings,
+                                                 receiver: Receiver) -> None:
+    receiver.secret = add_endpoint(api, key, receiver.url)["secret"]
+    receiver.fail_first = 2
+    upsert_customer(api, key)
+    work(hook_settings)
+    assert [d.status for d in receiver.deliveries] == [500, 500, 200]
+    assert len({d.id for d in receiver.deliveries}) == 1 and len({d.body for d in receiver.deliveries}) == 1
+    log = log_of(api, key)
+    assert [(a["attempt"], a["outcome"], a["status"]) for a in reversed(log)] == [
+        (1, "retrying", 500), (2, "retrying", 500), (3, "delivered", 200)]
+    assert "answered 500" in log[-1]["error"]
+
+
+def test_a_retried_success_is_processed_once(api: TestClient, key: str, hook_settings: Settings) -> None:
+    """The receiver processed the first delivery but its answer was lost (a 500 after the
+    work): the retry carries the same webhook-id, and the receiver drops it."""
+    lost = Receiver(fail_first=1, process_failed=True)
+    try:
+        lost.secret = add_endpoint(api, key, lost.url)["secret"]
+        upsert_customer(api, key)
+        work(hook_settings)
+        assert [d.status for d in lost.deliveries] == [500, 200]
+        assert len({d.id for d in lost.deliveries}) == 1 and len(lost.processed) == 1
+    finally:
+        lost.stop()
+
+
+def test_a_delivery_failed_for_good_is_logged_and_resent_with_the_same_id(api: TestClient, key: str,
+                                                                          hook_settings: Settings,
+                                                                          receiver: Receiver) -> None:
+    made = add_endpoint(api, key, receiver.url)
+    receiver.secret, receiver.fail_first = made["secret"], 3  # every try of three
+    upsert_customer(api, key)
+    work(hook_settings)
+    failed = log_of(api, key)[0]
+    assert failed["outcome"] == "failed" and failed["attempt"] == 3 and not receiver.processed
+    first = receiver.deliveries[0]
+    r = api.post(f"/v1/sites/{key}/webhooks/deliveries/{failed['event']}/resend?endpoint={made['id']}",
+                 headers=admin())
+    assert r.status_code == 202, r.text
+    work(hook_settings)
+    last = receiver.deliveries[-1]
+    assert last.status == 200 and last.id == first.id and last.body == first.body
+    assert log_of(api, key)[0]["resend"] is True and log_of(api, key)[0]["outcome"] == "delivered"
+    for bad in (f"deliveries/{failed['event']}/resend?endpoint=wh_00000000", "deliveries/evt_nothing0/resend?endpoint="
+                + made["id"]):
+        assert api.post(f"/v1/sites/{key}/webhooks/{bad}", headers=admin()).status_code == 404
+
+
+def test_an_order_is_delivered_once_as_order_created(api: TestClient, key: str, hook_settings: Settings,
+                                                    receiver: Receiver) -> None:
+    receiver.secret = add_endpoint(api, key, receiver.url, ["order.created"])["secret"]
+    secret = secret_of(api, key)
+    assert post_order(api, key, secret).status_code == 201
+    assert post_order(api, key, secret, msg_id="msg_0002").status_code == 200  # the shop's retry: a duplicate
+    upsert_customer(api, key)  # not subscribed
+    work(hook_settings)
+    [got] = receiver.deliveries
+    assert got.problem is None and got.json()["type"] == "order.created"
+    assert got.json()["data"]["order"]["order_id"] == ORDER["order_id"]
+    assert got.json()["data"]["order"]["value"] == "129.90"
+
+
+def test_a_rotated_secret_signs_from_the_next_attempt(api: TestClient, key: str, hook_settings: Settings,
+                                                      receiver: Receiver) -> None:
+    made = add_endpoint(api, key, receiver.url)
+    upsert_customer(api, key)
+    r = api.post(f"/v1/sites/{key}/webhooks/{made['id']}/secret", headers=admin())
+    assert r.status_code == 200 and r.json()["secret"] != made["secret"]
+    receiver.secret = made["secret"]  # a receiver still on the old one refuses
+    work(hook_settings)
+    assert receiver.deliveries[0].problem and "does not match" in receiver.deliveries[0].problem
+    assert log_of(api, key)[0]["outcome"] == "failed"
+
+
+def test_an_inactive_or_unsubscribed_endpoint_gets_nothing(api: TestClient, key: str, hook_settings: Settings,
+                                                          receiver: Receiver) -> None:
+    made = add_endpoint(api, key, receiver.url)
+    r = api.put(f"/v1/sites/{key}/webhooks/{made['id']}", json={"active": False}, headers=admin())
+    assert r.status_code == 200 and r.json()["active"] is False and r.json()["url"] == receiver.url
+    upsert_customer(api, key)
+    work(hook_settings)
+    assert receiver.deliveries == [] and log_of(api, key) == []
+
+
+# --- the API ------------------------------------------------------------------------------------
+
+def test_endpoints_are_listed_edited_and_removed(api: TestClient, key: str) -> None:
+    made = add_endpoint(api, key, "https://crm.example.com/hooks", ["lead.created"])
+    listed = api.get(f"/v1/sites/{key}/webhooks", headers=admin()).json()
+    assert [e["id"] for e in listed["endpoints"]] == [made["id"]] and "secret" not in listed["endpoints"][0]
+    assert listed["events"] == ALL
+    r = api.put(f"/v1/sites/{key}/webhooks/{made['id']}", json={"events": ["order.created", "lead.created"],
+                                                                 "description": "CRM"}, headers=admin())
+    assert r.status_code == 200 and r.json()["events"] == ["lead.created", "order.created"]
+    assert api.delete(f"/v1/sites/{key}/webhooks/{made['id']}", headers=admin()).status_code == 204
+    assert api.get(f"/v1/sites/{key}/webhooks/{made['id']}", headers=admin()).status_code == 404
+    assert api.delete(f"/v1/sites/{key}/webhooks/{made['id']}", headers=admin()).status_code == 404
+
+
+def test_a_site_has_at_most_ten_endpoints(api: TestClient, key: str) -> None:
+    for i in range(core.MAX_ENDPOINTS):
+        add_endpoint(api, key, f"https://crm.example.com/{i}")
+    r = api.post(f"/v1/sites/{key}/webhooks", json={"url": "https://crm.example.com/x", "events": ALL},
+                 headers=admin())
+    assert r.status_code == 400 and "at most 10" in r.json()["errors"][0]["message"]
+
+
+def test_http_is_refused_unless_allowed(client: TestClient, site: dict) -> None:
+    """The suite's default settings: no BECKON_WEBHOOKS_ALLOW_HTTP."""
+    r = client.post(f"/v1/sites/{site['key']}/webhooks", json={"url": "http://crm.example.com/h", "events": ALL},
+                    headers=admin())
+    assert r.status_code == 400 and "https://" in r.json()["errors"][0]["message"]
+    r = client.post(f"/v1/sites/{site['key']}/webhooks", json={"url": "https://crm.example.com/h", "events": ALL},
+                    headers=admin())
+    assert r.status_code == 201
+
+
+def test_another_sites_key_cannot_see_or_resend(api: TestClient, key: str, hook_settings: Settings,
+                                                receiver: Receiver) -> None:
+    made = add_endpoint(api, key, receiver.url)
+    receiver.secret = made["secret"]
+    upsert_customer(api, key)
+    work(hook_settings)
+    event = log_of(api, key)[0]["event"]
+    other = api.post("/v1/sites", json={"name": "Other", "origins": ["https://other.example"]}, headers=admin()).json()
+    token = api.post(f"/v1/sites/{other['key']}/api-keys", json={"label": "crm"}, headers=admin()).json()["key"]
+    mine = api.post(f"/v1/sites/{key}/api-keys", json={"label": "crm"}, headers=admin()).json()["key"]
+    assert api.get(f"/v1/sites/{key}/webhooks", headers={"Authorization": f"Bearer {mine}"}).status_code == 200
+    theirs = {"Authorization": f"Bearer {token}"}
+    for method, path in [("GET", "webhooks"), ("GET", f"webhooks/{made['id']}"), ("GET", "webhooks/deliveries"),
+                         ("POST", f"webhooks/{made['id']}/secret"), ("DELETE", f"webhooks/{made['id']}"),
+                         ("POST", f"webhooks/deliveries/{event}/resend?endpoint={made['id']}")]:
+        r = api.request(method, f"/v1/sites/{key}/{path}", headers=theirs)
+        assert r.status_code == 404, (method, path, r.text)
+    # on its own site, this site's ids mean nothing
+    r = api.post(f"/v1/sites/{other['key']}/webhooks/deliveries/{event}/resend?endpoint={made['id']}", headers=theirs)
+    assert r.status_code == 404
+    assert api.get(f"/v1/sites/{key}/webhooks/{made['id']}", headers=admin()).status_code == 200
+
+
+@given(body=hostile_json())
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_hostile_endpoint_bodies_are_400_with_messages(api: TestClient, key: str, body: Any) -> None:
+    try:
+        content = json.dumps(body).encode()
+    except (UnicodeEncodeError, ValueError):
+        content = repr(body).encode("utf-8", "surrogatepass")
+    for method, path in [("POST", "webhooks"), ("PUT", "webhooks/wh_0000000000000000")]:
+        r = api.request(method, f"/v1/sites/{key}/webhooks", content=content, headers=admin()) \
+            if method == "POST" else api.request(method, f"/v1/sites/{key}/{path}", content=content, headers=admin())
+        assert r.status_code in (201, 400, 404), (r.status_code, r.text)
+        if r.status_code == 400:
+            assert r.json()["error"]
+
+
+@given(url=st.one_of(st.text(max_size=60), st.text(max_size=20).map(lambda t: "https://" + t),
+                     st.sampled_from(["https://a.example/\ud800", "https://[::1", "https://a.example:0/",
+                                      "https://a.example:-1/", "https://%00/", "https://a.example/\r\nX: y"])),
+       events=st.lists(st.sampled_from(ALL + ["x", ""]), max_size=3))
+@hsettings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_hostile_urls_are_400_never_500(api: TestClient, key: str, url: str, events: list[str]) -> None:
+    r = api.post(f"/v1/sites/{key}/webhooks", content=json.dumps({"url": url, "events": events}).encode(),
+                 headers=admin())
+    assert r.status_code in (201, 400), r.text
+    if r.status_code == 201:
+        api.delete(f"/v1/sites/{key}/webhooks/{r.json()['id']}", headers=admin())
