@@ -537,6 +537,78 @@ territory_tables = st.lists(st.fixed_dictionaries({"areas": st.lists(texts, max_
 lead_settings = st.fixed_dictionaries({}, optional={"extra_to": st.lists(emails, max_size=12)})
 
 
+# Whole files as an admin uploads them in the console (/console/admin/records): besides the
+# generated ones, a line of 3 MB, a cell over the csv module's field limit, the 4 MiB limit plus
+# one byte, a lone surrogate in UTF-8 and formula cells.
+IMPORT_FILES = [b"id,name\n" + b"c1," + b"x" * 3_000_000 + b"\n", b"id,name\nc1,\"" + b"y" * 200_000 + b"\"\n",
+                b"id,email\n" + b"a" * (4 * 1024 * 1024 + 1), "id,name\nc1,\ud800\n".encode("utf-8", "surrogatepass"),
+                b"id,email,name\nc1,a@b.example,=HYPERLINK(\"x\")\nc2,c@d.example,'+1\n\x00,\x00,\x00\n"]
+
+
+@st.composite
+def import_bodies(draw: Callable, kind: str) -> list[bytes]:
+    """Files whose header reads (the kind's key and known columns), so that their rows get to
+    the preview and the import: odd cells, formulas, surrogates (not UTF-8 on the wire)."""
+    from backend.core.records import COLUMNS
+
+    key = {"customers": "email", "staff": "id", "products": "model"}[kind]
+    header = [key, *draw(st.lists(st.sampled_from([c for c in COLUMNS[kind] if c != key]), max_size=5, unique=True))]
+    cells = st.one_of(*[st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)] * 3, st.sampled_from(
+        ["=1+1", "'=1", "@SUM(A1)", "-5", "yes", "no", "a@b.example", "kx-1;kx-2", "09:00-17:00", "EUR"]), CSV_CELLS)
+    rows = draw(st.lists(st.lists(cells, min_size=1, max_size=len(header) + 1), min_size=1, max_size=6))
+    text = "\n".join(",".join('"' + c.replace('"', '""') + '"' for c in line) for line in [header, *rows])
+    return [text.encode("utf-8", "surrogatepass")]
+
+
+def test_record_import_files(server: Server, clean_log: None) -> None:
+    """Previews of hostile files never 5xx; the ones that can be imported are, and every
+    import finishes with a report and an error file."""
+    key = server.site("Fuzzed imports")
+    make_rep(server.http, key, email="importer@fuzz.example", role="admin", name="Importer")
+    owner, csrf = console_login(server, "importer@fuzz.example")
+    started: list[str] = []
+
+    def send(kind: str, body: bytes) -> None:
+        r = server.request("record imports", "POST", f"/console/admin/records/{kind}/preview", client=owner,
+                           body=body, headers={"X-CSRF-Token": csrf, "Content-Type": "text/csv"})
+        if r.status_code == 200:
+            go = server.request("record imports", "POST", f"/console/admin/records/imports/{r.json()['import']}",
+                                client=owner, headers={"X-CSRF-Token": csrf})
+            started.append(go.json()["id"])
+
+    @hsettings(FUZZ, max_examples=120)
+    @given(st.sampled_from(sorted(record_rows)).flatmap(lambda kind: st.tuples(
+        st.just(kind), st.one_of(csv_bodies(kind), import_bodies(kind), import_bodies(kind)))))
+    def run(call: tuple[str, list[bytes]]) -> None:
+        kind, inputs = call
+        for body in inputs:
+            send(kind, body)
+
+    try:
+        for body in IMPORT_FILES:
+            send("customers", body)
+        run()
+        assert started, server.figures["record imports"]
+        for iid in started:
+            deadline = time.monotonic() + 20
+            while (p := owner.get(f"/console/admin/records/imports/{iid}").json())["state"] == "running":
+                assert time.monotonic() < deadline, p
+                time.sleep(0.05)
+            assert p["state"] == "finished" and p["done"] == p["total"], p
+            assert owner.get(p["error_file"]).status_code == 200
+    finally:
+        owner.close()
+
+
+# Webhook endpoints (backend/core/webhooks.py): near-valid settings, odd URLs and event names.
+webhook_endpoints = st.fixed_dictionaries({
+    "url": st.one_of(st.sampled_from(["https://crm.example/hooks", "http://crm.example/h", "https://u:p@crm.example/",
+                                      "https://crm.example/#x", "https://127.0.0.1/", "https://[::1", "ftp://x",
+                                      "https://crm.example:0/", "https://crm.example/\u2028"]), urls, texts),
+    "events": st.lists(st.one_of(st.sampled_from(["customer.upserted", "order.created", "alert.new_lead"]), texts),
+                       max_size=4)}, optional={"active": st.one_of(st.booleans(), texts), "description": texts})
+
+
 def test_site_api_bodies(server: Server, clean_log: None) -> None:
     key, other = server.site("Fuzzed API"), server.site("Fuzzed API, renamed")
     rid = make_rep(server.http, key, email="api-fuzz@shop.example")
@@ -942,6 +1014,9 @@ def test_download_link_paths(server: Server, clean_log: None) -> None:
         raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
         path = "/".join(good[:i] + [quote_from_bytes(raw, safe="")] + good[i + 1:])
         r = server.request("download links", "GET", path)
-        assert r.status_code in (404, 410) or (r.status_code == 200 and path == "/".join(good)), (path[:200], r.status_code)
+        # 307: a part ending in an encoded slash ("0%2F") is a path with a trailing slash, which
+        # Starlette redirects to the same path without it (itself one of the cases here)
+        assert r.status_code in (307, 404, 410) or (r.status_code == 200 and path == "/".join(good)), (
+            path[:200], r.status_code)
 
     run()
