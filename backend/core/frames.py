@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.core.leads import Lead
 from backend.core.models import Chat, Offer
 
 PAGES_SHOWN = 20  # of a visitor's trail, beside a request or chat in the console
@@ -159,3 +160,9 @@ def visitor(chat_id: str, detail: dict[str, Any] | None) -> dict[str, Any]:
 def suggestions(chat_id: str, query: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     """The materials beside a chat (core/practices.py:Suggestion.as_json), or a search's."""
     return {"type": "suggestions", "chat": chat_id, "q": query, "items": items}
+
+
+def lead(ld: Lead) -> dict[str, Any]:
+    """A lead given to the console's rep (a notification): what it is, who, about what, why them."""
+    return {"type": "lead", "id": ld.id, "kind": ld.kind, "name": ld.name, "email": ld.email, "phone": ld.phone,
+            "model": ld.model, "line": ld.line, "why": ld.why, "visitor": ld.visitor}

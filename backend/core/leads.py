@@ -128,7 +128,10 @@ def _text(value: object, path: str, limit: int, errors: Errors, multiline: bool 
     if not isinstance(value, str) or not is_text(value):
         errors.append((path, "must be text"))
         return ""
-    value = value.strip() if multiline else " ".join(value.split())  # one line: CR/LF fold to spaces
+    # one line: every line break folds to a space; a comment keeps its lines, CRLF (as a form
+    # posts a textarea) and a lone CR read as LF
+    value = (value.replace("\r\n", "\n").replace("\r", "\n").strip() if multiline
+             else " ".join(value.split()))
     if len(value) > limit:
         errors.append((path, f"must be at most {limit} characters"))
         return ""

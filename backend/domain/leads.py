@@ -18,10 +18,11 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import redis.asyncio as aioredis
 
+from backend.core import frames
 from backend.core import leads as core
 from backend.core.leads import Facts, Lead, LeadSettings, Request, Territory
 from backend.core.orders import Order
@@ -51,6 +52,12 @@ class Context:
     extra_to: list[str]
 
 
+class Emitter(Protocol):
+    """What the leads need of the signed webhooks (domain/webhooks.py:Webhooks.emit)."""
+
+    async def emit(self, site: str, event_type: str, data: dict[str, Any], event_id: str | None = None) -> None: ...
+
+
 class LeadError(ValidationError):
     """A contact request or a table that cannot be taken; ``errors`` lists every problem."""
 
@@ -78,6 +85,7 @@ class Leads:
         self.retention_ms = retention_days * DAY_MS
         self.public_url = public_url.rstrip("/")
         self.clock = clock
+        self.webhooks: Emitter | None = None  # lead.created and alert.* events, once wired
 
     # --- settings ------------------------------------------------------------------------
 
@@ -132,9 +140,7 @@ class Leads:
         page_model = page_line = ""
         if detail is not None:
             facts = session_facts(site, await self.matching.rule_sets(site.key), detail)
-            if customer is None and facts.customer:  # trusted: signed where the site requires it
-                customer = await self.records.find_customer(site.key, id=facts.customer,
-                                                            email=facts.customer if "@" in facts.customer else None)
+            customer = customer or await self._identified_customer(site, detail)
             page_model, page_line = facts.product.lower(), facts.category.lower()
             profile = detail.get("profile") or {}
             request = replace(request, name=request.name or profile.get("name", ""),
@@ -167,6 +173,8 @@ class Leads:
         line of the first item whose model is a product record. An order is no consent to sales
         contact: without the customer's stored consent the lead is kept as no_consent."""
         customer = await self.records.find_customer(site.key, id=order.customer_id or None, email=order.email or None)
+        if customer is None and order.visitor_id:  # Beckon.purchase names no customer: the visitor's identity
+            customer = await self._identified_customer(site, await self.visitors.detail(site.key, order.visitor_id))
         c = customer or Customer()
         products = await self.records.products(site.key, self.models_of(order))
         first = next((p for p in products.values() if p.category), next(iter(products.values()), None))
@@ -176,7 +184,15 @@ class Leads:
                     model=first.model if first else "",
                     line=first.category if first else next((i.category.lower() for i in order.items if i.category), ""),
                     consent=core.consented(None, customer), order_id=order.order_id)
-        return await self._finish(site, lead, c.assigned_staff)
+        return await self._finish(site, lead, c.assigned_staff, order=order)
+
+    async def _identified_customer(self, site: Site, detail: dict[str, Any] | None) -> Customer | None:
+        """The record of whom the visitor identified as, when the site trusts that identity
+        (signed, where the site requires signatures: matching.session_facts decides)."""
+        if detail is None:
+            return None
+        who = session_facts(site, await self.matching.rule_sets(site.key), detail).customer
+        return await self.records.find_customer(site.key, id=who, email=who if "@" in who else None) if who else None
 
     @staticmethod
     def models_of(order: Order) -> list[str]:
@@ -276,7 +292,8 @@ class Leads:
         return Context(await self.records.all_staff(site.key), await self.territories(site.key),
                        await self.extra_to(site))
 
-    async def _finish(self, site: Site, lead: Lead, assigned: str, context: Context | None = None) -> Lead:
+    async def _finish(self, site: Site, lead: Lead, assigned: str, context: Context | None = None,
+                      order: Order | None = None) -> Lead:
         ctx = context or await self.context(site)
         staff, table = ctx.staff, ctx.table
         facts = Facts(area=lead.postcode or lead.area_code, model=lead.model, line=lead.line, assigned=assigned,
@@ -291,7 +308,7 @@ class Leads:
         lead = replace(lead, notified=tuple(core.addressees(lead, person, ctx.extra_to)))
         if not await self._store(site.key, lead):
             return await self.get(site.key, lead.id) or lead  # a purchase lead made once
-        await self._notify(site, lead, person)
+        await self._notify(site, lead, person, order)
         return lead
 
     async def _store(self, site: str, lead: Lead) -> bool:
@@ -306,13 +323,67 @@ class Leads:
             await pipe.execute()
         return stored
 
-    async def _notify(self, site: Site, lead: Lead, staff: Staff | None) -> None:
-        """Tell the people who should hear of the lead over the channels they chose."""
+    async def _notify(self, site: Site, lead: Lead, staff: Staff | None, order: Order | None) -> None:
+        """Tell the people who should hear of the lead over the channels they chose: one mail
+        job per addressee (each retried, and a dead letter on its own), the console rep's
+        notification, the webhooks."""
+        if lead.notified:
+            context = await self.mail_context(site, lead, staff, order)
+            subject, reply_to = core.subject(lead, site.name), core.reply_to(lead)
+            for to in lead.notified:
+                await self.jobs.lead(site.key, site.name, to, subject, reply_to, context)
+        if core.alerts_console(lead, staff):
+            await self.hub.send(keys.rep_channel(site.key, staff.rep), frames.lead(lead))  # type: ignore[union-attr]
         await self._emit(site, lead, staff)
 
-    async def _emit(self, site: Site, lead: Lead, staff: Staff | None) -> None:
-        """The webhook channel and CRM events (lead.created; alert.new_lead / alert.purchase for
-        a staff member with the webhook channel): not wired yet, as signed webhooks are being
-        built beside this; does nothing."""
-        return None
+    async def mail_context(self, site: Site, lead: Lead, staff: Staff | None, order: Order | None) -> dict[str, Any]:
+        """Plain data for the lead's mail, gathered now (a visit may expire before the job runs):
+        the product, what the visitor did, and for a purchase each item's related products."""
+        models = [lead.model] if lead.model else []
+        related_models: list[str] = []
+        bought = await self.records.products(site.key, self.models_of(order)) if order else {}
+        for p in bought.values():
+            for kind in ("attachments", "expendables", "options"):
+                related_models += getattr(p.related, kind)
+        found = await self.records.products(site.key, models + related_models)
+        product = found.get(lead.model)
+        items = []
+        for item in order.items if order else ():
+            p = bought.get(item.sku.lower()) or bought.get(item.name.lower())
+            related = {kind: [self._product_json(found.get(m), m) for m in getattr(p.related, kind)] if p else []
+                       for kind in ("attachments", "expendables", "options")}
+            items.append({"sku": item.sku, "name": item.name or (p.name if p else ""), "qty": item.qty,
+                          "price": f"{item.price} {order.currency}", "related": related})  # type: ignore[union-attr]
+        detail = await self.visitors.detail(site.key, lead.visitor) if lead.visitor else None
+        visitor = None
+        if detail is not None:
+            shown = frames.visitor_detail(detail) or {}
+            visitor = {"pages": shown.get("pages", []), "form_errors": shown.get("form_errors", [])}
+        return {
+            "lead": lead.as_json(), "items": items, "visitor": visitor,
+            "product": self._product_json(product, lead.model) if product else None,
+            "staff": {"id": staff.id, "name": staff.name, "email": staff.email} if staff and lead.staff else None,
+            "visitor_url": f"{self.public_url}/console/visitors/{lead.visitor}" if lead.visitor else "",
+        }
 
+    @staticmethod
+    def _product_json(p: Product | None, model: str) -> dict[str, Any]:
+        if p is None:
+            return {"model": model, "name": "", "line": "", "price": "", "currency": ""}
+        return {"model": p.model, "name": p.name, "line": p.category,
+                "price": "" if p.price is None else str(p.price), "currency": p.currency}
+
+    async def _emit(self, site: Site, lead: Lead, staff: Staff | None) -> None:
+        """lead.created, and alert.new_lead / alert.purchase for a staff member who chose the
+        webhook channel, over the site's signed webhooks (once wired: ``webhooks``). The lead is
+        stored: a queue that is down loses the events (logged), not the lead."""
+        if self.webhooks is None:
+            return
+        try:
+            await self.webhooks.emit(site.key, "lead.created", {"lead": lead.as_json()}, event_id=f"evt_{lead.id}")
+            if core.alerts_webhook(lead, staff):
+                await self.webhooks.emit(site.key, f"alert.{lead.event}", {
+                    "staff": {"id": staff.id, "name": staff.name, "email": staff.email},  # type: ignore[union-attr]
+                    "lead": lead.as_json()}, event_id=f"evt_alert_{lead.id}")
+        except Exception:
+            log.exception("webhook events of lead %s not queued", lead.id)

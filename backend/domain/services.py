@@ -120,7 +120,7 @@ class Services:
         records.on_customers_updated = leads.customers_updated
         orders.leads = leads
         webhooks = Webhooks(settings, jobs)
-        orders.webhooks = records.webhooks = webhooks
+        orders.webhooks = records.webhooks = leads.webhooks = webhooks
         return cls(
             settings=settings, redis=redis, scripts=scripts, sites=sites, api_keys=ApiKeys(redis), reps=reps,
             sessions=reps.sessions, logins=LoginThrottle(redis), visitors=visitors, hub=hub, broker=broker,

@@ -96,11 +96,8 @@ async def respond(request: Request) -> Response:
         raise HTTPError(410, "this offer is no longer open", headers=cors) from None
     if action == "accept":
         await svc.chats.announce(site.key)
-    elif action == "message":  # a contact lead for the responsible salesperson, and the site's inbox
-        await svc.leads.contact(site, from_message(fields), "widget", vid)
-        detail = await svc.visitors.detail(site.key, vid)
-        await svc.jobs.visitor_message(site.key, site.name, site.offer.sales_email, fields,
-                                       detail or {"visitor": vid})
+    elif action == "message":  # a contact lead: mailed to the site's inbox (sales_email), and to the
+        await svc.leads.contact(site, from_message(fields), "widget", vid)  # salesperson with consent
     else:
         await svc.broker.run(site.key)  # a dismissed offer's slot may go to someone else
     return JSONResponse({"ok": True, **({"request": request_id} if request_id else {})}, headers=cors)

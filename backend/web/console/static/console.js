@@ -39,6 +39,10 @@ function handle(w, site, m) {
     case "rated": showRating(w, m.chat, m.stars, m.comment); break;
     case "resolved": markResolved(w, m.chat); break;
     case "suggestions": showSuggestions(w, m); break;
+    case "lead": // a lead routed to this rep: a notification (the details came by e-mail, if chosen)
+      w.toast((m.kind === "purchase" ? "Purchase by " : "New lead: ") + (m.name || m.email || m.phone || "a customer") +
+              (m.model ? " · " + m.model : "") + (m.why ? " (" + m.why + ")" : ""));
+      break;
     default: break;
   }
 }
