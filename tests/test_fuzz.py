@@ -609,12 +609,26 @@ webhook_endpoints = st.fixed_dictionaries({
                        max_size=4)}, optional={"active": st.one_of(st.booleans(), texts), "description": texts})
 
 
+# Webhook endpoints (backend/core/webhooks.py): near-valid settings, odd URLs and event names.
+webhook_endpoints = st.fixed_dictionaries({
+    "url": st.one_of(st.sampled_from(["https://crm.example/hooks", "http://crm.example/h", "https://u:p@crm.example/",
+                                      "https://crm.example/#x", "https://127.0.0.1/", "https://[::1", "ftp://x",
+                                      "https://crm.example:0/", "https://crm.example/\u2028"]), urls, texts),
+    "events": st.lists(st.one_of(st.sampled_from(["customer.upserted", "order.created", "alert.new_lead"]), texts),
+                       max_size=4)}, optional={"active": st.one_of(st.booleans(), texts), "description": texts})
+
+
 def test_site_api_bodies(server: Server, clean_log: None) -> None:
     key, other = server.site("Fuzzed API"), server.site("Fuzzed API, renamed")
     rid = make_rep(server.http, key, email="api-fuzz@shop.example")
     server.http.post(f"/v1/sites/{key}/records/staff", json={"records": [{"id": "s1", "email": "s@x.example"}]},
                      headers=admin()).raise_for_status()  # a territory row may name them
+    hook = server.http.post(f"/v1/sites/{key}/webhooks", headers=admin(),
+                            json={"url": "https://crm.example/h", "events": ["order.created"]}).json()["id"]
     calls = st.one_of(
+        st.tuples(st.sampled_from([("POST", f"/v1/sites/{key}/webhooks"), ("PUT", f"/v1/sites/{key}/webhooks/{hook}"),
+                                   ("POST", f"/v1/sites/{key}/webhooks/deliveries/evt_nosuchevent/resend"
+                                            f"?endpoint={hook}")]), bodies(webhook_endpoints)),
         st.tuples(st.just(("PUT", f"/v1/sites/{key}/rules")), bodies(rules)),
         st.tuples(st.just(("PUT", f"/v1/sites/{key}/matching")), bodies(matching)),
         st.tuples(st.just(("PUT", f"/v1/sites/{key}/offer-settings")), bodies(offer_settings)),
@@ -772,7 +786,18 @@ def test_console_forms(server: Server, clean_log: None) -> None:
                 for name in ("products", "categories", "url_patterns", "reasons", "service_points", "languages")}
     join_form = st.fixed_dictionaries({"name": texts, "email": emails, "password": st.one_of(texts, st.just(PASSWORD))},
                                       optional={**profile_form, "website": texts})
+    hook = server.http.post(f"/v1/sites/{key}/webhooks", headers=admin(),
+                            json={"url": "https://crm.example/h", "events": ["order.created"]}).json()["id"]
+    hook_form = {"url": st.one_of(urls, texts), "events": st.one_of(st.sampled_from(["order.created", "lead.created"]),
+                                                                    texts),
+                 "active": st.sampled_from(["1", "0", ""]), "description": texts}
     posts = st.one_of(
+        st.tuples(st.sampled_from([("owner", "/console/admin/webhooks"), ("owner", f"/console/admin/webhooks/{hook}"),
+                                   ("owner", "/console/admin/webhooks/wh_nosuchhook0/secret")]),
+                  forms(st.fixed_dictionaries({}, optional=hook_form), csrf)),
+        st.tuples(st.just(("owner", "/console/admin/webhooks/resend")), forms(st.fixed_dictionaries(
+            {"event": st.one_of(st.just("evt_nosuchevent"), texts), "endpoint": st.one_of(st.just(hook), texts)}),
+            csrf)),
         st.tuples(st.just(("login", "/console/login")), forms(st.fixed_dictionaries(
             {"email": st.one_of(st.just("owner@fuzz.example"), emails), "password": texts,
              "next": st.one_of(st.just("/console/"), texts, urls)}), login_csrf)),
@@ -817,7 +842,7 @@ def test_console_forms(server: Server, clean_log: None) -> None:
     )
     ctypes = ["application/x-www-form-urlencoded"] * 8 + ["multipart/form-data", "text/plain"]
 
-    @hsettings(FUZZ, max_examples=187)  # seventeen forms
+    @hsettings(FUZZ, max_examples=209)  # nineteen forms
     @given(posts, st.randoms(use_true_random=True))
     def run(post: tuple[tuple[str, str], list[bytes]], rnd: random.Random) -> None:
         (who, path), inputs = post

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from typing import Any, Iterator
 
@@ -19,7 +20,8 @@ from backend.config import Settings
 from backend.core import webhooks as core
 from backend.testing.receiver import Receiver
 from backend.testing.servers import free_port
-from tests.helpers import ORDER, ORIGIN, admin, hostile_json, post_order, run_worker, secret_of
+from tests.helpers import (ORDER, ORIGIN, PASSWORD, admin, console_login, hostile_json, make_rep, post_order,
+                           run_worker, secret_of)
 
 ALL = list(core.EVENTS)
 
@@ -317,3 +319,60 @@ def test_hostile_urls_are_400_never_500(api: TestClient, key: str, url: str, eve
     assert r.status_code in (201, 400), r.text
     if r.status_code == 201:
         api.delete(f"/v1/sites/{key}/webhooks/{r.json()['id']}", headers=admin())
+
+
+# --- the admin page ------------------------------------------------------------------------------
+
+def test_the_admin_page_adds_rotates_resends_and_removes(api: TestClient, key: str, hook_settings: Settings,
+                                                         receiver: Receiver) -> None:
+    make_rep(api, key, email="boss@example.com", name="Boss", role="admin")
+    csrf = console_login(api, "boss@example.com")
+    r = api.post("/console/admin/webhooks", data={"csrf": csrf, "url": receiver.url, "events": ["customer.upserted"],
+                                                  "description": "<script>alert(1)</script>"})
+    assert r.status_code == 201, r.text
+    assert "<script>alert(1)</script>" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+    secret = re.search(r'id="new-secret" data-endpoint="(wh_[0-9a-f]+)">(whsec_[^<]+)<', r.text)
+    wid, receiver.secret = secret.group(1), secret.group(2)
+    assert api.get("/console/admin/webhooks").text.count("whsec_") == 0  # shown once
+    bad = api.post("/console/admin/webhooks", data={"csrf": csrf, "url": "ftp://x", "events": ["nope"]})
+    assert bad.status_code == 400 and "must start with https://" in bad.text and "must be one of" in bad.text
+    receiver.fail_first = 3
+    upsert_customer(api, key)
+    work(hook_settings)
+    page = api.get("/console/admin/webhooks").text
+    assert "failed" in page and 'action="/console/admin/webhooks/resend"' in page
+    event = log_of(api, key)[0]["event"]
+    r = api.post("/console/admin/webhooks/resend", data={"csrf": csrf, "event": event, "endpoint": wid},
+                 follow_redirects=False)
+    assert r.status_code == 303
+    work(hook_settings)
+    assert receiver.deliveries[-1].status == 200 and receiver.deliveries[-1].id == event
+    assert api.post("/console/admin/webhooks/resend", data={"event": event, "endpoint": wid}).status_code == 403
+    r = api.post(f"/console/admin/webhooks/{wid}", data={"csrf": csrf, "events": ["order.created", "lead.created"]},
+                 follow_redirects=False)
+    assert r.status_code == 303
+    assert api.get(f"/v1/sites/{key}/webhooks/{wid}", headers=admin()).json()["events"] == ["lead.created",
+                                                                                           "order.created"]
+    assert api.get(f"/v1/sites/{key}/webhooks/{wid}", headers=admin()).json()["active"] is False
+    r = api.post(f"/console/admin/webhooks/{wid}/secret", data={"csrf": csrf})
+    assert r.status_code == 200 and "whsec_" in r.text
+    r = api.post(f"/console/admin/webhooks/{wid}/delete", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and api.get(f"/v1/sites/{key}/webhooks", headers=admin()).json()["endpoints"] == []
+    assert api.post(f"/console/admin/webhooks/{wid}/delete", data={"csrf": csrf}).status_code == 404
+
+
+def test_auditors_read_the_webhooks_page_and_reps_do_not(api: TestClient, key: str) -> None:
+    add_endpoint(api, key, "https://crm.example.com/hooks?a=<b>")
+    make_rep(api, key, email="audit@example.com", name="Aud", role="auditor")
+    make_rep(api, key, email="rep@example.com", name="Rep")
+    form = api.get("/console/login").text
+    api.post("/console/login", data={"csrf": re.search(r'name="csrf" value="([^"]+)"', form).group(1),
+                                     "email": "audit@example.com", "password": PASSWORD, "next": "/console/"})
+    page = api.get("/console/admin/webhooks")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # the logout form's
+    assert page.status_code == 200 and "https://crm.example.com/hooks?a=&lt;b&gt;" in page.text
+    assert "Add an endpoint" not in page.text and "Rotate secret" not in page.text
+    r = api.post("/console/admin/webhooks", data={"csrf": csrf, "url": "https://x.example", "events": ALL})
+    assert r.status_code == 403
+    console_login(api, "rep@example.com")
+    assert api.get("/console/admin/webhooks").status_code == 403

@@ -63,7 +63,8 @@ class Endpoint:
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> "Endpoint":
         return cls(id=data["id"], url=data["url"], events=tuple(data["events"]), active=bool(data["active"]),
-                   description=data.get("description", ""), secret=data["secret"], created_ms=int(data["created"]))
+                   description=data.get("description", ""), secret=data["secret"],
+                   created_ms=int(data["created"]))
 
     def wants(self, event_type: str) -> bool:
         return self.active and event_type in self.events
@@ -83,8 +84,8 @@ def _local_host(host: str) -> bool:
     if name == "localhost" or name.endswith(".localhost"):
         return True
     address = _ip(name)
-    return address is not None and (address.is_private or address.is_loopback or address.is_link_local or address.is_reserved
-            or address.is_multicast or address.is_unspecified)
+    return address is not None and (address.is_private or address.is_loopback or address.is_link_local
+                                    or address.is_reserved or address.is_multicast or address.is_unspecified)
 
 
 def url_problems(raw: Any, allow_http: bool, path: str = "url") -> Errors:
@@ -141,7 +142,8 @@ def _events(raw: Any, errors: Errors) -> tuple[str, ...]:
     return tuple(e for e in EVENTS if e in chosen)  # in EVENTS' order: two equal choices compare equal
 
 
-def parse_endpoint(data: Any, allow_http: bool, before: Endpoint | None = None) -> tuple[dict[str, Any], Errors]:
+def parse_endpoint(data: Any, allow_http: bool,
+                   before: Endpoint | None = None) -> tuple[dict[str, Any], Errors]:
     """The settings ``data`` gives ({url, events, active, description}), or every problem with
     them. With ``before`` (an update) each field left out keeps its value."""
     if not isinstance(data, dict):

@@ -15,7 +15,7 @@ from backend.web.console import (
     accreditations_page as accr, admin, applications_page as apps, keys_page, material_report_page, materials_page,
     records_page, reports_page,
 )
-from backend.web.console import practices_page
+from backend.web.console import practices_page, webhooks_page
 from backend.web.console.join_page import join, join_form
 from backend.web.console.profile_page import own_profile, save_own_profile
 from backend.web.console.routes import login, login_form, logout, switch_site, visitor_history, workspace
@@ -88,6 +88,12 @@ _routes = [
         Route("/admin/visitors.json", admin.visitors_json, methods=["GET"]),
         Route("/admin/mail", admin.mail_page, methods=["GET"]),
         Route("/admin/mail/{letter}/resend", admin.mail_resend, methods=["POST"]),
+        Route("/admin/webhooks", webhooks_page.webhooks_home, methods=["GET"]),
+        Route("/admin/webhooks", webhooks_page.webhook_create, methods=["POST"]),
+        Route("/admin/webhooks/resend", webhooks_page.webhook_resend, methods=["POST"]),
+        Route("/admin/webhooks/{wid}", webhooks_page.webhook_update, methods=["POST"]),
+        Route("/admin/webhooks/{wid}/delete", webhooks_page.webhook_delete, methods=["POST"]),
+        Route("/admin/webhooks/{wid}/secret", webhooks_page.webhook_rotate, methods=["POST"]),
         Route("/admin/keys", keys_page.keys_list, methods=["GET"]),
         Route("/admin/keys", keys_page.key_create, methods=["POST"]),
         Route("/admin/keys/{kid}/revoke", keys_page.key_revoke, methods=["POST"]),
