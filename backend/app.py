@@ -20,7 +20,7 @@ from backend.web import (
     accreditation_api, collector, console, downloads, enterprise_api, material_report_api, materials_api, offer_ui,
     orders_api, page_socket, reports_api, sales_api, site_api, widget_assets,
 )
-from backend.web import leads_api, records_api
+from backend.web import contact_ui, leads_api, records_api
 from backend.web import webhooks_api
 from backend.web.http import HTTPError, services
 from backend.web.load_gate import GateLimits, LoadGate
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *widget_assets.routes(settings),
         *page_socket.routes,
         *offer_ui.routes,
+        *contact_ui.routes,
         *site_api.routes,
         *orders_api.routes,
         *accreditation_api.routes,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 SNIPPET = Path(__file__).resolve().parent.parent / "snippet" / "b.js"
-BUDGET_GZIP = 6144  # bytes, gzip level 9
+BUDGET_GZIP = 6272  # bytes, gzip level 9 (6,144 until Beckon.contact() and marked forms, issue 13)
 
 
 def sizes(path: Path = SNIPPET) -> tuple[int, int]:

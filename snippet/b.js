@@ -5,8 +5,9 @@
   if (stub && stub._loaded) return; // loaded twice: the first copy runs
 
   const URGENT = { pv: 1, err: 1, svc: 1, cart: 1, id: 1, code: 1, buy: 1 };
-  const PUBLIC = { cart: 1, identify: 1, consent: 1, servicePoint: 1, accessCode: 1, purchase: 1 };
-  const WATCH = '[data-beckon-service-point],[data-beckon-error],[aria-invalid="true"]';
+  const PUBLIC = { cart: 1, identify: 1, consent: 1, servicePoint: 1, accessCode: 1, purchase: 1, contact: 1 };
+  const FORM = 'form[data-beckon-form]';
+  const WATCH = '[data-beckon-service-point],[data-beckon-error],[aria-invalid="true"],' + FORM;
   const ID = /^[A-Za-z0-9_-]{8,64}$/;
   const TEXT = 'text/plain;charset=UTF-8';
   const done = Promise.resolve();
@@ -40,7 +41,7 @@
   const hooks = {};
   let queue = []; // oldest first: {p: pid, e: event}
   let stopped = !endpoint, consent, storeOk = !needConsent; // consent required: no storage before it
-  let vid, pid, curUrl, inflight, flushTimer, offers, retryAt = 0, backoff = 0;
+  let vid, pid, curUrl, inflight, flushTimer, retryAt = 0, backoff = 0, mods = {};
   let hbMs = 15e3, hbTimer, engagedAt = 0, dwell = 0, fieldEl, fieldAt, svcSeen, errs, intent;
 
   function store(k, v) {
@@ -133,6 +134,8 @@
       send(b);
     }
   }
+  // Modules load only when needed (o.js offers, f.js forms); import() adds nothing to the DOM.
+  const mod = n => mods[n] = mods[n] || import(new URL('/' + n + '.js', endpoint).href).catch(() => { mods[n] = 0; });
   function answer(j) {
     if (!j) return;
     const hb = j.hb > 0 && Math.round(Math.min(300, Math.max(5, j.hb)) * 1e3);
@@ -141,10 +144,8 @@
     if (j.tok && j.tok !== B.tok) store('beckon.tok', B.tok = j.tok);
     else if (!j.tok && !B.tok) B.tok = store('beckon.tok') || undefined;
     emit('answer', j);
-    // The offer module loads only when needed; import() adds nothing to the DOM.
     if (j.watch || j.cmd != null) {
-      offers = offers || import(new URL('/o.js', endpoint).href).catch(() => { offers = 0; });
-      offers.then(guard(() => {
+      mod('o').then(guard(() => {
         if (j.watch && B._watch) B._watch();
         if (j.cmd != null && B._command) B._command(j.cmd);
       }));
@@ -223,6 +224,7 @@
   function scan(root, seen) {
     [root, ...root.querySelectorAll(WATCH)].forEach(el => {
       if (!el.matches(WATCH)) return;
+      if (el.matches(FORM) && canSend()) mod('f'); // f.js sends it once submitted
       svc(el.getAttribute('data-beckon-service-point'));
       if (!seen || seen.has(el)) return;
       seen.add(el);
@@ -288,6 +290,7 @@
       }
     });
     B.flush = guard(() => canSend() && flush() || done);
+    B.contact = api(() => mod('f').then(() => B._contact && B._contact()));
     // Hooks for later modules: 'pv', 'answer', 'hide'.
     B._on = (name, fn) => { (hooks[name] = hooks[name] || []).push(fn); };
     B._emit = emit;

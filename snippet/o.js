@@ -73,6 +73,19 @@
     root.addEventListener('submit', guard(onSubmit));
     document.body.appendChild(host);
     current = { id: id, host: host, root: root };
+    // A "leave a message" offer holds the contact form (f.js). Once the customer types, a
+    // withdrawal no longer takes the form away; once sent, the thanks stays a moment.
+    if (root.querySelector('form[data-beckon-action="contact"]')) {
+      root.addEventListener('input', function () { if (current && current.id === id) current.keep = true; });
+      forms().then(guard(function () {
+        if (B._contactForm && current && current.id === id) {
+          B._contactForm(root, id, function () {
+            gone[id] = true;
+            setTimeout(guard(function () { if (current && current.id === id) remove(); }), 6000);
+          });
+        }
+      }));
+    }
     var say = root.querySelector('[data-beckon-announce]');
     if (say) {
       setTimeout(guard(function () { say.textContent = say.getAttribute('data-beckon-announce'); }), ANNOUNCE_MS);
@@ -137,7 +150,17 @@
   function onClick(e) {
     var el = e.target && e.target.closest && e.target.closest('[data-beckon-action]');
     if (!el || el.tagName === 'FORM') return;
-    answer(el.getAttribute('data-beckon-action'));
+    var action = el.getAttribute('data-beckon-action');
+    if (action === 'contact') {   // "Contact sales": this offer is declined, the form opens instead
+      answer('dismiss');
+      if (B.contact) B.contact();
+      return;
+    }
+    answer(action);
+  }
+
+  function forms() {
+    return import(api + '/f.js').catch(function () {});
   }
 
   function onSubmit(e) {
@@ -193,7 +216,7 @@
     if (cmd.type === 'offer') show(cmd);
     else if (cmd.type === 'withdraw') {
       gone[cmd.id] = true;
-      if (current && current.id === cmd.id) remove();
+      if (current && current.id === cmd.id && !current.keep) remove();
     } else if (CHAT[cmd.type]) chat(cmd);
     emit('cmd', cmd);
   }

@@ -188,5 +188,5 @@ def test_the_snippet_is_served_cached_compressed_and_under_the_owners_own_path(s
         again = c.get("/b.js", headers={"If-None-Match": first.headers["etag"]})
         assert again.status_code == 304 and again.content == b""
         assert c.get("/assets/site-helper.js").text == first.text
-        for path in ("/o.js", "/c.js", "/v1/chat.css"):
+        for path in ("/o.js", "/c.js", "/f.js", "/v1/chat.css"):
             assert c.get(path).status_code == 200, path

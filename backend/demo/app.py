@@ -1,4 +1,5 @@
-"""The demo shop: products, a quote form with validation, a cart and a checkout page.
+"""The demo shop: products, a quote form with validation, a contact form marked for Beckon, a
+cart and a checkout page.
 
 It runs on its own origin, as a customer's site would, and sends a strict
 Content-Security-Policy so that the snippet is shown to work without inline scripts or styles.
@@ -72,6 +73,11 @@ async def quote(request: Request) -> Response:
     return page(request, "quote.html", errors=errors, values=values, sent=sent)
 
 
+async def contact(request: Request) -> Response:
+    """A form marked data-beckon-form="contact": the shop keeps its copy (here: none)."""
+    return page(request, "contact.html", sent=request.method == "POST")
+
+
 async def newsletter(request: Request) -> Response:
     return page(request, "newsletter.html")
 
@@ -96,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/quote", quote, methods=["GET", "POST"]),
             Route("/cart", cart),
             Route("/newsletter", newsletter),
+            Route("/contact", contact, methods=["GET", "POST"]),
             Route("/checkout", checkout),
             Route("/healthz", health),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

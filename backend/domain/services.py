@@ -17,6 +17,7 @@ from backend.domain.accreditations import Accreditations
 from backend.domain.api_keys import ApiKeys
 from backend.domain.applications import Applications
 from backend.domain.chat import Chats
+from backend.domain.contact_form import ContactForms
 from backend.domain.counters import Counters
 from backend.domain.reports import Reports
 from backend.domain.enterprises import Enterprises
@@ -85,6 +86,7 @@ class Services:
     webhooks: Webhooks
     record_imports: RecordImports
     leads: Leads
+    contacts: ContactForms
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -135,6 +137,7 @@ class Services:
             materials=materials, practices=practices, best_practices=BestPractices(chats, materials, practices),
             records=records, leads=leads, webhooks=webhooks,
             record_imports=RecordImports(redis),
+            contacts=ContactForms(redis, records, visitors, matching, leads, broker),
         )
 
     def __post_init__(self) -> None:

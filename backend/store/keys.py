@@ -277,6 +277,12 @@ def rate_ip(site_key: str, ip: str, minute: int) -> str:
     return _k(site_key, "rl:ip", f"{ip}:{minute}")
 
 
+def contact_rate(site_key: str, vid: str) -> str:
+    """String: contact requests this visitor sent (the widget's form, a marked form) in the
+    current window (domain/contact_form.py). TTL: the window, from the first."""
+    return _k(site_key, "rl:contact", vid)
+
+
 def visitor_keys(site_key: str, vid: str) -> list[str]:
     """Every per-visitor key, for reads and deletion."""
     return [

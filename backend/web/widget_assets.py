@@ -1,8 +1,8 @@
 """What pages load from us: the snippet (``b.js``, fetched by every page view of every site,
-so served from memory, pre-gzipped, with an ETag), its lazy modules ``o.js`` and ``c.js``, and
-``/v1/chat.css``, the chat pop-up's stylesheet (``widget_templates/chat.css``, beside the
-offer's), which ``c.js`` adopts as a constructable stylesheet. All cacheable and open to every
-origin.
+so served from memory, pre-gzipped, with an ETag), its lazy modules ``o.js``, ``c.js`` and
+``f.js`` (the contact form), and ``/v1/chat.css``, the chat pop-up's stylesheet
+(``widget_templates/chat.css``, beside the offer's), which ``c.js`` adopts as a constructable
+stylesheet. All cacheable and open to every origin.
 
 ``Revalidated`` serves the console's static files so a browser revalidates each one (by its
 ETag) before using it: the console is ES modules that import each other by plain URL,
@@ -59,6 +59,7 @@ def routes(settings: Settings) -> list[Route]:
         *(Route(path, script.serve, methods=get) for path in sorted({"/b.js", settings.script_path})),
         Route("/o.js", Asset(SNIPPET / "o.js", JS).serve, methods=get),
         Route("/c.js", Asset(SNIPPET / "c.js", JS).serve, methods=get),
+        Route("/f.js", Asset(SNIPPET / "f.js", JS).serve, methods=get),
         Route("/v1/chat.css", Asset(TEMPLATES / "chat.css", "text/css; charset=utf-8").serve, methods=get),
     ]
 
