@@ -171,3 +171,21 @@ def test_an_unsigned_page_cannot_pass_for_a_flagged_customer_where_signing_is_re
     client.put(url, json={"required": True, "rotate": True}, headers=admin())
     ingest(client, key, "visitor-old", [{"t": "id", "email": "vip@example.com", "sig": good}])
     assert client.get(f"/v1/sites/{key}/visitors/visitor-old", headers=admin()).json()["flagged"] is False
+
+
+def test_a_signed_identity_replaces_an_unsigned_one_claimed_before_it(client, site) -> None:
+    """An id claimed without a signature, then an e-mail signed by the site: the visitor is the
+    signed e-mail, and the claimed id is gone (it would otherwise count as verified beside it,
+    and matching, leads and the contact form's prefill would take it for the customer)."""
+    from backend.domain.sites import identity_signature
+    from tests.helpers import admin, ingest
+
+    key = site["key"]
+    secret = client.put(f"/v1/sites/{key}/identity", json={"required": True}, headers=admin()).json()["secret"]
+    ingest(client, key, "visitor-merge1", [{"t": "id", "id": "victim-7"}])
+    ingest(client, key, "visitor-merge1", [{"t": "id", "email": "me@example.com",
+                                            "sig": identity_signature(secret, "me@example.com")}])
+    profile = client.get(f"/v1/sites/{key}/visitors/visitor-merge1", headers=admin()).json()["profile"]
+    assert profile.get("id") is None and profile["email"] == "me@example.com" and profile["verified"] == "1"
+    found = client.get(f"/v1/sites/{key}/visitors/visitor-merge1/match", headers=admin()).json()
+    assert found["session"]["customer"] == "me@example.com"

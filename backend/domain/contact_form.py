@@ -101,10 +101,10 @@ class ContactForms:
         return Prefill({k: v for k, v in values.items() if v}, source, model, found.name if found else "")
 
     async def _record(self, site: str, prof: dict[str, str]) -> Any:
-        """The customer a signed identity names: by its id, else its e-mail. identify() calls
-        merge into one profile and a signature covers only its own event's id (or e-mail), so an
-        id kept from an earlier unsigned call could sit beside a later signed e-mail: a record
-        found by id must also carry the profile's e-mail, if the profile has one."""
+        """The customer a signed identity names: by its id, else its e-mail. A signature covers
+        only its own event's id (or e-mail); lua/ingest.lua drops an id or e-mail claimed before
+        a signed call, and as a second guard (profiles written before it did) a record found by
+        id must also carry the profile's e-mail, if the profile has one."""
         if prof.get(P.VERIFIED) != "1":
             return None
         pid, email = prof.get(P.ID, ""), prof.get(P.EMAIL, "").lower()

@@ -96,6 +96,13 @@ for _, ev in ipairs(events) do
   elseif t == 'code' then
     if ev.ok then redis.call('HSET', v, 'code_ok', 1) end
   elseif t == 'id' then
+    -- A signed identity replaces whoever was claimed before it: an id or e-mail left by an
+    -- earlier unsigned call must not ride on this signature (it covers the id, else the e-mail)
+    if ev.verified then
+      for _, k in ipairs({'id', 'email'}) do
+        if not ev[k] or ev[k] == '' then redis.call('HDEL', KEYS[12], k) end
+      end
+    end
     for _, k in ipairs({'id', 'email', 'name', 'area'}) do
       if ev[k] and ev[k] ~= '' then redis.call('HSET', KEYS[12], k, ev[k]) end
     end
