@@ -342,11 +342,15 @@ class Leads:
         models = [lead.model] if lead.model else []
         related_models: list[str] = []
         bought = await self.records.products(site.key, self.models_of(order)) if order else {}
-        for p in bought.values():
+        asked = await self.records.products(site.key, models) if models and not order else {}
+        for p in (*bought.values(), *asked.values()):
             for kind in ("attachments", "expendables", "options"):
                 related_models += getattr(p.related, kind)
         found = await self.records.products(site.key, models + related_models)
         product = found.get(lead.model)
+        # what goes with the product the customer asked about: a salesperson's opening
+        goes_with = {kind: [self._product_json(found.get(m), m) for m in getattr(product.related, kind)]
+                     for kind in ("attachments", "expendables", "options")} if product and not order else {}
         items = []
         for item in order.items if order else ():
             p = bought.get(item.sku.lower()) or bought.get(item.name.lower())
@@ -360,7 +364,7 @@ class Leads:
             shown = frames.visitor_detail(detail) or {}
             visitor = {"pages": shown.get("pages", []), "form_errors": shown.get("form_errors", [])}
         return {
-            "lead": lead.as_json(), "items": items, "visitor": visitor,
+            "lead": lead.as_json(), "items": items, "visitor": visitor, "goes_with": goes_with,
             "product": self._product_json(product, lead.model) if product else None,
             "staff": {"id": staff.id, "name": staff.name, "email": staff.email} if staff and lead.staff else None,
             "visitor_url": f"{self.public_url}/console/visitors/{lead.visitor}" if lead.visitor else "",
