@@ -107,6 +107,8 @@ def release_dead_scheduler(connection: Redis, queue: str) -> None:
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
+    import backend.domain.webhooks  # noqa: F401 - imported once here, not in every forked work horse
+
     connection = Redis.from_url(settings.queue_url)
     worker = BeckonWorker([Queue(QUEUE, connection=connection)], connection=connection,
                           exception_handlers=[abandoned], maintenance_interval=MAINTENANCE_S,

@@ -1,0 +1,242 @@
+"""Notify benchmark: what ONE rq worker delivers, webhooks and lead mail, beside the same work
+done by a plain loop in one process.
+
+A private redis-server, a webhook receiver on 127.0.0.1 that checks every signature
+(backend/testing/receiver.py), an aiosmtpd sink, and one job worker (``beckon worker --burst``,
+started here once the queue is full). Webhooks: ``--n`` events emitted to one endpoint
+(Webhooks.emit_many, timed too), then delivered by the worker; the plain loop POSTs the same
+signed bodies from one process with one keep-alive connection. Mail: ``--n`` lead mails
+(Jobs.lead, the leads' own job) through the same worker, against plain aiosmtplib sends
+(backend/domain/mail.py:send, as the job calls it) from one process. Last, what emitting costs
+an import: 10,000 customers upserted with and without a subscribed endpoint.
+
+    .venv/bin/python scripts/bench/notify.py [--n 500] [--rows 10000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: import from the repository, not from scripts/bench/
+    sys.path[0] = str(Path(__file__).resolve().parents[2])
+
+from scripts.bench.lib import BenchError, chart, main, parse, parser, poll, say, start_redis  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = dict(n=100, rows=2000, max_seconds=240)
+SITE = "benchnotify01"
+
+
+class SmtpSink:
+    """aiosmtpd on a free port, counting what it takes."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from backend.testing.servers import free_port
+
+        self.count = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                with outer.lock:
+                    outer.count += 1
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_worker(redis_url: str, smtp_port: int) -> tuple[float, float]:
+    """One burst worker until the queue is empty: (wall s, CPU s of it and its work horses)."""
+    env = {**os.environ, "BECKON_REDIS_URL": redis_url, "BECKON_QUEUE_URL": redis_url,
+           "BECKON_SMTP_PORT": str(smtp_port), "BECKON_WEBHOOKS_ALLOW_HTTP": "1"}
+    cpu, started = children_cpu(), time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "backend.cli", "worker", "--burst"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise BenchError(f"the worker failed: {done.stderr[-1000:]}")
+    return time.monotonic() - started, children_cpu() - cpu
+
+
+def lead_context(i: int) -> dict[str, Any]:
+    """What domain/leads.py hands the lead mail, for a contact request routed to a salesperson."""
+    return {"lead": {"id": f"lead-{i}", "kind": "contact", "source": "widget", "status": "routed",
+                     "name": f"Customer {i}", "email": f"c{i}@example.com", "phone": "+44 20 7946 0000",
+                     "postcode": "SW1A 1AA", "model": "kayak-2", "line": "kayaks", "comment": "Please call me.",
+                     "routed": {"why": "area SW1 and line kayaks (territory row 1)"}},
+            "product": {"model": "kayak-2", "name": "Kayak 2", "line": "kayaks", "price": "499.00",
+                        "currency": "EUR"},
+            "staff": {"id": "s1", "name": "Sam", "email": "sam@shop.example"}, "items": [], "visitor": None,
+            "visitor_url": "http://127.0.0.1:8000/console/visitors/v1"}
+
+
+def measure(args: argparse.Namespace):
+    def run(stack: contextlib.ExitStack, deadline: float, results: dict) -> None:
+        import httpx
+
+        from backend.config import Settings
+        from backend.core import webhooks as core
+        from backend.domain import mail as outgoing
+        from backend.domain.jobs import Jobs
+        from backend.domain.records import Records
+        from backend.domain.webhooks import Webhooks
+        from backend.store import connect
+        from backend.testing.receiver import Receiver
+
+        redis = start_redis(stack)
+        receiver = Receiver()
+        stack.callback(receiver.stop)
+        sink = SmtpSink()
+        stack.callback(sink.stop)
+        settings = Settings(redis_url=redis.url, smtp_port=sink.port, webhooks_allow_http=True,
+                            webhook_retry_s=(1,))
+        n = args.n
+
+        async def emit() -> tuple[str, float]:
+            client = connect(settings)
+            jobs = Jobs(settings, client)
+            hooks = Webhooks(settings, jobs)
+            made = await hooks.create(SITE, {"url": receiver.url, "events": ["lead.created"]})
+            started = time.perf_counter()
+            await hooks.emit_many(SITE, "lead.created", [{"lead": {"id": f"lead-{i}", "name": f"Customer {i}"}}
+                                                         for i in range(n)])
+            took = time.perf_counter() - started
+            await client.aclose()
+            return made.secret, took
+
+        secret, emit_s = asyncio.run(emit())
+        receiver.secret = secret
+        results["emit_ms_per_event"] = emit_s * 1000 / n
+        say(f"emitted {n} events in {emit_s * 1000:,.0f} ms; the worker delivers them ...")
+        wall, cpu = run_worker(redis.url, sink.port)
+        good = [d for d in receiver.deliveries if d.status == 200]
+        if len(receiver.processed) != n or any(d.problem for d in receiver.deliveries):
+            raise BenchError(f"{len(receiver.processed)} of {n} webhooks verified and processed")
+        results["hook_worker"] = {"per_s": n / wall, "cpu_ms": cpu * 1000 / n, "wall_s": wall}
+        say(f"  worker: {n / wall:,.1f} deliveries/s ({len(good)} answered 200)")
+
+        bodies = [core.envelope(f"evt_plainloop{i:06d}", "lead.created", 0, SITE, {"i": i}) for i in range(n)]
+        cpu0, started = time.process_time(), time.monotonic()
+        with httpx.Client(timeout=10) as client:
+            for i, body in enumerate(bodies):
+                sent = core.headers(secret, f"evt_plainloop{i:06d}", int(time.time()), body)
+                if client.post(receiver.url, content=body, headers=sent).status_code != 200:
+                    raise BenchError("the receiver refused a plain POST")
+        wall = time.monotonic() - started
+        results["hook_plain"] = {"per_s": n / wall, "cpu_ms": (time.process_time() - cpu0) * 1000 / n, "wall_s": wall}
+        say(f"  plain loop: {n / wall:,.1f} POSTs/s")
+
+        async def queue_mail() -> None:
+            client = connect(settings)
+            jobs = Jobs(settings, client)
+            for i in range(n):
+                await jobs.lead(SITE, "Bench shop", "sam@shop.example", f"New lead: Customer {i}",
+                                f"c{i}@example.com", lead_context(i))
+            await client.aclose()
+
+        outgoing.render("lead", "sam@shop.example", "New lead", settings.mail, reply_to="c0@example.com",
+                        site_name="Bench shop", **lead_context(0))  # renders, or fails before timing
+        asyncio.run(queue_mail())
+        say(f"queued {n} lead mails; the worker sends them ...")
+        wall, cpu = run_worker(redis.url, sink.port)
+        if sink.count != n:
+            raise BenchError(f"{sink.count} of {n} mails arrived")
+        results["mail_worker"] = {"per_s": n / wall, "cpu_ms": cpu * 1000 / n, "wall_s": wall}
+        say(f"  worker: {n / wall:,.1f} mails/s")
+
+        async def plain_mail() -> None:
+            for i in range(n):
+                msg = outgoing.render("lead", "sam@shop.example", f"New lead: Customer {i}", settings.mail,
+                                      reply_to=f"c{i}@example.com", site_name="Bench shop", **lead_context(i))
+                await outgoing.send(settings.mail, msg)
+
+        cpu0, started = time.process_time(), time.monotonic()
+        asyncio.run(plain_mail())
+        wall = time.monotonic() - started
+        if sink.count != 2 * n:
+            raise BenchError(f"{sink.count - n} of {n} plain mails arrived")
+        results["mail_plain"] = {"per_s": n / wall, "cpu_ms": (time.process_time() - cpu0) * 1000 / n, "wall_s": wall}
+        say(f"  plain aiosmtplib: {n / wall:,.1f} mails/s")
+
+        async def imports() -> None:
+            client = connect(settings)
+            hooks = Webhooks(settings, Jobs(settings, client))
+            records = Records(client)
+            rows = [{"id": f"c{i}", "email": f"c{i}@example.com", "name": f"Customer {i}"} for i in range(args.rows)]
+            started = time.perf_counter()
+            await records.upsert("importnohook", "customers", rows)
+            results["import_plain_s"] = time.perf_counter() - started
+            records.webhooks = hooks
+            await hooks.create("importhook01", {"url": receiver.url, "events": ["customer.upserted"]})
+            started = time.perf_counter()
+            await records.upsert("importhook01", "customers", rows)
+            results["import_hook_s"] = time.perf_counter() - started
+            await client.aclose()
+
+        asyncio.run(imports())
+        results["rows"] = args.rows
+        results["n"] = n
+        say(f"import of {args.rows:,} customers: {results['import_plain_s']:.2f} s without an endpoint, "
+            f"{results['import_hook_s']:.2f} s with one (each customer's event queued)")
+        poll(lambda: True)
+        results["load"] = os.getloadavg()
+
+    return run
+
+
+def report(results: dict[str, Any]) -> bool:
+    if "hook_worker" not in results:
+        return False
+    say(f"\n{results['n']} of each; load average before the end {results['load'][0]:.2f}, "
+        f"{results['load'][1]:.2f}, {results['load'][2]:.2f} ({os.cpu_count()} cores)")
+    say("\n| what | one rq worker (/s) | plain loop, one process (/s) | ratio | worker CPU per item |")
+    say("|---|---:|---:|---:|---:|")
+    for name, worker, plain in (("webhook deliveries", "hook_worker", "hook_plain"),
+                                ("lead mails", "mail_worker", "mail_plain")):
+        if worker in results and plain in results:
+            w, p = results[worker], results[plain]
+            say(f"| {name} | {w['per_s']:,.1f} | {p['per_s']:,.1f} | {w['per_s'] / p['per_s']:.2f} | "
+                f"{w['cpu_ms']:.1f} ms |")
+    rows = [(f"{label}, {how}", results[key]["per_s"]) for label, a, b in
+            (("webhooks", "hook_worker", "hook_plain"), ("mail", "mail_worker", "mail_plain"))
+            for how, key in (("rq worker", a), ("plain loop", b)) if key in results]
+    say("\n" + chart("per second", rows, unit="/s"))
+    say(f"\nemit: {results['emit_ms_per_event']:.3f} ms per event (stored and queued, one round trip per call)")
+    if "import_hook_s" in results:
+        say(f"import of {results['rows']:,} customers: {results['import_plain_s']:.2f} s without an endpoint, "
+            f"{results['import_hook_s']:.2f} s with one subscribed")
+    return True
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = parser(__doc__, max_seconds=900)
+    p.add_argument("--n", type=int, default=500, help="webhook deliveries, and lead mails")
+    p.add_argument("--rows", type=int, default=10_000, help="customers imported with and without an endpoint")
+    return parse(p, argv, QUICK)
+
+
+if __name__ == "__main__":
+    args = parse_args(None)
+    sys.exit(main("bench/notify", args, measure(args), report))
