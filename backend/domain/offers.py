@@ -114,7 +114,11 @@ class Broker:
 
     async def _run_coalesced(self, site: str) -> None:
         try:
-            await self.redis.sadd(keys.NEEDY_SITES, site)  # so the ticker looks at it too
+            try:
+                await self.redis.sadd(keys.NEEDY_SITES, site)  # so the ticker looks at it too
+            except UNAVAILABLE as exc:  # a poke as Redis goes: nothing to run, and no task error
+                log.debug("offer broker poke failed: %s", one_line(exc))
+                return
             while True:
                 self._again.discard(site)
                 try:
