@@ -376,3 +376,23 @@ def test_auditors_read_the_webhooks_page_and_reps_do_not(api: TestClient, key: s
     assert r.status_code == 403
     console_login(api, "rep@example.com")
     assert api.get("/console/admin/webhooks").status_code == 403
+
+
+def test_a_salesperson_who_chose_the_webhook_hears_their_customer_needs_help(api: TestClient, key: str,
+                                                                             hook_settings: Settings,
+                                                                             receiver: Receiver) -> None:
+    from tests.helpers import NEEDY, ingest
+
+    receiver.secret = add_endpoint(api, key, receiver.url, ["alert.customer_needs_help"])["secret"]
+    for kind, rows in (("staff", [{"id": "ann", "name": "Ann", "email": "ann@shop.example",
+                                   "alerts": {"channels": ["webhook"], "events": ["customer_needs_help"]}}]),
+                       ("customers", [{"id": "c1", "email": "cyd@example.com", "name": "Cyd",
+                                       "assigned_staff": "ann"}])):
+        assert api.post(f"/v1/sites/{key}/records/{kind}", json={"records": rows}, headers=admin()).status_code == 200
+    ingest(api, key, "visitor-help01", [{"t": "id", "id": "c1"}, *NEEDY])
+    work(hook_settings)
+    [got] = receiver.deliveries
+    event = got.json()
+    assert got.problem is None and event["type"] == "alert.customer_needs_help"
+    assert (event["data"]["staff"]["id"], event["data"]["customer"]["id"], event["data"]["visitor"]) == (
+        "ann", "c1", "visitor-help01")

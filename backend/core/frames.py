@@ -166,3 +166,9 @@ def lead(ld: Lead) -> dict[str, Any]:
     """A lead given to the console's rep (a notification): what it is, who, about what, why them."""
     return {"type": "lead", "id": ld.id, "kind": ld.kind, "name": ld.name, "email": ld.email, "phone": ld.phone,
             "model": ld.model, "line": ld.line, "why": ld.why, "visitor": ld.visitor}
+
+
+def customer_needs_help(visitor: str, customer: str, name: str, page: str, reasons: list[str]) -> dict[str, Any]:
+    """To the customer's assigned salesperson's consoles: their customer needs help now."""
+    return {"type": "customer-needs-help", "visitor": visitor, "customer": customer, "name": name, "page": page,
+            "reasons": reasons}

@@ -387,3 +387,21 @@ def parse_lead_settings(data: object) -> LeadSettings | Errors:
         elif address and address.lower() not in out:
             out.append(address.lower())
     return errors or LeadSettings(tuple(out))
+
+
+# --- "my customer is on the site and needs help" -----------------------------------------------
+
+HELP_ALERT_EVERY_S = 3600  # one alert per customer an hour: a long struggle is one call to make
+HELP_EVENT = "customer_needs_help"
+
+
+def help_channels(staff: Staff | None) -> tuple[str, ...]:
+    """The channels over which the customer's assigned salesperson asked to hear that their
+    customer needs help on the site now: none when inactive or not asked for."""
+    if staff is None or not staff.active or HELP_EVENT not in staff.alerts.events:
+        return ()
+    return tuple(c for c in staff.alerts.channels if c != "console" or staff.rep)
+
+
+def help_subject(customer_name: str, site_name: str) -> str:
+    return f"{one_line(customer_name or 'Your customer', 60)} needs help on {one_line(site_name, 60)} now"

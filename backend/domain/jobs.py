@@ -199,11 +199,18 @@ def send_lead(site_name: str, to: str, subject: str, reply_to: str, context: dic
     asyncio.run(outgoing.send(mail, msg))
 
 
+def send_help_alert(site_name: str, to: str, subject: str, context: dict[str, Any], *, mail: MailSettings,
+                    site: str = "") -> None:
+    """Tell a salesperson their customer needs help on the site now (domain/leads.py:needs_help)."""
+    msg = outgoing.render("help_alert", to, subject, mail, site_name=site_name, **context)
+    asyncio.run(outgoing.send(mail, msg))
+
+
 # The jobs a dead letter may name, to be run again: never anything else.
 JOBS: dict[str, Callable[..., None]] = {
     f"{fn.__module__}.{fn.__name__}": fn
     for fn in (send_visitor_message, send_transcript, send_decision, send_application_waiting, send_unanswered,
-               send_request_waiting, send_lead)}
+               send_request_waiting, send_lead, send_help_alert)}
 
 
 def _letter(func_name: str, args: list[Any]) -> tuple[str, str]:
@@ -222,6 +229,8 @@ def _letter(func_name: str, args: list[Any]) -> tuple[str, str]:
         return "alert", request_waiting_subject(site_name)
     if short == "send_lead":
         return "lead", str(args[2]) if len(args) > 2 else ""
+    if short == "send_help_alert":
+        return "alert", str(args[2]) if len(args) > 2 else ""
     return "message", visitor_message_subject(site_name, args[2] if len(args) > 2 and isinstance(args[2], dict)
                                               else {})
 
@@ -307,6 +316,9 @@ class Jobs:
     async def lead(self, site: str, site_name: str, to: str, subject: str, reply_to: str,
                    context: dict[str, Any]) -> None:
         await self._enqueue(send_lead, [site_name, to, subject, reply_to, context], {"site": site})
+
+    async def help_alert(self, site: str, site_name: str, to: str, subject: str, context: dict[str, Any]) -> None:
+        await self._enqueue(send_help_alert, [site_name, to, subject, context], {"site": site})
 
     async def dead_letters(self, site: str) -> list[DeadLetter]:
         """The site's mail that could not be sent, newest first."""

@@ -217,6 +217,45 @@ class Leads:
         for before, after in changed:
             await self.registration(found, before, after, "api", context)
 
+    async def needs_help(self, site: Site, vid: str) -> tuple[str, ...]:
+        """The visitor just started needing help: when they are a customer whose identity the site
+        vouches for (as matching trusts it) and their assigned salesperson asked to hear of it,
+        tell them over the channels they chose, once an hour per customer. The channels used."""
+        detail = await self.visitors.detail(site.key, vid)
+        if detail is None:
+            return ()
+        facts = session_facts(site, await self.matching.rule_sets(site.key), detail)
+        if not facts.customer:
+            return ()
+        customer = await self.records.find_customer(site.key, id=facts.customer) \
+            or await self.records.find_customer(site.key, email=facts.customer)
+        staff = await self.records.get(site.key, "staff", customer.assigned_staff) \
+            if customer and customer.assigned_staff else None
+        channels = core.help_channels(staff if isinstance(staff, Staff) else None)
+        if not channels or customer is None or not isinstance(staff, Staff) or not await self.redis.set(
+                keys.help_alerted(site.key, customer.key), vid, nx=True, ex=core.HELP_ALERT_EVERY_S):
+            return ()
+        shown = frames.visitor_detail(detail) or {}
+        reasons = [str(r.get("rule")) for r in detail.get("reasons") or [] if isinstance(r, dict) and r.get("rule")]
+        name = customer.name or customer.email or customer.id
+        page = str(shown.get("url") or "")
+        if "console" in channels:
+            await self.hub.send(keys.rep_channel(site.key, staff.rep),
+                                frames.customer_needs_help(vid, customer.id or customer.email, name, page, reasons))
+        if "email" in channels and staff.email:
+            await self.jobs.help_alert(site.key, site.name, staff.email, core.help_subject(name, site.name), {
+                "customer": {"name": customer.name, "email": customer.email, "phone": customer.phone},
+                "staff": {"name": staff.name}, "visitor": shown, "reasons": reasons,
+                "console_url": f"{self.public_url}/console/visitors/{vid}"})
+        if "webhook" in channels and self.webhooks is not None:
+            try:
+                await self.webhooks.emit(site.key, "alert.customer_needs_help", {
+                    "staff": {"id": staff.id, "name": staff.name, "email": staff.email},
+                    "customer": customer.as_json(), "visitor": vid, "page": page, "reasons": reasons})
+            except Exception:
+                log.exception("the customer_needs_help webhook event was not queued")
+        return channels
+
     async def identified(self, site: Site, ev: dict[str, Any]) -> Lead | None:
         """From a trusted identify(): a registration update when it carries a name, e-mail or
         area differing from the customer's record; the same change reported again (every page

@@ -817,6 +817,12 @@ def lead_turns(site_key: str) -> str:
     return _k(site_key, "lead-turns")
 
 
+def help_alerted(site_key: str, customer: str) -> str:
+    """String: set once (NX, TTL core/leads.py:HELP_ALERT_EVERY_S) when a customer's assigned
+    salesperson was told their customer needs help, so a long struggle is one alert an hour."""
+    return _k(site_key, "help-alerted", hashlib.sha256(customer.encode("utf-8", "surrogatepass")).hexdigest()[:32])
+
+
 def lead_seen(site_key: str, digest: str) -> str:
     """String: set once (NX, with a TTL) per customer and reported change of an identify(), so a
     page that sends the same identity on every batch makes one registration lead."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from starlette.requests import Request
@@ -9,10 +10,14 @@ from starlette.responses import JSONResponse, Response
 
 from backend.core import frames
 from backend.core.protocol import ProtocolError, parse_batch
+from backend.domain.services import Services
+from backend.domain.sites import Site
 from backend.domain.visitors import RateLimited
 from backend.web.load_gate import LoadGate
 from backend.web.http import HTTPError, cors_headers, parse_json, read_body, services
 from backend.web.visitor_auth import site_for_origin
+
+log = logging.getLogger("beckon.collector")
 
 ACCEPTED_TYPES = ("text/plain", "application/json")
 SHED_RETRY_S = 2
@@ -31,6 +36,15 @@ async def preflight(request: Request) -> Response:
             "Access-Control-Max-Age": "86400",
         },
     )
+
+
+async def tell_salesperson(svc: Services, site: Site, vid: str) -> None:
+    """A customer with an assigned salesperson started needing help: they may want to know
+    (domain/leads.py:needs_help). Never at the batch's expense: an outage is logged."""
+    try:
+        await svc.leads.needs_help(site, vid)
+    except Exception:  # noqa: BLE001 - the batch is stored; an alert is not worth failing it
+        log.exception("the customer's salesperson could not be told they need help")
 
 
 async def ingest(request: Request) -> Response:
@@ -67,6 +81,7 @@ async def _ingest(request: Request, origin: str) -> Response:
         return exc.response(cors)
     if scored.newly:
         svc.broker.poke(site.key)
+        await tell_salesperson(svc, site, batch.vid)
     if scored.chat:
         await svc.chats.visitor_changed(site.key, scored.chat)
     answer = {

@@ -43,6 +43,9 @@ function handle(w, site, m) {
       w.toast((m.kind === "purchase" ? "Purchase by " : "New lead: ") + (m.name || m.email || m.phone || "a customer") +
               (m.model ? " · " + m.model : "") + (m.why ? " (" + m.why + ")" : ""));
       break;
+    case "customer-needs-help": // a customer of theirs struggles on the site now
+      w.toast("Your customer " + (m.name || "") + " needs help now" + (m.page ? " on " + m.page : ""));
+      break;
     default: break;
   }
 }
