@@ -138,6 +138,10 @@ class Settings:
     # For development only: webhook endpoints may be http:// and local addresses (127.0.0.1,
     # private networks); otherwise only https:// to public addresses.
     webhooks_allow_http: bool = False
+    # The job worker runs each job in its own process (rq's SimpleWorker); True: in a work horse
+    # forked per job (rq's Worker), which isolates a job that crashes or leaks and costs ~40 ms
+    # of CPU per job (scripts/bench/notify.py).
+    worker_fork: bool = False
     # A chat message is acknowledged to its sender only once this many replicas have it (Redis
     # WAIT, up to chat_replica_timeout_ms; fewer in time: the sender is told to send it again):
     # replication is asynchronous, and a master that dies loses what it had not yet shipped.
@@ -221,6 +225,7 @@ class Settings:
             mail_retry_s=_ints("BECKON_MAIL_RETRY_S", cls.mail_retry_s),
             webhook_retry_s=_ints("BECKON_WEBHOOK_RETRY_S", cls.webhook_retry_s),
             webhooks_allow_http=_bool("BECKON_WEBHOOKS_ALLOW_HTTP", cls.webhooks_allow_http),
+            worker_fork=_bool("BECKON_WORKER_FORK", cls.worker_fork),
             chat_replicas=_int("BECKON_CHAT_REPLICAS", 0) if os.environ.get("BECKON_CHAT_REPLICAS") else None,
             chat_replica_timeout_ms=_int("BECKON_CHAT_REPLICA_TIMEOUT_MS", cls.chat_replica_timeout_ms),
             collector_max_inflight=_int("BECKON_COLLECTOR_MAX_INFLIGHT", cls.collector_max_inflight),

@@ -6,18 +6,28 @@ the resend with the same id."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import re
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any, Iterator
 
+import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
 from starlette.testclient import TestClient
 
 from backend.app import create_app
 from backend.config import Settings
 from backend.core import webhooks as core
+from backend.domain import webhooks as domain
 from backend.testing.receiver import Receiver
 from backend.testing.servers import free_port
 from tests.helpers import (ORDER, ORIGIN, PASSWORD, admin, console_login, hostile_json, make_rep, post_order,
@@ -124,6 +134,113 @@ def test_every_problem_of_an_endpoint_is_listed() -> None:
 def test_hostile_endpoint_settings_never_raise(data: Any) -> None:
     fields, errors = core.parse_endpoint(data, False)
     assert bool(fields) != bool(errors) or (not fields and errors)
+
+
+@pytest.mark.parametrize("address, refused", [
+    ("10.0.0.5", True), ("172.16.0.1", True), ("192.168.1.1", True), ("127.0.0.1", True), ("0.0.0.0", True),
+    ("169.254.169.254", True), ("100.64.0.1", True), ("224.0.0.1", True), ("240.0.0.1", True),
+    ("255.255.255.255", True), ("::1", True), ("::", True), ("fe80::1", True), ("fe80::1%eth0", True),
+    ("fd00::1", True), ("ff02::1", True), ("ff0e::1", True), ("::ffff:127.0.0.1", True), ("::ffff:10.0.0.5", True),
+    ("::ffff:169.254.169.254", True), ("2002:7f00:1::", True), ("64:ff9b::a00:5", True), ("2001:db8::1", True),
+    ("not an address", True),
+    ("8.8.8.8", False), ("93.184.215.14", False), ("2606:4700:4700::1111", False), ("::ffff:8.8.8.8", False),
+    ("64:ff9b::808:808", False),
+])
+def test_which_resolved_addresses_a_webhook_must_not_reach(address: str, refused: bool) -> None:
+    assert core.not_public([address]) == ([address] if refused else [])
+
+
+def _reachable_ipv4(address: ipaddress.IPv4Address) -> bool:
+    return address.is_global and not address.is_multicast
+
+
+@given(st.lists(st.one_of(st.ip_addresses(),
+                          st.sampled_from(["10.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10",
+                                           "224.0.0.0/4", "::1/128", "fe80::/10", "fc00::/7", "ff00::/8",
+                                           "::ffff:0:0/96", "2002::/16", "64:ff9b::/96"])
+                          .flatmap(lambda net: st.ip_addresses(network=net))),
+                min_size=1, max_size=5))
+@example([ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("::ffff:127.0.0.1")])
+@hsettings(max_examples=500, deadline=None)
+def test_any_address_that_is_not_public_refuses_the_host(addresses: list) -> None:
+    """Against Python's own classification: an IPv4 address is reachable when it is global and
+    not multicast; an IPv6 one carrying an IPv4 address (mapped, 6to4, NAT64) as that address,
+    any other as its own; the host is refused when any of them is not reachable."""
+    def reachable(a: Any) -> bool:
+        if a.version == 4:
+            return _reachable_ipv4(a)
+        carried = a.ipv4_mapped or a.sixtofour or (ipaddress.IPv4Address(int(a) & 0xFFFFFFFF)
+                                                   if a in ipaddress.ip_network("64:ff9b::/96") else None)
+        if carried is not None:
+            return _reachable_ipv4(carried)
+        return a.is_global and not a.is_multicast and not a.is_private and not a.is_reserved
+    shown = [str(a) for a in addresses]
+    expected = list(dict.fromkeys(str(a) for a in addresses if not reachable(a)))
+    assert core.not_public(shown) == expected
+    for a in addresses:
+        if a.version == 4:  # the same address, IPv4-mapped, is judged the same
+            assert bool(core.not_public([f"::ffff:{a}"])) == (not reachable(a))
+
+
+def test_localhost_resolves_to_a_refused_address_unless_allowed() -> None:
+    """The worker's check, with the machine's real resolver."""
+    addresses, error, retry = domain._addresses(httpx.URL("https://localhost:8443/h"), allow_private=False)
+    assert addresses == [] and retry is False
+    assert error.startswith("the endpoint's host resolves to a private address (") and error.endswith("); refused")
+    assert "127.0.0.1" in error or "::1" in error
+    addresses, error, _ = domain._addresses(httpx.URL("https://localhost:8443/h"), allow_private=True)
+    assert addresses and set(addresses) <= {"127.0.0.1", "::1"} and error == ""
+    addresses, error, retry = domain._addresses(httpx.URL("https://no-such-host.invalid/h"), allow_private=False)
+    assert addresses == [] and "does not resolve" in error and retry is True
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test's certificate")
+def test_a_pinned_connection_still_checks_the_names_certificate(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The POST goes to the address checked, with the URL's name as TLS server name and Host:
+    a certificate for another name is refused, as without pinning."""
+    name = "localhost"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout",
+                    str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem"), "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName=DNS:{name}"], check=True, capture_output=True)
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["content-length"]))
+            seen.append(self.headers["host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    monkeypatch.setattr(domain, "TLS", ssl.create_default_context(cafile=str(tmp_path / "c.pem")))
+    try:
+        url = httpx.URL(f"https://{name}:{port}/hooks")
+        assert domain._post(url, ["127.0.0.1"], b"{}", {}, 5) == (204, "")
+        assert seen == [f"{name}:{port}"]
+        status, error = domain._post(httpx.URL(f"https://127.0.0.1:{port}/hooks"), ["127.0.0.1"], b"{}", {}, 5)
+        assert status is None and "certificate" in error
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))  # bound, never listening: refuses connections
+        try:
+            status, error = domain._post(url, ["::1", "127.0.0.1"], b"{}", {}, 5)  # ::1 may not listen: the next
+            assert status == 204, error
+            status, error = domain._post(httpx.URL(f"https://{name}:{dead.getsockname()[1]}/"), ["127.0.0.1"],
+                                         b"{}", {}, 5)
+            assert status is None and "ConnectError" in error and "(at 127.0.0.1)" in error
+        finally:
+            dead.close()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- delivery through the worker ----------------------------------------------------------------
@@ -396,3 +513,44 @@ def test_a_salesperson_who_chose_the_webhook_hears_their_customer_needs_help(api
     assert got.problem is None and event["type"] == "alert.customer_needs_help"
     assert (event["data"]["staff"]["id"], event["data"]["customer"]["id"], event["data"]["visitor"]) == (
         "ann", "c1", "visitor-help01")
+
+
+def test_a_host_resolving_to_a_private_address_is_refused_at_delivery(client: TestClient, site: dict,
+                                                                     settings: Settings, receiver: Receiver,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An https:// URL whose NAME passes the endpoint's checks but resolves to this machine:
+    the worker resolves it, refuses, and logs why; nothing reaches the receiver, no retry."""
+    monkeypatch.delenv("BECKON_WEBHOOKS_ALLOW_HTTP", raising=False)
+    name = socket.gethostname()
+    try:
+        resolved = {str(info[4][0]) for info in socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)}
+    except OSError:
+        pytest.skip(f"this machine's name {name!r} does not resolve")
+    if not core.not_public(resolved) or core.url_problems(f"https://{name}/", False):
+        pytest.skip(f"this machine's name {name!r} resolves to public addresses or is refused by its look")
+    port = receiver.url.split(":")[2].split("/")[0]
+    key = site["key"]
+    add = client.post(f"/v1/sites/{key}/webhooks", json={"url": f"https://{name}:{port}/hooks", "events": ALL},
+                      headers=admin())
+    assert add.status_code == 201, add.text
+    upsert_customer(client, key)
+    work(settings)
+    [attempt] = log_of(client, key)
+    assert attempt["outcome"] == "failed" and attempt["status"] is None and attempt["attempt"] == 1
+    assert attempt["error"].startswith("the endpoint's host resolves to a private address (")
+    assert attempt["error"].endswith("); refused") and any(a in attempt["error"] for a in resolved)
+    assert receiver.deliveries == []
+
+
+def test_a_name_resolving_to_this_machine_is_delivered_when_allowed(api: TestClient, key: str,
+                                                                    hook_settings: Settings,
+                                                                    receiver: Receiver) -> None:
+    """BECKON_WEBHOOKS_ALLOW_HTTP=1: http://localhost reaches the receiver on 127.0.0.1 through
+    the address checked (::1 first, where localhost has it, is tried and passed over)."""
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    receiver.secret = add_endpoint(api, key, url, ["customer.upserted"])["secret"]
+    upsert_customer(api, key)
+    work(hook_settings)
+    [got] = receiver.deliveries
+    assert got.problem is None and got.status == 200 and got.headers["host"] == url.split("/")[2]
+    assert log_of(api, key)[0]["outcome"] == "delivered"

@@ -18,7 +18,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from backend.core.orders import signature, signature_problem  # one signing scheme, both ways
@@ -36,8 +36,8 @@ TIMEOUT_S = 10.0  # one attempt's whole budget: connect, send, answer
 
 Errors = list[tuple[str, str]]
 
-__all__ = ["EVENTS", "Endpoint", "envelope", "headers", "parse_endpoint", "retry_after", "signature",
-           "signature_problem", "stable_event_id", "url_problems"]
+__all__ = ["EVENTS", "Endpoint", "envelope", "headers", "is_address", "not_public", "parse_endpoint", "retry_after",
+           "signature", "signature_problem", "stable_event_id", "url_problems"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,11 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def is_address(host: str) -> bool:
+    """Whether ``host`` (a URL's, without brackets) is an IP address rather than a name."""
+    return _ip(host) is not None
+
+
 def _local_host(host: str) -> bool:
     """A name or literal address that reaches this machine or its private network: where a
     webhook could probe what the internet cannot (cloud metadata, Redis, admin ports)."""
@@ -86,6 +91,42 @@ def _local_host(host: str) -> bool:
     address = _ip(name)
     return address is not None and (address.is_private or address.is_loopback or address.is_link_local
                                     or address.is_reserved or address.is_multicast or address.is_unspecified)
+
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: an IPv4 address in its last 32 bits
+
+
+def _as_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IPv4 address an IPv6 one carries and reaches (::ffff:a.b.c.d, 6to4, NAT64), else itself."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.sixtofour is not None:
+            return address.sixtofour
+        if address in NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+def not_public(addresses: Iterable[str]) -> list[str]:
+    """Those of ``addresses`` (what a host name resolves to, as getaddrinfo gives them: IPv4 or
+    IPv6, an IPv6 one maybe with a %zone) that a webhook must not reach, in their order, each
+    once: private, loopback, link-local (169.254.169.254, cloud metadata), shared (100.64/10),
+    multicast, reserved, unspecified; an IPv6 address carrying an IPv4 one (::ffff:127.0.0.1,
+    6to4, NAT64) as that IPv4 one; anything that is not an address at all. A delivery goes ahead
+    only when this is empty: one private address among public ones is enough to refuse, as the
+    connection could be made to it."""
+    refused: list[str] = []
+    for raw in addresses:
+        address = _ip(raw)
+        if address is not None:
+            address = _as_ipv4(address)
+        if (address is None or not address.is_global or address.is_multicast or address.is_private
+                or address.is_loopback or address.is_link_local or address.is_reserved
+                or address.is_unspecified):
+            if raw not in refused:
+                refused.append(raw)
+    return refused
 
 
 def url_problems(raw: Any, allow_http: bool, path: str = "url") -> Errors:

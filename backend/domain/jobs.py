@@ -16,17 +16,20 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import redis.asyncio as aioredis
 from redis import Redis
-from rq import Queue, Retry, Worker
+from rq import Queue, Retry, SimpleWorker, Worker
 from rq.exceptions import AbandonedJobError
 from rq.executions import Execution
 from rq.job import Job
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.utils import now
+from rq.worker import WorkerStatus
 
 from backend.config import MailSettings, Settings, WebhookSettings
 from backend.domain import mail as outgoing
@@ -44,12 +47,12 @@ HEARTBEAT_SLACK_S = 10  # ...and a job nobody vouched for this much longer was a
 WEBHOOK_JOB = "backend.domain.webhooks.deliver"  # handed the webhook settings instead of mail's
 
 
-class BeckonWorker(Worker):
-    """rq's worker, handing each job the worker's settings. A job whose last try failed
-    becomes a dead letter of its site. A job whose worker was killed is retried within its
-    backoff: rq notices it within HEARTBEAT_S + HEARTBEAT_SLACK_S (not 60 s more) and looks
-    every MAINTENANCE_S (not every 10 minutes), and a scheduler that died with its worker on
-    this machine does not keep the others from scheduling retries."""
+class _Beckon:
+    """What both of Beckon's workers add to rq's: each job is handed the worker's settings. A
+    job whose last try failed becomes a dead letter of its site. A job whose worker was killed
+    is retried within its backoff: rq notices it within HEARTBEAT_S + HEARTBEAT_SLACK_S (not 60
+    s more) and looks every MAINTENANCE_S (not every 10 minutes), and a scheduler that died with
+    its worker on this machine does not keep the others from scheduling retries."""
 
     mail = MailSettings()
     hooks = WebhookSettings()
@@ -75,6 +78,47 @@ class BeckonWorker(Worker):
     def run_maintenance_tasks(self) -> None:
         release_dead_scheduler(self.connection, QUEUE)
         super().run_maintenance_tasks()
+
+
+class BeckonWorker(_Beckon, Worker):
+    """Forks a work horse per job (BECKON_WORKER_FORK=1): a job that crashes the interpreter or
+    leaks takes only its horse with it, and a job stuck where no signal reaches it is killed
+    60 s after its timeout; about 40 ms of CPU per job (scripts/bench/notify.py)."""
+
+
+class BeckonSimpleWorker(_Beckon, SimpleWorker):
+    """Runs each job in its own process, without a fork: the default (scripts/bench/notify.py,
+    README "Notify"). A job's timeout is rq's SIGALRM in this, the main, thread, as in a work
+    horse. rq's SimpleWorker vouches for a job only when it starts it, for the whole of its
+    timeout, so a killed worker's job waited that long plus a minute; here a thread vouches
+    every HEARTBEAT_S, as the forking worker's parent does, so it is retried as soon. The
+    thread stops vouching 60 s past the job's timeout (a job stuck where SIGALRM cannot reach
+    it): the job is then retried by another worker, as when a forking worker kills its horse;
+    this worker stays stuck with it."""
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        done = threading.Event()
+
+        def vouch() -> None:
+            while not done.wait(self.job_monitoring_interval):
+                working = (now() - job.started_at).total_seconds() if job.started_at else 0.0
+                if job.timeout is not None and job.timeout > 0 and working > job.timeout + 60:
+                    log.error("job %s runs %.0f s past its timeout; no longer vouched for", job.id, working)
+                    return
+                try:
+                    self.maintain_heartbeats(job, execution)
+                except Exception:  # noqa: BLE001 - Redis away a moment: the next beat tries again
+                    log.warning("could not vouch for job %s", job.id, exc_info=True)
+
+        beat = threading.Thread(target=vouch, name=f"heartbeat {job.id}", daemon=True)
+        beat.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            done.set()
+            beat.join()
+        self.set_state(WorkerStatus.IDLE)
 
 
 def abandoned(job: Job, exc_type: type, exc_value: BaseException | None, tb: Any) -> None:
@@ -107,10 +151,13 @@ def release_dead_scheduler(connection: Redis, queue: str) -> None:
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
-    import backend.domain.webhooks  # noqa: F401 - imported once here, not in every forked work horse
+    """The job worker: jobs run in its process (BeckonSimpleWorker), or each in a forked work
+    horse with Settings.worker_fork (BECKON_WORKER_FORK=1)."""
+    import backend.domain.webhooks  # noqa: F401 - imported once here, not by every job or forked work horse
 
     connection = Redis.from_url(settings.queue_url)
-    worker = BeckonWorker([Queue(QUEUE, connection=connection)], connection=connection,
+    kind: type[BeckonWorker] | type[BeckonSimpleWorker] = BeckonWorker if settings.worker_fork else BeckonSimpleWorker
+    worker = kind([Queue(QUEUE, connection=connection)], connection=connection,
                           exception_handlers=[abandoned], maintenance_interval=MAINTENANCE_S,
                           worker_ttl=MAINTENANCE_S + 15,  # rq waits this less 15 s for a job, then maintains
                           job_monitoring_interval=HEARTBEAT_S)

@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import secrets
+import socket
 import ssl
 import time
 from dataclasses import dataclass, replace
@@ -45,8 +46,8 @@ EVENT_TTL_S = 30 * 86400  # an event can be resent this long
 LOG_MAX = 1000  # attempts kept per site, newest first
 JOB_TIMEOUT_S = 30  # one attempt: 10 s per phase of the POST at most, and the log write
 ERROR_MAX = 200
-# Made once, in the worker before it forks a work horse per job: loading the CA bundle per
-# attempt cost most of a delivery's CPU (scripts/bench/notify.py).
+# Made once, in the worker (before it forks a work horse per job, when it does): loading the CA
+# bundle per attempt cost most of a delivery's CPU (scripts/bench/notify.py).
 TLS = ssl.create_default_context(cafile=certifi.where())
 
 
@@ -103,15 +104,62 @@ def _record(conn: Redis, site: str, attempt: Attempt) -> None:
         pipe.execute()
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[int | None, str]:
-    """The status answered (its body never read: a receiver cannot flood the worker), or why
-    there was none."""
+def _addresses(url: httpx.URL, allow_private: bool) -> tuple[list[str], str, bool]:
+    """What the URL's host resolves to now, checked: (addresses, "", _) to connect to, or
+    ([], why not, whether a retry may succeed). Unless ``allow_private`` (Settings.
+    webhooks_allow_http), a host with any address that is not public is refused: a webhook's URL
+    must not reach this machine or its network (cloud metadata, Redis, admin ports) through a
+    name, as url_problems already refuses a literal private address."""
+    host = url.raw_host.decode("ascii")
     try:
-        with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False, verify=TLS) as client:
-            with client.stream("POST", url, content=body, headers=headers) as answer:
-                status = answer.status_code
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:ERROR_MAX] if str(exc) else type(exc).__name__
+        found = socket.getaddrinfo(host, url.port or (443 if url.scheme == "https" else 80), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:  # socket.gaierror: no such name, or the resolver failed
+        return [], f"the endpoint's host does not resolve ({exc})"[:ERROR_MAX], True
+    addresses: list[str] = []
+    for family, _, _, _, sockaddr in found:
+        if family in (socket.AF_INET, socket.AF_INET6) and str(sockaddr[0]) not in addresses:
+            addresses.append(str(sockaddr[0]))
+    refused = core.not_public(addresses)
+    if not addresses:
+        return [], "the endpoint's host resolves to no IPv4 or IPv6 address", True
+    if refused and not allow_private:
+        return [], (f"the endpoint's host resolves to a private address ({', '.join(refused[:3])}); "
+                    "refused")[:ERROR_MAX], False
+    return addresses, "", False
+
+
+def _post(url: httpx.URL, addresses: list[str], body: bytes, headers: dict[str, str],
+          timeout_s: float) -> tuple[int | None, str]:
+    """The status answered (its body never read: a receiver cannot flood the worker), or why
+    there was none. The connection goes to the addresses checked, never to what the name
+    resolves to a moment later (DNS rebinding): to the first of each family in the resolver's
+    order (IPv6 and IPv4) until one connects, with the Host header, TLS server name and
+    certificate check of the URL's own host."""
+    host = url.raw_host.decode("ascii")
+    literal = core.is_address(host)  # an address in the URL: nothing to pin
+    tries: list[str] = []
+    for address in addresses:
+        if all((":" in address) != (":" in taken) for taken in tries):
+            tries.append(address)
+    sent, extensions = dict(headers), {}
+    if not literal:  # connect to the address checked, speak to the name
+        sent["host"] = url.netloc.decode("ascii")
+        if url.scheme == "https":
+            extensions["sni_hostname"] = host  # TLS: the name's certificate, checked against the name
+    error = "no address to connect to"
+    with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False, verify=TLS) as client:
+        for address in tries:
+            try:
+                pinned = url if literal else url.copy_with(host=address)
+                with client.stream("POST", pinned, content=body, headers=sent, extensions=extensions) as answer:
+                    status = answer.status_code
+                break
+            except httpx.ConnectError as exc:  # the next address, as a browser would
+                error = f"ConnectError: {exc} (at {address})" if str(exc) else f"ConnectError (at {address})"
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                return None, (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:ERROR_MAX]
+        else:
+            return None, error[:ERROR_MAX]
     if core.success(status):
         return status, ""
     if 300 <= status < 400:
@@ -131,22 +179,28 @@ def deliver(site: str, endpoint: str, event: str, resend: bool = False, *, hooks
     stored = json.loads(raw_event) if raw_event else None
     kind = stored["type"] if stored else ""
     found = Endpoint.from_stored(json.loads(raw_endpoint)) if raw_endpoint else None
-    url = found.url if found else ""
+    shown = found.url if found else ""
     problem = ("the endpoint was removed" if found is None
                else "the event is older than 30 days and no longer kept" if stored is None
                else "the endpoint is paused" if not found.active
                else "; ".join(m for _, m in core.url_problems(found.url, hooks.allow_http)))
     now = time.time()
     if problem or found is None or stored is None:  # nothing to try again
-        _record(conn, site, Attempt(event, kind, endpoint, url, attempt, None, problem, 0, int(now * 1000),
+        _record(conn, site, Attempt(event, kind, endpoint, shown, attempt, None, problem, 0, int(now * 1000),
                                     "failed", resend))
         return
     body = stored["body"].encode()
     started = time.perf_counter()
-    status, error = _post(found.url, body, core.headers(found.secret, event, int(now), body), hooks.timeout_s)
+    url = httpx.URL(found.url)
+    addresses, error, retry = _addresses(url, hooks.allow_http)
+    status: int | None = None
+    if addresses:
+        status, error = _post(url, addresses, body, core.headers(found.secret, event, int(now), body),
+                              hooks.timeout_s)
+        retry = True
     took = int((time.perf_counter() - started) * 1000)
-    outcome = "delivered" if not error else "failed" if last else "retrying"
-    _record(conn, site, Attempt(event, kind, endpoint, url, attempt, status, error, took, int(now * 1000), outcome,
+    outcome = "delivered" if not error else "failed" if last or not retry else "retrying"
+    _record(conn, site, Attempt(event, kind, endpoint, shown, attempt, status, error, took, int(now * 1000), outcome,
                                 resend))
     if outcome == "retrying":
         raise DeliveryFailed(error)

@@ -3,14 +3,16 @@ done by a plain loop in one process.
 
 A private redis-server, a webhook receiver on 127.0.0.1 that checks every signature
 (backend/testing/receiver.py), an aiosmtpd sink, and one job worker (``beckon worker --burst``,
-started here once the queue is full). Webhooks: ``--n`` events emitted to one endpoint
+started here once the queue is full): the default, running each job in its own process (rq's
+SimpleWorker), and the forking one (BECKON_WORKER_FORK=1: a work horse per job), one after
+the other (``--worker``). Webhooks: ``--n`` events emitted to one endpoint
 (Webhooks.emit_many, timed too), then delivered by the worker; the plain loop POSTs the same
 signed bodies from one process with one keep-alive connection. Mail: ``--n`` lead mails
 (Jobs.lead, the leads' own job) through the same worker, against plain aiosmtplib sends
 (backend/domain/mail.py:send, as the job calls it) from one process. Last, what emitting costs
 an import: 10,000 customers upserted with and without a subscribed endpoint.
 
-    .venv/bin/python scripts/bench/notify.py [--n 500] [--rows 10000] [--quick]
+    .venv/bin/python scripts/bench/notify.py [--n 500] [--rows 10000] [--worker both|simple|fork] [--quick]
 """
 
 from __future__ import annotations
@@ -68,10 +70,12 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_worker(redis_url: str, smtp_port: int) -> tuple[float, float]:
-    """One burst worker until the queue is empty: (wall s, CPU s of it and its work horses)."""
+def run_worker(redis_url: str, smtp_port: int, kind: str) -> tuple[float, float]:
+    """One burst worker (``kind``: simple or fork) until the queue is empty: (wall s, CPU s of
+    it and its work horses)."""
     env = {**os.environ, "BECKON_REDIS_URL": redis_url, "BECKON_QUEUE_URL": redis_url,
-           "BECKON_SMTP_PORT": str(smtp_port), "BECKON_WEBHOOKS_ALLOW_HTTP": "1"}
+           "BECKON_SMTP_PORT": str(smtp_port), "BECKON_WEBHOOKS_ALLOW_HTTP": "1",
+           "BECKON_WORKER_FORK": "1" if kind == "fork" else "0"}
     cpu, started = children_cpu(), time.monotonic()
     done = subprocess.run([sys.executable, "-m", "backend.cli", "worker", "--burst"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=1800)
@@ -113,6 +117,7 @@ def measure(args: argparse.Namespace):
         settings = Settings(redis_url=redis.url, smtp_port=sink.port, webhooks_allow_http=True,
                             webhook_retry_s=(1,))
         n = args.n
+        kinds = ["simple", "fork"] if args.worker == "both" else [args.worker]
 
         async def emit() -> tuple[str, float]:
             client = connect(settings)
@@ -126,16 +131,25 @@ def measure(args: argparse.Namespace):
             await client.aclose()
             return made.secret, took
 
+        async def emit_again() -> None:
+            client = connect(settings)
+            await Webhooks(settings, Jobs(settings, client)).emit_many(
+                SITE, "lead.created", [{"lead": {"id": f"lead-{i}", "name": f"Customer {i}"}} for i in range(n)])
+            await client.aclose()
+
         secret, emit_s = asyncio.run(emit())
         receiver.secret = secret
         results["emit_ms_per_event"] = emit_s * 1000 / n
-        say(f"emitted {n} events in {emit_s * 1000:,.0f} ms; the worker delivers them ...")
-        wall, cpu = run_worker(redis.url, sink.port)
-        good = [d for d in receiver.deliveries if d.status == 200]
-        if len(receiver.processed) != n or any(d.problem for d in receiver.deliveries):
-            raise BenchError(f"{len(receiver.processed)} of {n} webhooks verified and processed")
-        results["hook_worker"] = {"per_s": n / wall, "cpu_ms": cpu * 1000 / n, "wall_s": wall}
-        say(f"  worker: {n / wall:,.1f} deliveries/s ({len(good)} answered 200)")
+        results["kinds"] = kinds
+        for number, kind in enumerate(kinds):
+            if number:  # the same again, for the next worker
+                asyncio.run(emit_again())
+            say(f"{n} events queued; the {kind} worker delivers them ...")
+            wall, cpu = run_worker(redis.url, sink.port, kind)
+            if len(receiver.processed) != n * (number + 1) or any(d.problem for d in receiver.deliveries):
+                raise BenchError(f"{len(receiver.processed)} of {n * (number + 1)} webhooks verified and processed")
+            results[f"hook_{kind}"] = {"per_s": n / wall, "cpu_ms": cpu * 1000 / n, "wall_s": wall}
+            say(f"  {kind} worker: {n / wall:,.1f} deliveries/s")
 
         bodies = [core.envelope(f"evt_plainloop{i:06d}", "lead.created", 0, SITE, {"i": i}) for i in range(n)]
         cpu0, started = time.process_time(), time.monotonic()
@@ -158,13 +172,15 @@ def measure(args: argparse.Namespace):
 
         outgoing.render("lead", "sam@shop.example", "New lead", settings.mail, reply_to="c0@example.com",
                         site_name="Bench shop", **lead_context(0))  # renders, or fails before timing
-        asyncio.run(queue_mail())
-        say(f"queued {n} lead mails; the worker sends them ...")
-        wall, cpu = run_worker(redis.url, sink.port)
-        if sink.count != n:
-            raise BenchError(f"{sink.count} of {n} mails arrived")
-        results["mail_worker"] = {"per_s": n / wall, "cpu_ms": cpu * 1000 / n, "wall_s": wall}
-        say(f"  worker: {n / wall:,.1f} mails/s")
+        for number, kind in enumerate(kinds):
+            asyncio.run(queue_mail())
+            say(f"queued {n} lead mails; the {kind} worker sends them ...")
+            wall, cpu = run_worker(redis.url, sink.port, kind)
+            if sink.count != n * (number + 1):
+                raise BenchError(f"{sink.count - n * number} of {n} mails arrived")
+            results[f"mail_{kind}"] = {"per_s": n / wall, "cpu_ms": cpu * 1000 / n, "wall_s": wall}
+            say(f"  {kind} worker: {n / wall:,.1f} mails/s")
+        sent = sink.count
 
         async def plain_mail() -> None:
             for i in range(n):
@@ -175,8 +191,8 @@ def measure(args: argparse.Namespace):
         cpu0, started = time.process_time(), time.monotonic()
         asyncio.run(plain_mail())
         wall = time.monotonic() - started
-        if sink.count != 2 * n:
-            raise BenchError(f"{sink.count - n} of {n} plain mails arrived")
+        if sink.count != sent + n:
+            raise BenchError(f"{sink.count - sent} of {n} plain mails arrived")
         results["mail_plain"] = {"per_s": n / wall, "cpu_ms": (time.process_time() - cpu0) * 1000 / n, "wall_s": wall}
         say(f"  plain aiosmtplib: {n / wall:,.1f} mails/s")
 
@@ -206,22 +222,34 @@ def measure(args: argparse.Namespace):
     return run
 
 
+WORKERS = {"simple": "rq worker, no fork", "fork": "rq worker, forking"}
+
+
 def report(results: dict[str, Any]) -> bool:
-    if "hook_worker" not in results:
+    kinds = [k for k in results.get("kinds", []) if f"hook_{k}" in results]
+    if not kinds:
         return False
     say(f"\n{results['n']} of each; load average before the end {results['load'][0]:.2f}, "
         f"{results['load'][1]:.2f}, {results['load'][2]:.2f} ({os.cpu_count()} cores)")
-    say("\n| what | one rq worker (/s) | plain loop, one process (/s) | ratio | worker CPU per item |")
-    say("|---|---:|---:|---:|---:|")
-    for name, worker, plain in (("webhook deliveries", "hook_worker", "hook_plain"),
-                                ("lead mails", "mail_worker", "mail_plain")):
-        if worker in results and plain in results:
-            w, p = results[worker], results[plain]
-            say(f"| {name} | {w['per_s']:,.1f} | {p['per_s']:,.1f} | {w['per_s'] / p['per_s']:.2f} | "
-                f"{w['cpu_ms']:.1f} ms |")
-    rows = [(f"{label}, {how}", results[key]["per_s"]) for label, a, b in
-            (("webhooks", "hook_worker", "hook_plain"), ("mail", "mail_worker", "mail_plain"))
-            for how, key in (("rq worker", a), ("plain loop", b)) if key in results]
+    say("\n| what | how | per second | / plain loop | CPU per item |")
+    say("|---|---|---:|---:|---:|")
+    rows = []
+    for name, short, prefix, plain in (("webhook deliveries", "webhooks", "hook", "hook_plain"),
+                                       ("lead mails", "mail", "mail", "mail_plain")):
+        for kind in kinds + ["plain"]:
+            key = plain if kind == "plain" else f"{prefix}_{kind}"
+            if key not in results:
+                continue
+            got, how = results[key], WORKERS.get(kind, "plain loop, one process")
+            ratio = f"{got['per_s'] / results[plain]['per_s']:.3f}" if plain in results else "n/a"
+            say(f"| {name} | {how} | {got['per_s']:,.1f} | {ratio} | {got['cpu_ms']:.1f} ms |")
+            rows.append((f"{short}, {how}", got["per_s"]))
+    if "simple" in kinds and "fork" in kinds:
+        for name, prefix in (("webhooks", "hook"), ("mail", "mail")):
+            if f"{prefix}_fork" in results and f"{prefix}_simple" in results:
+                say(f"{name}: the worker without a fork delivers "
+                    f"{results[f'{prefix}_simple']['per_s'] / results[f'{prefix}_fork']['per_s']:.1f}x what the "
+                    "forking one does")
     say("\n" + chart("per second", rows, unit="/s"))
     say(f"\nemit: {results['emit_ms_per_event']:.3f} ms per event (stored and queued, one round trip per call)")
     if "import_hook_s" in results:
@@ -233,6 +261,8 @@ def report(results: dict[str, Any]) -> bool:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = parser(__doc__, max_seconds=900)
     p.add_argument("--n", type=int, default=500, help="webhook deliveries, and lead mails")
+    p.add_argument("--worker", choices=["both", "simple", "fork"], default="both",
+                   help="the job worker measured: without a fork per job (the default), forking, or both")
     p.add_argument("--rows", type=int, default=10_000, help="customers imported with and without an endpoint")
     return parse(p, argv, QUICK)
 
