@@ -27,10 +27,13 @@ XSS = "<script>alert(1)</script>"
 
 GET_PAGES = ["/console/", "/console/visitors/visitor-0001", "/console/admin/", "/console/admin/site",
              "/console/admin/reps", "/console/admin/visitors", "/console/admin/visitors.json", "/console/practices",
-             "/console/chats/chat-00000001/practice", "/console/admin/practices", "/console/admin/practices/someone1"]
+             "/console/chats/chat-00000001/practice", "/console/admin/practices", "/console/admin/practices/someone1",
+             "/console/leads", "/console/admin/leads", "/console/admin/leads.csv", "/console/admin/leads/ld_nosuchlead01",
+             "/console/admin/leads/territories"]
 ADMIN_GETS = [p for p in GET_PAGES if p.startswith("/console/admin")]
 ADMIN_POSTS = ["/console/admin/site", "/console/admin/rules", "/console/admin/offer", "/console/admin/reps",
-               "/console/admin/reps/someone1/active", "/console/admin/reps/someone1", "/console/admin/practices/someone1"]
+               "/console/admin/reps/someone1/active", "/console/admin/reps/someone1", "/console/admin/practices/someone1",
+               "/console/admin/leads/territories", "/console/admin/leads/settings"]
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -163,7 +166,7 @@ def test_every_page_needs_a_login(client: TestClient, shop: dict, path: str) -> 
     assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next=")
 
 
-@pytest.mark.parametrize("path", ADMIN_POSTS + ["/console/logout"])
+@pytest.mark.parametrize("path", ADMIN_POSTS + ["/console/logout", "/console/leads/alerts"])
 def test_every_form_needs_a_login(client: TestClient, shop: dict, path: str) -> None:
     r = client.post(path, data={"csrf": "whatever"}, follow_redirects=False)
     assert r.status_code in (401, 403)

@@ -782,10 +782,26 @@ def test_console_forms(server: Server, clean_log: None) -> None:
     hook_form = {"url": st.one_of(urls, texts), "events": st.one_of(st.sampled_from(["order.created", "lead.created"]),
                                                                     texts),
                  "active": st.sampled_from(["1", "0", ""]), "description": texts}
+    staffed = server.http.post(f"/v1/sites/{key}/records/staff", headers=admin(), json={"records": [
+        {"id": "ann", "name": "Ann", "email": "ann@fuzz.example", "rep": owner_id}]})  # the owner is on the staff
+    assert staffed.status_code == 200 and staffed.json()["results"][0]["status"] == "created", staffed.text
+    territory_form = {"areas": st.one_of(st.sampled_from(["SW1, EH", "", "sw1 sw2;EH"]), texts),
+                      "products": st.one_of(st.sampled_from(["kayaks", ""]), texts),
+                      "staff": st.one_of(st.sampled_from(["ann", "ghost", ""]), texts),
+                      "op": st.one_of(st.sampled_from(["save", "add", "up:0", "down:0", "remove:0", "remove:99",
+                                                       "up:-1", "add:1"]), texts)}
+    alert_form = {"channels": st.one_of(st.sampled_from(["console", "email", "webhook", "sms"]), texts),
+                  "events": st.one_of(st.sampled_from(["new_lead", "purchase", "customer_needs_help"]), texts)}
     posts = st.one_of(
         st.tuples(st.sampled_from([("owner", "/console/admin/webhooks"), ("owner", f"/console/admin/webhooks/{hook}"),
                                    ("owner", "/console/admin/webhooks/wh_nosuchhook0/secret")]),
                   forms(st.fixed_dictionaries({}, optional=hook_form), csrf)),
+        st.tuples(st.just(("owner", "/console/admin/leads/territories")),
+                  forms(st.fixed_dictionaries({}, optional=territory_form), csrf)),
+        st.tuples(st.just(("owner", "/console/admin/leads/settings")), forms(st.fixed_dictionaries(
+            {}, optional={"extra_to": st.one_of(emails, texts, st.lists(emails, max_size=12).map("\n".join))}), csrf)),
+        st.tuples(st.just(("owner", "/console/leads/alerts")),
+                  forms(st.fixed_dictionaries({}, optional=alert_form), csrf)),
         st.tuples(st.just(("owner", "/console/admin/webhooks/resend")), forms(st.fixed_dictionaries(
             {"event": st.one_of(st.just("evt_nosuchevent"), texts), "endpoint": st.one_of(st.just(hook), texts)}),
             csrf)),
@@ -833,7 +849,7 @@ def test_console_forms(server: Server, clean_log: None) -> None:
     )
     ctypes = ["application/x-www-form-urlencoded"] * 8 + ["multipart/form-data", "text/plain"]
 
-    @hsettings(FUZZ, max_examples=209)  # nineteen forms
+    @hsettings(FUZZ, max_examples=242)  # twenty-two forms
     @given(posts, st.randoms(use_true_random=True))
     def run(post: tuple[tuple[str, str], list[bytes]], rnd: random.Random) -> None:
         (who, path), inputs = post

@@ -84,7 +84,8 @@ def test_territories_and_lead_settings(client: TestClient, site: dict) -> None:
     r = client.put(url, json=[{"areas": ["sw"], "products": ["kayaks"], "staff": "bob"},
                               {"areas": ["EH"], "staff": "zed"}, {"areas": [], "staff": "ann"}], headers=admin())
     assert r.status_code == 400
-    assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [
+    assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [  # every row's problems at once
+        ("[1].staff", "no staff member has the id 'zed'; add the staff first"),
         ("[2].areas", "name at least one area code or postcode prefix")]
     r = client.put(url, json=[{"areas": ["EH"], "staff": "zed"}], headers=admin())
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "[0].staff"

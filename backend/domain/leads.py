@@ -40,6 +40,8 @@ log = logging.getLogger("beckon.leads")
 
 DAY_MS = 86_400_000
 LIST_MAX = 1000
+RECENT_CHUNK = 200
+RECENT_SCAN_MAX = 5000  # leads read for one page of the console's list at most
 SEEN_TTL_S = 30 * 86400  # an identify() reporting the same change again within this makes no new lead
 
 
@@ -60,6 +62,12 @@ class Emitter(Protocol):
 
 class LeadError(ValidationError):
     """A contact request or a table that cannot be taken; ``errors`` lists every problem."""
+
+
+def _row_of(error: tuple[str, str]) -> int:
+    """A table error's row ("[3].staff" -> 3; the whole table's first)."""
+    head = error[0].partition("]")[0]
+    return int(head[1:]) if head.startswith("[") and head[1:].isdigit() else -1
 
 
 def new_id() -> str:
@@ -98,14 +106,16 @@ class Leads:
         """The whole table, or nothing: LeadError lists every problem, a row naming a staff id
         that has no record among them."""
         found = core.parse_territories(data)
-        if not isinstance(found, list) or (found and not isinstance(found[0], Territory)):
-            raise LeadError(found)  # type: ignore[arg-type]
-        table: list[Territory] = found  # type: ignore[assignment]
         staff = await self.records.all_staff(site)
-        errors = [(f"[{i}].staff", f"no staff member has the id {row.staff!r}; add the staff first")
-                  for i, row in enumerate(table) if row.staff not in staff]
+        named = [" ".join(row["staff"].split()) if isinstance(row, dict) and isinstance(row.get("staff"), str) else ""
+                 for row in (data if isinstance(data, list) else [])]  # every row's, so all problems show at once
+        errors = [(f"[{i}].staff", f"no staff member has the id {sid!r}; add the staff first")
+                  for i, sid in enumerate(named) if sid and sid not in staff]
+        if not isinstance(found, list) or (found and not isinstance(found[0], Territory)):
+            raise LeadError(sorted(found + errors, key=_row_of))  # type: ignore[operator]
         if errors:
             raise LeadError(errors)
+        table: list[Territory] = found  # type: ignore[assignment]
         await self.redis.set(keys.lead_territories(site), json.dumps([t.as_json() for t in table]))
         return table
 
@@ -315,6 +325,47 @@ class Leads:
             rows = await pipe.execute()
         out = [Lead.from_json(json.loads(raw)) for raw in rows if raw]
         return out, (f"{ids[-1][1]}.{ids[-1][0]}" if more else "")
+
+    async def recent(self, site: str, from_ms: int, to_ms: int, keep: Callable[[Lead], bool],
+                     cursor: str = "", limit: int = 50, scan_max: int | None = None) -> tuple[list[Lead], str]:
+        """The console's list: leads in [from_ms, to_ms] that ``keep`` passes, newest first, from
+        before ``cursor`` ("<ms>.<id>"); the next page's cursor, "" after the last. At most
+        ``scan_max`` leads are read per call, so a rare filter over a long period answers with
+        a short page and a cursor to go on rather than reading the whole index."""
+        scan_max = scan_max or RECENT_SCAN_MAX
+        floor = max(from_ms, self._now_ms() - self.retention_ms)
+        top_ms, top_id = to_ms, ""
+        if cursor:
+            ms, _, lid = cursor.partition(".")
+            if not ms.isdigit() or not lid:
+                raise LeadError([("cursor", "must be the cursor a previous page gave")])
+            top_ms, top_id = (int(ms), lid) if int(ms) <= to_ms else (to_ms, "")
+        out: list[Lead] = []
+        scanned = 0
+        while scanned < scan_max:
+            ties = int(await self.redis.zcount(keys.leads(site), top_ms, top_ms)) if top_id else 0
+            want = min(RECENT_CHUNK, scan_max - scanned)
+            found = await self.redis.zrevrangebyscore(keys.leads(site), top_ms, floor, start=0, num=want + ties,
+                                                      withscores=True)
+            ids = [(lid, int(ms)) for lid, ms in found if not (top_id and int(ms) == top_ms and lid >= top_id)][:want]
+            if not ids:
+                return out, ""
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for lid, _ in ids:
+                    pipe.get(keys.lead(site, lid))
+                rows = await pipe.execute()
+            for (lid, ms), raw in zip(ids, rows):
+                lead = Lead.from_json(json.loads(raw)) if raw else None
+                if lead is not None and keep(lead):
+                    if len(out) == limit:  # one more than the page: there is a next one
+                        last = out[-1]
+                        return out, f"{last.created_ms}.{last.id}"
+                    out.append(lead)
+                top_ms, top_id = ms, lid
+            scanned += len(ids)
+            if len(ids) < want:
+                return out, ""
+        return out, f"{top_ms}.{top_id}"
 
     # --- the common end ------------------------------------------------------------------
 

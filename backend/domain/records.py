@@ -134,6 +134,14 @@ class Records:
         found = {k: self._read("staff", t) for k, t in (await self.redis.hgetall(keys.records(site, "staff"))).items()}
         return {k: s for k, s in found.items() if isinstance(s, Staff)}
 
+    async def staff_of_rep(self, site: str, rep_id: str) -> Staff | None:
+        """The staff record whose ``rep`` is this console representative (the first by id), or
+        None. No index from rep to staff exists: this reads the staff hash, so only the
+        representative's own leads page asks it."""
+        found = sorted((s for s in (await self.all_staff(site)).values() if rep_id and s.rep == rep_id),
+                       key=lambda s: s.id)
+        return found[0] if found else None
+
     async def products(self, site: str, models: list[str]) -> dict[str, Product]:
         """The product records of these models (lower-cased), those that exist, in the given order."""
         wanted = list(dict.fromkeys(m.lower() for m in models if m))

@@ -15,7 +15,7 @@ from backend.web.console import (
     accreditations_page as accr, admin, applications_page as apps, keys_page, material_report_page, materials_page,
     records_page, reports_page,
 )
-from backend.web.console import practices_page, webhooks_page
+from backend.web.console import leads_page, practices_page, webhooks_page
 from backend.web.console.join_page import join, join_form
 from backend.web.console.profile_page import own_profile, save_own_profile
 from backend.web.console.routes import login, login_form, logout, switch_site, visitor_history, workspace
@@ -103,6 +103,14 @@ _routes = [
         Route("/admin/records/imports/{iid}", records_page.progress, methods=["GET"]),
         Route("/admin/records/imports/{iid}", records_page.confirm, methods=["POST"]),
         Route("/admin/records/imports/{iid}/errors.csv", records_page.error_file, methods=["GET"]),
+        Route("/admin/leads", leads_page.leads_home, methods=["GET"]),
+        Route("/admin/leads.csv", leads_page.leads_csv, methods=["GET"]),
+        Route("/admin/leads/territories", leads_page.routing_home, methods=["GET"]),
+        Route("/admin/leads/territories", leads_page.territories_save, methods=["POST"]),
+        Route("/admin/leads/settings", leads_page.settings_save, methods=["POST"]),
+        Route("/admin/leads/{lid}", leads_page.lead_detail, methods=["GET"]),
+        Route("/leads", leads_page.my_leads, methods=["GET"]),
+        Route("/leads/alerts", leads_page.my_alerts, methods=["POST"]),
         Route("/chats/{chat_id}/practice", practices_page.mark_form, methods=["GET"]),
         Route("/chats/{chat_id}/practice", practices_page.mark, methods=["POST"]),
         Route("/practices", practices_page.training, methods=["GET"]),

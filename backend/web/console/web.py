@@ -123,7 +123,7 @@ class Form:
         return any(key == name for key, _ in self.pairs)
 
 
-async def read_form(request: Request) -> Form:
+async def read_form(request: Request, max_fields: int = FORM_MAX_FIELDS) -> Form:
     """Console forms are small and urlencoded; anything else is refused with a 4xx."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await read_body(request, FORM_MAX_BYTES)
@@ -131,7 +131,7 @@ async def read_form(request: Request) -> Form:
         raise HTTPError(415, "send the form as application/x-www-form-urlencoded")
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
-                          max_num_fields=FORM_MAX_FIELDS)
+                          max_num_fields=max_fields)
     except (UnicodeDecodeError, ValueError):
         raise HTTPError(400, "the form could not be read") from None
     return Form(pairs)
@@ -162,11 +162,12 @@ async def follow_site(request: Request) -> None:
         request.session["site"] = asked
 
 
-def page(admin: bool = False, reports: bool = False,
-         reads: bool = False) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def page(admin: bool = False, reports: bool = False, reads: bool = False,
+         max_fields: int = FORM_MAX_FIELDS) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wraps a handler: login (and the admin role, or for ``reports`` admin or auditor)
     required, CSRF checked on every POST. An auditor reaches the reports, and reads (GET) the
-    pages marked ``reads`` (best practices), and nothing else."""
+    pages marked ``reads`` (best practices), and nothing else. ``max_fields``: a form of many
+    rows (the territory table) may post more fields than the usual limit."""
 
     def wrap(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(fn)
@@ -199,7 +200,7 @@ def page(admin: bool = False, reports: bool = False,
                 request.state.switch = [(s.key, s.name) for s in found if s]
             form = Form([])
             if request.method == "POST":
-                form = await read_form(request)
+                form = await read_form(request, max_fields)
                 if not check_csrf(request, form.get("csrf")):
                     return error_page(request, 403, EXPIRED, rep)
             return await fn(request, Ctx(rep, site, form))
