@@ -153,3 +153,11 @@ def test_a_practice_is_only_made_from_a_chat_and_redacts_card_numbers() -> None:
     for kept in ("4111111111111112", "order 12345", "call 020 7946 0958", "1234567890123456789012",
                  "2025-12-25", "4111  1111 1111 1111"[:9]):
         assert core.redact_cards(kept) == kept
+
+
+def test_an_excerpt_line_with_an_impossible_time_reads_as_no_time() -> None:
+    """Found by hypothesis: a message whose ``ts`` is infinite or not a number."""
+    from backend.core.materials import _line
+
+    for ts in (float("inf"), float("nan"), "soon", None, -5):
+        assert _line({"id": "1-0", "from": "rep", "text": "hi", "ts": ts}).ts == 0

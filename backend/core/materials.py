@@ -354,7 +354,7 @@ def _line(msg: dict[str, Any]) -> Line:
     sender = msg.get("from") if msg.get("from") in SENDERS else "system"
     try:
         ts = max(int(msg.get("ts") or 0), 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # inf, nan, text: no time
         ts = 0
     return Line(_plain_text(str(msg.get("id", "")), 64), str(sender),
                 _plain_text(str(msg.get("name") or ""), NAME_MAX),
