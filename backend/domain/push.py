@@ -39,6 +39,13 @@ class Receiver(Protocol):
 CatchUp = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 
 
+def transport_closed(exc: BaseException) -> bool:
+    """uvloop raises RuntimeError("... the handler is closed") when redis-py writes to a
+    connection whose socket closed under it as it reconnected (Redis went away meanwhile): an
+    outage, to be logged once as one, not a bug with a traceback."""
+    return isinstance(exc, RuntimeError) and "handler is closed" in str(exc)
+
+
 class Hub:
     def __init__(self, redis: Client, page_grace_ms: int, outage: Outage | None = None) -> None:
         self.redis = redis
@@ -193,15 +200,13 @@ class Hub:
                         await self._deliver(channel, data)
             except asyncio.CancelledError:
                 raise
-            except UNAVAILABLE as exc:
+            except Exception as exc:  # noqa: BLE001 - an outage, or a bug: either way start afresh
                 self.delivering = False
                 self._resync = True
-                self.outage.lost(exc, "live delivery")
-                await asyncio.sleep(backoff.next())
-            except Exception:  # noqa: BLE001 - a bug: log it, and start afresh rather than stop delivering
-                log.exception("push reader failed; subscribing again")
-                self.delivering = False
-                self._resync = True
+                if isinstance(exc, UNAVAILABLE) or transport_closed(exc):
+                    self.outage.lost(exc, "live delivery")
+                else:
+                    log.exception("push reader failed; subscribing again")
                 await asyncio.sleep(backoff.next())
 
     async def _resubscribe(self) -> None:
