@@ -162,9 +162,11 @@ def test_workers_stop_promptly_when_redis_went_first(durable_redis: RedisServer)
 def test_a_socket_closed_under_a_reconnect_counts_as_the_outage_not_a_bug() -> None:
     """uvloop's RuntimeError when redis-py writes to a connection whose socket closed as Redis
     went away (seen on a CI run): logged once as the outage, without a traceback."""
-    from backend.domain.push import transport_closed
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from backend.store import unreachable
 
     closed = RuntimeError("unable to perform operation on <TCPTransport closed=True reading=False 0x5>; "
                           "the handler is closed")
-    assert transport_closed(closed)
-    assert not transport_closed(RuntimeError("something else")) and not transport_closed(ValueError("closed"))
+    assert unreachable(closed) and unreachable(RedisConnectionError("refused"))
+    assert not unreachable(RuntimeError("something else")) and not unreachable(ValueError("closed"))

@@ -22,7 +22,7 @@ from backend.domain.routing import Routing
 from backend.domain.sites import Sites
 from backend.domain.touches import Touches
 from backend.domain.tasks import UNAVAILABLE, Backoff, Outage, cancel, one_line
-from backend.store import Client, keys
+from backend.store import Client, keys, unreachable
 from backend.store.scripts import PageWindows, Refused, Scripts, offer_from
 
 log = logging.getLogger("beckon.offers")
@@ -298,13 +298,14 @@ class Ticker:
                 backoff.reset()
             except asyncio.CancelledError:
                 raise
-            except UNAVAILABLE as exc:
-                self.outage.lost(exc, "the offer ticker")
-                seeded = False  # Redis may come back empty-handed: seed the lists of sites again
-                delay = backoff.next()
-            except Exception:  # noqa: BLE001 - a bug in one tick must not end the loop
-                log.exception("offer tick failed")
-                delay = max(self.interval_s, 2.0)
+            except Exception as exc:  # noqa: BLE001 - an outage, or a bug in one tick: the loop goes on
+                if unreachable(exc):
+                    self.outage.lost(exc, "the offer ticker")
+                    seeded = False  # Redis may come back empty-handed: seed the lists of sites again
+                    delay = backoff.next()
+                else:
+                    log.exception("offer tick failed")
+                    delay = max(self.interval_s, 2.0)
             await asyncio.sleep(delay)
 
     def start(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from backend.core.policy import PAGE_CONFIRM_S, SOCKET_WINDOW_MS
 from backend.domain.tasks import UNAVAILABLE, Backoff, Outage, cancel
-from backend.store import Client, keys
+from backend.store import Client, keys, unreachable
 from backend.store.channels import Subscriber, publish
 
 log = logging.getLogger("beckon.push")
@@ -37,13 +37,6 @@ class Receiver(Protocol):
 
 # The frames that bring one visitor's pages up to date: (site, visitor) -> frames.
 CatchUp = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
-
-
-def transport_closed(exc: BaseException) -> bool:
-    """uvloop raises RuntimeError("... the handler is closed") when redis-py writes to a
-    connection whose socket closed under it as it reconnected (Redis went away meanwhile): an
-    outage, to be logged once as one, not a bug with a traceback."""
-    return isinstance(exc, RuntimeError) and "handler is closed" in str(exc)
 
 
 class Hub:
@@ -203,7 +196,7 @@ class Hub:
             except Exception as exc:  # noqa: BLE001 - an outage, or a bug: either way start afresh
                 self.delivering = False
                 self._resync = True
-                if isinstance(exc, UNAVAILABLE) or transport_closed(exc):
+                if unreachable(exc):
                     self.outage.lost(exc, "live delivery")
                 else:
                     log.exception("push reader failed; subscribing again")

@@ -12,6 +12,13 @@ from backend.config import Settings
 
 # What Redis being unreachable looks like to callers (refused, reset, or not answering).
 UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Redis unreachable (UNAVAILABLE), or uvloop's RuntimeError("... the handler is closed"),
+    raised when redis-py writes to a connection whose socket closed under it as it reconnected
+    while Redis went away (seen on a CI run): an outage, to be logged once as one, not a bug."""
+    return isinstance(exc, UNAVAILABLE) or (isinstance(exc, RuntimeError) and "handler is closed" in str(exc))
 # A connection idle this long is checked with a PING before it is used again (and a pub/sub
 # connection pings this often), so a half-open socket is noticed.
 HEALTH_CHECK_S = 15
