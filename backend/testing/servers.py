@@ -19,10 +19,36 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository: uvicorn imports ap
 T = TypeVar("T")
 
 
+# Under pytest-xdist (PYTEST_XDIST_WORKER gw0, gw1 ...) each worker takes its ports from a
+# block of its own, 10000-19999 in all, below the kernel's ephemeral range (32768-60999 on
+# Linux) and below the cluster bus ports (port + 10000), so two workers never choose the same
+# port between choosing it and binding it. Once, with both asking the
+# kernel, one worker's redis-server failed to bind and its tests talked to the other worker's,
+# whose tests flushed their data mid-test.
+PORT_BLOCK_START, PORT_BLOCK_SIZE, PORT_BLOCKS = 10000, 2500, 4
+_taken = [0]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on now, on 127.0.0.1."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit()):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    first = PORT_BLOCK_START + int(worker[2:]) % PORT_BLOCKS * PORT_BLOCK_SIZE
+    if not _taken[0]:
+        _taken[0] = os.getpid() % PORT_BLOCK_SIZE  # a child process starts elsewhere in the block
+    for _ in range(PORT_BLOCK_SIZE):
+        _taken[0] += 1
+        port = first + _taken[0] % PORT_BLOCK_SIZE
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + PORT_BLOCK_SIZE - 1}")
 
 
 def poll(fn: Callable[[], T], timeout: float = 10.0, every: float = 0.05) -> T:
@@ -89,6 +115,8 @@ class RedisServer:
         )
 
         def ping() -> bool:
+            if self.proc.poll() is not None:  # another server holds the port: never talk to that one
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode} (port {self.port} taken?)")
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
                 return s.recv(16).startswith(b"+PONG")
