@@ -155,6 +155,11 @@ def test_registration_updates_from_the_records_api_and_a_trusted_identify(client
     found = leads(client, key)
     assert len(found) == 2 and (found[1]["source"], found[1]["changes"], found[1]["name"]) == (
         "identify", ["name"], "Cy Young")
+    # a CSV import is the site correcting its records in bulk, not a customer: no lead
+    r = client.post(f"/v1/sites/{key}/records/customers.csv", content="id,phone\nc1,+44 20 9999\n",
+                    headers={**admin(), "Content-Type": "text/csv"})
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "updated", r.text
+    assert len(leads(client, key)) == 2
 
 
 def test_a_purchase_is_a_lead_once_with_the_products_line(client: TestClient, site: dict) -> None:

@@ -125,7 +125,7 @@ class RecordImports:
             await self._save(site, iid, {getattr(H, k.upper()): v for k, v in counted.items()} | {H.BEAT: self._ms()})
 
         try:
-            results = await self.records.upsert_parsed(site, kind, rows, progress=progress)
+            results = await self.records.upsert_parsed(site, kind, rows, progress=progress, leads=False)
             bad = [r for r in results if r.status == "error"]
             error_file = await asyncio.to_thread(core.error_file, text, {r.row: r.errors for r in bad})
             await cancel(beat)

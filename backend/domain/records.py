@@ -190,15 +190,21 @@ class Records:
         if found and isinstance(found[0], tuple):
             raise RecordsError(found)  # type: ignore[arg-type]
         rows: list[core.CsvRow] = found  # type: ignore[assignment]
-        return await self.upsert_parsed(site, kind, [(r.number, r.row or r.errors, r.label) for r in rows])
+        return await self.upsert_parsed(site, kind, [(r.number, r.row or r.errors, r.label) for r in rows],
+                                        leads=False)
 
     async def upsert_parsed(self, site: str, kind: str, rows: list[tuple[int, Row | Errors, str]],
-                            progress: Callable[[list[RowResult]], Awaitable[Any]] | None = None) -> list[RowResult]:
+                            progress: Callable[[list[RowResult]], Awaitable[Any]] | None = None,
+                            leads: bool = True) -> list[RowResult]:
         """Rows already parsed (number, row or its problems, label), in batches; ``progress``
-        is awaited with the results so far after each batch (a console import counts them)."""
+        is awaited with the results so far after each batch (a console import counts them).
+        ``leads``: customers whose contact details changed make registration leads. A CSV
+        import (the API's or the console's) passes False: a site moving or correcting its
+        records in bulk is no customer changing their details, and would mail a salesperson
+        per row."""
         out: list[RowResult] = []
         for at in range(0, len(rows), BATCH):
-            out += await self._batch(site, kind, rows[at:at + BATCH])
+            out += await self._batch(site, kind, rows[at:at + BATCH], leads)
             if progress is not None:
                 await progress(out)
         return out
@@ -206,7 +212,8 @@ class Records:
     def _lock(self, site: str, kind: str) -> Any:
         return self.redis.lock(keys.records_lock(site, kind), timeout=LOCK_TTL_S, blocking_timeout=LOCK_WAIT_S)
 
-    async def _batch(self, site: str, kind: str, rows: list[tuple[int, Row | Errors, str]]) -> list[RowResult]:
+    async def _batch(self, site: str, kind: str, rows: list[tuple[int, Row | Errors, str]],
+                     leads: bool = True) -> list[RowResult]:
         good = [(n, r) for n, r, _ in rows if isinstance(r, Row)]
         lock = self._lock(site, kind)
         if good and not await lock.acquire():  # the rows stay the caller's to send again, as any row error
@@ -223,7 +230,7 @@ class Records:
                     pass
         updated = [(d.before, d.record) for d in decided.values() if d.status == "updated"
                    and isinstance(d.before, Customer) and isinstance(d.record, Customer)]
-        if updated and self.on_customers_updated is not None:
+        if updated and leads and self.on_customers_updated is not None:
             await self.on_customers_updated(site, updated)  # type: ignore[arg-type]
         if self.webhooks is not None and kind == "customers" and decided:
             await self._emit_customers(site, list(decided.values()))
