@@ -100,6 +100,7 @@ def test_keys_are_made_and_revoked_in_the_admin_pages(client: TestClient, two) -
     token = re.search(r'id="new-key">([^<]+)<', made.text).group(1)
     assert client.get(f"/v1/sites/{alpha['key']}/visitors", headers=bearer(token)).status_code == 200
     assert token not in client.get("/console/admin/keys").text  # shown once
+    assert token not in client.get(str(made.url)).text  # a reload of the page it showed on: nothing again
     kid = token.split(".")[2]
     client.post(f"/console/admin/keys/{kid}/revoke", data={"csrf": csrf})
     assert client.get(f"/v1/sites/{alpha['key']}/visitors", headers=bearer(token)).status_code == 401

@@ -36,6 +36,7 @@ from backend.domain.presence import Presence
 from backend.domain.push import Hub
 from backend.domain.practices import Practices
 from backend.domain.ratings import Ratings
+from backend.domain.reveals import Reveals
 from backend.domain.sales import Sales
 from backend.domain.touches import Touches
 from backend.domain.record_imports import RecordImports
@@ -87,6 +88,7 @@ class Services:
     record_imports: RecordImports
     leads: Leads
     contacts: ContactForms
+    reveals: Reveals
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
@@ -137,7 +139,7 @@ class Services:
             materials=materials, practices=practices, best_practices=BestPractices(chats, materials, practices),
             records=records, leads=leads, webhooks=webhooks,
             record_imports=RecordImports(redis),
-            contacts=ContactForms(redis, records, visitors, matching, leads, broker),
+            contacts=ContactForms(redis, records, visitors, matching, leads, broker), reveals=Reveals(redis),
         )
 
     def __post_init__(self) -> None:

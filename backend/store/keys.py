@@ -921,3 +921,9 @@ def expire_requests(site_key: str) -> list[str]:
 def expire_requests_prefixes(site_key: str) -> list[str]:
     """Request hash, visitor hash, messages stream and client ids, less the id."""
     return [request(site_key, ""), visitor(site_key, ""), messages(site_key, ""), client_ids(site_key, "")]
+
+
+def reveal(site_key: str, token: str) -> str:
+    """String: JSON {rep, payload}, a secret shown once after a redirect (domain/reveals.py).
+    TTL: a few minutes; taken with GETDEL."""
+    return _k(site_key, "reveal", token)

@@ -19,6 +19,9 @@ async def keys_page(request: Request, ctx: Ctx, status: int = 200, **override: A
         "new_token": "", "label": "", "errors": [], "revoked": request.query_params.get("revoked", ""),
         "api_url": services(request).settings.public_url + f"/v1/sites/{ctx.site.key}",
     }
+    shown = await services(request).reveals.take(ctx.site.key, ctx.rep.id, request.query_params.get("shown", ""))
+    if shown:  # the key just made, once (domain/reveals.py)
+        context["new_token"] = shown.get("token", "")
     context.update(override)
     return render(request, "admin_keys.html", context, status=status)
 
@@ -35,8 +38,10 @@ async def key_create(request: Request, ctx: Ctx) -> Response:
         _, token = await services(request).api_keys.create(ctx.site.key, label)
     except ApiKeyError as exc:
         return await keys_page(request, ctx, 400, label=label, errors=[str(exc)])
-    # shown on this answer only: it is not stored and cannot be shown again
-    return await keys_page(request, ctx, 201, new_token=token)
+    # shown once, on the page this redirects to (a reload there makes no second key); the
+    # key itself is stored only as its hash and cannot be shown again
+    shown = await services(request).reveals.put(ctx.site.key, ctx.rep.id, {"token": token})
+    return redirect(request, f"/console/admin/keys?shown={shown}")
 
 
 @page(admin=True)

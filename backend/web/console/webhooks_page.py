@@ -39,8 +39,17 @@ async def webhooks_page(request: Request, ctx: Ctx, status: int = 200, **overrid
                                                 "saved": "Saved.", "removed": "Endpoint removed."}.get(
             request.query_params.get("done", ""), ""),
     }
+    shown = await services(request).reveals.take(ctx.site.key, ctx.rep.id, request.query_params.get("shown", ""))
+    if shown:  # the secret just made, once (domain/reveals.py)
+        context["secret"] = shown
     context.update(override)
     return render(request, "admin_webhooks.html", context, status=status)
+
+
+async def show_once(request: Request, ctx: Ctx, endpoint: str, secret: str) -> Response:
+    """Redirect to the page, which shows the new secret once: a reload posts nothing again."""
+    token = await services(request).reveals.put(ctx.site.key, ctx.rep.id, {"id": endpoint, "value": secret})
+    return redirect(request, f"{HOME}?shown={token}")
 
 
 @page(admin=True, reads=True)
@@ -56,7 +65,7 @@ async def webhook_create(request: Request, ctx: Ctx) -> Response:
         done = await services(request).webhooks.create(ctx.site.key, data)
     except WebhookError as exc:
         return await webhooks_page(request, ctx, 400, new=data, errors=[f"{p}: {m}" if p else m for p, m in exc.errors])
-    return await webhooks_page(request, ctx, 201, secret={"id": done.endpoint.id, "value": done.secret})
+    return await show_once(request, ctx, done.endpoint.id, done.secret)
 
 
 @page(admin=True)
@@ -83,7 +92,7 @@ async def webhook_rotate(request: Request, ctx: Ctx) -> Response:
     done = await services(request).webhooks.rotate(ctx.site.key, request.path_params["wid"])
     if done is None:
         return error_page(request, 404, "No such webhook endpoint on this site.", ctx.rep)
-    return await webhooks_page(request, ctx, secret={"id": done.endpoint.id, "value": done.secret})
+    return await show_once(request, ctx, done.endpoint.id, done.secret)
 
 
 @page(admin=True)
