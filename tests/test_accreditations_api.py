@@ -251,3 +251,27 @@ def test_a_new_request_goes_only_to_reps_accredited_now(client: TestClient, site
     client.portal.call(service.routing.rep_arrived, key)  # ranked again, as when anyone comes online
     targets = {c.id: c.targets for c in client.portal.call(service.chats.waiting, key)}
     assert targets[cid] == ()  # nobody accredited now: the request waits for someone who is
+
+
+def test_two_attempts_submitted_at_once_are_graded_one_at_a_time(client: TestClient, site: dict) -> None:
+    """The retry-wait check and the attempt's record are a read then a write: a rep who sends
+    the same test twice at once (two tabs, a double click) gets one graded, the other refused."""
+    import asyncio
+
+    from backend.domain.accreditations import RetryWait
+
+    key = site["key"]
+    ria = make_rep(client, key, email="ria@shop.example")
+    tid = create_test(client, key)
+    service = client.app.state.services.accreditations
+
+    async def both() -> list[object]:
+        return await asyncio.gather(service.submit(key, ria, tid, WRONG), service.submit(key, ria, tid, RIGHT),
+                                    return_exceptions=True)
+
+    outcomes = client.portal.call(both)
+    assert sum(isinstance(o, RetryWait) for o in outcomes) == 1, outcomes
+    [graded] = [o for o in outcomes if not isinstance(o, RetryWait)]
+    # whichever was graded, the other was not: one attempt, and no pass sneaking past a fail
+    last = client.portal.call(service.last_attempts, key, ria)[tid]
+    assert last.passed == graded.grade.passed  # type: ignore[union-attr]

@@ -37,6 +37,7 @@ class RetryWait(Exception):
 
 
 CACHED_SITES = 1000  # sites whose stored accreditations a worker keeps
+GRADING_MS = 5000  # how long an attempt being graded holds off another of the same rep and test
 
 
 @dataclass(frozen=True)
@@ -156,12 +157,24 @@ class Accreditations:
         """Grade the answers and record the attempt; a pass grants (or renews) the test's
         accreditation. Answers that do not fit the test raise AccreditationError and cost no
         attempt; RetryWait during the wait after a fail; None when there is no such test."""
-        test = await self.start(site, rid, tid)
-        if test is None:
-            return None
-        clean = core.validate_answers(test, answers)
-        if isinstance(clean, list):
-            raise AccreditationError(clean)
+        # One attempt graded at a time: the retry-wait check and the attempt's record are a read
+        # then a write, and two submits at once must not both pass the check.
+        grading = keys.accreditation_grading(site, rid, tid)
+        if not await self.redis.set(grading, "1", nx=True, px=GRADING_MS):
+            raise RetryWait(self.now_ms() + GRADING_MS)
+        try:
+            test = await self.start(site, rid, tid)
+            if test is None:
+                return None
+            clean = core.validate_answers(test, answers)
+            if isinstance(clean, list):
+                raise AccreditationError(clean)
+            return await self._record(site, rid, tid, test, clean)
+        finally:
+            await self.redis.delete(grading)
+
+    async def _record(self, site: str, rid: str, tid: str, test: Test,
+                      clean: tuple[tuple[int, ...], ...]) -> Result:
         now = self.now_ms()
         grade = core.grade(test, clean)
         made = core.attempt(test, grade, now)

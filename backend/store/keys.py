@@ -387,6 +387,12 @@ def accreditation_attempts(site_key: str, rid: str) -> str:
     return _k(site_key, "accr-attempts", rid)
 
 
+def accreditation_grading(site_key: str, rid: str, tid: str) -> str:
+    """String: set (NX, a few seconds) while one attempt of a rep at a test is graded, so two
+    submitted at once cannot both pass the retry-wait check (domain/accreditations.py:submit)."""
+    return _k(site_key, "accr-grading", f"{rid}:{tid}")
+
+
 def reps(site_key: str) -> str:
     """Set of representative ids."""
     return _k(site_key, "reps")
