@@ -68,7 +68,8 @@ def test_marked_reviewed_published_and_used_as_a_worked_example(client: TestClie
     page = client.get(mark)
     assert page.status_code == 200
     assert "&lt;img src=x onerror=alert(1)&gt;" in page.text and XSS not in page.text
-    assert page.text.count('name="m"') == 5 and page.text.count(" checked") == 5  # every message, by default
+    assert page.text.count('name="m"') == 5 and page.text.count(" checked") == 4  # all but "Ria joined", by default
+    assert 'value="' + joined + '" checked' not in page.text
     assert 'value="home cover"' in page.text and 'value="insurance"' in page.text  # tags from the chat's context
 
     assert client.post(mark, data={"m": hello, "text": "x"}).status_code == 403  # no CSRF token

@@ -80,7 +80,7 @@ def test_a_territory_routes_a_lead_to_ann_who_is_told_and_the_admin_sees_why(liv
     lead = r.json()
     why = "area SW1 and sea-1 (territory row 1)"
     assert lead["routed"] == {"staff": "ann", "path": "territory", "why": why}, lead
-    expect(ann.locator("#toast")).to_have_text(f"New lead: {NAME} · sea-1 ({why})")
+    expect(ann.locator("#toast")).to_have_text(f"New lead: {NAME} · sea-1 — {why}")
     assert ann.locator("#toast b").count() == 0
     ann.click("nav a[href='/console/leads']")
     row = ann.locator(f"#lead-{lead['id']}")

@@ -47,15 +47,16 @@ def test_a_chat_marked_as_best_practice_is_reviewed_published_used_and_reported(
     box.press("Enter")
     expect(page.locator(f"{CHAT} .bk-rep .bk-text").last).to_have_text(ANSWER)
 
-    # 2. Ria marks it as a best practice from the pane (a new tab): every message kept, a note
+    # 2. Ria marks it as a best practice from the pane (a new tab): what was said kept, a note
     with ctx_rep.expect_page() as opened:
         pane.locator(".mark-practice").click()
     mark = opened.value
     mark.wait_for_selector("#practice-form")
-    boxes = mark.locator("#practice-form input[name=m]")
-    assert boxes.count() >= 2
-    for i in range(boxes.count()):
-        expect(boxes.nth(i)).to_be_checked()
+    said = mark.locator("#practice-form li.from-rep input[name=m], #practice-form li.from-visitor input[name=m]")
+    assert said.count() >= 2
+    for i in range(said.count()):
+        expect(said.nth(i)).to_be_checked()
+    expect(mark.locator("#practice-form li.from-system input[name=m]").first).not_to_be_checked()  # "Ria joined"
     expect(mark.locator("input[name=products]")).to_have_value("kayaks")  # the chat's context
     mark.locator("#practice-form textarea[name=text]").fill(NOTE)
     mark.click("#practice-form button[type=submit]")

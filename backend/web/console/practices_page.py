@@ -62,7 +62,8 @@ async def _mark_page(request: Request, ctx: Ctx, chat_id: str, status: int = 200
     if chosen is None:
         earlier = {line.id for line in draft.mine.excerpt} if draft.mine else set()
         ids = [str(m.get("id")) for m in draft.messages]
-        chosen = {i for i in ids if i in earlier} if earlier else set(ids[:core.EXCERPT_MAX])
+        said = [str(m.get("id")) for m in draft.messages if m.get("from") in ("rep", "visitor")]  # not "X joined"
+        chosen = {i for i in ids if i in earlier} if earlier else set(said[:core.EXCERPT_MAX])
     return render(request, "practice_mark.html", {
         "rep": ctx.rep, "site": ctx.site, "nav": "", "chat": chat, "messages": draft.messages, "mine": draft.mine,
         "chosen": chosen, "v": typed, "errs": errors or {}, "reasons": RULE_NAMES, "most": core.EXCERPT_MAX,

@@ -41,7 +41,7 @@ function handle(w, site, m) {
     case "suggestions": showSuggestions(w, m); break;
     case "lead": // a lead routed to this rep: a notification (the details came by e-mail, if chosen)
       w.toast((m.kind === "purchase" ? "Purchase by " : "New lead: ") + (m.name || m.email || m.phone || "a customer") +
-              (m.model ? " · " + m.model : "") + (m.why ? " (" + m.why + ")" : ""));
+              (m.model ? " · " + m.model : "") + (m.why ? " — " + m.why : ""));
       break;
     case "customer-needs-help": // a customer of theirs struggles on the site now
       w.toast("Your customer " + (m.name || "") + " needs help now" + (m.page ? " on " + m.page : ""));
