@@ -39,7 +39,7 @@ from backend.core.orders import money
 from backend.core.protocol import ID_RE
 from backend.core.rep_profile import WEEKDAYS, Schedule
 from backend.core.spreadsheet import FORMULA_STARTS, cell
-from backend.core.validation import EMAIL_RE, NOT_TEXT, is_text
+from backend.core.validation import EMAIL_RE, NOT_TEXT, bounded_list, is_text
 
 Errors = list[tuple[str, str]]
 
@@ -292,15 +292,7 @@ def _bool(value: object, path: str, errors: Errors, default: bool) -> bool | Non
 
 
 def _list(value: object, path: str, limit: int, errors: Errors, what: str) -> list[object] | None:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        errors.append((path, f"must be a list of {what}"))
-        return None
-    if len(value) > limit:
-        errors.append((path, f"must hold at most {limit} {what}"))
-        return None
-    return value
+    return [] if value is None else bounded_list(value, path, limit, errors, what)
 
 
 def _names(value: object, path: str, limit: int, errors: Errors, what: str,

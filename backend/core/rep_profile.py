@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from backend.core.validation import NOT_TEXT, is_text
+from backend.core.validation import NOT_TEXT, bounded_list, is_text
 
 Errors = list[tuple[str, str]]
 
@@ -131,13 +131,7 @@ def _name(value: object, path: str, errors: Errors, upper: bool = False) -> str 
 
 
 def _list(value: object, path: str, errors: Errors, limit: int, what: str) -> list[object] | None:
-    if not isinstance(value, list):
-        errors.append((path, f"must be a list of {what}"))
-        return None
-    if len(value) > limit:
-        errors.append((path, f"must hold at most {limit} {what}"))
-        return None
-    return value
+    return bounded_list(value, path, limit, errors, what)
 
 
 def _names(value: object, path: str, errors: Errors, limit: int, what: str, upper: bool = False

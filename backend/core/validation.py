@@ -48,3 +48,16 @@ def split_url(url: str) -> SplitResult | None:
         return urlsplit(url)
     except ValueError:
         return None
+
+
+def bounded_list(value: object, path: str, limit: int, errors: list[tuple[str, str]],
+                 what: str) -> list[object] | None:
+    """``value`` when it is a list of at most ``limit`` items; else its problem (a list of
+    ``what``) appended to ``errors`` and None."""
+    if not isinstance(value, list):
+        errors.append((path, f"must be a list of {what}"))
+        return None
+    if len(value) > limit:
+        errors.append((path, f"must hold at most {limit} {what}"))
+        return None
+    return value
