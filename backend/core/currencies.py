@@ -8,6 +8,8 @@ ounces of gold); a code not here is no currency.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 # Most currencies have two decimals; these are the exceptions.
 _EXPONENTS = {
     **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
@@ -30,3 +32,14 @@ MINOR_UNITS: dict[str, int] = {**dict.fromkeys(_TWO, 2), **_EXPONENTS}
 def minor_units(code: str) -> int | None:
     """Decimals an amount in ``code`` may have; None when ``code`` is no ISO 4217 currency."""
     return MINOR_UNITS.get(code)
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """An amount in minor units (cents) of its currency, as the counters keep money: 59.90 EUR
+    -> 5990, 500 JPY -> 500 (a code that is no currency: whole units)."""
+    return int((amount * (Decimal(10) ** (minor_units(currency) or 0))).to_integral_value())
+
+
+def from_minor(minor: int | Decimal, currency: str) -> Decimal:
+    """Minor units as the amount they are: 5990 EUR -> 59.90."""
+    return Decimal(minor).scaleb(-(minor_units(currency) or 0))

@@ -23,7 +23,7 @@ from typing import Iterable, Mapping
 
 from backend.core import ranking
 from backend.core import practices as pr
-from backend.core.currencies import minor_units
+from backend.core.currencies import from_minor, minor_units
 from backend.core.materials import Material
 from backend.core.practices import ALL, Record
 from backend.core.scoring import RULE_LABELS
@@ -83,8 +83,7 @@ class Group:
 def money(minor: int | Decimal, currency: str) -> str:
     """Minor units as the currency writes them: 12345 EUR -> "123.45", 500 JPY -> "500", 1 KWD
     -> "0.001" (a code that is no currency, as stored by an older version: whole units)."""
-    places = minor_units(currency) or 0
-    return str(Decimal(minor).scaleb(-places).quantize(Decimal(1).scaleb(-places)))
+    return str(from_minor(minor, currency).quantize(Decimal(1).scaleb(-(minor_units(currency) or 0))))
 
 
 def flag(everywhere: Record, created_ms: int, now_ms: int) -> str:
@@ -146,14 +145,13 @@ def rows(materials: Iterable[Material], facet: str, here: Mapping[str, Record], 
          now_ms: int, names: Mapping[str, str] | None = None) -> list[Row]:
     """Every material's row under ``facet``, best estimate first."""
     names = names or {}
-    units = {c: minor_units(c) or 0 for r in (*here.values(), *everywhere.values()) for c in r.revenue}
     found: dict[str, Row] = {}
     outs = []
     for m in materials:
         rec_all = everywhere.get(m.id, Record())
         rec = rec_all if facet == ALL else here.get(m.id, Record())
-        o_all = pr.outcomes(m.id, rec_all, units)
-        o = o_all if facet == ALL else pr.shrunk(m.id, rec, rec_all, units)
+        o_all = pr.outcomes(m.id, rec_all)
+        o = o_all if facet == ALL else pr.shrunk(m.id, rec, rec_all)
         currency = pr.main_currency(rec) or pr.main_currency(rec_all)
         outs.append((o, currency))
         why = pr.why(o, o_all, facet, currency)

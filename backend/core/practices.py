@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Mapping
 
 from backend.core import ranking
+from backend.core.currencies import from_minor
 from backend.core.materials import Material, Tags, fill
 from backend.core.ranking import Outcomes
 
@@ -159,18 +160,18 @@ def main_currency(rec: Record) -> str:
     return max(sorted(rec.revenue), key=lambda c: rec.revenue[c]) if rec.revenue else ""
 
 
-def outcomes(mid: str, rec: Record, minor_units: Mapping[str, int], prior_rate: float = ranking.PRIOR_RATE) -> Outcomes:
+def outcomes(mid: str, rec: Record, prior_rate: float = ranking.PRIOR_RATE) -> Outcomes:
     """A record as the ranking reads it; revenue in its main currency (a material selling in
     several currencies is averaged over the sales, in the currency it sold most in)."""
     currency = main_currency(rec)
-    revenue = Decimal(rec.revenue.get(currency, 0)).scaleb(-minor_units.get(currency, 2)) if currency else Decimal(0)
+    revenue = from_minor(rec.revenue.get(currency, 0), currency) if currency else Decimal(0)
     return Outcomes(mid, rec.uses, rec.sales, revenue, rec.ratings, rec.stars, prior_rate)
 
 
-def shrunk(mid: str, here: Record, everywhere: Record, minor_units: Mapping[str, int]) -> Outcomes:
+def shrunk(mid: str, here: Record, everywhere: Record) -> Outcomes:
     """The record in this context, with the material's record everywhere as its prior."""
-    overall = ranking.estimate(outcomes(mid, everywhere, minor_units))
-    return outcomes(mid, here, minor_units, prior_rate=overall)
+    overall = ranking.estimate(outcomes(mid, everywhere))
+    return outcomes(mid, here, prior_rate=overall)
 
 
 def why(o: Outcomes, everywhere: Outcomes, where: str, currency: str) -> str:
@@ -201,15 +202,14 @@ class Suggestion:
 
 
 def rank(ctx: Context, materials: list[Material], here: Mapping[str, Record], everywhere: Mapping[str, Record],
-         where: str, minor_units: Mapping[str, int], rng: random.Random | None, k: int) -> list[Suggestion]:
+         where: str, rng: random.Random | None, k: int) -> list[Suggestion]:
     """The top ``k`` materials for the conversation: by a Thompson draw when ``rng`` is given
     (the rep's suggestions), else by the estimate (a search, a training list); ties go to the
     material tagged more specifically, then to the newer."""
     rows = []
     for m in materials:
-        o_all = outcomes(m.id, everywhere.get(m.id, Record()), minor_units)
-        o = o_all if where == ALL else shrunk(m.id, here.get(m.id, Record()), everywhere.get(m.id, Record()),
-                                              minor_units)
+        o_all = outcomes(m.id, everywhere.get(m.id, Record()))
+        o = o_all if where == ALL else shrunk(m.id, here.get(m.id, Record()), everywhere.get(m.id, Record()))
         currency = main_currency(here.get(m.id, Record())) or main_currency(everywhere.get(m.id, Record()))
         rows.append((m, o, o_all, currency))
     weights = value_weights([(o, currency) for _, o, _, currency in rows])

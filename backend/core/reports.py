@@ -11,17 +11,11 @@ the visitors who needed help).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Iterable, Mapping
 
 from backend.core import counters, uplift
 from backend.core.counters import BANDS, DayCounts, Funnel, Period
-from backend.core.currencies import minor_units
-
-
-def money(minor: int, currency: str) -> Decimal:
-    """Minor units (cents) as the amount they are."""
-    return Decimal(minor).scaleb(-(minor_units(currency) or 0))
+from backend.core.currencies import from_minor
 
 
 def currency_of(period: Period) -> str:
@@ -34,7 +28,7 @@ def currency_of(period: Period) -> str:
 
 
 def _arm(f: Funnel, currency: str) -> uplift.Arm:
-    return uplift.Arm(f.needing, min(f.purchased, f.needing), money(f.revenue_in(currency), currency))
+    return uplift.Arm(f.needing, min(f.purchased, f.needing), from_minor(f.revenue_in(currency), currency))
 
 
 def looks(days: Iterable[DayCounts], band: str = "") -> list[uplift.Look]:

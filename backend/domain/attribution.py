@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from backend.core import attribution as core
 from backend.core import counters
 from backend.core.attribution import Line
-from backend.core.currencies import minor_units
+from backend.core.currencies import minor_units, to_minor
 from backend.core.orders import Order
 from backend.domain.practices import Practices
 from backend.domain.sales import Sales
@@ -65,11 +65,6 @@ class Credit:
                 "chat": self.chat, "commission": str(self.commission), "arm": self.arm, "band": self.band}
 
 
-def _minor(amount: Decimal, currency: str) -> int:
-    units = minor_units(currency) or 0
-    return int((amount * (Decimal(10) ** units)).to_integral_value())
-
-
 class Attribution:
     def __init__(self, redis: aioredis.Redis, touches: Touches, sales: Sales, counter_ttl_s: int,
                  retention_ms: int, practices: Practices | None = None) -> None:
@@ -99,7 +94,7 @@ class Attribution:
                                     px=ttl_ms):
             return None
         day_key = keys.day_counts(site, counters.day(order.created_ms))
-        revenue = _minor(order.value, order.currency)
+        revenue = to_minor(order.value, order.currency)
         async with self.redis.pipeline(transaction=False) as pipe:
             if need:
                 arm, band = need.arm, need.band
@@ -117,7 +112,7 @@ class Attribution:
                 pipe.hincrby(day_key, counters.rep_field(credit.rep, counters.CONVERSIONS), 1)
                 pipe.hincrby(day_key, counters.rep_field(credit.rep, counters.REVENUE, order.currency), revenue)
                 pipe.hincrby(day_key, counters.rep_field(credit.rep, counters.COMMISSION, order.currency),
-                             _minor(earned, order.currency))
+                             to_minor(earned, order.currency))
             pipe.expire(day_key, self.counter_ttl_s)
             await pipe.execute()
         if credit.chat and self.practices:

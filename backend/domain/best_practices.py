@@ -15,7 +15,6 @@ from typing import Any
 from backend.core import best_practices as core
 from backend.core import materials as mat
 from backend.core import practices as ranking
-from backend.core.currencies import minor_units
 from backend.core.materials import Material
 from backend.core.models import Chat
 from backend.core.practices import Suggestion
@@ -96,8 +95,7 @@ class BestPractices:
         where = ranking.similar(ctx)
         everywhere = await self.practices.records(site, ranking.ALL)
         here = everywhere if where == ranking.ALL else await self.practices.records(site, where)
-        units = {c: minor_units(c) or 0 for r in (*here.values(), *everywhere.values()) for c in r.revenue}
-        return ranking.rank(ctx, found, here, everywhere, where, units, None, k)
+        return ranking.rank(ctx, found, here, everywhere, where, None, k)
 
     async def use(self, site: str, chat: Chat, mid: str) -> Material | None:
         """A published practice opened for the chat: one use, under the chat's context (once

@@ -21,7 +21,7 @@ from decimal import Decimal
 import redis.asyncio as aioredis
 
 from backend.core import practices as core
-from backend.core.currencies import minor_units
+from backend.core.currencies import to_minor
 from backend.core.materials import Material
 from backend.core.models import Chat
 from backend.core.practices import Context, Record, Suggestion
@@ -125,7 +125,7 @@ class Practices:
         if not uses:
             return
         first = await self.redis.hsetnx(keys.material_uses(site, chat_id), U.SOLD, int(time.time() * 1000))
-        amount = int((value * (Decimal(10) ** (minor_units(currency) or 0))).to_integral_value())
+        amount = to_minor(value, currency)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.sadd(keys.material_currencies(site), currency)
             for use in uses:
@@ -168,8 +168,7 @@ class Practices:
             found, rng = [m for m in library if core.suits(m.tags, ctx)], self.rng
         where = core.similar(ctx)
         everywhere, here = await self._records_of(site, [m.id for m in found], (core.ALL, where))
-        units = {c: minor_units(c) or 0 for r in (*here.values(), *everywhere.values()) for c in r.revenue}
-        return core.rank(ctx, found, here, everywhere, where, units, rng, k)
+        return core.rank(ctx, found, here, everywhere, where, rng, k)
 
     async def _records_of(self, site: str, mids: list[str], facets: tuple[str, str]) -> tuple[
             dict[str, Record], dict[str, Record]]:

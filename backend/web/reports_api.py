@@ -12,7 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backend.core.counters import ARMS, BAND_LABELS, BANDS, Funnel, Period
-from backend.core.reports import RepTotals, Struggle, UpliftReport, money
+from backend.core.currencies import from_minor
+from backend.core.reports import RepTotals, Struggle, UpliftReport
 from backend.core.uplift import Interval, MoneyInterval, Uplift
 from backend.domain.reports import RangeError, day_range
 from backend.web.http import HTTPError, errors_json, services
@@ -32,7 +33,7 @@ def _iso(day: str) -> str:
 
 def funnel_json(f: Funnel) -> dict[str, Any]:
     return {"needing": f.needing, "offered": f.offered, "accepted": f.accepted, "chatted": f.chatted,
-            "purchased": f.purchased, "revenue": {c: str(money(m, c)) for c, m in f.revenue}}
+            "purchased": f.purchased, "revenue": {c: str(from_minor(m, c)) for c, m in f.revenue}}
 
 
 def period_json(p: Period) -> dict[str, Any]:
@@ -74,8 +75,8 @@ def uplift_report_json(r: UpliftReport) -> dict[str, Any]:
 def rep_json(t: RepTotals, name: str) -> dict[str, Any]:
     return {"rep": t.rep, "name": name, "chats": t.chats, "mean_wait_s": t.mean_wait_s, "ended": t.ended,
             "mean_handle_s": t.mean_handle_s, "ratings": t.rated, "mean_rating": t.mean_stars,
-            "conversions": t.conversions, "no_sales": t.no_sales, "revenue": {c: str(money(m, c)) for c, m in t.revenue.items()},
-            "commission": {c: str(money(m, c)) for c, m in t.commission.items()}}
+            "conversions": t.conversions, "no_sales": t.no_sales, "revenue": {c: str(from_minor(m, c)) for c, m in t.revenue.items()},
+            "commission": {c: str(from_minor(m, c)) for c, m in t.commission.items()}}
 
 
 async def funnel(request: Request) -> Response:

@@ -334,9 +334,7 @@ async def breakdown(redis_url: str, site: str, cid: str, n: int, profile: bool, 
     the method does it (domain/practices.py), timed on its own; the whole method too."""
     from backend.config import Settings
     from backend.core import practices as core
-    from backend.core.currencies import minor_units
     from backend.domain.services import Services
-    from backend.store import keys
 
     svc = Services.build(Settings(redis_url=redis_url, admin_token=ADMIN))
     await svc.open()
@@ -369,9 +367,8 @@ async def breakdown(redis_url: str, site: str, cid: str, n: int, profile: bool, 
             t = lap("choosing what suits (core.practices.suits)", t)
             where = core.similar(ctx)
             everywhere, here = await p._records_of(site, [m.id for m in found], (core.ALL, where))
-            units = {c: minor_units(c) or 0 for r in (*here.values(), *everywhere.values()) for c in r.revenue}
             t = lap("the counts of those that suit (HMGET under two facets, read)", t)
-            core.rank(ctx, found, here, everywhere, where, units, p.rng, core.SUGGESTED)
+            core.rank(ctx, found, here, everywhere, where, p.rng, core.SUGGESTED)
             lap("ranking (core.practices.rank)", t)
         results["breakdown"] = steps
         if profile:

@@ -13,7 +13,8 @@ from starlette.responses import Response
 
 from backend.core import charts
 from backend.core.counters import ARMS, BAND_LABELS, STAGES, Period
-from backend.core.reports import RepTotals, Struggle, UpliftReport, money, uplift_report
+from backend.core.currencies import from_minor
+from backend.core.reports import RepTotals, Struggle, UpliftReport, uplift_report
 from backend.core.scoring import RULE_LABELS
 from backend.core.spreadsheet import csv_text
 from backend.core.uplift import Interval, Uplift
@@ -49,7 +50,7 @@ def _num(x: float | None, digits: int = 1) -> str:
 
 def _money(amounts: dict[str, int] | tuple[tuple[str, int], ...]) -> str:
     pairs = amounts.items() if isinstance(amounts, dict) else amounts
-    return " ".join(f"{money(m, c)} {c}" for c, m in pairs)
+    return " ".join(f"{from_minor(m, c)} {c}" for c, m in pairs)
 
 
 def funnel_table(p: Period) -> Table:
@@ -103,7 +104,7 @@ def reps_table(found: list[tuple[RepTotals, str]], currency: str) -> Table:
                   _money(t.commission))
                  for t, name in found)
     chart = charts.bars(f"Revenue by representative ({currency})",
-                        [(name or t.rep, float(money(t.revenue.get(currency, 0), currency))) for t, name in found],
+                        [(name or t.rep, float(from_minor(t.revenue.get(currency, 0), currency))) for t, name in found],
                         fmt="{:,.2f}".format)
     return Table("reps", "Representatives", ("Representative", "Chats", "Mean wait (s)", "Ended",
                                              "Mean handle time (s)", "Mean rating", "Conversions", "No sale",
