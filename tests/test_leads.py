@@ -198,3 +198,20 @@ def test_hostile_bodies_get_a_4xx(client: TestClient, site: dict, body: object) 
         assert r.status_code < 500, (path, r.text)
     for q in ({"cursor": "x"}, {"cursor": "1.%ED%A0%80"}, {"from": "-1"}, {"cursor": "99999999999999999999.a"}):
         assert client.get(f"/v1/sites/{key}/leads", params=q, headers=admin()).status_code in (200, 400)
+
+
+def test_a_lead_is_kept_and_answered_when_its_mail_cannot_be_queued(settings, redis_client) -> None:
+    """The job queue's Redis is down: the request that made the lead (here the site's server)
+    still gets its 201, the lead is stored and listed, and nothing is posted twice to retry it."""
+    import dataclasses
+
+    from backend.app import create_app
+    from backend.testing.servers import free_port
+
+    down = dataclasses.replace(settings, queue_redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with TestClient(create_app(down), base_url="http://beckon.test") as client:
+        key = client.post("/v1/sites", json={"name": "Shop", "origins": [ORIGIN]}, headers=admin()).json()["key"]
+        records(client, key, "staff", [ANN])
+        r = post_lead(client, key, {"email": "dee@example.com", "postcode": "SW1A 1AA", "consent": True})
+        assert r.status_code == 201, r.text
+        assert [x["id"] for x in leads(client, key)] == [r.json()["id"]]

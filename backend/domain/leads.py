@@ -267,15 +267,14 @@ class Leads:
         return channels
 
     async def identified(self, site: Site, ev: dict[str, Any]) -> Lead | None:
-        """From a trusted identify(): a registration update when it carries a name, e-mail or
-        area differing from the customer's record; the same change reported again (every page
-        sends its identity) makes no second lead."""
+        """From a trusted identify(): a registration update when it carries a name or e-mail
+        differing from the customer's record (not its ``area``: a region or a postcode's first
+        part, which a full postcode on record would always "differ" from); the same change
+        reported again (every page sends its identity) makes no second lead."""
         customer = await self.records.find_customer(site.key, id=ev.get("id") or None, email=ev.get("email") or None)
         if customer is None:
             return None
-        after = replace(customer, name=ev.get("name") or customer.name,
-                        email=ev.get("email") or customer.email,
-                        postcode=ev.get("area") or customer.postcode)
+        after = replace(customer, name=ev.get("name") or customer.name, email=ev.get("email") or customer.email)
         changes = core.changed_details(customer, after)
         if not changes:
             return None
@@ -398,7 +397,12 @@ class Leads:
         lead = replace(lead, notified=tuple(core.addressees(lead, person, ctx.extra_to)))
         if not await self._store(site.key, lead):
             return await self.get(site.key, lead.id) or lead  # a purchase lead made once
-        await self._notify(site, lead, person, order)
+        try:
+            await self._notify(site, lead, person, order)
+        except Exception:  # noqa: BLE001 - the lead is stored and shown in the console; the
+            # request that made it (an order, a batch, a form) must not fail over its mail, nor
+            # be sent again to make a second lead
+            log.exception("lead %s is stored but its people could not be told (the job queue?)", lead.id)
         return lead
 
     async def _store(self, site: str, lead: Lead) -> bool:

@@ -6,6 +6,7 @@ import logging
 import time
 
 from starlette.requests import Request
+from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, Response
 
 from backend.core import frames
@@ -81,7 +82,6 @@ async def _ingest(request: Request, origin: str) -> Response:
         return exc.response(cors)
     if scored.newly:
         svc.broker.poke(site.key)
-        await tell_salesperson(svc, site, batch.vid)
     if scored.chat:
         await svc.chats.visitor_changed(site.key, scored.chat)
     answer = {
@@ -93,4 +93,6 @@ async def _ingest(request: Request, origin: str) -> Response:
     }
     if recorded:  # the page's purchases, each stored once whatever the page resends
         answer["orders"] = [{"order_id": r.order.order_id, "duplicate": not r.stored} for r in recorded]
-    return JSONResponse(answer, headers=cors)
+    # after the answer is sent: the page never waits for the salesperson's alert
+    after = BackgroundTask(tell_salesperson, svc, site, batch.vid) if scored.newly else None
+    return JSONResponse(answer, headers=cors, background=after)
