@@ -26,7 +26,7 @@ LINK_TTL_S = 7 * 86400
 PURPOSE = b"beckon-download-v1"  # the secret key signs other things too (sessions): never the same message
 EXP_RE = re.compile(r"^[0-9]{1,11}\Z")  # seconds since the epoch
 SIG_RE = re.compile(r"^[A-Za-z0-9_-]{43}\Z")  # 32 bytes, base64url without padding
-STORED_RE = re.compile(r"^[0-9a-f]{32}\Z")  # domain/media.py names stored files so
+STORED_RE = re.compile(r"^[0-9a-f]{32}\Z")  # how domain/media.py names stored files (it uses this one)
 PREFIX = "/v1/d"
 
 

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 from backend.core.policy import media_url_ok
 from backend.core.scoring import RULE_NAMES
-from backend.core.validation import is_text
+from backend.core.validation import NOT_TEXT, bounded_list, is_text
 
 Errors = list[tuple[str, str]]
 
@@ -156,7 +156,7 @@ def _text(value: Any, path: str, limit: int, errors: Errors, required: bool = Fa
         errors.append((path, "must be text"))
         return ""
     if not is_text(value):
-        errors.append((path, "must be text (it holds a lone UTF-16 surrogate such as \\ud800)"))
+        errors.append((path, NOT_TEXT))
         return ""
     value = value.strip()
     if len(value) > limit:
@@ -174,11 +174,8 @@ def _tag_list(name: str, value: Any, errors: Errors) -> tuple[str, ...]:
     path = f"tags.{name}"
     if value is None:
         return ()
-    if not isinstance(value, list):
-        errors.append((path, "must be a list of text"))
-        return ()
-    if len(value) > TAGS_MAX:
-        errors.append((path, f"must hold at most {TAGS_MAX} tags"))
+    value = bounded_list(value, path, TAGS_MAX, errors, "tags")
+    if value is None:
         return ()
     out: list[str] = []
     for i, item in enumerate(value):

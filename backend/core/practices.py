@@ -32,7 +32,6 @@ from backend.core.materials import Material, Tags, fill
 from backend.core.ranking import Outcomes
 
 ALL = "*"
-FACET_KINDS = ("product", "category", "reason", "sp", "lang", "rep")
 FACET_VALUE_MAX = 100
 SUGGESTED = 3  # beside each chat
 SEARCH_MAX = 20  # materials a search answers

@@ -141,9 +141,9 @@ class Materials:
         await self._put(site, found)
         return found
 
-    async def archive(self, site: str, mid: str) -> Material | None:
-        """Kept (past chats may have used it) but no longer listed or suggested."""
-        return await self.update(site, mid, {"status": "archived"})
+    async def archive(self, site: str, mid: str, by: str = "api") -> Material | None:
+        """Kept (past chats may have used it) but no longer listed or suggested; ``by``: who."""
+        return await self.update(site, mid, {"status": "archived"}, by)
 
     async def discard(self, site: str, mid: str) -> None:
         """Gone, with its file: for a material whose upload failed as it was being made."""

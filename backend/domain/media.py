@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
 from backend.core import materials as core
+from backend.core.download_links import STORED_RE
 from backend.core.protocol import ID_RE
 from backend.core.validation import ValidationError
 
-STORED_RE = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 class TooLarge(Exception):
@@ -74,11 +73,11 @@ class MediaDir:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+            if size == 0:  # said before "is not a PDF ...": an empty file is the reason
+                raise Refused([("file", "is empty")])
             checked = core.check_upload(head, filename, claimed_type)
             if isinstance(checked, list):
                 raise Refused(checked)
-            if size == 0:
-                raise Refused([("file", "is empty")])
             final = folder / stored
             os.replace(tmp, final)
         finally:

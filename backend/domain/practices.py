@@ -78,6 +78,8 @@ class Practices:
 
     async def record_use(self, site: str, chat: Chat, material: Material) -> bool:
         """Count the material as used in the chat, once (False when it was already)."""
+        if await self.redis.hexists(keys.material_uses(site, chat.id), material.id):
+            return False  # counted: no context read, no facet added that nothing counts under
         ctx = await self.context(site, chat)
         counted = await self._countable(site, core.facets(ctx))
         key = keys.material_uses(site, chat.id)

@@ -85,7 +85,7 @@ async def create(request: Request, ctx: Ctx) -> Response:
 @page(admin=True)
 async def archive(request: Request, ctx: Ctx) -> Response:
     mid = request.path_params["mid"]
-    if not ID_RE.fullmatch(mid) or await services(request).materials.archive(ctx.site.key, mid) is None:
+    if not ID_RE.fullmatch(mid) or await services(request).materials.archive(ctx.site.key, mid, ctx.rep.id) is None:
         return error_page(request, 404, "No such material.", ctx.rep)
     return redirect(request, "/console/materials?saved=archived")
 

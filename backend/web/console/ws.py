@@ -15,7 +15,8 @@ Client -> server: ``presence``, ``accept``, ``say`` (``material``: the library r
 as, counted as used), ``suggest`` (``{chat, q}``: the materials that suit the chat, or a search;
 answered by ``suggestions``), ``link``, ``material`` (a link or document of the site's
 materials library, ``{chat, material, ref}``, counted as used), ``typing``, ``end``,
-``resolved`` (the rep marks their chat resolved, once), ``transfer``, ``target``. Everything a
+``resolved`` (the rep marks their chat resolved, once), ``sale`` (a sale the rep closed, as an
+order of the chat's visitor), ``no_sale``, ``transfer``, ``target``. Everything a
 rep does to a chat is checked against the chat's owner first; the site is the session's.
 
 One task reads the socket, one writes it (the only sender, so frames never interleave);
