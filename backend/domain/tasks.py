@@ -7,9 +7,9 @@ import asyncio
 import logging
 import time
 
-from backend.store import UNAVAILABLE
+from backend.store import UNAVAILABLE, unreachable
 
-__all__ = ["UNAVAILABLE", "Backoff", "Outage", "cancel", "one_line"]
+__all__ = ["UNAVAILABLE", "Backoff", "Outage", "cancel", "one_line", "unreachable"]
 
 log = logging.getLogger("beckon.tasks")
 

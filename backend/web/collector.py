@@ -13,6 +13,7 @@ from backend.core import frames
 from backend.core.protocol import ProtocolError, parse_batch
 from backend.domain.services import Services
 from backend.domain.sites import Site
+from backend.domain.tasks import one_line, unreachable
 from backend.domain.visitors import RateLimited
 from backend.web.load_gate import LoadGate
 from backend.web.http import HTTPError, cors_headers, parse_json, read_body, services
@@ -41,11 +42,15 @@ async def preflight(request: Request) -> Response:
 
 async def tell_salesperson(svc: Services, site: Site, vid: str) -> None:
     """A customer with an assigned salesperson started needing help: they may want to know
-    (domain/leads.py:needs_help). Never at the batch's expense: an outage is logged."""
+    (domain/leads.py:needs_help). Never at the batch's expense: without Redis the loops log
+    the outage once (one line here, no traceback); anything else is a bug, logged as one."""
     try:
         await svc.leads.needs_help(site, vid)
-    except Exception:  # noqa: BLE001 - the batch is stored; an alert is not worth failing it
-        log.exception("the customer's salesperson could not be told they need help")
+    except Exception as exc:  # noqa: BLE001 - the batch is stored; an alert is not worth failing it
+        if unreachable(exc):
+            log.debug("the customer's salesperson could not be told they need help: %s", one_line(exc))
+        else:
+            log.exception("the customer's salesperson could not be told they need help")
 
 
 async def ingest(request: Request) -> Response:
