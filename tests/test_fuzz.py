@@ -965,7 +965,7 @@ def test_page_socket_frames(server: Server, clean_log: None) -> None:
 
 
 CONSOLE_KINDS = ["presence", "accept", "say", "link", "typing", "transfer", "target", "resolved", "sale",
-                 "no_sale", "material"]  # not "end"
+                 "no_sale", "material", "suggest"]  # not "end"
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 
 
@@ -1016,7 +1016,8 @@ def test_console_socket_frames(server: Server, clean_log: None) -> None:
               "url": st.one_of(st.sampled_from([ORIGIN + "/cart", ORIGIN]), urls), "title": texts,
               "to": st.one_of(st.just(other), texts), "reps": st.lists(st.one_of(st.just(other), texts), max_size=3),
               "must_contact": st.booleans(), "value": st.one_of(numbers, texts), "currency": texts,
-              "product": texts, "category": texts, "material": st.one_of(st.sampled_from(materials), texts)}
+              "product": texts, "category": texts, "material": st.one_of(st.sampled_from(materials), texts),
+              "q": st.one_of(st.sampled_from(["kayak", "price list", ""]), texts)}
 
     @hsettings(FUZZ, max_examples=75)
     @given(frames(CONSOLE_KINDS, fields))
