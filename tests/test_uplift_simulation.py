@@ -1,7 +1,13 @@
 """A simulation through the real collector and order API (issue 11): a few thousand visitors
 need help on a site holding out 20%; each buys with a known true rate for its arm (12% with
-help, 8% without), decided by a seeded draw; the uplift report's 95% interval covers the true
-difference of 4 points, and the holdout holds the share set, within what chance allows."""
+help, 8% without), decided by a seeded draw. The report counts every visitor and order in its
+arm, its interval is Newcombe's on exactly those counts, its estimate lies near the true 4
+points, and the holdout holds the share set, within what chance allows.
+
+Which visitors a site holds out hangs on its key, new every run, so the draws differ run to
+run: the bounds below are ones chance breaks about once in 15,000 runs (4 standard errors),
+not a 95% interval's 1 in 20. That the interval covers the truth 95% of the time is shown
+on the pure statistics over hundreds of seeded experiments (test_uplift.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from starlette.testclient import TestClient
 
 from backend.app import create_app
 from backend.config import Settings
-from backend.core import counters
+from backend.core import counters, uplift
 from tests.helpers import NEEDY, ORIGIN, TEXT, admin, batch, post_order, secret_of
 
 VISITORS = 3000
@@ -54,9 +60,13 @@ def test_the_reported_interval_covers_the_true_uplift_and_the_holdout_holds_its_
     held, treated = up["holdout"]["visitors"], up["treatment"]["visitors"]
     assert held + treated == VISITORS
     assert (up["treatment"]["orders"], up["holdout"]["orders"]) == (bought["treatment"], bought["holdout"])
-    # the split: within 3 standard errors of the share
-    assert abs(held / VISITORS - SHARE) < 3 * math.sqrt(SHARE * (1 - SHARE) / VISITORS)
-    # the interval covers the truth (a 95% interval misses 1 seed in 20: this seed is fixed)
+    # the split: within 4 standard errors of the share
+    assert abs(held / VISITORS - SHARE) < 4 * math.sqrt(SHARE * (1 - SHARE) / VISITORS)
+    expected = uplift.difference(bought["treatment"], treated, bought["holdout"], held)
+    assert (up["uplift"]["estimate"], up["uplift"]["low"], up["uplift"]["high"]) == pytest.approx(
+        (expected.estimate, expected.low, expected.high))
+    # the estimate: within 4 standard errors of the true difference
     true = RATES["treatment"] - RATES["holdout"]
-    assert up["uplift"]["low"] <= true <= up["uplift"]["high"], up["uplift"]
+    se = math.sqrt(sum(RATES[a] * (1 - RATES[a]) / n for a, n in (("treatment", treated), ("holdout", held))))
+    assert abs(up["uplift"]["estimate"] - true) < 4 * se, up["uplift"]
     assert up["incremental_revenue"] is not None and 0 < up["p_value"] <= 1
