@@ -1,6 +1,6 @@
 """Leads in Redis and over the site API (domain/leads.py, web/leads_api.py): a contact request
 from the site's server, the widget's "leave a message", a registration update (the records API,
-a trusted identify()) and a purchase (a signed order) each stored with who it was routed to and
+a signed identify()) and a purchase (a signed order) each stored with who it was routed to and
 why; the territory table and lead settings; another site's key sees nothing; hostile bodies get
 a 4xx, never a 5xx."""
 
@@ -10,6 +10,8 @@ import json
 
 from hypothesis import HealthCheck, given, settings as hsettings
 from starlette.testclient import TestClient
+
+from backend.domain.sites import identity_signature
 
 from tests.helpers import (NEEDY, ORIGIN, TEXT, admin, batch, hostile_json, ingest, offered, post_order, respond,
                            secret_of)
@@ -137,7 +139,7 @@ def test_the_widgets_message_is_a_contact_lead(client: TestClient, site: dict) -
     assert lead["status"] == "no_consent"  # the form asked no consent, and no record gives it
 
 
-def test_registration_updates_from_the_records_api_and_a_trusted_identify(client: TestClient, site: dict) -> None:
+def test_registration_updates_from_the_records_api_and_a_signed_identify(client: TestClient, site: dict) -> None:
     key = site["key"]
     records(client, key, "staff", [ANN])
     records(client, key, "customers", [{"id": "c1", "email": "cy@example.com", "name": "Cy", "assigned_staff": "ann",
@@ -148,10 +150,17 @@ def test_registration_updates_from_the_records_api_and_a_trusted_identify(client
     [lead] = leads(client, key)
     assert (lead["kind"], lead["source"], lead["changes"], lead["phone"], lead["routed"]["staff"]) == (
         "registration", "api", ["phone"], "+44 20 1234", "ann")
-    # a trusted identify() with a new name: one lead, however often the page says it
+    # an unsigned identify() is no lead, though this site does not require signing: anyone
+    # could type a customer's id or e-mail address and have staff change their record
+    ingest(client, key, "visitor-0002", [{"t": "pv", "url": "https://shop.example/"},
+                                         {"t": "id", "id": "c1", "name": "Mallory"}])
+    assert len(leads(client, key)) == 1
+    # a signed identify() with a new name: one lead, however often the page says it
+    secret = client.put(f"/v1/sites/{key}/identity", json={"required": False}, headers=admin()).json()["secret"]
     for _ in range(2):
         ingest(client, key, "visitor-0002", [{"t": "pv", "url": "https://shop.example/"},
-                                             {"t": "id", "id": "c1", "name": "Cy Young"}])
+                                             {"t": "id", "id": "c1", "name": "Cy Young",
+                                              "sig": identity_signature(secret, "c1")}])
     found = leads(client, key)
     assert len(found) == 2 and (found[1]["source"], found[1]["changes"], found[1]["name"]) == (
         "identify", ["name"], "Cy Young")

@@ -81,7 +81,7 @@ class ContactForms:
     async def prefill(self, site: Site, vid: str) -> Prefill:
         """The form's starting values and the page's product. From the customer record only when
         the visitor's identity came signed with the site's secret (profile VERIFIED) and the
-        record agrees with it (see ``_record``); otherwise only the name and e-mail the page
+        record agrees with it (``Records.claimed_customer``); otherwise only the name and e-mail the page
         gave identify(), which tells the page nothing it did not say."""
         detail = await self.visitors.detail(site.key, vid)
         if detail is None:
@@ -90,7 +90,7 @@ class ContactForms:
         model = facts.product.lower()
         found = (await self.records.products(site.key, [model])).get(model) if model else None
         prof: dict[str, str] = detail.get("profile") or {}
-        customer = await self._record(site.key, prof)
+        customer = await self.records.claimed_customer(site.key, site.claimed(prof, signed_only=True), must_match=True)
         if customer is not None:
             values = {"name": customer.name or prof.get(P.NAME, ""), "email": customer.email or prof.get(P.EMAIL, ""),
                       "phone": customer.phone, "postcode": customer.postcode or customer.area_code}
@@ -99,21 +99,6 @@ class ContactForms:
             values = {"name": prof.get(P.NAME, ""), "email": prof.get(P.EMAIL, "")}
             source = "identify" if any(values.values()) else ""
         return Prefill({k: v for k, v in values.items() if v}, source, model, found.name if found else "")
-
-    async def _record(self, site: str, prof: dict[str, str]) -> Any:
-        """The customer a signed identity names: by its id, else its e-mail. A signature covers
-        only its own event's id (or e-mail); lua/ingest.lua drops an id or e-mail claimed before
-        a signed call, and as a second guard (profiles written before it did) a record found by
-        id must also carry the profile's e-mail, if the profile has one."""
-        if prof.get(P.VERIFIED) != "1":
-            return None
-        pid, email = prof.get(P.ID, ""), prof.get(P.EMAIL, "").lower()
-        if pid:
-            found = await self.records.find_customer(site, id=pid)
-            return found if found is not None and found.id == pid and (not email or found.email == email) else None
-        if email:
-            return await self.records.find_customer(site, email=email)
-        return None
 
     async def submit(self, site: Site, vid: str, fields: object, source: str, offer: str = "") -> Sent:
         """A contact request from the widget (``source`` "widget": WIDGET_FIELDS only) or a

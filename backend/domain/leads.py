@@ -32,7 +32,7 @@ from backend.domain.jobs import Jobs
 from backend.domain.matching import Matching, session_facts
 from backend.domain.push import Hub
 from backend.domain.records import Records
-from backend.domain.sites import Site, Sites
+from backend.domain.sites import Site, Sites, identity_signed
 from backend.domain.visitors import Visitors
 from backend.store import keys
 
@@ -198,11 +198,10 @@ class Leads:
 
     async def _identified_customer(self, site: Site, detail: dict[str, Any] | None) -> Customer | None:
         """The record of whom the visitor identified as, when the site trusts that identity
-        (signed, where the site requires signatures: matching.session_facts decides)."""
+        (signed, where the site requires signatures: ``Site.claimed``)."""
         if detail is None:
             return None
-        who = session_facts(site, await self.matching.rule_sets(site.key), detail).customer
-        return await self.records.find_customer(site.key, id=who, email=who if "@" in who else None) if who else None
+        return await self.records.claimed_customer(site.key, site.claimed(detail.get("profile") or {}))
 
     @staticmethod
     def models_of(order: Order) -> list[str]:
@@ -234,11 +233,7 @@ class Leads:
         detail = await self.visitors.detail(site.key, vid)
         if detail is None:
             return ()
-        facts = session_facts(site, await self.matching.rule_sets(site.key), detail)
-        if not facts.customer:
-            return ()
-        customer = await self.records.find_customer(site.key, id=facts.customer) \
-            or await self.records.find_customer(site.key, email=facts.customer)
+        customer = await self._identified_customer(site, detail)
         staff = await self.records.get(site.key, "staff", customer.assigned_staff) \
             if customer and customer.assigned_staff else None
         channels = core.help_channels(staff if isinstance(staff, Staff) else None)
@@ -270,7 +265,11 @@ class Leads:
         """From a trusted identify(): a registration update when it carries a name or e-mail
         differing from the customer's record (not its ``area``: a region or a postcode's first
         part, which a full postcode on record would always "differ" from); the same change
-        reported again (every page sends its identity) makes no second lead."""
+        reported again (every page sends its identity) makes no second lead. Only from a signed
+        identify(), even where the site does not require signing: the lead tells the sales staff
+        to change a customer's record, which no visitor may do by typing an e-mail address."""
+        if not identity_signed(site.identity_secret, ev):
+            return None
         customer = await self.records.find_customer(site.key, id=ev.get("id") or None, email=ev.get("email") or None)
         if customer is None:
             return None

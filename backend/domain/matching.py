@@ -68,8 +68,8 @@ def session_facts(site: Site, rule_sets: RuleSets, detail: dict[str, Any]) -> Se
     path = (parts.path if parts else "") or "/"
     page = core.page_of(rule_sets, path)
     prof: dict[str, str] = detail.get("profile") or {}
-    trusted = prof.get(P.VERIFIED) == "1" or not site.signed_identity
-    customer = (prof.get(P.ID) or prof.get(P.EMAIL) or "") if trusted else ""
+    pid, email = site.claimed(prof)
+    customer = pid or email
     return SessionFacts(
         service_point=detail.get("service_point", ""), path=path,
         category=page.category if page else "", product=page.product if page else "",

@@ -115,6 +115,18 @@ class Records:
                                                        if kind == "products" else rid))
         return found
 
+    async def claimed_customer(self, site: str, claim: tuple[str, str], must_match: bool = False) -> Customer | None:
+        """The customer a visitor's identity (``Site.claimed``) names: by its id, else its
+        e-mail. ``must_match``: a record found by id must also carry the identity's e-mail, if
+        it has one; a signature covers only its own event's id, lua/ingest.lua drops an e-mail
+        claimed after a signed id, and this is the second guard where the record is shown."""
+        pid, email = claim
+        if pid:
+            found = await self.find_customer(site, id=pid)
+            ok = found is not None and found.id == pid and not (must_match and email and found.email != email.lower())
+            return found if ok else None
+        return await self.find_customer(site, email=email) if email else None
+
     async def find_customer(self, site: str, id: str | None = None, email: str | None = None) -> Customer | None:
         """The customer with this id, else the one with this e-mail (compared lower-cased)."""
         hash_ = keys.records(site, "customers")

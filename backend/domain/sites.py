@@ -14,7 +14,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -23,6 +23,7 @@ from backend.core import scoring
 from backend.core.policy import OfferSettings, validate_settings
 from backend.config import Settings
 from backend.store import keys
+from backend.store.keys import ProfileHash as P
 from backend.store.keys import SiteHash as S
 from backend.core.validation import ValidationError, is_text
 
@@ -51,6 +52,14 @@ class Site:
         customer rule)? Always on sites that do not require signing; otherwise only when
         its signature is the site's HMAC of the id (or, with no id, the e-mail)."""
         return identity_signed(self.identity_secret, ev) or not self.signed_identity
+
+    def claimed(self, profile: Mapping[str, str], signed_only: bool = False) -> tuple[str, str]:
+        """The customer id and e-mail a visitor's stored profile names, as far as they may be
+        taken as who the visitor is: when they came signed, or, unless ``signed_only`` (what
+        shows the page the customer's record), on a site that does not require signing."""
+        if profile.get(P.VERIFIED) == "1" or not (signed_only or self.signed_identity):
+            return profile.get(P.ID, ""), profile.get(P.EMAIL, "")
+        return "", ""
 
     def as_json(self, settings: Settings) -> dict[str, Any]:
         return {
