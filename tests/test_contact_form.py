@@ -173,6 +173,31 @@ def test_five_an_hour_per_visitor(client: TestClient, site: dict) -> None:
     assert call(client, "/v1/contact", key, "visitor-0002", other, fields={"email": "y@example.com"}).status_code == 201
 
 
+def test_the_offers_own_leave_a_message_counts_under_the_same_limit(client: TestClient, site: dict) -> None:
+    """o.js answers a "leave a message" offer with its own form (/v1/offers/ID/message): a
+    script that sent five contact forms gets no sixth lead that way."""
+    key = site["key"]
+    client.put(f"/v1/sites/{key}/offer-settings", json={"leave_message": True, "sales_email": "sales@shop.example"},
+               headers=admin()).raise_for_status()
+    ingest(client, key, "visitor-0001", NEEDY)
+    answer = offered(client, key, "visitor-0001")
+    for i in range(5):
+        r = call(client, "/v1/contact", key, "visitor-0001", answer["tok"], fields={"email": f"x{i}@example.com"})
+        assert r.status_code == 201, r.text
+    r = call(client, f"/v1/offers/{answer['cmd']['id']}/message", key, "visitor-0001", answer["tok"],
+             name="Fay", email="fay@example.com", message="Call me")
+    assert r.status_code == 429 and "try again in 60 minutes" in r.json()["error"]
+    assert len(leads(client, key, "widget")) == 5
+    # a visitor under the limit leaves their message that way, once per offer
+    ingest(client, key, "visitor-0002", NEEDY)
+    other = offered(client, key, "visitor-0002")
+    for status in (200, 410):
+        r = call(client, f"/v1/offers/{other['cmd']['id']}/message", key, "visitor-0002", other["tok"],
+                 name="Gil", email="gil@example.com", message="Call me")
+        assert r.status_code == status, r.text
+    assert [x["email"] for x in leads(client, key, "widget")][-1] == "gil@example.com"
+
+
 def test_another_sites_key_visitor_or_token_is_refused(client: TestClient, site: dict) -> None:
     key = site["key"]
     shop(client, key, signed=False)

@@ -11,7 +11,7 @@ is about comes from the site's page map on the server, never from the page.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Mapping
 
 import redis.asyncio as aioredis
 
@@ -127,6 +127,14 @@ class ContactForms:
             except OfferClosed:
                 pass
         return Sent(await self.leads.contact(site, parsed, source, vid))
+
+    async def leave_message(self, site: Site, vid: str, offer: str, fields: Mapping[str, str]) -> Lead:
+        """The answer to a "leave a message" offer (o.js: name, e-mail, message, checked by its
+        form), counted with the contact form's requests so that no route takes more than
+        PER_WINDOW an hour from one visitor (TooMany); OfferClosed when that offer is gone."""
+        await self._count(site.key, vid)
+        await self.broker.respond(site.key, vid, offer, "message", site.offer, self.visitors.ttl_s)
+        return await self.leads.contact(site, core.from_message(fields), "widget", vid)
 
     async def _count(self, site: str, vid: str) -> None:
         key = keys.contact_rate(site, vid)

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from backend.domain.contact_form import TooMany
 from backend.domain.leads import LeadError
 from backend.web.http import HTTPError, cors_headers, errors_json
-from backend.web.offer_ui import OFFER_ID_RE, offer_css, visitor_call, widgets
+from backend.web.offer_ui import OFFER_ID_RE, offer_css, too_many, visitor_call, widgets
 
 
 async def ui(request: Request) -> Response:
@@ -44,9 +44,7 @@ async def _submit(request: Request, source: str) -> Response:
     except LeadError as exc:
         raise HTTPError(400, "please check the form", headers=cors, errors=errors_json(exc.errors)) from None
     except TooMany as exc:
-        minutes = -(-exc.retry_s // 60)
-        raise HTTPError(429, f"You have sent several messages already; please try again in {minutes} minute"
-                        f"{'' if minutes == 1 else 's'}.", headers={**cors, "Retry-After": str(exc.retry_s)}) from None
+        raise too_many(exc, cors) from None
     return JSONResponse(sent.as_json(), status_code=201, headers=cors)
 
 

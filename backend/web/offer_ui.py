@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.core.leads import from_message
 from backend.core.validation import EMAIL_RE
+from backend.domain.contact_form import TooMany
 from backend.domain.offers import OfferClosed
 from backend.domain.services import Services
 from backend.domain.sites import Site
@@ -60,6 +60,12 @@ def message_fields(data: dict[str, Any], cors: dict[str, str]) -> dict[str, str]
     return fields
 
 
+def too_many(exc: TooMany, cors: dict[str, str]) -> HTTPError:
+    minutes = -(-exc.retry_s // 60)
+    return HTTPError(429, f"You have sent several messages already; please try again in {minutes} minute"
+                     f"{'' if minutes == 1 else 's'}.", headers={**cors, "Retry-After": str(exc.retry_s)})
+
+
 async def visitor_call(request: Request) -> tuple[Services, Site, dict[str, Any], str]:
     """A page's call about its offer: POST ``{site, vid, tok, ...}`` as text/plain (no
     preflight, and the token in no URL), checked for site, origin and visitor token."""
@@ -89,16 +95,20 @@ async def respond(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in ACTIONS:
         raise HTTPError(404, "unknown action; use accept, dismiss or message", headers=cors)
-    fields = message_fields(data, cors) if action == "message" else {}
+    request_id = None
     try:
-        request_id = await svc.broker.respond(site.key, vid, oid, action, site.offer, svc.settings.visitor_ttl_s)
+        if action == "message":  # a contact lead, like the contact form's
+            await svc.contacts.leave_message(site, vid, oid, message_fields(data, cors))
+        else:
+            request_id = await svc.broker.respond(site.key, vid, oid, action, site.offer,
+                                                  svc.settings.visitor_ttl_s)
     except OfferClosed:
         raise HTTPError(410, "this offer is no longer open", headers=cors) from None
+    except TooMany as exc:
+        raise too_many(exc, cors) from None
     if action == "accept":
         await svc.chats.announce(site.key)
-    elif action == "message":  # a contact lead: mailed to the site's inbox (sales_email), and to the
-        await svc.leads.contact(site, from_message(fields), "widget", vid)  # salesperson with consent
-    else:
+    elif action == "dismiss":
         await svc.broker.run(site.key)  # a dismissed offer's slot may go to someone else
     return JSONResponse({"ok": True, **({"request": request_id} if request_id else {})}, headers=cors)
 
