@@ -205,7 +205,8 @@ def test_hostile_bodies_get_a_4xx(client: TestClient, site: dict, body: object) 
         r = client.request(method, f"/v1/sites/{key}/{path}", content=raw,
                            headers={**admin(), "Content-Type": "application/json"})
         assert r.status_code < 500, (path, r.text)
-    for q in ({"cursor": "x"}, {"cursor": "1.%ED%A0%80"}, {"from": "-1"}, {"cursor": "99999999999999999999.a"}):
+    for q in ({"cursor": "x"}, {"cursor": "1.%ED%A0%80"}, {"from": "-1"}, {"cursor": "99999999999999999999.a"},
+              {"cursor": "\u00b2.a"}, {"cursor": "1." + "a" * 200}):
         assert client.get(f"/v1/sites/{key}/leads", params=q, headers=admin()).status_code in (200, 400)
 
 

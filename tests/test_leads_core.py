@@ -102,3 +102,16 @@ def test_a_territory_table_is_read_in_order_with_every_problem_listed() -> None:
     assert core.parse_territories([{"areas": [], "staff": ""}, "x"]) == [
         ("[0].areas", "name at least one area code or postcode prefix"), ("[0].staff", "is required: a staff id"),
         ("[1]", "must be an object {areas, products, staff}")]
+
+
+@settings(max_examples=300)
+@given(cursor=st.text(max_size=100) | st.builds(lambda ms, lid: f"{ms}.{lid}", st.integers(0, 10**15), st.text(max_size=30)))
+def test_a_cursor_is_a_pages_end_or_none_never_an_error(cursor: str) -> None:
+    """Whatever a caller sends as ?cursor=: a position the list can start after, or None (a 400)."""
+    found = core.parse_cursor(cursor)
+    if found is not None:
+        ms, lid = found
+        head, _, tail = cursor.partition(".")
+        assert (int(head), tail) == (ms, lid)
+        assert lid.isprintable() and len(cursor) <= core.CURSOR_MAX
+    assert core.parse_cursor("\u00b2.a") is None and core.parse_cursor("1700000000000.ld_x") == (1700000000000, "ld_x")

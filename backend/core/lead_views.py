@@ -9,11 +9,11 @@ domain/records.py; every decision about what a query or a posted table means is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from itertools import zip_longest
 from typing import Any, Iterable, Mapping, Sequence
 
-from backend.core.leads import KINDS, PATHS, STATUSES, Lead, Territory
+from backend.core.leads import KINDS, PATHS, STATUSES, Lead, Territory, parse_cursor
 from backend.core.spreadsheet import csv_text
 
 Errors = list[tuple[str, str]]
@@ -22,7 +22,6 @@ DAY_MS = 86_400_000
 DEFAULT_DAYS = 30
 PAGE_SIZE = 50
 STAFF_ID_MAX = 64
-CURSOR_MAX = 80
 TERRITORY_OPS = ("save", "add", "remove", "up", "down")
 
 
@@ -95,24 +94,18 @@ def parse_query(params: Mapping[str, str], now_ms: int) -> tuple[LeadQuery, dict
         errors["staff"] = "is not a staff id"
         staff = ""
     cursor = params.get("cursor", "")
-    if cursor and not valid_cursor(cursor):
+    if cursor and parse_cursor(cursor) is None:
         errors["cursor"] = "must be the link a previous page gave"
         cursor = ""
     return LeadQuery(from_day, to_day, from_ms, to_ms + DAY_MS - 1, chosen["kind"], chosen["status"],
                      chosen["path"], staff, cursor), errors
 
 
-def valid_cursor(cursor: str) -> bool:
-    """A list position "<ms>.<lead id>", as the domain's ``recent`` gives it."""
-    ms, _, lid = cursor.partition(".")
-    return len(cursor) <= CURSOR_MAX and ms.isdigit() and bool(lid) and lid.isprintable()
-
-
 def retention_query(now_ms: int, retention_days: int, staff: str, cursor: str = "") -> LeadQuery:
     """A representative's own leads: everything kept, routed to their staff record."""
     first = now_ms - retention_days * DAY_MS
     return LeadQuery(day(first), day(now_ms), first, now_ms + DAY_MS, staff=staff,
-                     cursor=cursor if valid_cursor(cursor) else "")
+                     cursor=cursor if parse_cursor(cursor) else "")
 
 
 # --- CSV ----------------------------------------------------------------------------------------

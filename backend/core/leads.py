@@ -405,3 +405,15 @@ def help_channels(staff: Staff | None) -> tuple[str, ...]:
 
 def help_subject(customer_name: str, site_name: str) -> str:
     return f"{one_line(customer_name or 'Your customer', 60)} needs help on {one_line(site_name, 60)} now"
+
+
+CURSOR_MAX = 80
+
+
+def parse_cursor(cursor: str) -> tuple[int, str] | None:
+    """A list position "<ms>.<lead id>", as a page of leads ends (``Leads.list`` and
+    ``recent``); None for anything else. ASCII digits only: "²".isdigit() holds, int() fails."""
+    ms, _, lid = cursor.partition(".")
+    if len(cursor) > CURSOR_MAX or not (ms.isascii() and ms.isdigit()) or not lid or not lid.isprintable():
+        return None
+    return int(ms), lid

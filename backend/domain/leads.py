@@ -305,10 +305,7 @@ class Leads:
         floor = max(from_ms, self._now_ms() - self.retention_ms)
         after_ms, after_id = -1, ""
         if cursor:
-            ms, _, lid = cursor.partition(".")
-            if not ms.isdigit() or not lid:
-                raise LeadError([("cursor", "must be the cursor a previous page gave")])
-            after_ms, after_id = int(ms), lid
+            after_ms, after_id = self._cursor(cursor)
             floor = max(floor, after_ms)
         ties = int(await self.redis.zcount(keys.leads(site), after_ms, after_ms)) if cursor else 0
         found = await self.redis.zrangebyscore(keys.leads(site), floor, to_ms, start=0, num=limit + 1 + ties,
@@ -324,6 +321,13 @@ class Leads:
         out = [Lead.from_json(json.loads(raw)) for raw in rows if raw]
         return out, (f"{ids[-1][1]}.{ids[-1][0]}" if more else "")
 
+    @staticmethod
+    def _cursor(cursor: str) -> tuple[int, str]:
+        found = core.parse_cursor(cursor)
+        if found is None:
+            raise LeadError([("cursor", "must be the cursor a previous page gave")])
+        return found
+
     async def recent(self, site: str, from_ms: int, to_ms: int, keep: Callable[[Lead], bool],
                      cursor: str = "", limit: int = 50, scan_max: int | None = None) -> tuple[list[Lead], str]:
         """The console's list: leads in [from_ms, to_ms] that ``keep`` passes, newest first, from
@@ -334,10 +338,8 @@ class Leads:
         floor = max(from_ms, self._now_ms() - self.retention_ms)
         top_ms, top_id = to_ms, ""
         if cursor:
-            ms, _, lid = cursor.partition(".")
-            if not ms.isdigit() or not lid:
-                raise LeadError([("cursor", "must be the cursor a previous page gave")])
-            top_ms, top_id = (int(ms), lid) if int(ms) <= to_ms else (to_ms, "")
+            ms, lid = self._cursor(cursor)
+            top_ms, top_id = (ms, lid) if ms <= to_ms else (to_ms, "")
         out: list[Lead] = []
         scanned = 0
         while scanned < scan_max:
