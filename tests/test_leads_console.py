@@ -351,6 +351,7 @@ def test_queries_ops_and_errors_read_as_the_page_means() -> None:
     rows = lead_views.table_rows([Territory(("SW1",), (), "ann"), Territory(("EH",), ("kayaks",), "bob")])
     assert lead_views.apply_op(rows, "up:1") == rows[::-1] and lead_views.apply_op(rows, "up:0") == rows
     assert lead_views.apply_op(rows, "down:1") == rows and lead_views.apply_op(rows, "remove:5") is None
+    assert lead_views.apply_op(rows, "remove:\u00b2") is None  # a digit to str.isdigit, not to int()
     assert lead_views.form_rows(["a"], [], ["s", "t"])[1] == lead_views.FormRow("", "", "t")
     assert lead_views.row_errors([("[2].staff", "no"), ("", "too many")]) == ({2: ["staff: no"]}, ["too many"])
     assert lead_views.split("SW1, sw2;EH  ") == ["SW1", "sw2", "EH"]

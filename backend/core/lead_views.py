@@ -165,7 +165,7 @@ def apply_op(rows: list[FormRow], op: str) -> list[FormRow] | None:
     name, _, at = op.partition(":")
     if name == "add" and not at:
         return rows + [FormRow()]
-    if name not in ("remove", "up", "down") or not at.isdigit() or int(at) >= len(rows):
+    if name not in ("remove", "up", "down") or not (at.isascii() and at.isdigit()) or int(at) >= len(rows):
         return None
     i = int(at)
     out = list(rows)
