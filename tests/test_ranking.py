@@ -1,6 +1,7 @@
 """Ranking materials by outcome (issue 12, the pure part): smoothed so that one lucky use does
 not outrank a long record, Thompson sampling so that new materials get tried; a simulation
-with known true conversion rates finds the best, and a better material added late rises."""
+through practices.rank, what the console's suggestions run, with known true conversion rates
+finds the best, and a better material added late rises."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from decimal import Decimal
 
 import pytest
 
-from backend.core.ranking import Outcomes, by_estimate, estimate, suggest, why
+from backend.core import practices
+from backend.core.materials import Material
+from backend.core.practices import ALL, Context, Record
+from backend.core.ranking import Outcomes, estimate, why
 
 
 def test_one_lucky_use_does_not_outrank_a_long_record() -> None:
     lucky, steady = Outcomes("lucky", 1, 1), Outcomes("steady", 100, 30)
     assert round(estimate(lucky), 2) == 0.18 and round(estimate(steady), 2) == 0.28
-    assert [r.material for r in by_estimate([lucky, steady])] == ["steady", "lucky"]
+    assert best({"lucky": Record(1, 1, revenue={"EUR": 100}), "steady": Record(100, 30, revenue={"EUR": 3000})}) \
+        == "steady"
     with pytest.raises(ValueError):
         Outcomes("impossible", 3, 4)
 
@@ -26,27 +31,34 @@ def test_the_ranking_says_why() -> None:
     assert why(Outcomes("fresh")) == "new: not used in a chat like this one yet"
 
 
-def simulate(true: dict[str, float], chats: int, rng: random.Random, record: dict[str, Outcomes]) -> dict[str, int]:
-    """Each chat uses the first suggestion; it sells with that material's true rate."""
+def best(record: dict[str, Record]) -> str:
+    """The owner's view: the best estimate (no draw) among materials with these records."""
+    materials = [Material(m, "reply", m.title()) for m in record]
+    return practices.rank(Context(), materials, record, record, ALL, None, 1)[0].material.id
+
+
+def simulate(true: dict[str, float], chats: int, rng: random.Random, record: dict[str, Record]) -> dict[str, int]:
+    """Each chat uses the first suggestion; it sells with that material's true rate, for 100 EUR."""
+    materials = [Material(m, "reply", m.title()) for m in true]
     used = {m: 0 for m in true}
     for _ in range(chats):
-        pick = suggest([record[m] for m in true], rng, k=1)[0].material
+        pick = practices.rank(Context(), materials, record, record, ALL, rng, 1)[0].material.id
         used[pick] += 1
         sold = rng.random() < true[pick]
-        o = record[pick]
-        record[pick] = Outcomes(pick, o.uses + 1, o.sales + sold, o.revenue + (Decimal(100) if sold else 0))
+        r = record[pick]
+        record[pick] = Record(r.uses + 1, r.sales + sold, revenue={"EUR": r.revenue.get("EUR", 0) + 10000 * sold})
     return used
 
 
 def test_after_enough_chats_the_best_material_ranks_first_and_a_better_newcomer_rises() -> None:
     rng = random.Random(12)
     true = {"a": 0.05, "b": 0.10, "c": 0.20, "d": 0.15, "e": 0.08}
-    record = {m: Outcomes(m) for m in true}
+    record = {m: Record() for m in true}
     used = simulate(true, 2000, rng, record)
-    assert by_estimate(list(record.values()))[0].material == "c"
+    assert best(record) == "c"
     assert max(used, key=used.get) == "c" and min(used.values()) >= 5  # every material was tried
     # a better material arrives late: it is tried at once (its posterior is wide) and rises
-    true["new"], record["new"] = 0.30, Outcomes("new")
+    true["new"], record["new"] = 0.30, Record()
     used = simulate(true, 1500, rng, record)
     assert used["new"] > 0
-    assert by_estimate(list(record.values()))[0].material == "new"
+    assert best(record) == "new"

@@ -13,7 +13,9 @@ and their ratings. Two orders come from that:
   Suggestions follow the draw; lists an owner reads (which materials sell) follow the estimate.
 
 Suggestions and the owner's list weigh the conversion by what a sale is worth (``value_weights``),
-so the order is by expected revenue per use. Every ranking says why ("sold in 14 of 40 chats like this one; 320.00 EUR on average").
+so the order is by expected revenue per use. Every ranking says why ("sold in 14 of 40 chats
+like this one; 320.00 EUR on average"). core/practices.py:rank puts these together for a
+conversation.
 
 Pure: no I/O. Randomness comes from the ``random.Random`` passed in, so a seed replays a run.
 """
@@ -48,13 +50,6 @@ class Outcomes:
             raise ValueError(f"need 0 < prior_rate < 1, got {self.prior_rate}")
 
 
-@dataclass(frozen=True)
-class Ranked:
-    material: str
-    estimate: float  # the smoothed conversion
-    draw: float  # what it was ordered by: this time's Thompson draw, or the estimate, x value_weights
-    why: str
-
 
 def estimate(o: Outcomes, prior_uses: float = PRIOR_USES) -> float:
     """The posterior mean: (sales + prior_rate x prior_uses) / (uses + prior_uses)."""
@@ -71,16 +66,6 @@ def why(o: Outcomes, currency: str = "") -> str:
     if o.ratings:
         text += f"; rated {o.stars / o.ratings:.1f} of 5"
     return text
-
-
-def by_estimate(found: list[Outcomes], currency: str = "", prior_uses: float = PRIOR_USES) -> list[Ranked]:
-    """The owner's view: best estimate x value weight first (all revenue in ``currency``); ties
-    by revenue, then by name."""
-    weights = value_weights(found)
-    rows = [Ranked(o.material, estimate(o, prior_uses), estimate(o, prior_uses) * weights[o.material], why(o, currency))
-            for o in found]
-    revenue = {o.material: o.revenue for o in found}
-    return sorted(rows, key=lambda r: (-r.draw, -revenue[r.material], r.material))
 
 
 VALUE_PRIOR_SALES = 3.0  # a material's average sale is shrunk towards everyone's by this many sales
@@ -105,13 +90,3 @@ def draw(o: Outcomes, rng: random.Random, prior_uses: float = PRIOR_USES) -> flo
     """One draw from the material's Beta posterior."""
     a0, b0 = o.prior_rate * prior_uses, (1 - o.prior_rate) * prior_uses
     return rng.betavariate(o.sales + a0, o.uses - o.sales + b0)
-
-
-def suggest(found: list[Outcomes], rng: random.Random, k: int = 3, currency: str = "",
-            prior_uses: float = PRIOR_USES) -> list[Ranked]:
-    """The representative's suggestions: the top ``k`` by a Thompson draw from each material's
-    Beta posterior (ties by name)."""
-    weights = value_weights(found)
-    rows = [Ranked(o.material, estimate(o, prior_uses), draw(o, rng, prior_uses) * weights[o.material],
-                   why(o, currency)) for o in found]
-    return sorted(rows, key=lambda r: (-r.draw, r.material))[:k]
