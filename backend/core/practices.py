@@ -176,11 +176,9 @@ def shrunk(mid: str, here: Record, everywhere: Record) -> Outcomes:
 def why(o: Outcomes, everywhere: Outcomes, where: str, currency: str) -> str:
     """ranking.why, naming the context; a material new here says how it did elsewhere."""
     if where == ALL or o.uses:
-        text = ranking.why(o, currency)
-        return text if where == ALL else text.replace("chats like this one", describe(where))
+        return ranking.why(o, currency) if where == ALL else ranking.why(o, currency, describe(where))
     if everywhere.uses:
-        return f"not used in {describe(where)} yet; " + ranking.why(everywhere, currency).replace(
-            "chats like this one", "all chats")
+        return f"not used in {describe(where)} yet; " + ranking.why(everywhere, currency, "all chats")
     return ranking.why(o, currency)
 
 

@@ -56,11 +56,12 @@ def estimate(o: Outcomes, prior_uses: float = PRIOR_USES) -> float:
     return (o.sales + o.prior_rate * prior_uses) / (o.uses + prior_uses)
 
 
-def why(o: Outcomes, currency: str = "") -> str:
-    """What the ranking rests on, in words a representative reads at a glance."""
+def why(o: Outcomes, currency: str = "", where: str = "chats like this one") -> str:
+    """What the ranking rests on, in words a representative reads at a glance; ``where``: the
+    chats the record is of."""
     if o.uses == 0:
         return "new: not used in a chat like this one yet"
-    text = f"sold in {o.sales} of {o.uses} chats like this one"
+    text = f"sold in {o.sales} of {o.uses} {where}"
     if o.sales and o.revenue:
         text += f"; {(o.revenue / o.sales).quantize(Decimal('0.01'))}{' ' + currency if currency else ''} on average"
     if o.ratings:
