@@ -65,11 +65,12 @@
     return out;
   }
 
-  // While the page lives (a form sent by fetch), a failed send is tried again after 2, 4, 8 s;
-  // a page that navigates away keeps the first try going (keepalive).
+  // While the page lives (a form posted to a frame or a new tab), a send the collector failed
+  // is tried again after 2, 4, 8 s; a page that navigates away keeps the first try going
+  // (keepalive). A 429 is not tried again: the visitor's limit holds for up to an hour.
   function send(fields, n) {
     ready().then(function () { return post('/v1/contact/form', { fields: fields }); })
-      .then(function (r) { if (r.status === 429 || r.status > 499) throw r; })
+      .then(function (r) { if (r.status > 499) throw r; })
       .catch(function () {
         if (n < 3) setTimeout(guard(function () { send(fields, n + 1); }), 2000 << n);
       });
