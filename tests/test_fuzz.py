@@ -616,7 +616,14 @@ def test_site_api_bodies(server: Server, clean_log: None) -> None:
                      headers=admin()).raise_for_status()  # a territory row may name them
     hook = server.http.post(f"/v1/sites/{key}/webhooks", headers=admin(),
                             json={"url": "https://crm.example/h", "events": ["order.created"]}).json()["id"]
+    branch = server.site("Fuzzed branch")
+    eid = server.http.post("/v1/enterprises", json={"name": "Fuzzed", "sites": [branch]}, headers=admin()).json()["id"]
+    enterprises = st.fixed_dictionaries({}, optional={
+        "shared": st.one_of(st.booleans(), texts), "name": texts,
+        "sites": st.lists(st.one_of(st.just(branch), texts), max_size=3)})
     calls = st.one_of(
+        st.tuples(st.sampled_from([("PUT", f"/v1/enterprises/{eid}/records"), ("PUT", f"/v1/enterprises/{eid}/sites"),
+                                   ("POST", "/v1/enterprises")]), bodies(enterprises)),
         st.tuples(st.sampled_from([("POST", f"/v1/sites/{key}/webhooks"), ("PUT", f"/v1/sites/{key}/webhooks/{hook}"),
                                    ("POST", f"/v1/sites/{key}/webhooks/deliveries/evt_nosuchevent/resend"
                                             f"?endpoint={hook}")]), bodies(webhook_endpoints)),

@@ -1,15 +1,18 @@
 """Enterprises: one owner of several sites, whose representatives may serve any of them.
 
 An enterprise is its name and its sites; a site belongs to at most one enterprise, which the
-site's own hash records (``Sites.claim_for``: decided once, in the site's cluster slot). All
-other data stays per site: an enterprise gives its admins a choice of sites to staff, never a
-view across them.
+site's own hash records (``Sites.claim_for``: decided once, in the site's cluster slot). It may
+share one set of customer, staff and product records among its sites (``records_scope``), so a
+customer known to one shop is known to all and one sales team serves them. All other data
+stays per site: an enterprise gives its admins a choice of sites to staff, never a view across
+their visitors, chats or leads.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +37,10 @@ class Enterprise:
     id: str
     name: str
     sites: tuple[str, ...]  # site keys, sorted
+    shared_records: bool = False  # its sites keep one set of records (keys.enterprise_records)
 
     def as_json(self, names: dict[str, str]) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name,
+        return {"id": self.id, "name": self.name, "shared_records": self.shared_records,
                 "sites": [{"key": key, "name": names.get(key, "")} for key in self.sites]}
 
 
@@ -64,10 +68,15 @@ def validate_site_list(raw: Any) -> tuple[list[str], list[tuple[str, str]]]:
     return out, errors
 
 
+SCOPE_CACHE_S = 5.0  # how long a worker keeps where a site's records are: sharing turned on or
+# off, or a site leaving, reaches every worker within this
+
+
 class Enterprises:
     def __init__(self, redis: aioredis.Redis, sites: Sites) -> None:
         self.redis = redis
         self.sites = sites
+        self._scopes: dict[str, tuple[float, str]] = {}
 
     async def _check_sites(self, chosen: list[str], eid: str) -> list[tuple[str, str]]:
         errors = []
@@ -112,10 +121,42 @@ class Enterprises:
         if not ID_RE.fullmatch(eid):
             return None
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hget(keys.enterprise(eid), E.NAME)
+            pipe.hmget(keys.enterprise(eid), [E.NAME, E.SHARED_RECORDS])
             pipe.smembers(keys.enterprise_sites(eid))
-            name, sites = await pipe.execute()
-        return None if name is None else Enterprise(eid, name, tuple(sorted(sites)))
+            (name, shared), sites = await pipe.execute()
+        return None if name is None else Enterprise(eid, name, tuple(sorted(sites)), shared == "1")
+
+    async def set_shared_records(self, eid: str, data: Any) -> Enterprise | None:
+        """``{"shared": true}``: the sites keep one set of records from now on, the
+        enterprise's (empty at first: import into it through any of the sites); each site's
+        own records stay, unseen, and are seen again with ``false``. Nothing is copied or
+        merged, so turning it on or off loses nothing."""
+        current = await self.get(eid)
+        if current is None:
+            return None
+        if not isinstance(data, dict) or set(data) != {"shared"} or not isinstance(data["shared"], bool):
+            raise EnterpriseError([("shared", 'the body must be {"shared": true} or {"shared": false}')])
+        await self.redis.hset(keys.enterprise(eid), E.SHARED_RECORDS, "1" if data["shared"] else "0")
+        self._scopes.clear()
+        return replace(current, shared_records=data["shared"])
+
+    async def records_scope(self, site_key: str) -> str:
+        """Where the site's records are: its enterprise's, when it shares them, else its own
+        (the site key). Kept per worker for SCOPE_CACHE_S."""
+        now = time.monotonic()
+        hit = self._scopes.get(site_key)
+        if hit and hit[0] > now:
+            return hit[1]
+        site = await self.sites.get(site_key)
+        scope = site_key
+        if site is not None and site.enterprise:
+            found = await self.get(site.enterprise)
+            if found is not None and found.shared_records and site_key in found.sites:
+                scope = keys.enterprise_records(found.id)
+        if len(self._scopes) > 10_000:
+            self._scopes.clear()
+        self._scopes[site_key] = (now + SCOPE_CACHE_S, scope)
+        return scope
 
     async def set_sites(self, eid: str, data: Any) -> Enterprise | None:
         """Replace the enterprise's sites: new ones are claimed, dropped ones released (their
@@ -134,6 +175,7 @@ class Enterprises:
         dropped = [k for k in current.sites if k not in chosen]
         for key in dropped:
             await self.sites.release_from(key, eid)
+        self._scopes.clear()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.enterprise_sites(eid))
             pipe.sadd(keys.enterprise_sites(eid), *chosen)

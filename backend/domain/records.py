@@ -1,12 +1,14 @@
 """A site's customers, staff and products in Redis (core/records.py decides; this module
-stores). Per site only: records shared across an enterprise's sites are not in this slice.
+stores). A site keeps its own records, unless its enterprise shares one set among its sites
+(``Enterprises.records_scope``): then every call for any of those sites reads and writes the
+enterprise's, and each site's own stay where they were, unseen, until it stops sharing.
 
-Each kind is one hash of the site (key -> JSON) with a sorted set of its keys for paging in a
+Each kind is one hash of the scope (key -> JSON) with a sorted set of its keys for paging in a
 stable order, and customers have an e-mail -> customer index. An upsert works in batches: the
 batch's rows are validated whole, what they match is read in two round trips, each row is
 decided (core/records.py:decide) against what is stored and what earlier rows of the call
 did, and the batch's writes go in one MULTI/EXEC. A bad row is reported and writes nothing;
-it never stops the good ones; an unchanged row writes nothing. A lock per site and kind is
+it never stops the good ones; an unchanged row writes nothing. A lock per scope and kind is
 held over each batch, so two imports never both claim one e-mail or create one id twice.
 """
 
@@ -85,6 +87,11 @@ class Records:
         self.webhooks: Webhooks | None = None  # customer.upserted for each customer created or updated
         # Told of the customers an upsert updated (before, after): the leads' registration updates.
         self.on_customers_updated: Callable[[str, list[tuple[Customer, Customer]]], Awaitable[None]] | None = None
+        # Where a site's records are kept: its own, or its enterprise's (Enterprises.records_scope).
+        self.scope_of: Callable[[str], Awaitable[str]] | None = None
+
+    async def scope(self, site: str) -> str:
+        return await self.scope_of(site) if self.scope_of is not None else site
 
     @staticmethod
     def _kind(kind: str) -> str:
@@ -104,14 +111,14 @@ class Records:
             return None
 
     async def count(self, site: str, kind: str) -> int:
-        return int(await self.redis.hlen(keys.records(site, self._kind(kind))))
+        return int(await self.redis.hlen(keys.records(await self.scope(site), self._kind(kind))))
 
     async def get(self, site: str, kind: str, rid: str) -> Record | None:
         """By id (a customer also by e-mail), or by model."""
         if kind == "customers":
             return await self.find_customer(site, id=rid) or (await self.find_customer(site, email=rid)
                                                               if "@" in rid else None)
-        found = self._read(kind, await self.redis.hget(keys.records(site, self._kind(kind)), rid.lower()
+        found = self._read(kind, await self.redis.hget(keys.records(await self.scope(site), self._kind(kind)), rid.lower()
                                                        if kind == "products" else rid))
         return found
 
@@ -129,13 +136,14 @@ class Records:
 
     async def find_customer(self, site: str, id: str | None = None, email: str | None = None) -> Customer | None:
         """The customer with this id, else the one with this e-mail (compared lower-cased)."""
-        hash_ = keys.records(site, "customers")
+        scope = await self.scope(site)
+        hash_ = keys.records(scope, "customers")
         if id:
             found = self._read("customers", await self.redis.hget(hash_, "i:" + id))
             if isinstance(found, Customer):
                 return found
         if email:
-            key = await self.redis.hget(keys.customer_emails(site), email.strip().lower())
+            key = await self.redis.hget(keys.customer_emails(scope), email.strip().lower())
             found = self._read("customers", await self.redis.hget(hash_, key)) if key else None
             if isinstance(found, Customer):
                 return found
@@ -143,7 +151,8 @@ class Records:
 
     async def all_staff(self, site: str) -> dict[str, Staff]:
         """Every staff member of the site by id (at most MAX_RECORDS["staff"]): what routing reads."""
-        found = {k: self._read("staff", t) for k, t in (await self.redis.hgetall(keys.records(site, "staff"))).items()}
+        found = {k: self._read("staff", t)
+                 for k, t in (await self.redis.hgetall(keys.records(await self.scope(site), "staff"))).items()}
         return {k: s for k, s in found.items() if isinstance(s, Staff)}
 
     async def staff_of_rep(self, site: str, rep_id: str) -> Staff | None:
@@ -157,7 +166,7 @@ class Records:
     async def products(self, site: str, models: list[str]) -> dict[str, Product]:
         """The product records of these models (lower-cased), those that exist, in the given order."""
         wanted = list(dict.fromkeys(m.lower() for m in models if m))
-        texts = await self.redis.hmget(keys.records(site, "products"), wanted) if wanted else []
+        texts = await self.redis.hmget(keys.records(await self.scope(site), "products"), wanted) if wanted else []
         found = {m: self._read("products", t) for m, t in zip(wanted, texts)}
         return {m: p for m, p in found.items() if isinstance(p, Product)}
 
@@ -166,10 +175,11 @@ class Records:
         self._kind(kind)
         limit = max(1, min(limit, PAGE_MAX))
         start = "(" + cursor if cursor else "-"
-        found = await self.redis.zrange(keys.records_order(site, kind), start, "+", bylex=True, offset=0,
+        scope = await self.scope(site)
+        found = await self.redis.zrange(keys.records_order(scope, kind), start, "+", bylex=True, offset=0,
                                         num=limit + 1)
         page, more = found[:limit], len(found) > limit
-        texts = await self.redis.hmget(keys.records(site, kind), page) if page else []
+        texts = await self.redis.hmget(keys.records(scope, kind), page) if page else []
         records = [r for r in (self._read(kind, t) for t in texts) if r is not None]
         return Page(records, page[-1] if more else "")
 
@@ -221,19 +231,20 @@ class Records:
                 await progress(out)
         return out
 
-    def _lock(self, site: str, kind: str) -> Any:
-        return self.redis.lock(keys.records_lock(site, kind), timeout=LOCK_TTL_S, blocking_timeout=LOCK_WAIT_S)
+    def _lock(self, scope: str, kind: str) -> Any:
+        return self.redis.lock(keys.records_lock(scope, kind), timeout=LOCK_TTL_S, blocking_timeout=LOCK_WAIT_S)
 
     async def _batch(self, site: str, kind: str, rows: list[tuple[int, Row | Errors, str]],
                      leads: bool = True) -> list[RowResult]:
         good = [(n, r) for n, r, _ in rows if isinstance(r, Row)]
-        lock = self._lock(site, kind)
+        scope = await self.scope(site)
+        lock = self._lock(scope, kind)
         if good and not await lock.acquire():  # the rows stay the caller's to send again, as any row error
             return [RowResult(n, "error", r.record.label if isinstance(r, Row) else label, r if isinstance(r, list)
                               else [("", f"another import held these records for over {LOCK_WAIT_S} s; send this "
                                          "row again")]) for n, r, label in rows]
         try:
-            decided = await self._decide(site, kind, good) if good else {}
+            decided = await self._decide(scope, kind, good) if good else {}
         finally:
             if good:
                 try:
@@ -270,9 +281,9 @@ class Records:
         except Exception:
             log.exception("customer.upserted webhooks of %d customers not queued", len(changed))
 
-    async def _decide(self, site: str, kind: str, rows: list[tuple[int, Row]]) -> dict[int, Decision]:
-        hash_ = keys.records(site, kind)
-        stored, emails, staff = await self._load(site, kind, [r for _, r in rows])
+    async def _decide(self, scope: str, kind: str, rows: list[tuple[int, Row]]) -> dict[int, Decision]:
+        hash_ = keys.records(scope, kind)
+        stored, emails, staff = await self._load(scope, kind, [r for _, r in rows])
         count = await self.redis.hlen(hash_)
         now_ms = int(self.clock() * 1000)
         out: dict[int, Decision] = {}
@@ -290,7 +301,7 @@ class Records:
                 continue
             decision = core.decide(row, by_key, by_email, now_ms)
             if decision.status == "created" and count >= self.caps[kind]:
-                decision = Decision("error", errors=[("", f"a site has at most {self.caps[kind]} {kind}; "
+                decision = Decision("error", errors=[("", f"the records hold at most {self.caps[kind]} {kind}; "
                                                           "delete some first")])
             out[number] = decision
             if decision.status not in ("created", "updated") or decision.record is None:
@@ -310,21 +321,21 @@ class Records:
                 if new.email:
                     emails[new.email] = new.key
                     mailed.add(new.email)
-        await self._write(site, kind, {k: stored.get(k) for k in touched}, {e: emails.get(e) for e in mailed})
+        await self._write(scope, kind, {k: stored.get(k) for k in touched}, {e: emails.get(e) for e in mailed})
         return out
 
-    async def _write(self, site: str, kind: str, records: dict[str, Record | None],
+    async def _write(self, scope: str, kind: str, records: dict[str, Record | None],
                      emails: dict[str, str | None]) -> None:
         """A batch's final state in one transaction, a few commands whatever its size (the
         cluster client's transactions cost a thread per queued command)."""
-        hash_, order, emails_ = keys.records(site, kind), keys.records_order(site, kind), keys.customer_emails(site)
+        hash_, order, emails_ = keys.records(scope, kind), keys.records_order(scope, kind), keys.customer_emails(scope)
         kept = {k: json.dumps(r.as_json()) for k, r in records.items() if r is not None}
         gone = [k for k, r in records.items() if r is None]
         mail_kept = {e: k for e, k in emails.items() if k}
         mail_gone = [e for e, k in emails.items() if not k]
         if not (kept or gone or mail_kept or mail_gone):
             return
-        async with self.redis.pipeline(transaction=True) as pipe:  # the site's slot: one transaction
+        async with self.redis.pipeline(transaction=True) as pipe:  # the scope's slot: one transaction
             if gone:
                 pipe.hdel(hash_, *gone)
                 pipe.zrem(order, *gone)
@@ -337,19 +348,19 @@ class Records:
                 pipe.hset(emails_, mapping=mail_kept)
             await pipe.execute()
 
-    async def _load(self, site: str, kind: str, rows: list[Row]
+    async def _load(self, scope: str, kind: str, rows: list[Row]
                     ) -> tuple[dict[str, Record | None], dict[str, str | None], dict[str, bool]]:
         """What the rows may match, in two round trips: the records by key, the e-mails'
         owners and their records, and whether the staff customers are assigned to exist."""
-        hash_ = keys.records(site, kind)
+        hash_ = keys.records(scope, kind)
         wanted = sorted({r.record.key for r in rows if not isinstance(r.record, Customer) or r.record.id})
         mails = sorted({r.record.email for r in rows if isinstance(r.record, Customer) and r.record.email})
         staff_ids = sorted({r.record.assigned_staff for r in rows
                             if isinstance(r.record, Customer) and r.record.assigned_staff})
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(hash_, wanted or ["-"])
-            pipe.hmget(keys.customer_emails(site), mails or ["-"])
-            pipe.hmget(keys.records(site, "staff"), staff_ids or ["-"])
+            pipe.hmget(keys.customer_emails(scope), mails or ["-"])
+            pipe.hmget(keys.records(scope, "staff"), staff_ids or ["-"])
             texts, owners, staff = await pipe.execute()
         stored: dict[str, Record | None] = {k: self._read(kind, t) for k, t in zip(wanted, texts)}
         emails: dict[str, str | None] = dict(zip(mails, owners))
@@ -361,7 +372,8 @@ class Records:
 
     async def delete(self, site: str, kind: str, rid: str) -> Record | None:
         """The record gone (a customer's e-mail with them); what it was, or None."""
-        lock = self._lock(site, kind)
+        scope = await self.scope(site)
+        lock = self._lock(scope, kind)
         if not await lock.acquire():
             raise Busy()
         try:
@@ -369,10 +381,10 @@ class Records:
             if found is None:
                 return None
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hdel(keys.records(site, kind), found.key)
-                pipe.zrem(keys.records_order(site, kind), found.key)
+                pipe.hdel(keys.records(scope, kind), found.key)
+                pipe.zrem(keys.records_order(scope, kind), found.key)
                 if isinstance(found, Customer) and found.email:
-                    pipe.hdel(keys.customer_emails(site), found.email)
+                    pipe.hdel(keys.customer_emails(scope), found.email)
                 await pipe.execute()
         finally:
             try:

@@ -119,6 +119,8 @@ class Services:
         orders.attribution = Attribution(redis, touches, sales, settings.counter_retention_days * 86400,
                                          orders.retention_ms, practices)
         records = Records(redis)
+        enterprises = Enterprises(redis, sites)
+        records.scope_of = enterprises.records_scope
         leads = Leads(redis, sites, records, visitors, matching, jobs, hub, settings.lead_retention_days,
                       settings.public_url)
         records.on_customers_updated = leads.customers_updated
@@ -132,9 +134,9 @@ class Services:
             ticker=Ticker(broker, redis, settings.offer_tick_s, outage), presence=Presence(reps, broker),
             chats=chats, jobs=jobs, accreditations=accreditations, matching=matching, routing=routing,
             applications=Applications(redis, reps, jobs, settings.public_url),
-            enterprises=Enterprises(redis, sites), ratings=Ratings(scripts, hub, practices), sales=sales,
+            enterprises=enterprises, ratings=Ratings(scripts, hub, practices), sales=sales,
             touches=touches,
-            memberships=Memberships(reps, Enterprises(redis, sites)), counters=counters_,
+            memberships=Memberships(reps, enterprises), counters=counters_,
             reports=Reports(redis, counters_, reps),
             materials=materials, practices=practices, best_practices=BestPractices(chats, materials, practices),
             records=records, leads=leads, webhooks=webhooks,

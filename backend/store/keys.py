@@ -39,6 +39,7 @@ class SiteHash(Fields):
 class EnterpriseHash(Fields):
     NAME = "name"
     CREATED = "created"  # s
+    SHARED_RECORDS = "shared_records"  # "1": its sites keep one set of records (records_scope)
 
 
 class VisitorHash(Fields):
@@ -732,30 +733,36 @@ def customer_visitors(site_key: str, kind: str, value: str) -> str:
 
 
 # --- Records (issue 13: customers, staff and products; domain/records.py) ------------------
-# ``kind`` is one of core/records.py:KINDS.
+# ``kind`` is one of core/records.py:KINDS. ``scope``: the site's key, or for the sites of an
+# enterprise that shares its records, enterprise_records(eid), in the enterprise's slot.
 
 
-def records(site_key: str, kind: str) -> str:
+def enterprise_records(eid: str) -> str:
+    """The records scope an enterprise's sites share (no site key holds a colon)."""
+    return f"ent:{eid}"
+
+
+def records(scope: str, kind: str) -> str:
     """Hash: record key -> JSON (core/records.py: ``as_json``); a customer's key is "i:<id>", or
     "e:<e-mail>" while they have no id, a staff member's their id, a product's its model."""
-    return _k(site_key, "records", kind)
+    return _k(scope, "records", kind)
 
 
-def records_order(site_key: str, kind: str) -> str:
+def records_order(scope: str, kind: str) -> str:
     """Sorted set: the same keys, all at score 0, so pages and exports go in one stable order
     (ZRANGE BYLEX from the last key a page ended at)."""
-    return _k(site_key, "records-order", kind)
+    return _k(scope, "records-order", kind)
 
 
-def customer_emails(site_key: str) -> str:
+def customer_emails(scope: str) -> str:
     """Hash: e-mail (lower-cased) -> the key of the one customer who has it."""
-    return _k(site_key, "customer-emails")
+    return _k(scope, "customer-emails")
 
 
-def records_lock(site_key: str, kind: str) -> str:
+def records_lock(scope: str, kind: str) -> str:
     """String: held (with a TTL) while a batch of one kind is read, decided and written, so two
     imports never both take one e-mail or both create one id."""
-    return _k(site_key, "records-lock", kind)
+    return _k(scope, "records-lock", kind)
 
 
 class RecordUploadHash(Fields):

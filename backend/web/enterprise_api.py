@@ -54,8 +54,22 @@ async def enterprise_sites(request: Request) -> Response:
     return await _answer(request, enterprise)
 
 
+async def enterprise_records(request: Request) -> Response:
+    """``{"shared": true | false}``: whether the enterprise's sites keep one set of records."""
+    await require_operator(request)
+    try:
+        enterprise = await services(request).enterprises.set_shared_records(request.path_params["eid"],
+                                                                            await read_json(request))
+    except EnterpriseError as exc:
+        raise _invalid(exc) from None
+    if enterprise is None:
+        raise HTTPError(404, "no such enterprise")
+    return await _answer(request, enterprise)
+
+
 routes = [
     Route("/v1/enterprises", create_enterprise, methods=["POST"]),
     Route("/v1/enterprises/{eid}", enterprise_detail, methods=["GET"]),
     Route("/v1/enterprises/{eid}/sites", enterprise_sites, methods=["PUT"]),
+    Route("/v1/enterprises/{eid}/records", enterprise_records, methods=["PUT"]),
 ]

@@ -71,11 +71,13 @@ def _import_id(request: Request) -> str:
 
 @page(admin=True, reads=True)
 async def records_home(request: Request, ctx: Ctx) -> Response:
-    records = services(request).records
-    counts = {kind: await records.count(ctx.site.key, kind) for kind in KINDS}
+    svc = services(request)
+    counts = {kind: await svc.records.count(ctx.site.key, kind) for kind in KINDS}
+    shared = await svc.records.scope(ctx.site.key) != ctx.site.key
+    enterprise = await svc.enterprises.get(ctx.site.enterprise) if shared and ctx.site.enterprise else None
     return render(request, "admin_records.html", {
         "rep": ctx.rep, "site": ctx.site, "nav": "records", "kinds": KINDS, "counts": counts, "columns": COLUMNS,
-        "max_bytes": CSV_MAX_BYTES})
+        "max_bytes": CSV_MAX_BYTES, "shared_by": enterprise.name if enterprise else ""})
 
 
 @page(admin=True, reads=True)
