@@ -573,3 +573,21 @@ def post_order(client: Any, key: str, secret: str, order: Any = ORDER, msg_id: s
                at: float | None = None, body: bytes | None = None):
     body = body if body is not None else json.dumps(order).encode()
     return client.post(f"/v1/sites/{key}/orders", content=body, headers=signed(secret, body, msg_id, at))
+
+
+# --- enterprises ----------------------------------------------------------------------------
+
+def new_site(client: Any, name: str) -> str:
+    """A site named ``name`` on an origin of its own; its key."""
+    host = "".join(c for c in name.lower() if c.isalnum())
+    r = client.post("/v1/sites", json={"name": name, "origins": [f"https://{host}.example"]},
+                    headers=admin())
+    assert r.status_code == 201, r.text
+    return r.json()["key"]
+
+
+def enterprise(client: Any, name: str, *sites: str) -> str:
+    """An enterprise of these sites, made by the operator; its id."""
+    r = client.post("/v1/enterprises", json={"name": name, "sites": list(sites)}, headers=admin())
+    assert r.status_code == 201, r.text
+    return r.json()["id"]

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from tests.helpers import PASSWORD, admin, console_login
-from tests.test_enterprises import enterprise, new_site
+from tests.helpers import PASSWORD, admin, console_login, enterprise, new_site
 
 ANN = {"id": "ann", "name": "Ann Seller", "email": "ann@shop.example", "areas": ["SW1"], "products": ["kayaks"]}
 

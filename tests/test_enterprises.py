@@ -7,15 +7,8 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tests.helpers import ORIGIN, PASSWORD, admin, console_login, make_rep, presence, recv, waiting_request
-
-
-def new_site(client: TestClient, name: str) -> str:
-    host = "".join(c for c in name.lower() if c.isalnum())
-    r = client.post("/v1/sites", json={"name": name, "origins": [f"https://{host}.example"]},
-                    headers=admin())
-    assert r.status_code == 201, r.text
-    return r.json()["key"]
+from tests.helpers import (ORIGIN, PASSWORD, admin, console_login, enterprise, make_rep, new_site, presence, recv,
+                           waiting_request)
 
 
 def test_the_operator_makes_an_enterprise_and_every_mistake_is_listed(client: TestClient) -> None:
@@ -54,12 +47,6 @@ def test_only_the_operator_token_opens_enterprises(client: TestClient) -> None:
                     headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 403
     assert client.post("/v1/enterprises", json={"name": "Mine", "sites": [a1]}).status_code == 401
-
-
-def enterprise(client: TestClient, name: str, *sites: str) -> str:
-    r = client.post("/v1/enterprises", json={"name": name, "sites": list(sites)}, headers=admin())
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
 
 
 def emails_of(client: TestClient, key: str) -> dict[str, bool]:
