@@ -78,7 +78,7 @@ def upsert_customer(api: TestClient, key: str, **fields: Any) -> None:
 
 
 def log_of(api: TestClient, key: str) -> list[dict]:
-    r = api.get(f"/v1/sites/{key}/webhooks/deliveries", headers=admin())
+    r = api.get(f"/v1/sites/{key}/webhooks/deliveries", params={"limit": 1000}, headers=admin())
     assert r.status_code == 200, r.text
     return r.json()["deliveries"]
 
@@ -222,19 +222,23 @@ def test_a_pinned_connection_still_checks_the_names_certificate(tmp_path: Path,
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
     monkeypatch.setattr(domain, "TLS", ssl.create_default_context(cafile=str(tmp_path / "c.pem")))
+
+    def post(url: httpx.URL, addresses: list[str]) -> tuple[int | None, str]:
+        with domain._client(5) as client:
+            return domain._post(client, url, addresses, b"{}", {})
+
     try:
         url = httpx.URL(f"https://{name}:{port}/hooks")
-        assert domain._post(url, ["127.0.0.1"], b"{}", {}, 5) == (204, "")
+        assert post(url, ["127.0.0.1"]) == (204, "")
         assert seen == [f"{name}:{port}"]
-        status, error = domain._post(httpx.URL(f"https://127.0.0.1:{port}/hooks"), ["127.0.0.1"], b"{}", {}, 5)
+        status, error = post(httpx.URL(f"https://127.0.0.1:{port}/hooks"), ["127.0.0.1"])
         assert status is None and "certificate" in error
         dead = socket.socket()
         dead.bind(("127.0.0.1", 0))  # bound, never listening: refuses connections
         try:
-            status, error = domain._post(url, ["::1", "127.0.0.1"], b"{}", {}, 5)  # ::1 may not listen: the next
+            status, error = post(url, ["::1", "127.0.0.1"])  # ::1 may not listen: the next
             assert status == 204, error
-            status, error = domain._post(httpx.URL(f"https://{name}:{dead.getsockname()[1]}/"), ["127.0.0.1"],
-                                         b"{}", {}, 5)
+            status, error = post(httpx.URL(f"https://{name}:{dead.getsockname()[1]}/"), ["127.0.0.1"])
             assert status is None and "ConnectError" in error and "(at 127.0.0.1)" in error
         finally:
             dead.close()
@@ -280,6 +284,45 @@ def test_a_500_is_retried_and_the_retry_succeeds(api: TestClient, key: str, hook
     assert [(a["attempt"], a["outcome"], a["status"]) for a in reversed(log)] == [
         (1, "retrying", 500), (2, "retrying", 500), (3, "delivered", 200)]
     assert "answered 500" in log[-1]["error"]
+
+
+def import_customers(api: TestClient, key: str, n: int) -> None:
+    rows = [{"id": f"c-{i}", "email": f"c{i}@example.com"} for i in range(n)]
+    r = api.post(f"/v1/sites/{key}/records/customers", json={"records": rows}, headers=admin())
+    assert r.status_code == 200 and all(x["status"] == "created" for x in r.json()["results"]), r.text
+
+
+def test_an_imports_events_go_in_batches_and_a_failed_one_is_retried_alone(api: TestClient, key: str,
+                                                                           hook_settings: Settings,
+                                                                           receiver: Receiver) -> None:
+    receiver.secret = add_endpoint(api, key, receiver.url, ["customer.upserted"])["secret"]
+    receiver.fail_first = 2
+    import_customers(api, key, domain.BATCH + 20)  # two batch jobs
+    work(hook_settings)
+    assert len(receiver.processed) == domain.BATCH + 20  # each event once, every signature checked
+    assert all(d.problem is None for d in receiver.deliveries) and len(receiver.deliveries) == domain.BATCH + 22
+    failed_first = [d.id for d in receiver.deliveries[:2]]
+    log = list(reversed(log_of(api, key)))
+    retried = [(a["event"], a["attempt"], a["outcome"]) for a in log if a["event"] in failed_first]
+    assert sorted(retried) == sorted([(e, 1, "retrying") for e in failed_first] + [(e, 2, "delivered")
+                                                                                   for e in failed_first])
+    assert {(a["attempt"], a["outcome"]) for a in log if a["event"] not in failed_first} == {(1, "delivered")}
+
+
+def test_a_batch_whose_endpoint_is_down_waits_for_each_events_retries(api: TestClient, key: str,
+                                                                      hook_settings: Settings) -> None:
+    down = f"http://127.0.0.1:{free_port()}/hooks"  # nothing listens
+    add_endpoint(api, key, down, ["customer.upserted"])
+    import_customers(api, key, 4)
+    work(hook_settings)
+    log = list(reversed(log_of(api, key)))
+    firsts = [a for a in log if a["attempt"] == 1]
+    assert len(firsts) == 4 and all(a["outcome"] == "retrying" and a["status"] is None for a in firsts)
+    assert firsts[0]["error"].startswith("ConnectError")
+    assert all(a["error"].startswith("not tried: ConnectError") for a in firsts[1:])  # one refusal is enough
+    # then each event on its own schedule: attempts 2 and 3, the last marked failed for the resend button
+    assert sorted((a["event"], a["attempt"], a["outcome"]) for a in log if a["attempt"] > 1) == sorted(
+        (a["event"], n, "retrying" if n == 2 else "failed") for a in firsts for n in (2, 3))
 
 
 def test_a_retried_success_is_processed_once(api: TestClient, key: str, hook_settings: Settings) -> None:

@@ -44,7 +44,8 @@ MAIL_TIMEOUT_S = 60  # one try of a mail job (SMTP's own timeout is 20 s)
 MAINTENANCE_S = 5
 HEARTBEAT_S = 5  # the worker vouches for the job it runs this often...
 HEARTBEAT_SLACK_S = 10  # ...and a job nobody vouched for this much longer was abandoned
-WEBHOOK_JOB = "backend.domain.webhooks.deliver"  # handed the webhook settings instead of mail's
+# handed the webhook settings instead of mail's
+WEBHOOK_JOBS = ("backend.domain.webhooks.deliver", "backend.domain.webhooks.deliver_batch")
 
 
 class _Beckon:
@@ -58,7 +59,7 @@ class _Beckon:
     hooks = WebhookSettings()
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
-        given = {"hooks": self.hooks} if job.func_name == WEBHOOK_JOB else {"mail": self.mail}
+        given = {"hooks": self.hooks} if job.func_name in WEBHOOK_JOBS else {"mail": self.mail}
         job.kwargs = {**job.kwargs, **given}
         return super().perform_job(job, queue, execution)
 

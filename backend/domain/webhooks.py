@@ -2,12 +2,17 @@
 the rq worker, and the delivery log.
 
 ``emit`` stores the event once (its body byte for byte, 30 days) and queues one delivery job
-per endpoint subscribed to its type, all in one round trip to the queue's Redis, so an import
-of thousands of customers queues its events per batch. The job reads the endpoint when it runs
-(a rotated secret or a changed URL applies to retries), signs at each attempt, and records the
-attempt in the site's log. A failed attempt raises, and rq tries it again after
-Settings.webhook_retry_s; the last one is marked failed and returns. The event id is the
-``webhook-id`` of every attempt and every resend, so a receiver drops what it took already.
+per endpoint subscribed to its type, all in one round trip to the queue's Redis. The job reads
+the endpoint when it runs (a rotated secret or a changed URL applies to retries), signs at each
+attempt, and records the attempt in the site's log. A failed attempt raises, and rq tries it
+again after Settings.webhook_retry_s; the last one is marked failed and returns. The event id
+is the ``webhook-id`` of every attempt and every resend, so a receiver drops what it took
+already.
+
+``emit_many`` (an import's customer.upserted) queues one job per endpoint and BATCH events
+(``deliver_batch``): their first attempts share one job and one kept-alive connection, since
+rq's bookkeeping, not the POST, was most of a delivery's cost (scripts/bench/notify.py). Each
+event whose first attempt failed gets a ``deliver`` job of its own for the rest of the schedule.
 
 Everything here lives in the job queue's Redis (beside the dead letters): the worker reaches
 only that one.
@@ -23,6 +28,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, Callable
 
 import certifi
@@ -45,6 +51,8 @@ log = logging.getLogger("beckon.webhooks")
 EVENT_TTL_S = 30 * 86400  # an event can be resent this long
 LOG_MAX = 1000  # attempts kept per site, newest first
 JOB_TIMEOUT_S = 30  # one attempt: 10 s per phase of the POST at most, and the log write
+BATCH = 100  # events a deliver_batch job takes to one endpoint
+BATCH_BUDGET_S = 60  # a batch stops trying its events after this; the rest wait for their retry
 ERROR_MAX = 200
 # Made once, in the worker (before it forks a work horse per job, when it does): loading the CA
 # bundle per attempt cost most of a delivery's CPU (scripts/bench/notify.py).
@@ -96,9 +104,10 @@ def endpoint_id() -> str:
 
 # --- in the worker ----------------------------------------------------------------------------
 
-def _record(conn: Redis, site: str, attempt: Attempt) -> None:
+def _record(conn: Redis, site: str, *attempts: Attempt) -> None:
     with conn.pipeline(transaction=False) as pipe:
-        pipe.lpush(keys.webhook_log(site), json.dumps(attempt.as_json()))
+        for attempt in attempts:
+            pipe.lpush(keys.webhook_log(site), json.dumps(attempt.as_json()))
         pipe.ltrim(keys.webhook_log(site), 0, LOG_MAX - 1)
         pipe.expire(keys.webhook_log(site), EVENT_TTL_S)
         pipe.execute()
@@ -128,8 +137,12 @@ def _addresses(url: httpx.URL, allow_private: bool) -> tuple[list[str], str, boo
     return addresses, "", False
 
 
-def _post(url: httpx.URL, addresses: list[str], body: bytes, headers: dict[str, str],
-          timeout_s: float) -> tuple[int | None, str]:
+def _client(timeout_s: float) -> httpx.Client:
+    return httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False, verify=TLS)
+
+
+def _post(client: httpx.Client, url: httpx.URL, addresses: list[str], body: bytes,
+          headers: dict[str, str]) -> tuple[int | None, str]:
     """The status answered (its body never read: a receiver cannot flood the worker), or why
     there was none. The connection goes to the addresses checked, never to what the name
     resolves to a moment later (DNS rebinding): to the first of each family in the resolver's
@@ -147,19 +160,18 @@ def _post(url: httpx.URL, addresses: list[str], body: bytes, headers: dict[str, 
         if url.scheme == "https":
             extensions["sni_hostname"] = host  # TLS: the name's certificate, checked against the name
     error = "no address to connect to"
-    with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False, verify=TLS) as client:
-        for address in tries:
-            try:
-                pinned = url if literal else url.copy_with(host=address)
-                with client.stream("POST", pinned, content=body, headers=sent, extensions=extensions) as answer:
-                    status = answer.status_code
-                break
-            except httpx.ConnectError as exc:  # the next address, as a browser would
-                error = f"ConnectError: {exc} (at {address})" if str(exc) else f"ConnectError (at {address})"
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                return None, (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:ERROR_MAX]
-        else:
-            return None, error[:ERROR_MAX]
+    for address in tries:
+        try:
+            pinned = url if literal else url.copy_with(host=address)
+            with client.stream("POST", pinned, content=body, headers=sent, extensions=extensions) as answer:
+                status = answer.status_code
+            break
+        except httpx.ConnectError as exc:  # the next address, as a browser would
+            error = f"ConnectError: {exc} (at {address})" if str(exc) else f"ConnectError (at {address})"
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            return None, (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:ERROR_MAX]
+    else:
+        return None, error[:ERROR_MAX]
     if core.success(status):
         return status, ""
     if 300 <= status < 400:
@@ -175,15 +187,13 @@ def deliver(site: str, endpoint: str, event: str, resend: bool = False, *, hooks
     tries = int(job.meta.get("tries", 1))
     attempt = tries - (job.retries_left or 0)
     last = not job.retries_left
-    raw_endpoint, raw_event = conn.hget(keys.webhooks(site), endpoint), conn.get(keys.webhook_event(site, event))
+    found = _endpoint(conn, site, endpoint)
+    raw_event = conn.get(keys.webhook_event(site, event))
     stored = json.loads(raw_event) if raw_event else None
     kind = stored["type"] if stored else ""
-    found = Endpoint.from_stored(json.loads(raw_endpoint)) if raw_endpoint else None
     shown = found.url if found else ""
-    problem = ("the endpoint was removed" if found is None
-               else "the event is older than 30 days and no longer kept" if stored is None
-               else "the endpoint is paused" if not found.active
-               else "; ".join(m for _, m in core.url_problems(found.url, hooks.allow_http)))
+    problem = _problem(found, hooks) or ("the event is older than 30 days and no longer kept" if stored is None
+                                         else "")
     now = time.time()
     if problem or found is None or stored is None:  # nothing to try again
         _record(conn, site, Attempt(event, kind, endpoint, shown, attempt, None, problem, 0, int(now * 1000),
@@ -195,8 +205,8 @@ def deliver(site: str, endpoint: str, event: str, resend: bool = False, *, hooks
     addresses, error, retry = _addresses(url, hooks.allow_http)
     status: int | None = None
     if addresses:
-        status, error = _post(url, addresses, body, core.headers(found.secret, event, int(now), body),
-                              hooks.timeout_s)
+        with _client(hooks.timeout_s) as client:
+            status, error = _post(client, url, addresses, body, core.headers(found.secret, event, int(now), body))
         retry = True
     took = int((time.perf_counter() - started) * 1000)
     outcome = "delivered" if not error else "failed" if last or not retry else "retrying"
@@ -204,6 +214,85 @@ def deliver(site: str, endpoint: str, event: str, resend: bool = False, *, hooks
                                 resend))
     if outcome == "retrying":
         raise DeliveryFailed(error)
+
+
+def _endpoint(conn: Redis, site: str, endpoint: str) -> Endpoint | None:
+    raw = conn.hget(keys.webhooks(site), endpoint)
+    return Endpoint.from_stored(json.loads(raw)) if raw else None
+
+
+def _problem(found: Endpoint | None, hooks: WebhookSettings) -> str:
+    """Why no event can go to this endpoint now, nor on a retry; "" when it can."""
+    return ("the endpoint was removed" if found is None
+            else "the endpoint is paused" if not found.active
+            else "; ".join(m for _, m in core.url_problems(found.url, hooks.allow_http)))
+
+
+def deliver_batch(site: str, endpoint: str, events: list[str], schedule: list[int], *,
+                  hooks: WebhookSettings) -> None:
+    """The first attempts of several events at one endpoint (an rq job, from ``emit_many``): one
+    resolution of its host and one kept-alive connection for all, each attempt logged as
+    ``deliver`` logs it. An event that failed and may succeed later gets a ``deliver`` job of its
+    own, after ``schedule[0]`` s, with the rest of the schedule. Once the endpoint gave no answer
+    at all (refused, timed out), or BATCH_BUDGET_S have passed, the events left are not tried:
+    each waits for its retry, logged as "retrying" with why."""
+    job = get_current_job()
+    assert job is not None
+    conn: Redis = job.connection
+    found = _endpoint(conn, site, endpoint)
+    raws = conn.mget([keys.webhook_event(site, e) for e in events])
+    problem = _problem(found, hooks)
+    shown = found.url if found else ""
+    url = httpx.URL(found.url) if found is not None and not problem else None
+    # resolved once: (addresses, "", _), or ([], why not, whether a retry may succeed)
+    addresses, unreachable, retry = _addresses(url, hooks.allow_http) if url else ([], problem, False)
+    deadline = time.monotonic() + BATCH_BUDGET_S
+    broken = ""  # why the events still to come are not tried
+    attempts: list[Attempt] = []
+    with _client(hooks.timeout_s) as client:
+        for event, raw in zip(events, raws):
+            stored = json.loads(raw) if raw else None
+            kind, at = (stored["type"] if stored else ""), int(time.time() * 1000)
+            if found is None or url is None or stored is None:  # nothing to try again
+                why = problem or "the event is older than 30 days and no longer kept"
+                attempts.append(Attempt(event, kind, endpoint, shown, 1, None, why, 0, at, "failed"))
+                continue
+            if not broken and time.monotonic() > deadline:
+                broken = f"not tried: the batch ran out of its {BATCH_BUDGET_S} s"
+            status, took, error = None, 0, unreachable or broken
+            if not error:
+                started = time.perf_counter()
+                body = stored["body"].encode()
+                status, error = _post(client, url, addresses, body,
+                                      core.headers(found.secret, event, int(time.time()), body))
+                took = int((time.perf_counter() - started) * 1000)
+                if error and status is None:
+                    broken = f"not tried: {error} (an earlier event of this batch)"[:ERROR_MAX]
+            may_retry = bool(addresses) or retry
+            outcome = "delivered" if not error else "retrying" if may_retry and schedule else "failed"
+            attempts.append(Attempt(event, kind, endpoint, shown, 1, status, error, took, at, outcome))
+    _record(conn, site, *attempts)
+    later = [a.event for a in attempts if a.outcome == "retrying"]
+    if later:
+        _retry_each(Queue(job.origin, connection=conn), site, endpoint, later, schedule)
+
+
+def _retry_each(queue: Queue, site: str, endpoint: str, events: list[str], schedule: list[int]) -> None:
+    """``deliver`` jobs for events whose first attempt a batch made: attempts 2 onwards."""
+    rest = schedule[1:]
+    jobs = [Queue.prepare_data(deliver, args=(site, endpoint, event, False),
+                               retry=Retry(max=len(rest), interval=rest) if rest else None,
+                               timeout=JOB_TIMEOUT_S, result_ttl=0, meta={"tries": len(schedule) + 1},
+                               description=f"webhook {event} -> {endpoint}") for event in events]
+    with queue.connection.pipeline() as pipe:
+        if schedule[0] > 0:
+            for data in jobs:
+                queue.enqueue_in(timedelta(seconds=schedule[0]), data.func, *data.args, retry=data.retry,
+                                 job_timeout=data.timeout, result_ttl=data.result_ttl, meta=data.meta,
+                                 description=data.description, pipeline=pipe)
+        else:
+            queue.enqueue_many(jobs, pipeline=pipe)
+        pipe.execute()
 
 
 # --- in the web workers -----------------------------------------------------------------------
@@ -223,7 +312,7 @@ class Webhooks:
         self.jobs = jobs
         self.clock = clock
         self.allow_http = settings.webhooks_allow_http
-        schedule = tuple(settings.webhook_retry_s)
+        self.schedule = schedule = tuple(settings.webhook_retry_s)
         self.tries = len(schedule) + 1
         self.retry = Retry(max=len(schedule), interval=list(schedule)) if schedule else None
 
@@ -323,7 +412,9 @@ class Webhooks:
             events = fresh
             if not events:
                 return []
-        jobs = [self._job(site, target, eid, False) for eid, _ in events for target in targets]
+        ids = [eid for eid, _ in events]
+        jobs = [self._job(site, target, eid, False) for eid in ids for target in targets] if len(ids) == 1 else [
+            self._batch_job(site, target, ids[at:at + BATCH]) for at in range(0, len(ids), BATCH) for target in targets]
         try:
             with conn.pipeline() as pipe:
                 for eid, stored in events:
@@ -340,6 +431,12 @@ class Webhooks:
         return Queue.prepare_data(deliver, args=(site, endpoint, event, resend), retry=self.retry,
                                   timeout=JOB_TIMEOUT_S, result_ttl=0, meta={"tries": self.tries},
                                   description=f"webhook {event} -> {endpoint}")
+
+    def _batch_job(self, site: str, endpoint: str, events: list[str]) -> Any:
+        """No rq retries of its own: each event that needs one gets a ``deliver`` job."""
+        return Queue.prepare_data(deliver_batch, args=(site, endpoint, events, list(self.schedule)),
+                                  timeout=BATCH_BUDGET_S + JOB_TIMEOUT_S, result_ttl=0,
+                                  description=f"webhooks {events[0]} (+{len(events) - 1}) -> {endpoint}")
 
     # --- the log --------------------------------------------------------------------------
 

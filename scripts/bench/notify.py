@@ -5,9 +5,11 @@ A private redis-server, a webhook receiver on 127.0.0.1 that checks every signat
 (backend/testing/receiver.py), an aiosmtpd sink, and one job worker (``beckon worker --burst``,
 started here once the queue is full): the default, running each job in its own process (rq's
 SimpleWorker), and the forking one (BECKON_WORKER_FORK=1: a work horse per job), one after
-the other (``--worker``). Webhooks: ``--n`` events emitted to one endpoint
-(Webhooks.emit_many, timed too), then delivered by the worker; the plain loop POSTs the same
-signed bodies from one process with one keep-alive connection. Mail: ``--n`` lead mails
+the other (``--worker``). Webhooks: ``--n`` events emitted to one endpoint, then delivered by
+the worker, twice: emitted one by one (Webhooks.emit, as a lead or an order is: a job each),
+and emitted together (Webhooks.emit_many, as an import's customers are: one deliver_batch job
+per 100); the emits are timed too. The plain loop POSTs the same signed bodies from one
+process with one keep-alive connection. Mail: ``--n`` lead mails
 (Jobs.lead, the leads' own job) through the same worker, against plain aiosmtplib sends
 (backend/domain/mail.py:send, as the job calls it) from one process. Last, what emitting costs
 an import: 10,000 customers upserted with and without a subscribed endpoint.
@@ -119,37 +121,43 @@ def measure(args: argparse.Namespace):
         n = args.n
         kinds = ["simple", "fork"] if args.worker == "both" else [args.worker]
 
-        async def emit() -> tuple[str, float]:
+        async def endpoint() -> str:
             client = connect(settings)
-            jobs = Jobs(settings, client)
-            hooks = Webhooks(settings, jobs)
-            made = await hooks.create(SITE, {"url": receiver.url, "events": ["lead.created"]})
+            made = await Webhooks(settings, Jobs(settings, client)).create(
+                SITE, {"url": receiver.url, "events": ["lead.created"]})
+            await client.aclose()
+            return made.secret
+
+        async def emit(together: bool) -> float:
+            """n events queued, one emit each or one emit_many; how long that took."""
+            client = connect(settings)
+            hooks = Webhooks(settings, Jobs(settings, client))
+            datas = [{"lead": {"id": f"lead-{i}", "name": f"Customer {i}"}} for i in range(n)]
             started = time.perf_counter()
-            await hooks.emit_many(SITE, "lead.created", [{"lead": {"id": f"lead-{i}", "name": f"Customer {i}"}}
-                                                         for i in range(n)])
+            if together:
+                await hooks.emit_many(SITE, "lead.created", datas)
+            else:
+                for data in datas:
+                    await hooks.emit(SITE, "lead.created", data)
             took = time.perf_counter() - started
             await client.aclose()
-            return made.secret, took
+            return took
 
-        async def emit_again() -> None:
-            client = connect(settings)
-            await Webhooks(settings, Jobs(settings, client)).emit_many(
-                SITE, "lead.created", [{"lead": {"id": f"lead-{i}", "name": f"Customer {i}"}} for i in range(n)])
-            await client.aclose()
-
-        secret, emit_s = asyncio.run(emit())
-        receiver.secret = secret
-        results["emit_ms_per_event"] = emit_s * 1000 / n
+        receiver.secret = asyncio.run(endpoint())
         results["kinds"] = kinds
-        for number, kind in enumerate(kinds):
-            if number:  # the same again, for the next worker
-                asyncio.run(emit_again())
-            say(f"{n} events queued; the {kind} worker delivers them ...")
-            wall, cpu = run_worker(redis.url, sink.port, kind)
-            if len(receiver.processed) != n * (number + 1) or any(d.problem for d in receiver.deliveries):
-                raise BenchError(f"{len(receiver.processed)} of {n * (number + 1)} webhooks verified and processed")
-            results[f"hook_{kind}"] = {"per_s": n / wall, "cpu_ms": cpu * 1000 / n, "wall_s": wall}
-            say(f"  {kind} worker: {n / wall:,.1f} deliveries/s")
+        done = 0
+        for how, together in (("hook", False), ("hookb", True)):
+            for kind in kinds:
+                results[f"emit_{how}_ms"] = asyncio.run(emit(together)) * 1000 / n
+                say(f"{n} events queued {'together' if together else 'one by one'}; the {kind} worker delivers "
+                    "them ...")
+                wall, cpu = run_worker(redis.url, sink.port, kind)
+                done += n
+                if len(receiver.processed) != done or any(d.problem for d in receiver.deliveries):
+                    raise BenchError(f"{len(receiver.processed)} of {done} webhooks verified and processed")
+                results[f"{how}_{kind}"] = {"per_s": n / wall, "cpu_ms": cpu * 1000 / n, "wall_s": wall}
+                say(f"  {kind} worker: {n / wall:,.1f} deliveries/s")
+        secret = receiver.secret
 
         bodies = [core.envelope(f"evt_plainloop{i:06d}", "lead.created", 0, SITE, {"i": i}) for i in range(n)]
         cpu0, started = time.process_time(), time.monotonic()
@@ -234,9 +242,10 @@ def report(results: dict[str, Any]) -> bool:
     say("\n| what | how | per second | / plain loop | CPU per item |")
     say("|---|---|---:|---:|---:|")
     rows = []
-    for name, short, prefix, plain in (("webhook deliveries", "webhooks", "hook", "hook_plain"),
+    for name, short, prefix, plain in (("webhooks, a job each", "webhooks", "hook", "hook_plain"),
+                                       ("webhooks, 100 a job", "webhook batches", "hookb", "hook_plain"),
                                        ("lead mails", "mail", "mail", "mail_plain")):
-        for kind in kinds + ["plain"]:
+        for kind in kinds + ([] if prefix == "hookb" else ["plain"]):
             key = plain if kind == "plain" else f"{prefix}_{kind}"
             if key not in results:
                 continue
@@ -245,13 +254,18 @@ def report(results: dict[str, Any]) -> bool:
             say(f"| {name} | {how} | {got['per_s']:,.1f} | {ratio} | {got['cpu_ms']:.1f} ms |")
             rows.append((f"{short}, {how}", got["per_s"]))
     if "simple" in kinds and "fork" in kinds:
-        for name, prefix in (("webhooks", "hook"), ("mail", "mail")):
+        for name, prefix in (("webhooks", "hook"), ("webhook batches", "hookb"), ("mail", "mail")):
             if f"{prefix}_fork" in results and f"{prefix}_simple" in results:
                 say(f"{name}: the worker without a fork delivers "
                     f"{results[f'{prefix}_simple']['per_s'] / results[f'{prefix}_fork']['per_s']:.1f}x what the "
                     "forking one does")
     say("\n" + chart("per second", rows, unit="/s"))
-    say(f"\nemit: {results['emit_ms_per_event']:.3f} ms per event (stored and queued, one round trip per call)")
+    for kind in kinds:
+        if f"hookb_{kind}" in results and f"hook_{kind}" in results:
+            say(f"{WORKERS[kind]}: an import's events go {results[f'hookb_{kind}']['per_s'] / results[f'hook_{kind}']['per_s']:.1f}x "
+                "as fast as events a job each")
+    say(f"\nemit: {results['emit_hook_ms']:.3f} ms per event one by one, {results['emit_hookb_ms']:.3f} ms per event "
+        "together (stored and queued, one round trip per call)")
     if "import_hook_s" in results:
         say(f"import of {results['rows']:,} customers: {results['import_plain_s']:.2f} s without an endpoint, "
             f"{results['import_hook_s']:.2f} s with one subscribed")
