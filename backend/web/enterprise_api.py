@@ -1,10 +1,13 @@
 """Enterprises for the operator (``BECKON_ADMIN_TOKEN`` only): ``/v1/enterprises``.
 
 An enterprise owns several sites; its representatives may be chosen to serve any of them
-(the reps API's ``sites`` field). A site's own key never opens these routes.
+(the reps API's ``sites`` field), and its sites may share one set of records (``/records``).
+A site's own key never opens these routes.
 """
 
 from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,30 +44,26 @@ async def enterprise_detail(request: Request) -> Response:
     return await _answer(request, enterprise)
 
 
-async def enterprise_sites(request: Request) -> Response:
-    """``{"sites": [...]}`` replaces the enterprise's sites."""
+async def _change(request: Request, change: Callable[[str, Any], Awaitable[Enterprise | None]]) -> Response:
+    """An operator's PUT to one enterprise: its body to ``change``, every mistake listed."""
     await require_operator(request)
     try:
-        enterprise = await services(request).enterprises.set_sites(request.path_params["eid"],
-                                                                   await read_json(request))
+        enterprise = await change(request.path_params["eid"], await read_json(request))
     except EnterpriseError as exc:
         raise _invalid(exc) from None
     if enterprise is None:
         raise HTTPError(404, "no such enterprise")
     return await _answer(request, enterprise)
+
+
+async def enterprise_sites(request: Request) -> Response:
+    """``{"sites": [...]}`` replaces the enterprise's sites."""
+    return await _change(request, services(request).enterprises.set_sites)
 
 
 async def enterprise_records(request: Request) -> Response:
     """``{"shared": true | false}``: whether the enterprise's sites keep one set of records."""
-    await require_operator(request)
-    try:
-        enterprise = await services(request).enterprises.set_shared_records(request.path_params["eid"],
-                                                                            await read_json(request))
-    except EnterpriseError as exc:
-        raise _invalid(exc) from None
-    if enterprise is None:
-        raise HTTPError(404, "no such enterprise")
-    return await _answer(request, enterprise)
+    return await _change(request, services(request).enterprises.set_shared_records)
 
 
 routes = [
