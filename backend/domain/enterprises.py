@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import replace
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis.asyncio as aioredis

@@ -118,9 +118,8 @@ class Records:
         if kind == "customers":
             return await self.find_customer(site, id=rid) or (await self.find_customer(site, email=rid)
                                                               if "@" in rid else None)
-        found = self._read(kind, await self.redis.hget(keys.records(await self.scope(site), self._kind(kind)), rid.lower()
-                                                       if kind == "products" else rid))
-        return found
+        hash_ = keys.records(await self.scope(site), self._kind(kind))
+        return self._read(kind, await self.redis.hget(hash_, rid.lower() if kind == "products" else rid))
 
     async def claimed_customer(self, site: str, claim: tuple[str, str], must_match: bool = False) -> Customer | None:
         """The customer a visitor's identity (``Site.claimed``) names: by its id, else its
@@ -328,7 +327,8 @@ class Records:
                      emails: dict[str, str | None]) -> None:
         """A batch's final state in one transaction, a few commands whatever its size (the
         cluster client's transactions cost a thread per queued command)."""
-        hash_, order, emails_ = keys.records(scope, kind), keys.records_order(scope, kind), keys.customer_emails(scope)
+        hash_, order = keys.records(scope, kind), keys.records_order(scope, kind)
+        emails_ = keys.customer_emails(scope)
         kept = {k: json.dumps(r.as_json()) for k, r in records.items() if r is not None}
         gone = [k for k, r in records.items() if r is None]
         mail_kept = {e: k for e, k in emails.items() if k}

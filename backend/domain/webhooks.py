@@ -413,8 +413,11 @@ class Webhooks:
             if not events:
                 return []
         ids = [eid for eid, _ in events]
-        jobs = [self._job(site, target, eid, False) for eid in ids for target in targets] if len(ids) == 1 else [
-            self._batch_job(site, target, ids[at:at + BATCH]) for at in range(0, len(ids), BATCH) for target in targets]
+        if len(ids) == 1:
+            jobs = [self._job(site, target, ids[0], False) for target in targets]
+        else:
+            jobs = [self._batch_job(site, target, ids[at:at + BATCH])
+                    for at in range(0, len(ids), BATCH) for target in targets]
         try:
             with conn.pipeline() as pipe:
                 for eid, stored in events:

@@ -262,8 +262,8 @@ def report(results: dict[str, Any]) -> bool:
     say("\n" + chart("per second", rows, unit="/s"))
     for kind in kinds:
         if f"hookb_{kind}" in results and f"hook_{kind}" in results:
-            say(f"{WORKERS[kind]}: an import's events go {results[f'hookb_{kind}']['per_s'] / results[f'hook_{kind}']['per_s']:.1f}x "
-                "as fast as events a job each")
+            faster = results[f"hookb_{kind}"]["per_s"] / results[f"hook_{kind}"]["per_s"]
+            say(f"{WORKERS[kind]}: an import's events go {faster:.1f}x as fast as events a job each")
     say(f"\nemit: {results['emit_hook_ms']:.3f} ms per event one by one, {results['emit_hookb_ms']:.3f} ms per event "
         "together (stored and queued, one round trip per call)")
     if "import_hook_s" in results:
