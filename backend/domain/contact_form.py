@@ -81,8 +81,8 @@ class ContactForms:
     async def prefill(self, site: Site, vid: str) -> Prefill:
         """The form's starting values and the page's product. From the customer record only when
         the visitor's identity came signed with the site's secret (profile VERIFIED) and the
-        record agrees with it (``Records.claimed_customer``); otherwise only the name and e-mail the page
-        gave identify(), which tells the page nothing it did not say."""
+        record agrees with it (``Records.claimed_customer``); otherwise only the name and e-mail
+        the page gave identify(), which tells the page nothing it did not say."""
         detail = await self.visitors.detail(site.key, vid)
         if detail is None:
             return Prefill({}, "")
@@ -90,7 +90,8 @@ class ContactForms:
         model = facts.product.lower()
         found = (await self.records.products(site.key, [model])).get(model) if model else None
         prof: dict[str, str] = detail.get("profile") or {}
-        customer = await self.records.claimed_customer(site.key, site.claimed(prof, signed_only=True), must_match=True)
+        claim = site.claimed(prof, signed_only=True)
+        customer = await self.records.claimed_customer(site.key, claim, must_match=True)
         if customer is not None:
             values = {"name": customer.name or prof.get(P.NAME, ""), "email": customer.email or prof.get(P.EMAIL, ""),
                       "phone": customer.phone, "postcode": customer.postcode or customer.area_code}
