@@ -5,12 +5,13 @@ next to what it is about; the site is always the admin's own (from the session).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backend.core import matching, scoring, strict_json
+from backend.core.validation import ValidationError
 from backend.web.http import services
 from backend.web.console import profile_form
 from backend.web.console.web import Ctx, Form, error_page, page, redirect, render, security_headers
@@ -78,7 +79,7 @@ async def site_page(request: Request, ctx: Ctx, status: int = 200, **override: A
         "rep": ctx.rep, "site": ctx.site, "nav": "site",
         "script_tag": script_tag(services(request).settings, ctx.site.key, ctx.site.consent_required),
         "site_values": site_values(ctx), "site_errors": {},
-        "rules_text": json.dumps(rules, indent=2), "rules_errors": {}, "rule_help": scoring.RULE_HELP,
+        "rules_text": json.dumps(rules, indent=2), "rules_errors": [], "rule_help": scoring.RULE_HELP,
         "matching_text": json.dumps(rule_sets.as_json(), indent=2, ensure_ascii=False), "matching_errors": [],
         "matching_help": matching.RULE_HELP,
         "offer_fields": OFFER_FIELDS, "variants": VARIANTS, "offer": offer_values(ctx.site.offer.as_json()),
@@ -114,37 +115,34 @@ async def save_site(request: Request, ctx: Ctx) -> Response:
     return redirect(request, "/console/admin/site?saved=site")
 
 
+async def _save_json(request: Request, ctx: Ctx, name: str, save: Callable[[str, Any], Awaitable[Any]],
+                     invalid: type[ValidationError], whole: str) -> Response:
+    """A JSON document typed into the site page (the form field ``name``): read with the API's
+    rules (no deep nesting, no absurd numbers), handed to ``save``; the page again with every
+    problem listed under the field, else a redirect."""
+    text = ctx.form.get(name)
+    errors: list[str] = []
+    try:
+        await save(ctx.site.key, strict_json.loads(text))
+    except strict_json.JSONInputError as exc:
+        errors = [f"This is not valid JSON: {exc}"]
+    except invalid as exc:
+        errors = [f"{p or whole}: {m}" for p, m in exc.errors]
+    if errors:
+        return await site_page(request, ctx, 400, **{f"{name}_text": text, f"{name}_errors": errors})
+    return redirect(request, f"/console/admin/site?saved={name}")
+
+
 @page(admin=True)
 async def save_rules(request: Request, ctx: Ctx) -> Response:
-    text = ctx.form.get("rules")
-    try:
-        data = strict_json.loads(text)  # the same rules as the API: no deep nesting, no absurd numbers
-    except strict_json.JSONInputError as exc:
-        return await site_page(request, ctx, 400, rules_text=text,
-                               rules_errors={"": [f"This is not valid JSON: {exc}"]})
-    try:
-        await services(request).sites.set_rules(ctx.site.key, data)
-    except RulesError as exc:
-        return await site_page(request, ctx, 400, rules_text=text,
-                               rules_errors={"": [f"{p or 'rule set'}: {m}" for p, m in exc.errors]})
-    return redirect(request, "/console/admin/site?saved=rules")
+    return await _save_json(request, ctx, "rules", services(request).sites.set_rules, RulesError, "rule set")
 
 
 @page(admin=True)
 async def save_matching(request: Request, ctx: Ctx) -> Response:
     """The page map and matching rule sets as one JSON document, every error listed."""
-    text = ctx.form.get("matching")
-    try:
-        data = strict_json.loads(text)
-    except strict_json.JSONInputError as exc:
-        return await site_page(request, ctx, 400, matching_text=text,
-                               matching_errors=[f"This is not valid JSON: {exc}"])
-    try:
-        await services(request).matching.set_rule_sets(ctx.site.key, data)
-    except MatchingError as exc:
-        return await site_page(request, ctx, 400, matching_text=text,
-                               matching_errors=[f"{p or 'matching'}: {m}" for p, m in exc.errors])
-    return redirect(request, "/console/admin/site?saved=matching")
+    return await _save_json(request, ctx, "matching", services(request).matching.set_rule_sets, MatchingError,
+                            "matching")
 
 
 def parse_offer(form: Form) -> tuple[dict[str, Any], list[tuple[str, str]]]:
