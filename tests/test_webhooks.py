@@ -292,7 +292,7 @@ def import_customers(api: TestClient, key: str, n: int) -> None:
     assert r.status_code == 200 and all(x["status"] == "created" for x in r.json()["results"]), r.text
 
 
-def test_an_imports_events_go_in_batches_and_a_failed_one_is_retried_alone(api: TestClient, key: str,
+def test_an_imports_events_go_in_batches_and_only_the_failed_ones_are_tried_again(api: TestClient, key: str,
                                                                            hook_settings: Settings,
                                                                            receiver: Receiver) -> None:
     receiver.secret = add_endpoint(api, key, receiver.url, ["customer.upserted"])["secret"]
@@ -309,7 +309,7 @@ def test_an_imports_events_go_in_batches_and_a_failed_one_is_retried_alone(api: 
     assert {(a["attempt"], a["outcome"]) for a in log if a["event"] not in failed_first} == {(1, "delivered")}
 
 
-def test_a_batch_whose_endpoint_is_down_waits_for_each_events_retries(api: TestClient, key: str,
+def test_a_batch_whose_endpoint_is_down_is_tried_again_as_a_batch(api: TestClient, key: str,
                                                                       hook_settings: Settings) -> None:
     down = f"http://127.0.0.1:{free_port()}/hooks"  # nothing listens
     add_endpoint(api, key, down, ["customer.upserted"])
@@ -320,7 +320,7 @@ def test_a_batch_whose_endpoint_is_down_waits_for_each_events_retries(api: TestC
     assert len(firsts) == 4 and all(a["outcome"] == "retrying" and a["status"] is None for a in firsts)
     assert firsts[0]["error"].startswith("ConnectError")
     assert all(a["error"].startswith("not tried: ConnectError") for a in firsts[1:])  # one refusal is enough
-    # then each event on its own schedule: attempts 2 and 3, the last marked failed for the resend button
+    # then together on the schedule: attempts 2 and 3, the last marked failed for the resend button
     assert sorted((a["event"], a["attempt"], a["outcome"]) for a in log if a["attempt"] > 1) == sorted(
         (a["event"], n, "retrying" if n == 2 else "failed") for a in firsts for n in (2, 3))
 
