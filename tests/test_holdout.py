@@ -77,7 +77,7 @@ def test_about_half_of_the_needy_visitors_are_held_out_at_half(client: TestClien
     arms = {vid: redis_client.hget(keys.visitor(key, vid), keys.VisitorHash.ARM) for vid in vids}
     assert arms == {vid: counters.arm(key, vid, 0.5) for vid in vids}  # the script's split is the twin's
     held = sum(a == HOLDOUT for a in arms.values())
-    assert 10 <= held <= 30
+    assert 8 <= held <= 32  # Binomial(40, 1/2), the site key new each run: outside 1 run in 23,000
     ingest(client, key, "visitor-calm", [{"t": "pv", "url": "https://shop.example/", "title": "Home"}])
     assert redis_client.hget(keys.visitor(key, "visitor-calm"), keys.VisitorHash.ARM) is None  # needs no help
 
