@@ -98,6 +98,13 @@ def test_the_signature_is_the_one_orders_are_checked_with() -> None:
                                 "data": {"a": 1}}
 
 
+def test_a_delivered_event_starts_the_run_of_failures_again() -> None:
+    assert core.failed_since_delivered([]) == (False, 0)
+    assert core.failed_since_delivered(["failed", "retrying", "failed"]) == (False, 2)
+    assert core.failed_since_delivered(["failed", "delivered", "failed", "retrying"]) == (True, 1)
+    assert core.failed_since_delivered(["failed", "failed", "delivered"]) == (True, 0)
+
+
 def test_the_retry_schedule() -> None:
     schedule = (10, 60, 300)
     assert [core.retry_after(n, schedule) for n in range(1, 5)] == [10, 60, 300, None]
@@ -323,6 +330,29 @@ def test_a_batch_whose_endpoint_is_down_is_tried_again_as_a_batch(api: TestClien
     # then together on the schedule: attempts 2 and 3, the last marked failed for the resend button
     assert sorted((a["event"], a["attempt"], a["outcome"]) for a in log if a["attempt"] > 1) == sorted(
         (a["event"], n, "retrying" if n == 2 else "failed") for a in firsts for n in (2, 3))
+
+
+def test_an_endpoint_whose_events_keep_failing_for_good_is_paused_until_turned_on(api: TestClient, key: str,
+                                                                                 hook_settings: Settings) -> None:
+    made = add_endpoint(api, key, f"http://127.0.0.1:{free_port()}/hooks", ["customer.upserted"])  # nothing listens
+    import_customers(api, key, core.PAUSE_AFTER - 1)
+    work(hook_settings)
+    endpoint = f"/v1/sites/{key}/webhooks/{made['id']}"
+    assert api.get(endpoint, headers=admin()).json()["active"] is True  # one event short
+    upsert_customer(api, key, id="c-new")
+    work(hook_settings)
+    paused = log_of(api, key)[0]
+    assert (paused["outcome"], paused["endpoint"], paused["attempt"]) == ("paused", made["id"], 0)
+    assert f"{core.PAUSE_AFTER} events in a row failed" in paused["error"]
+    assert api.get(endpoint, headers=admin()).json()["active"] is False
+    upsert_customer(api, key, id="c-new", name="Ann Lee")  # nothing is queued for it while paused
+    work(hook_settings)
+    assert log_of(api, key)[0] == paused
+    # turned on again, its count starts anew: one more event failing for good does not pause it
+    assert api.put(endpoint, json={"active": True}, headers=admin()).status_code == 200
+    upsert_customer(api, key, id="c-new", name="Ann Lee-Smith")
+    work(hook_settings)
+    assert log_of(api, key)[0]["outcome"] == "failed" and api.get(endpoint, headers=admin()).json()["active"]
 
 
 def test_a_retried_success_is_processed_once(api: TestClient, key: str, hook_settings: Settings) -> None:

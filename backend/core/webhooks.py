@@ -33,6 +33,9 @@ EVENT_ID_RE = re.compile(r"evt_[A-Za-z0-9_-]{8,100}")
 ENDPOINT_ID_RE = re.compile(r"wh_[A-Za-z0-9]{8,40}")
 HOST_RE = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?")
 TIMEOUT_S = 10.0  # one attempt's whole budget: connect, send, answer
+# Events in a row an endpoint may fail for good (each after every try of the schedule, about
+# 2.5 hours) before it is paused: a receiver gone for good stops costing the queue its retries.
+PAUSE_AFTER = 50
 
 Errors = list[tuple[str, str]]
 
@@ -241,6 +244,18 @@ def retry_after(attempt: int, schedule: tuple[int, ...]) -> int | None:
     """Seconds from failed attempt ``attempt`` (1 = the first) to the next; None after the last.
     ``schedule`` (Settings.webhook_retry_s) holds one delay per retry."""
     return schedule[attempt - 1] if 1 <= attempt <= len(schedule) else None
+
+
+def failed_since_delivered(outcomes: Iterable[str]) -> tuple[bool, int]:
+    """Of attempts' outcomes, in order: whether one was delivered, and how many events failed
+    for good after the last that was ("retrying" ones are not decided yet)."""
+    delivered, failed = False, 0
+    for outcome in outcomes:
+        if outcome == "delivered":
+            delivered, failed = True, 0
+        elif outcome == "failed":
+            failed += 1
+    return delivered, failed
 
 
 def success(status: int) -> bool:

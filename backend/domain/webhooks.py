@@ -36,6 +36,7 @@ import certifi
 import httpx
 import redis.asyncio as aioredis
 from redis import Redis
+from redis.exceptions import WatchError
 from rq import Queue, Retry
 from rq.job import get_current_job
 
@@ -81,7 +82,7 @@ class Attempt:
     error: str  # "" on success
     ms: int  # how long it took
     at_ms: int
-    outcome: str  # delivered | retrying | failed
+    outcome: str  # delivered | retrying | failed; or paused (no event: the endpoint was paused)
     resend: bool = False
 
     def as_json(self) -> dict[str, Any]:
@@ -213,8 +214,49 @@ def deliver(site: str, endpoint: str, event: str, resend: bool = False, *, hooks
     outcome = "delivered" if not error else "failed" if last or not retry else "retrying"
     _record(conn, site, Attempt(event, kind, endpoint, shown, attempt, status, error, took, int(now * 1000), outcome,
                                 resend))
+    _tally(conn, site, endpoint, shown, [outcome])
     if outcome == "retrying":
         raise DeliveryFailed(error)
+
+
+def _tally(conn: Redis, site: str, endpoint: str, url: str, outcomes: list[str]) -> None:
+    """Keep the endpoint's run of events failed for good (core.PAUSE_AFTER): a delivered event
+    starts it again; at the limit the endpoint is paused, and its log says why."""
+    delivered, failed = core.failed_since_delivered(outcomes)
+    if not delivered and not failed:
+        return
+    key = keys.webhook_failing(site, endpoint)
+    with conn.pipeline(transaction=False) as pipe:
+        if delivered:
+            pipe.set(key, failed)
+        else:
+            pipe.incrby(key, failed)
+        pipe.expire(key, EVENT_TTL_S)
+        pipe.get(key)
+        streak = int(pipe.execute()[-1] or 0)
+    if streak >= core.PAUSE_AFTER and _pause(conn, site, endpoint):
+        why = (f"paused: {streak} events in a row failed after every try; turn the endpoint on again once "
+               "it answers")
+        _record(conn, site, Attempt("", "", endpoint, url, 0, None, why, 0, int(time.time() * 1000), "paused"))
+
+
+def _pause(conn: Redis, site: str, endpoint: str) -> bool:
+    """The endpoint set inactive, unless it is gone, inactive already, or changed meanwhile (an
+    admin's edit wins: the next failure looks again)."""
+    key = keys.webhooks(site)
+    with conn.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            raw = pipe.hget(key, endpoint)
+            found = Endpoint.from_stored(json.loads(raw)) if raw else None
+            if found is None or not found.active:
+                return False
+            pipe.multi()
+            pipe.hset(key, endpoint, json.dumps(replace(found, active=False).stored()))
+            pipe.execute()
+            return True
+        except WatchError:
+            return False
 
 
 def _endpoint(conn: Redis, site: str, endpoint: str) -> Endpoint | None:
@@ -252,6 +294,7 @@ def deliver_batch(site: str, endpoint: str, events: list[str], schedule: list[in
     deadline = time.monotonic() + BATCH_BUDGET_S
     broken = ""  # why the events still to come are not tried
     attempts: list[Attempt] = []
+    tried: list[str] = []  # the outcomes that were the endpoint's doing (not a removed endpoint's)
     with _client(hooks.timeout_s) as client:
         for event, raw in zip(events, raws):
             stored = json.loads(raw) if raw else None
@@ -274,7 +317,9 @@ def deliver_batch(site: str, endpoint: str, events: list[str], schedule: list[in
             may_retry = (bool(addresses) or retry) and not last
             outcome = "delivered" if not error else "retrying" if may_retry else "failed"
             attempts.append(Attempt(event, kind, endpoint, shown, attempt, status, error, took, at, outcome))
+            tried.append(outcome)
     _record(conn, site, *attempts)
+    _tally(conn, site, endpoint, shown, tried)
     later = [a.event for a in attempts if a.outcome == "retrying"]
     if later:
         queue, wait = Queue(job.origin, connection=conn), schedule[attempt - 1]
@@ -346,7 +391,11 @@ class Webhooks:
         if errors:
             raise WebhookError(errors)
         after = replace(before, **fields)
-        return after if await self._replace(site, after) else None
+        if not await self._replace(site, after):
+            return None
+        if after.active and not before.active:  # turned on again: its run of failures starts anew
+            await self.redis.delete(keys.webhook_failing(site, eid))
+        return after
 
     async def _replace(self, site: str, after: Endpoint) -> bool:
         """Write ``after`` only while the endpoint exists (a delete wins over an edit)."""
@@ -355,7 +404,13 @@ class Webhooks:
         return bool(await self.redis.eval(script, 1, keys.webhooks(site), after.id, json.dumps(after.stored())))
 
     async def delete(self, site: str, eid: str) -> bool:
-        return core.ENDPOINT_ID_RE.fullmatch(eid) is not None and bool(await self.redis.hdel(keys.webhooks(site), eid))
+        if not core.ENDPOINT_ID_RE.fullmatch(eid):
+            return False
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(keys.webhooks(site), eid)
+            pipe.delete(keys.webhook_failing(site, eid))
+            removed, _ = await pipe.execute()
+        return bool(removed)
 
     async def rotate(self, site: str, eid: str) -> Created | None:
         """A new secret, used from the next attempt on (retries of earlier events too)."""

@@ -573,6 +573,12 @@ def webhook_event(site_key: str, event_id: str) -> str:
     return _k(site_key, "webhook-event", event_id)
 
 
+def webhook_failing(site_key: str, endpoint_id: str) -> str:
+    """String: how many events in a row the endpoint failed for good (every try spent), since
+    it last took one; at core/webhooks.py:PAUSE_AFTER it is paused. TTL: 30 days."""
+    return _k(site_key, "webhook-failing", endpoint_id)
+
+
 def webhook_log(site_key: str) -> str:
     """List of JSON delivery attempts, newest first, capped (domain/webhooks.py:LOG_MAX)."""
     return _k(site_key, "webhook-log")
