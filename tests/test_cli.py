@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+from backend.core.protocol import ID_RE, new_id
 from backend.testing.servers import free_port
 
 
@@ -49,3 +50,13 @@ def test_serving_other_machines_with_default_secrets_is_refused() -> None:
     assert secrets_refusal(strong, "0.0.0.0") == ("", False)
     message, refuse = secrets_refusal(Settings(), "127.0.0.1")
     assert not refuse and "warning" in message
+
+
+def test_a_new_key_or_id_never_reads_as_an_option() -> None:
+    """A site key starting with "-" made ``beckon rep create --site KEY`` fail ("expected one
+    argument"); a new key or id neither starts nor ends with "-" or "_"."""
+    assert beckon("rep", "create", "--site", "-Ab3dEf9hIj", "--name", "R", "--email", "r@x.example",
+                  "--password", "long-enough-pass").returncode == 2  # what such a key met
+    made = [new_id(12) for _ in range(5000)] + [new_id() for _ in range(5000)]
+    assert all(ID_RE.fullmatch(i) and i[0].isalnum() and i[-1].isalnum() for i in made)
+    assert len(set(made)) == len(made)

@@ -7,6 +7,7 @@ the field that was wrong so a site owner debugging an integration sees why.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -16,6 +17,19 @@ from backend.core.rep_profile import language_tag
 
 # \Z, not $: "$" also matches before a trailing newline, and "abcdefgh\n" is no id.
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}\Z")
+
+
+def new_id(nbytes: int = 9) -> str:
+    """A random id for URLs, file names and command lines (site keys, representatives, materials
+    ...): token_urlsafe's, drawn again until it neither starts nor ends with "-" or "_". A key
+    starting with "-" reads as an option to ``beckon rep create --site KEY``, and a file name
+    made from an id drops a trailing dash."""
+    while True:
+        found = secrets.token_urlsafe(nbytes)
+        if found[0].isalnum() and found[-1].isalnum():
+            return found
+
+
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")  # a visitor token (store/lua/ingest.lua makes them)
 CURRENCY_RE = re.compile(r"^[A-Za-z]{3}\Z")
 MAX_MS = 3_600_000

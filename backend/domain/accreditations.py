@@ -11,13 +11,13 @@ sleeping through a retry wait.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 import redis.asyncio as aioredis
 
+from backend.core.protocol import new_id
 from backend.core import accreditation as core
 from backend.core.accreditation import Accreditation, Attempt, Grade, Test
 from backend.core.validation import ValidationError
@@ -90,7 +90,7 @@ class Accreditations:
 
     async def create(self, site: str, data: object) -> Test:
         """Raises AccreditationError listing every problem; nothing is stored then."""
-        tid = secrets.token_urlsafe(9)
+        tid = new_id()
         test = core.validate_test(data, tid)
         if isinstance(test, list):
             raise AccreditationError(test)

@@ -14,13 +14,13 @@ import contextlib
 import hashlib
 import json
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from backend.core.protocol import new_id
 from backend.core.applications import (
     Application, BackgroundCheck, STATUSES, validate_check, validate_decision,
 )
@@ -105,7 +105,7 @@ class Applications:
         password = await asyncio.to_thread(hash_password, account["password"])  # both ways: same time
         if await self.reps.email_taken(site, account["email"]):
             return None
-        aid = secrets.token_urlsafe(9)
+        aid = new_id()
         if not await self.redis.hsetnx(keys.applicant_emails(site), account["email"], aid):
             return None
         now = int(time.time() * 1000)

@@ -10,14 +10,13 @@ their visitors, chats or leads.
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from backend.core.protocol import ID_RE
+from backend.core.protocol import ID_RE, new_id
 from backend.core.validation import ValidationError, is_text
 from backend.domain.sites import Sites
 from backend.store import keys
@@ -105,7 +104,7 @@ class Enterprises:
         name, errors = validate_name(data)
         chosen, site_errors = validate_site_list(data.get("sites"))
         errors = unknown + errors + site_errors
-        eid = secrets.token_urlsafe(9)
+        eid = new_id()
         errors += await self._check_sites(chosen, eid) if not site_errors else []
         if errors:
             raise EnterpriseError(errors)

@@ -7,7 +7,6 @@ a client gave, so one site's users cannot reach another's files.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from backend.core import download_links
 from backend.core import materials as core
 from backend.core.download_links import Verdict
 from backend.core.materials import Material
-from backend.core.protocol import ID_RE
+from backend.core.protocol import ID_RE, new_id
 from backend.core.validation import ValidationError
 from backend.domain.media import MediaDir, Refused, TooLarge
 from backend.store import keys
@@ -114,7 +113,7 @@ class Materials:
 
     async def create(self, site: str, data: object, by: str) -> Material:
         """Raises MaterialError listing every problem; nothing is stored then."""
-        found = core.validate(data, secrets.token_urlsafe(12), by, self.now_ms())
+        found = core.validate(data, new_id(12), by, self.now_ms())
         if isinstance(found, list):
             raise MaterialError(found)
         await self.add(site, found)

@@ -10,9 +10,9 @@ is refused as a whole.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import Any
 
+from backend.core.protocol import new_id
 from backend.domain.enterprises import Enterprises
 from backend.domain.passwords import hash_password
 from backend.domain.reps import TAKEN, Rep, RepError, Reps, validate_rep
@@ -60,7 +60,7 @@ class Memberships:
                 names = await self.enterprises.names([key])
                 raise RepError([("email", f"a representative of {names.get(key, 'a chosen site')} already has "
                                           "this e-mail")])
-        rid = secrets.token_urlsafe(9)
+        rid = new_id()
         password = await asyncio.to_thread(hash_password, account["password"])
         made = [await self.reps.adopt(key, rid, account["name"], account["email"], password, clean.profile,
                                       account["role"]) for key in chosen]
@@ -86,9 +86,9 @@ class Memberships:
             mid = await self.reps.member_id(key, rep.email)
             member = await self.reps.get(key, mid) if mid else None
             if key in chosen and member is None:
-                new_id = rep.id if await self.reps.get(key, rep.id) is None else secrets.token_urlsafe(9)
+                rid = rep.id if await self.reps.get(key, rep.id) is None else new_id()
                 try:
-                    await self.reps.adopt(key, new_id, rep.name, rep.email, password, rep.profile, rep.role)
+                    await self.reps.adopt(key, rid, rep.name, rep.email, password, rep.profile, rep.role)
                 except RepError as exc:
                     if exc is not TAKEN:  # taken meanwhile: that membership serves already
                         raise

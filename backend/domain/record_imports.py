@@ -19,10 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import time
 from typing import Any, Callable
 
+from backend.core.protocol import new_id
 from backend.core import record_imports as core
 from backend.core.record_imports import Preview, Progress
 from backend.domain.records import Records, RowResult
@@ -56,7 +56,7 @@ class RecordImports:
         found = await asyncio.to_thread(core.preview, kind, text)  # 10,000 rows: about 0.3 s of CPU
         if found.problems:
             return "", found
-        iid = secrets.token_urlsafe(12)
+        iid = new_id(12)
         key = keys.record_upload(site, rep)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from backend.core.protocol import new_id
 from backend.core.rep_profile import EMPTY, Profile, read_profile, validate_profile
 from backend.core.validation import EMAIL_RE, ValidationError, is_text
 from backend.domain.passwords import DUMMY, check_password, hash_password, needs_rehash
@@ -207,7 +207,7 @@ class Reps:
     async def create(self, site: str, data: dict[str, Any]) -> Rep:
         clean = validate_rep(data)
         account = clean.account
-        rid = secrets.token_urlsafe(9)
+        rid = new_id()
         password = await asyncio.to_thread(hash_password, account["password"])
         await self._claim_email(site, rid, account["email"])
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
+from backend.core.protocol import new_id
 from backend.core import scoring
 from backend.core.policy import OfferSettings, validate_settings
 from backend.config import Settings
@@ -147,7 +148,7 @@ class Sites:
 
     async def create(self, name: str, origins: list[str], consent_required: bool = False,
                      key: str | None = None) -> Site:
-        key = key or secrets.token_urlsafe(12)
+        key = key or new_id(12)
         # Not one transaction: the site's hash and the global lists live in different cluster
         # slots; each write stands alone and a retried create repeats them harmlessly.
         async with self.redis.pipeline(transaction=False) as pipe:
