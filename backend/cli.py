@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("rep", help="manage representatives")
     rep = rep.add_subparsers(dest="rep_command", required=True)
     rc = rep.add_parser("create", help="create a representative who logs in at /console/")
-    rc.add_argument("--site", required=True, help="the site key (one made before keys never began with a dash: --site=KEY)")
+    rc.add_argument("--site", required=True,
+                    help="the site key (one made before keys never began with a dash: --site=KEY)")
     rc.add_argument("--name", required=True)
     rc.add_argument("--email", required=True)
     rc.add_argument("--password", help="10-200 characters; asked for when left out")
