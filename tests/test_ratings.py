@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
 from starlette.testclient import TestClient
 
 from backend.store import keys
@@ -104,6 +104,9 @@ def test_whatever_the_page_sends_as_a_rating_gets_a_clear_answer(client: TestCli
 
         @hsettings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
         @given(stars=st.one_of(hostile, st.integers(1, 5)), comment=comments)
+        # a good rating for sure: about 3% of the drawn pairs are one, and with none among the
+        # 120 (1 run in 25 of each store) the last rating below was the first
+        @example(stars=3, comment=None)
         def check(stars: Any, comment: Any) -> None:
             valid_stars = isinstance(stars, int) and not isinstance(stars, bool) and 1 <= stars <= 5
             valid_comment = comment is None or (isinstance(comment, str) and len(comment) <= 500
