@@ -375,6 +375,20 @@ def go_available(page: Any) -> None:
     expect(page.locator("#presence-state")).to_have_text("You are available", timeout=5000)
 
 
+def accepted_chat(rep: Any, page: Any) -> tuple[str, Any]:
+    """The shopper on ``page`` clicks HELP and the representative's console ``rep`` accepts:
+    the chat's id and its pane in the console."""
+    from playwright.sync_api import expect
+
+    page.click(f"{OFFER} [data-beckon-action=accept]")
+    expect(page.locator("[data-beckon=chat] .bk-status")).to_have_text("Waiting for a representative…")
+    chat_id = page.evaluate("Beckon.request")
+    rep.locator(f".request[data-id='{chat_id}'] .accept").click()
+    pane = rep.locator(f".chat[data-id='{chat_id}']")
+    pane.wait_for(timeout=5000)
+    return chat_id, pane
+
+
 class Customer:
     """A visitor's side without a browser: events to the collector, then HELP accepted, then
     the page's push socket."""

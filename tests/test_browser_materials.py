@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import OFFER, Live, console, flagged_page, go_available, setup_site
+from tests.helpers import Live, accepted_chat, console, flagged_page, go_available, setup_site
 
 pytestmark = pytest.mark.browser
 
@@ -40,12 +40,7 @@ def test_the_rep_inserts_a_filled_reply_and_sends_a_document_the_customer_downlo
     go_available(rep)
     context, page, errors = flagged_page(live, browser, page_errors)
     page.evaluate("name => { Beckon.identify({name: name}); Beckon.flush(); }", NAME)
-    page.click(f"{OFFER} [data-beckon-action=accept]")
-    expect(page.locator(f"{CHAT} .bk-status")).to_have_text("Waiting for a representative…")
-    chat_id = page.evaluate("Beckon.request")
-    rep.locator(f".request[data-id='{chat_id}'] .accept").click()
-    pane = rep.locator(f".chat[data-id='{chat_id}']")
-    pane.wait_for(timeout=5000)
+    chat_id, pane = accepted_chat(rep, page)
 
     suggested = pane.locator(".suggestions .suggestion")
     expect(suggested).to_have_count(2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import OFFER, Live, console, flagged_page, go_available, make_rep, setup_site
+from tests.helpers import Live, accepted_chat, console, flagged_page, go_available, make_rep, setup_site
 
 pytestmark = pytest.mark.browser
 
@@ -32,12 +32,7 @@ def test_a_chat_marked_as_best_practice_is_reviewed_published_used_and_reported(
     ctx_rep.on("page", page_errors)  # the tabs the pane opens, from their first event
     go_available(rep)
     shopper, page, shop_errors = flagged_page(live, browser, page_errors)
-    page.click(f"{OFFER} [data-beckon-action=accept]")
-    expect(page.locator(f"{CHAT} .bk-status")).to_have_text("Waiting for a representative…")
-    chat_id = page.evaluate("Beckon.request")
-    rep.locator(f".request[data-id='{chat_id}'] .accept").click()
-    pane = rep.locator(f".chat[data-id='{chat_id}']")
-    pane.wait_for(timeout=5000)
+    chat_id, pane = accepted_chat(rep, page)
     expect(page.locator(f"{CHAT} .bk-status")).to_have_text("Chatting with Ria")
     page.locator(f"{CHAT} #bk-m").fill(ASKED)
     page.locator(f"{CHAT} #bk-m").press("Enter")

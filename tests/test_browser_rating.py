@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import OFFER, Live, console, flagged_page, go_available, setup_site, wait_js
+from tests.helpers import Live, accepted_chat, console, flagged_page, go_available, setup_site, wait_js
 
 pytestmark = pytest.mark.browser
 
@@ -26,13 +26,7 @@ def test_the_customer_rates_an_ended_chat_and_the_console_shows_it(live: Live, b
     go_available(rep)
     context, page, errors = flagged_page(live, browser, page_errors)
     vid = page.evaluate("Beckon.vid")
-    page.click(f"{OFFER} [data-beckon-action=accept]")
-    expect(page.locator(f"{CHAT} .bk-status")).to_have_text("Waiting for a representative…")
-    chat_id = page.evaluate("Beckon.request")
-
-    rep.locator(f".request[data-id='{chat_id}'] .accept").click()
-    pane = rep.locator(f".chat[data-id='{chat_id}']")
-    pane.wait_for(timeout=5000)
+    chat_id, pane = accepted_chat(rep, page)
     expect(page.locator(f"{CHAT} .bk-status")).to_have_text("Chatting with Ria")
     expect(page.locator(f"{CHAT} .bk-rate")).to_be_hidden()  # nothing to rate while it goes on
 
